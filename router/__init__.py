@@ -1,0 +1,148 @@
+"""The router side: what the rest of the product may ask of a hotspot router.
+
+One interface (:class:`Router`), two ways to reach it, chosen by config: the MikroTik
+adapter over librouteros (``router.mikrotik``) talking to a real router, or to the
+RouterOS API emulator (``router.emulator``) that the demo and the tests start in-process.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from router.errors import DeviceNotOnHotspot
+from router.errors import RouterAuthFailed
+from router.errors import RouterError
+from router.errors import RouterNotPermitted
+from router.errors import RouterRejected
+from router.errors import RouterUnreachable
+
+__all__ = [
+    "ActiveSession",
+    "DeviceGrant",
+    "DeviceNotOnHotspot",
+    "HostEntry",
+    "ManagedUser",
+    "Router",
+    "RouterAuthFailed",
+    "RouterError",
+    "RouterHealth",
+    "RouterNotPermitted",
+    "RouterRejected",
+    "RouterUnreachable",
+    "normalize_mac",
+]
+
+COMMENT_PREFIX = "p2c:"
+
+
+def normalize_mac(raw: str) -> str:
+    """Return ``AA:BB:CC:DD:EE:FF`` for any common MAC spelling; ValueError otherwise."""
+    hexdigits = "".join(ch for ch in str(raw) if ch not in ":-. ").upper()
+    if len(hexdigits) != 12 or any(ch not in "0123456789ABCDEF" for ch in hexdigits):
+        raise ValueError(f"not a MAC address: {raw!r}")
+    return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
+
+
+@dataclass(frozen=True)
+class DeviceGrant:
+    """What the router must let through: one device, one purchase."""
+
+    grant_id: str  # our id; written to the router as comment "p2c:<grant_id>"
+    mac: str  # normalized AA:BB:CC:DD:EE:FF
+    ip: str
+    profile: str  # hotspot user profile name, e.g. "p2c-1h-2M"
+    limit_uptime_seconds: int  # router-side backstop for the package time
+    rate_limit: str | None = None  # "rx/tx" as RouterOS writes it, e.g. "2M/2M"
+    shared_users: int = 1
+    limit_bytes_total: int | None = None
+
+
+@dataclass(frozen=True)
+class HostEntry:
+    """A row of /ip/hotspot/host: a device the hotspot has seen."""
+
+    mac: str
+    ip: str
+    server: str | None = None
+    authorized: bool = False
+    bypassed: bool = False
+
+
+@dataclass(frozen=True)
+class ActiveSession:
+    """A row of /ip/hotspot/active: a device that is logged in."""
+
+    user: str
+    mac: str
+    ip: str
+    uptime_seconds: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+
+
+@dataclass(frozen=True)
+class ManagedUser:
+    """A hotspot user that we created (its comment starts with ``p2c:``)."""
+
+    name: str
+    mac: str | None
+    grant_id: str
+    profile: str | None = None
+
+
+@dataclass
+class RouterHealth:
+    """The result of a health check; ``problems`` holds one plain sentence per failure."""
+
+    name: str
+    reachable: bool
+    identity: str | None = None
+    version: str | None = None
+    hotspot_present: bool = False
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.reachable and self.hotspot_present and not self.problems
+
+
+class Router(Protocol):
+    """The hotspot router as the product sees it. All calls are idempotent where it matters."""
+
+    name: str
+
+    def authorize(self, grant: DeviceGrant) -> None:
+        """Create/refresh the hotspot user for the grant and log the device in.
+
+        Raises DeviceNotOnHotspot when the MAC/IP pair is not in the host table.
+        Calling it twice for the same grant is harmless.
+        """
+        ...
+
+    def revoke(self, mac: str) -> None:
+        """Log the device out and remove its user and cookies. Harmless if already gone."""
+        ...
+
+    def host_for_ip(self, ip: str) -> HostEntry | None:
+        """Look up the hotspot host table by IP address."""
+        ...
+
+    def host_for_mac(self, mac: str) -> HostEntry | None:
+        """Look up the hotspot host table by MAC address."""
+        ...
+
+    def active_sessions(self) -> list[ActiveSession]:
+        """Everything logged in on this router's hotspot."""
+        ...
+
+    def managed_users(self) -> list[ManagedUser]:
+        """Hotspot users that carry our comment prefix (for reconciliation)."""
+        ...
+
+    def health(self) -> RouterHealth:
+        """Login, hotspot server present, API user rights; never raises."""
+        ...
+
+    def close(self) -> None:
+        """Drop any open connection."""
+        ...

@@ -1,0 +1,193 @@
+"""Shared fixtures: real Redis (embedded), a real SQLite file, the Daraja simulator over
+HTTP, the RouterOS emulator over TCP, and the app served on a real loopback socket.
+
+Time is a ManualClock shared by everything; tests move it, they never sleep.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from portal import create_app
+from portal.clock import ManualClock
+from portal.config import load_settings
+from portal.live import RedisHandle, open_redis
+from portal.services import Services, build_services
+
+START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisHandle]:
+    """One embedded redis-server for the whole run (a real server on a unix socket)."""
+    handle = open_redis("", tmp_path_factory.mktemp("redis"))
+    yield handle
+    handle.close()
+
+
+@pytest.fixture
+def redis_handle(redis_server: RedisHandle) -> RedisHandle:
+    redis_server.client.flushall()
+    return redis_server
+
+
+class _LateApp:
+    """A WSGI app that can be set after the server socket is bound (so the port is known)."""
+
+    app: Any = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        return self.app(environ, start_response)
+
+
+@pytest.fixture
+def http_server() -> Iterator[tuple[str, _LateApp]]:
+    late = _LateApp()
+    server = make_server("127.0.0.1", 0, late, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", late
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def simulator(clock: ManualClock) -> Iterator[Any]:
+    from portal.mpesa.simulator import DarajaSimulator
+
+    sim = DarajaSimulator(clock=clock, default_outcome="success", approve_after_seconds=3.0)
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+def make_settings(tmp_path: Path, base_url: str, sim_base: str, **sections: dict[str, Any]) -> Any:
+    overrides: dict[str, Any] = {
+        "portal": {"data_dir": str(tmp_path / "data"), "public_url": base_url, "secret_key": "test-secret-key-123456"},
+        "database": {"url": f"sqlite:///{tmp_path / 'ledger.db'}"},
+        "mpesa": {
+            "environment": "simulator",
+            "base_url": sim_base,
+            "consumer_key": "sim-consumer-key",
+            "consumer_secret": "sim-consumer-secret",
+            "passkey": "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919",
+            "callback_url": f"{base_url}/api/portal/mpesa/callback",
+            "verify_by_query": False,
+        },
+        "routers": [
+            {"name": "main", "backend": "emulator", "host": "127.0.0.1", "port": 0,
+             "username": "pay2connect", "password": "secret", "timeout": 1.0}
+        ],
+        "limits": {"phone_cooldown_seconds": 0, "device_cooldown_seconds": 0},
+    }
+    for name, values in sections.items():
+        if isinstance(values, list):
+            overrides[name] = values
+        else:
+            overrides.setdefault(name, {}).update(values)
+    config_file = tmp_path / "config.toml"
+    config_file.write_text("# settings come from the test's overrides\n")
+    return load_settings(config_file, environ={}, overrides=overrides)
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module to change settings sections for that module."""
+    return {}
+
+
+@pytest.fixture
+def services(
+    tmp_path: Path,
+    clock: ManualClock,
+    simulator: Any,
+    redis_handle: RedisHandle,
+    http_server: tuple[str, _LateApp],
+    settings_overrides: dict[str, Any],
+) -> Iterator[Services]:
+    base_url, _late = http_server
+    settings = make_settings(tmp_path, base_url, simulator.base_url, **settings_overrides)
+    built = build_services(settings, clock=clock, simulator=simulator, redis_handle=redis_handle, background=False)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def app(services: Services, http_server: tuple[str, _LateApp]) -> Any:
+    application = create_app(services=services)
+    application.config["TESTING"] = True
+    http_server[1].app = application
+    return application
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+@pytest.fixture
+def emulator(services: Services) -> Any:
+    return services.emulators["main"]
+
+
+@pytest.fixture
+def base_url(app: Any, http_server: tuple[str, _LateApp]) -> str:
+    return http_server[0]
+
+
+@pytest.fixture
+def package(services: Services) -> Any:
+    from portal.catalog import add_package, validate_changes
+
+    return add_package(validate_changes({"name": "1 hour", "name_sw": "Saa 1", "price": "20", "duration": "1h",
+                                         "rate_limit": "2M/2M"}), services.clock)
+
+
+class PortalActions:
+    """What a customer and the world do, over real sockets."""
+
+    def __init__(self, services: Services, base_url: str, simulator: Any, emulator: Any, clock: ManualClock):
+        self.services, self.base_url, self.simulator, self.emulator, self.clock = (
+            services, base_url, simulator, emulator, clock)
+
+    def join(self, mac: str = "AA:BB:CC:00:00:01", ip: str = "10.5.50.11") -> tuple[str, str]:
+        self.emulator.device_join(mac, ip)
+        return mac, ip
+
+    def pay(self, package_id: int, *, phone: str = "0712345678", mac: str = "AA:BB:CC:00:00:01",
+            ip: str = "10.5.50.11", router: str = "main") -> requests.Response:
+        return requests.post(
+            f"{self.base_url}/api/portal/pay",
+            json={"phone": phone, "packageId": package_id, "macAddress": mac, "ip": ip, "router": router},
+            timeout=10,
+        )
+
+    def status(self, reference: str) -> dict[str, Any]:
+        return requests.get(f"{self.base_url}/api/portal/status/{reference}", timeout=10).json()
+
+    def settle(self, seconds: float = 5.0) -> int:
+        """Let M-Pesa time pass: the phone answers and the callback is delivered."""
+        self.clock.advance(seconds)
+        return self.simulator.process_due()
+
+    def run_worker(self) -> None:
+        from portal import worker
+
+        worker.run_all_jobs_once(self.services)
+
+
+@pytest.fixture
+def portal(services: Services, base_url: str, simulator: Any, emulator: Any, clock: ManualClock) -> PortalActions:
+    return PortalActions(services, base_url, simulator, emulator, clock)
