@@ -1,0 +1,199 @@
+"""Benchmark: many customers paying at once, end to end over loopback.
+
+    .venv/bin/python bench/pay_flow.py [--customers 1000] [--window 60] [--sweep 5]
+
+Starts the real stack in this process: the web app under waitress, the Daraja simulator
+(real HTTP, callbacks to our app), the RouterOS emulator (real TCP, librouteros), the
+embedded Redis, an SQLite ledger, and the worker on APScheduler. Business time runs on a
+clock that follows the real clock but can jump forward (so an hour-long package can end
+without waiting an hour); every latency below is real elapsed time.
+
+Prints: grants made vs payments paid (must be equal), callback-to-router-login latency
+p50/p99, and expiry lateness p50/p99 for the sessions that all end in the same minute.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import requests
+import waitress.server
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from portal import create_app  # noqa: E402
+from portal.catalog import add_package, validate_changes  # noqa: E402
+from portal.config import load_settings  # noqa: E402
+from portal.models import Grant, OutboxItem, Payment, PaymentEvent  # noqa: E402
+from portal.services import build_services  # noqa: E402
+from portal.worker import Worker  # noqa: E402
+
+
+class JumpingClock:
+    """Real time plus an offset that the benchmark can move forward."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return datetime.now(timezone.utc) + self.offset
+
+    def jump(self, seconds: float) -> None:
+        with self._lock:
+            self.offset += timedelta(seconds=seconds)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def wait_for(condition, timeout: float, what: str) -> float:  # noqa: ANN001
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout:
+            raise SystemExit(f"gave up waiting for {what} after {timeout:.0f} s")
+        time.sleep(0.2)
+    return time.monotonic() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--window", type=float, default=60.0, help="seconds over which customers pay")
+    parser.add_argument("--sweep", type=int, default=5, help="worker expiry sweep interval, seconds")
+    args = parser.parse_args()
+
+    from portal.mpesa.simulator import DarajaSimulator
+
+    workdir = Path(tempfile.mkdtemp(prefix="p2c-bench-"))
+    clock = JumpingClock()
+    simulator = DarajaSimulator(clock=clock, default_outcome="success", approve_after_seconds=2.0)
+    simulator.start()
+    listener = waitress.server.create_server(lambda e, s: app(e, s), host="127.0.0.1", port=0, threads=16)
+    base = f"http://127.0.0.1:{listener.effective_port}"
+    config_file = workdir / "config.toml"
+    config_file.write_text("# benchmark settings come from the overrides below\n")
+    settings = load_settings(
+        config_file,
+        environ={},
+        overrides={
+            "portal": {"data_dir": str(workdir), "public_url": base, "secret_key": "bench-secret-key-0123456789"},
+            "mpesa": {"environment": "simulator", "base_url": simulator.base_url,
+                      "consumer_key": simulator.consumer_key, "consumer_secret": simulator.consumer_secret,
+                      "passkey": simulator.passkey, "callback_url": f"{base}/api/portal/mpesa/callback",
+                      "verify_by_query": False, "query_after_seconds": 30},
+            "routers": [{"name": "main", "backend": "emulator", "host": "127.0.0.1", "port": 0,
+                         "password": "bench", "timeout": 5.0}],
+            "limits": {"global_pushes_per_minute": args.customers * 2, "phone_cooldown_seconds": 0,
+                       "device_cooldown_seconds": 0},
+            "worker": {"sweep_interval_seconds": args.sweep},
+        },
+    )
+    services = build_services(settings, clock=clock, simulator=simulator)
+    app = create_app(services=services)
+    threading.Thread(target=listener.run, daemon=True).start()
+    emulator = services.emulators["main"]
+    package = add_package(validate_changes({"name": "1 hour", "price": "20", "duration": "1h"}), clock)
+    devices = []
+    for n in range(args.customers):
+        mac = "02:00:00:%02X:%02X:%02X" % (n >> 16 & 255, n >> 8 & 255, n & 255)
+        ip = f"10.5.{n // 250}.{n % 250 + 2}"
+        emulator.device_join(mac, ip)
+        devices.append((mac, ip, f"07{10000000 + n:08d}"))
+
+    # Phase 1: every customer pays within the window.
+    session = requests.Session()
+    gap = args.window / max(args.customers, 1)
+    started = time.monotonic()
+    rejected: list[str] = []
+
+    def pay(index: int) -> None:
+        delay = started + index * gap - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        mac, ip, phone = devices[index]
+        answer = session.post(f"{base}/api/portal/pay", timeout=30,
+                              json={"phone": phone, "packageId": package.id, "macAddress": mac, "ip": ip, "router": "main"})
+        if answer.status_code != 200:
+            rejected.append(answer.text[:120])
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        list(pool.map(pay, range(args.customers)))
+    push_seconds = time.monotonic() - started
+    wait_for(lambda: Payment.select().where(Payment.status == "pending").count() == 0, 120, "callbacks")
+    wait_for(lambda: OutboxItem.select().where(OutboxItem.done_at.is_null()).count() == 0, 120, "router logins")
+    paid = Payment.select().where(Payment.status == "paid").count()
+    granted = Grant.select().count()
+    online = sum(1 for mac, _, _ in devices if emulator.is_online(mac))
+    latencies = []
+    for payment in Payment.select().where(Payment.status == "paid"):
+        kinds = {e.kind: e.at for e in PaymentEvent.select().where(PaymentEvent.payment == payment)}
+        if "callback" in kinds and "router_authorized" in kinds:
+            latencies.append((kinds["router_authorized"] - kinds["callback"]).total_seconds() * 1000)
+
+    # Phase 2: all those sessions end within the same minute; the worker cuts them off.
+    first_expiry = Grant.select().order_by(Grant.expires_at).first().expires_at
+    last_expiry = Grant.select().order_by(Grant.expires_at.desc()).first().expires_at
+    clock.jump((first_expiry - clock.now()).total_seconds() - 2)
+    runner = Worker(services)
+    runner.start()
+    wait_for(lambda: Grant.select().where(Grant.status == "active").count() == 0,
+             (last_expiry - first_expiry).total_seconds() + 120, "expiry")
+    wait_for(lambda: OutboxItem.select().where(OutboxItem.done_at.is_null()).count() == 0, 120, "router logouts")
+    runner.stop()
+    lateness = []
+    for grant in Grant.select():
+        revoked = PaymentEvent.select().where(PaymentEvent.payment == grant.payment_id,
+                                              PaymentEvent.kind == "router_revoked").first()
+        if revoked is not None:
+            lateness.append((revoked.at - grant.expires_at).total_seconds())
+    still_online = sum(1 for mac, _, _ in devices if emulator.is_online(mac))
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    print()
+    print(f"pay2connect pay-flow benchmark  ({platform.python_implementation()} {platform.python_version()}, "
+          f"{os.cpu_count()} CPUs, {platform.machine()})")
+    print(f"command: .venv/bin/python bench/pay_flow.py --customers {args.customers} --window {args.window:g} --sweep {args.sweep}")
+    print()
+    rows = [
+        ("customers", f"{args.customers}"),
+        ("pushes sent in", f"{push_seconds:.1f} s ({args.customers / push_seconds:.1f}/s), rejected {len(rejected)}"),
+        ("payments paid", f"{paid}"),
+        ("grants made", f"{granted}  ({'equal' if granted == paid else 'NOT EQUAL'})"),
+        ("devices online after payment", f"{online}"),
+        ("callback -> router login p50", f"{percentile(latencies, 50):.1f} ms"),
+        ("callback -> router login p99", f"{percentile(latencies, 99):.1f} ms"),
+        ("sessions ending within", f"{(last_expiry - first_expiry).total_seconds():.0f} s"),
+        ("expiry lateness p50", f"{percentile(lateness, 50):.2f} s  (sweep every {args.sweep} s)"),
+        ("expiry lateness p99", f"{percentile(lateness, 99):.2f} s"),
+        ("devices still online after expiry", f"{still_online}"),
+        ("peak RSS", f"{rss_mb:.0f} MB"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+    if rejected:
+        print("\nfirst rejections:", *rejected[:3], sep="\n  ")
+    listener.close()
+    services.close()
+    simulator.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""The whole pay-to-connect flow over real sockets: app on loopback HTTP, Daraja simulator
+over HTTP, RouterOS emulator over TCP via librouteros, embedded Redis, SQLite file.
+Time is a ManualClock; nothing sleeps."""
+from __future__ import annotations
+
+import pytest
+
+from portal import grants
+from portal.models import Grant, OutboxItem, Payment, PaymentEvent
+from portal.services import build_services
+
+PHONE = "0712345678"
+MSISDN = "254712345678"
+
+
+def events(payment: Payment) -> list[str]:
+    return [e.kind for e in PaymentEvent.select().where(PaymentEvent.payment == payment).order_by(PaymentEvent.id)]
+
+
+def test_happy_path_pays_grants_and_logs_the_device_in(portal, package, emulator):
+    mac, ip = portal.join()
+    answer = portal.pay(package.id, mac=mac, ip=ip)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["success"] is True and body["amount"] == 20 and body["packageName"] == "1 hour"
+    checkout = body["checkoutRequestId"]
+    assert portal.status(checkout)["status"] == "pending"
+    assert not emulator.is_online(mac)
+
+    assert portal.settle(5) >= 1  # the phone approves; the callback reaches our app
+    status = portal.status(checkout)
+    assert status["status"] == "success"
+    assert 3590 <= status["session"]["remainingSeconds"] <= 3600
+    assert emulator.is_online(mac)
+    user = next(u for u in emulator.users() if u["name"] == mac)
+    assert user["mac-address"] == mac and str(user["comment"]).startswith("p2c:")
+    payment = Payment.get(Payment.checkout_request_id == checkout)
+    assert payment.receipt and len(payment.receipt) == 10
+    assert events(payment)[:4] == ["created", "push_accepted", "callback", "paid"]
+    assert "router_authorized" in events(payment)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status", "key"),
+    [
+        ("cancel", "cancelled", None),
+        ("timeout", "timeout", None),
+        ("insufficient", "failed", None),
+        ("wrong_pin", "failed", None),
+    ],
+)
+def test_each_failure_leaves_the_device_offline_with_a_message(portal, package, emulator, simulator, outcome, status, key):
+    mac, ip = portal.join()
+    simulator.script_outcome(MSISDN, outcome)
+    checkout = portal.pay(package.id, mac=mac, ip=ip).json()["checkoutRequestId"]
+    portal.settle(5)
+    portal.settle(120)  # a 1037 arrives only after the prompt times out on the phone
+    assert portal.status(checkout)["status"] == status
+    payment = Payment.get(Payment.checkout_request_id == checkout)
+    assert payment.message_key, "the customer must be told why"
+    assert Grant.select().count() == 0
+    assert not emulator.is_online(mac)
+
+
+def test_three_identical_callbacks_give_one_grant(portal, package, emulator, simulator):
+    mac, ip = portal.join()
+    simulator.duplicate_callbacks = 2
+    checkout = portal.pay(package.id, mac=mac, ip=ip).json()["checkoutRequestId"]
+    portal.settle(5)
+    portal.settle(5)
+    payment = Payment.get(Payment.checkout_request_id == checkout)
+    deliveries = [a for a in simulator.callback_attempts if checkout in str(a)]
+    assert len(deliveries) == 3
+    assert Grant.select().where(Grant.payment == payment).count() == 1
+    assert Grant.select().count() == 1
+    assert events(payment).count("duplicate_success_ignored") == 2
+    assert emulator.is_online(mac)
+
+
+def test_dropped_callback_still_grants_through_stk_query(portal, package, emulator, simulator, services):
+    mac, ip = portal.join()
+    simulator.drop_callbacks = True
+    checkout = portal.pay(package.id, mac=mac, ip=ip).json()["checkoutRequestId"]
+    portal.settle(5)
+    assert portal.status(checkout)["status"] == "pending"
+    portal.clock.advance(services.settings.mpesa.query_after_seconds)
+    portal.run_worker()
+    assert portal.status(checkout)["status"] == "success"
+    assert emulator.is_online(mac)
+    payment = Payment.get(Payment.checkout_request_id == checkout)
+    assert "query" in events(payment) and payment.receipt is None  # the query carries no receipt
+
+
+@pytest.mark.parametrize("settings_overrides", [{"mpesa": {"callback_url": ""}}])
+def test_no_callback_url_at_all_still_works(portal, package, emulator, simulator, services):
+    mac, ip = portal.join()
+    checkout = portal.pay(package.id, mac=mac, ip=ip).json()["checkoutRequestId"]
+    portal.settle(5)
+    assert all("127.0.0.1" not in str(a.get("url", "")) for a in simulator.callback_attempts)
+    assert portal.status(checkout)["status"] == "pending"
+    portal.clock.advance(services.settings.mpesa.query_after_seconds)
+    portal.run_worker()
+    assert portal.status(checkout)["status"] == "success"
+    assert emulator.is_online(mac)
+
+
+def test_router_down_during_payment_grants_after_it_returns(portal, package, emulator, services):
+    mac, ip = portal.join()
+    checkout = portal.pay(package.id, mac=mac, ip=ip).json()["checkoutRequestId"]
+    emulator.set_down(True)
+    portal.settle(5)
+    status = portal.status(checkout)
+    assert status["status"] == "success"  # paid: the customer sees "paid, connecting"
+    assert status["session"]["routerState"] == "pending"
+    item = OutboxItem.get()
+    assert item.done_at is None and item.attempts == 1
+    assert "router_error" in events(Payment.get(Payment.checkout_request_id == checkout))
+
+    portal.run_worker()  # still down: retried later, nothing lost
+    emulator.set_down(False)
+    portal.clock.advance(services.settings.worker.outbox_max_delay_seconds)
+    portal.run_worker()
+    assert emulator.is_online(mac)
+    assert portal.status(checkout)["session"]["routerState"] == "online"
+
+
+def test_expiry_removes_the_user_and_the_session_within_the_sweep_interval(portal, package, emulator, services):
+    mac, ip = portal.join()
+    portal.pay(package.id, mac=mac, ip=ip)
+    portal.settle(5)
+    assert emulator.is_online(mac)
+    portal.clock.advance(3600 - 10)
+    portal.run_worker()
+    assert emulator.is_online(mac), "not before its time"
+    portal.clock.advance(10 + services.settings.worker.sweep_interval_seconds - 1)
+    portal.run_worker()
+    assert not emulator.is_online(mac)
+    assert not [u for u in emulator.users() if u["name"] == mac]
+    assert not [a for a in emulator.active() if a.get("mac-address") == mac]
+    grant = Grant.get()
+    assert grant.status == "expired"
+    lateness = (grant.ended_at - grant.expires_at).total_seconds()
+    assert 0 <= lateness <= services.settings.worker.sweep_interval_seconds
+
+
+def test_a_second_purchase_extends_instead_of_being_lost(portal, package, emulator, services):
+    mac, ip = portal.join()
+    portal.pay(package.id, mac=mac, ip=ip)
+    portal.settle(5)
+    portal.clock.advance(600)
+    portal.pay(package.id, mac=mac, ip=ip, phone="0722000111")
+    portal.settle(5)
+    first, second = Grant.select().order_by(Grant.id)
+    assert second.starts_at == first.expires_at
+    assert "extended" in events(second.payment)
+    portal.clock.advance(3600)  # first grant over, second still running
+    portal.run_worker()
+    assert Grant.get_by_id(first.id).status == "expired"
+    assert emulator.is_online(mac)
+    portal.clock.advance(3600)
+    portal.run_worker()
+    assert not emulator.is_online(mac)
+
+
+def test_restarting_the_worker_and_losing_redis_loses_nothing(portal, package, emulator, simulator, services, redis_handle):
+    mac, ip = portal.join()
+    simulator.drop_callbacks = True
+    checkout = portal.pay(package.id, mac=mac, ip=ip).json()["checkoutRequestId"]
+    portal.settle(5)
+    # The worker "process" dies here; Redis is wiped too. A new one starts from the ledger.
+    redis_handle.client.flushall()
+    fresh = build_services(services.settings, clock=portal.clock, simulator=simulator, redis_handle=redis_handle,
+                           emulators=services.emulators, background=False)
+    try:
+        grants.rebuild_live(fresh)
+        portal.clock.advance(services.settings.mpesa.query_after_seconds)
+        from portal.worker import run_all_jobs_once
+
+        run_all_jobs_once(fresh)
+        assert Payment.get(Payment.checkout_request_id == checkout).status == "paid"
+        assert emulator.is_online(mac)
+        redis_handle.client.flushall()  # lose Redis again while the session runs
+        assert grants.rebuild_live(fresh) == 1
+        portal.clock.advance(3600 + 1)
+        run_all_jobs_once(fresh)
+        assert not emulator.is_online(mac)
+    finally:
+        fresh.routers["main"].close()
+
+
+def test_only_one_worker_leads(services):
+    from portal.worker import Worker
+
+    first, second = Worker(services), Worker(services)
+    assert first.is_leader() is True
+    assert second.is_leader() is False
+    services.live.release_leader(first.owner)
+    assert second.is_leader() is True

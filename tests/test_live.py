@@ -1,0 +1,69 @@
+"""The live store against a real (embedded) redis-server."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from portal.live import LiveSession, LiveStore, open_redis
+
+NOW = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+
+
+def test_embedded_redis_is_a_real_server_under_the_data_dir(tmp_path):
+    handle = open_redis("", tmp_path)
+    try:
+        info = handle.client.info("server")
+        assert info["redis_version"]
+        assert (tmp_path / "redis").is_dir()
+        assert handle.description.startswith("embedded")
+    finally:
+        handle.close()
+
+
+def test_sessions_are_indexed_by_device_and_expiry(redis_handle):
+    live = LiveStore(redis_handle.client)
+    live.put_session(1, "main", "AA:00:00:00:00:01", NOW + timedelta(minutes=5))
+    live.put_session(2, "main", "AA:00:00:00:00:02", NOW + timedelta(minutes=1))
+    assert live.session_for_device("main", "AA:00:00:00:00:01").grant_id == 1
+    assert live.session_for_device("other", "AA:00:00:00:00:01") is None
+    assert live.due_grant_ids(NOW) == []
+    assert live.due_grant_ids(NOW + timedelta(minutes=2)) == [2]
+    assert live.due_grant_ids(NOW + timedelta(minutes=6)) == [2, 1]
+    live.drop_session(2, "main", "AA:00:00:00:00:02")
+    assert live.session_for_device("main", "AA:00:00:00:00:02") is None
+    assert live.session_count() == 1
+
+
+def test_dropping_an_old_grant_keeps_the_device_on_its_newer_grant(redis_handle):
+    live = LiveStore(redis_handle.client)
+    live.put_session(1, "main", "AA:00:00:00:00:01", NOW + timedelta(minutes=5))
+    live.put_session(2, "main", "AA:00:00:00:00:01", NOW + timedelta(minutes=65))
+    live.drop_session(1, "main", "AA:00:00:00:00:01")
+    assert live.session_for_device("main", "AA:00:00:00:00:01").grant_id == 2
+
+
+def test_rebuild_replaces_the_mirror(redis_handle):
+    live = LiveStore(redis_handle.client)
+    live.put_session(9, "main", "AA:00:00:00:00:09", NOW)
+    count = live.rebuild([LiveSession(1, "main", "AA:00:00:00:00:01", NOW + timedelta(hours=1))])
+    assert count == 1
+    assert live.session_for_device("main", "AA:00:00:00:00:09") is None
+    assert live.due_grant_ids(NOW + timedelta(hours=2)) == [1]
+
+
+def test_sliding_window_follows_the_injected_clock(redis_handle):
+    live = LiveStore(redis_handle.client)
+    assert [live.hit("phone:1", NOW + timedelta(seconds=s), 60) for s in (0, 10, 20)] == [1, 2, 3]
+    assert live.count("phone:1", NOW + timedelta(seconds=65), 60) == 2
+    assert live.last_hit_age("phone:1", NOW + timedelta(seconds=30)) == 10
+    assert live.last_hit_age("phone:none", NOW) is None
+
+
+def test_leader_lock_has_one_owner(redis_handle):
+    live = LiveStore(redis_handle.client)
+    assert live.acquire_leader("a", 30)
+    assert live.acquire_leader("a", 30)  # renewing
+    assert not live.acquire_leader("b", 30)
+    live.release_leader("b")  # not the owner: no effect
+    assert not live.acquire_leader("b", 30)
+    live.release_leader("a")
+    assert live.acquire_leader("b", 30)
