@@ -73,13 +73,19 @@ def _idempotency_key(raw: object) -> str | None:
 
 @bp.get("/portal/status/<path:reference>")
 def status(reference: str) -> Any:
+    """Status by the unguessable ``statusId``; by CheckoutRequestID (guessable: it embeds the
+    phone and a timestamp) the session details are shown only to the paying device."""
     reference = reference[:100]
-    payment = Payment.get_or_none(Payment.public_id == reference) or Payment.get_or_none(
-        Payment.checkout_request_id == reference
-    )
+    payment = Payment.get_or_none(Payment.public_id == reference)
+    trusted = payment is not None
+    if payment is None:
+        payment = Payment.get_or_none(Payment.checkout_request_id == reference)
+        if payment is not None:
+            trusted = request.remote_addr == payment.ip or request.args.get("mac", "").upper() == payment.mac
     if payment is None:
         return jsonify(success=False, message=message("payment_not_found"), status=None), 404
-    return jsonify(success=True, status=STATUS_NAMES[payment.status], session=session_json(payment))
+    return jsonify(success=True, status=STATUS_NAMES[payment.status],
+                   session=session_json(payment) if trusted else None)
 
 
 def session_json(payment: Payment) -> dict[str, Any] | None:

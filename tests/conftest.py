@@ -24,6 +24,18 @@ from portal.services import Services, build_services
 START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=timezone.utc)
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the attack suite's one line per attack (tests/test_attacks.py)."""
+    import sys
+
+    module = next((m for name, m in sys.modules.items() if name.endswith("test_attacks")), None)
+    lines = getattr(module, "ATTACK_LINES", [])
+    if lines:
+        terminalreporter.section("ATTACK REPORT")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(START)
@@ -173,6 +185,13 @@ class PortalActions:
             json={"phone": phone, "packageId": package_id, "macAddress": mac, "ip": ip, "router": router},
             timeout=10,
         )
+
+    def pay_ids(self, package_id: int, **kwargs: Any) -> tuple[str, str]:
+        """Pay and return (checkoutRequestId, statusId); fails the test if refused."""
+        answer = self.pay(package_id, **kwargs)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        return body["checkoutRequestId"], body["statusId"]
 
     def status(self, reference: str) -> dict[str, Any]:
         return requests.get(f"{self.base_url}/api/portal/status/{reference}", timeout=10).json()

@@ -24,11 +24,13 @@ def test_happy_path_pays_grants_and_logs_the_device_in(portal, package, emulator
     body = answer.json()
     assert body["success"] is True and body["amount"] == 20 and body["packageName"] == "1 hour"
     checkout = body["checkoutRequestId"]
-    assert portal.status(checkout)["status"] == "pending"
+    status_id = body["statusId"]
+    assert status_id != checkout and len(status_id) >= 20
+    assert portal.status(status_id)["status"] == "pending"
     assert not emulator.is_online(mac)
 
     assert portal.settle(5) >= 1  # the phone approves; the callback reaches our app
-    status = portal.status(checkout)
+    status = portal.status(status_id)
     assert status["status"] == "success"
     assert 3590 <= status["session"]["remainingSeconds"] <= 3600
     assert emulator.is_online(mac)
@@ -52,10 +54,10 @@ def test_happy_path_pays_grants_and_logs_the_device_in(portal, package, emulator
 def test_each_failure_leaves_the_device_offline_with_a_message(portal, package, emulator, simulator, outcome, status, key):
     mac, ip = portal.join()
     simulator.script_outcome(MSISDN, outcome)
-    checkout = portal.pay(package.id, mac=mac, ip=ip).json()["checkoutRequestId"]
+    checkout, status_id = portal.pay_ids(package.id, mac=mac, ip=ip)
     portal.settle(5)
     portal.settle(120)  # a 1037 arrives only after the prompt times out on the phone
-    assert portal.status(checkout)["status"] == status
+    assert portal.status(status_id)["status"] == status
     payment = Payment.get(Payment.checkout_request_id == checkout)
     assert payment.message_key, "the customer must be told why"
     assert Grant.select().count() == 0
@@ -65,11 +67,11 @@ def test_each_failure_leaves_the_device_offline_with_a_message(portal, package, 
 def test_three_identical_callbacks_give_one_grant(portal, package, emulator, simulator):
     mac, ip = portal.join()
     simulator.duplicate_callbacks = 2
-    checkout = portal.pay(package.id, mac=mac, ip=ip).json()["checkoutRequestId"]
+    checkout, status_id = portal.pay_ids(package.id, mac=mac, ip=ip)
     portal.settle(5)
     portal.settle(5)
     payment = Payment.get(Payment.checkout_request_id == checkout)
-    deliveries = [a for a in simulator.callback_attempts if checkout in str(a)]
+    deliveries = [a for a in simulator.callback_attempts if a.checkout_request_id == checkout]
     assert len(deliveries) == 3
     assert Grant.select().where(Grant.payment == payment).count() == 1
     assert Grant.select().count() == 1
@@ -80,12 +82,12 @@ def test_three_identical_callbacks_give_one_grant(portal, package, emulator, sim
 def test_dropped_callback_still_grants_through_stk_query(portal, package, emulator, simulator, services):
     mac, ip = portal.join()
     simulator.drop_callbacks = True
-    checkout = portal.pay(package.id, mac=mac, ip=ip).json()["checkoutRequestId"]
+    checkout, status_id = portal.pay_ids(package.id, mac=mac, ip=ip)
     portal.settle(5)
-    assert portal.status(checkout)["status"] == "pending"
+    assert portal.status(status_id)["status"] == "pending"
     portal.clock.advance(services.settings.mpesa.query_after_seconds)
     portal.run_worker()
-    assert portal.status(checkout)["status"] == "success"
+    assert portal.status(status_id)["status"] == "success"
     assert emulator.is_online(mac)
     payment = Payment.get(Payment.checkout_request_id == checkout)
     assert "query" in events(payment) and payment.receipt is None  # the query carries no receipt
@@ -94,22 +96,22 @@ def test_dropped_callback_still_grants_through_stk_query(portal, package, emulat
 @pytest.mark.parametrize("settings_overrides", [{"mpesa": {"callback_url": ""}}])
 def test_no_callback_url_at_all_still_works(portal, package, emulator, simulator, services):
     mac, ip = portal.join()
-    checkout = portal.pay(package.id, mac=mac, ip=ip).json()["checkoutRequestId"]
+    checkout, status_id = portal.pay_ids(package.id, mac=mac, ip=ip)
     portal.settle(5)
-    assert all("127.0.0.1" not in str(a.get("url", "")) for a in simulator.callback_attempts)
-    assert portal.status(checkout)["status"] == "pending"
+    assert not [a for a in simulator.callback_attempts if a.status is not None]
+    assert portal.status(status_id)["status"] == "pending"
     portal.clock.advance(services.settings.mpesa.query_after_seconds)
     portal.run_worker()
-    assert portal.status(checkout)["status"] == "success"
+    assert portal.status(status_id)["status"] == "success"
     assert emulator.is_online(mac)
 
 
 def test_router_down_during_payment_grants_after_it_returns(portal, package, emulator, services):
     mac, ip = portal.join()
-    checkout = portal.pay(package.id, mac=mac, ip=ip).json()["checkoutRequestId"]
+    checkout, status_id = portal.pay_ids(package.id, mac=mac, ip=ip)
     emulator.set_down(True)
     portal.settle(5)
-    status = portal.status(checkout)
+    status = portal.status(status_id)
     assert status["status"] == "success"  # paid: the customer sees "paid, connecting"
     assert status["session"]["routerState"] == "pending"
     item = OutboxItem.get()
@@ -121,7 +123,7 @@ def test_router_down_during_payment_grants_after_it_returns(portal, package, emu
     portal.clock.advance(services.settings.worker.outbox_max_delay_seconds)
     portal.run_worker()
     assert emulator.is_online(mac)
-    assert portal.status(checkout)["session"]["routerState"] == "online"
+    assert portal.status(status_id)["session"]["routerState"] == "online"
 
 
 def test_expiry_removes_the_user_and_the_session_within_the_sweep_interval(portal, package, emulator, services):
@@ -165,7 +167,7 @@ def test_a_second_purchase_extends_instead_of_being_lost(portal, package, emulat
 def test_restarting_the_worker_and_losing_redis_loses_nothing(portal, package, emulator, simulator, services, redis_handle):
     mac, ip = portal.join()
     simulator.drop_callbacks = True
-    checkout = portal.pay(package.id, mac=mac, ip=ip).json()["checkoutRequestId"]
+    checkout, status_id = portal.pay_ids(package.id, mac=mac, ip=ip)
     portal.settle(5)
     # The worker "process" dies here; Redis is wiped too. A new one starts from the ledger.
     redis_handle.client.flushall()
