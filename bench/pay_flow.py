@@ -95,8 +95,8 @@ def main() -> None:
         overrides={
             "portal": {"data_dir": str(workdir), "public_url": base, "secret_key": "bench-secret-key-0123456789"},
             "mpesa": {"environment": "simulator", "base_url": simulator.base_url,
-                      "consumer_key": simulator.consumer_key, "consumer_secret": simulator.consumer_secret,
-                      "passkey": simulator.passkey, "callback_url": f"{base}/api/portal/mpesa/callback",
+                      "consumer_key": simulator.merchant.consumer_key, "consumer_secret": simulator.merchant.consumer_secret,
+                      "passkey": simulator.merchant.passkey, "callback_url": f"{base}/api/portal/mpesa/callback",
                       "verify_by_query": False, "query_after_seconds": 30},
             "routers": [{"name": "main", "backend": "emulator", "host": "127.0.0.1", "port": 0,
                          "password": "bench", "timeout": 5.0}],

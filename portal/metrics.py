@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response
+from peewee import fn
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
@@ -15,12 +16,13 @@ class LedgerCollector:
 
     def collect(self) -> Any:
         payments = CounterMetricFamily("pay2connect_payments", "Payments by state", labels=["status"])
-        for row in Payment.select(Payment.status, Payment.id.count().alias("n")).group_by(Payment.status).dicts():
+        rows = Payment.select(Payment.status, fn.COUNT(Payment.id).alias("n")).group_by(Payment.status).dicts()
+        for row in rows:
             payments.add_metric([row["status"]], row["n"])
         yield payments
         revenue = CounterMetricFamily("pay2connect_revenue_kes", "Paid amounts in KES")
-        revenue.add_metric([], Payment.select().where(Payment.status == "paid").count() and
-                           sum(p.amount for p in Payment.select(Payment.amount).where(Payment.status == "paid")))
+        paid_total = Payment.select(fn.SUM(Payment.amount)).where(Payment.status == "paid").scalar()
+        revenue.add_metric([], paid_total or 0)
         yield revenue
         live = GaugeMetricFamily("pay2connect_active_grants", "Grants with time left")
         live.add_metric([], Grant.select().where(Grant.status == "active").count())

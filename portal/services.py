@@ -111,9 +111,9 @@ def build_gateway(settings: Settings, clock: Clock, simulator: Any) -> Any:
     key, secret, passkey = m.consumer_key, m.consumer_secret, m.passkey
     if simulator is not None:
         base_url = m.base_url or simulator.base_url
-        key = key or simulator.consumer_key
-        secret = secret or simulator.consumer_secret
-        passkey = passkey or simulator.passkey
+        key = key or simulator.merchant.consumer_key
+        secret = secret or simulator.merchant.consumer_secret
+        passkey = passkey or simulator.merchant.passkey
     credentials = DarajaCredentials(
         base_url=base_url,
         consumer_key=key,
