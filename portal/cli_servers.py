@@ -42,20 +42,29 @@ def _serve_app(app: Any, host: str, port: int) -> None:
 
 
 @click.command()
+@click.option("--with-worker", is_flag=True,
+              help="Also run the worker in this process (one box, embedded Redis).")
 @config_option
 @click.pass_context
-def serve(ctx: click.Context) -> None:
+def serve(ctx: click.Context, with_worker: bool) -> None:
     """Run the web app (portal, API, admin, callback) under waitress."""
     from portal import create_app
+    from portal.worker import Worker
 
     settings = settings_from(ctx)
     services = _services(settings)
     app = create_app(services=services)
     host, port = _listen(settings.portal.listen)
-    click.echo(f"pay2connect serving on http://{host}:{port} (public URL {settings.portal.public_url})")
+    runner = Worker(services) if with_worker else None
+    if runner is not None:
+        runner.start()
+    click.echo(f"pay2connect serving on http://{host}:{port} (public URL {settings.portal.public_url})"
+               + (" with the worker" if runner else ""))
     try:
         _serve_app(app, host, port)
     finally:
+        if runner is not None:
+            runner.stop()
         services.close()
 
 

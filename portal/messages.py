@@ -41,6 +41,7 @@ MESSAGES: dict[str, str] = {
     "reconnect_not_found": N_("We could not find a live purchase with that M-Pesa code and phone number."),
     "reconnect_limit": N_("This purchase has been moved to another device too many times. Please ask the venue for help."),
     "reconnect_rate_limited": N_("Too many tries. Please wait an hour and try again."),
+    "receipt_invalid": N_("That does not look like an M-Pesa code. It has 10 letters and numbers, like QJK3ABCD12, and is at the start of your M-Pesa SMS."),
 }
 
 

@@ -205,19 +205,20 @@ def _push(services: Services, payment: Payment, package: Package, now: datetime)
         )
     except DarajaError as err:
         Payment.update(status="failed", message_key=err.key, result_desc=str(err.message)[:200],
-                       updated_at=now).where(Payment.id == payment.id).execute()
+                       updated_at=now).where(Payment.id == payment.id, Payment.status == "created").execute()
         record(payment.id, "push_failed", services.clock, error=err.key, code=err.error_code,
                message=err.message, request_id=err.request_id)
         log.warning("STK push for %s refused: %s", mask_phone(payment.phone), err.key)
         raise PaymentRefused(err.key) from err
     first_query = now + timedelta(seconds=services.settings.mpesa.query_after_seconds)
+    # Conditional: a callback that raced ahead of this answer may already have adopted it.
     Payment.update(
         status="pending",
         checkout_request_id=accepted.checkout_request_id,
         merchant_request_id=accepted.merchant_request_id,
         next_query_at=first_query,
         updated_at=now,
-    ).where(Payment.id == payment.id).execute()
+    ).where(Payment.id == payment.id, Payment.status == "created").execute()
     record(payment.id, "push_accepted", services.clock, checkout_request_id=accepted.checkout_request_id,
            merchant_request_id=accepted.merchant_request_id)
     return Payment.get_by_id(payment.id)
@@ -300,6 +301,8 @@ def handle_callback(services: Services, body: bytes, source_ip: str) -> str:
         return _unmatched(services, source_ip, f"malformed: {err.reason}", body)
     payment = Payment.get_or_none(Payment.checkout_request_id == cb.checkout_request_id)
     if payment is None:
+        payment = _adopt(services, cb)
+    if payment is None:
         return _unmatched(services, source_ip, "unknown CheckoutRequestID", body, cb.checkout_request_id)
     detail = dict(result_code=cb.result_code, result_desc=cb.result_desc, receipt=cb.receipt,
                   amount=str(cb.amount) if cb.amount is not None else None, source_ip=source_ip)
@@ -321,6 +324,45 @@ def handle_callback(services: Services, body: bytes, source_ip: str) -> str:
         return "awaiting confirmation by query"
     mark_paid(services, payment.id, receipt=cb.receipt, source="callback")
     return "paid"
+
+
+ADOPT_WINDOW_SECONDS = 600
+
+
+def _adopt(services: Services, cb: StkCallback) -> Payment | None:
+    """Match a callback whose push answer we never stored (read timeout, or the callback
+    raced ahead of the answer) by phone and amount, and only if STK Query confirms the id.
+    """
+    if not (cb.phone and cb.amount is not None and cb.amount == cb.amount.to_integral_value()):
+        return None
+    since = services.clock.now() - timedelta(seconds=ADOPT_WINDOW_SECONDS)
+    candidate = (
+        Payment.select()
+        .where(Payment.checkout_request_id.is_null(), Payment.phone == cb.phone,
+               Payment.amount == int(cb.amount), Payment.created_at > since,
+               (Payment.status == "created") | (Payment.message_key == "mpesa_timeout_unknown"))
+        .order_by(Payment.created_at.desc())
+        .first()
+    )
+    if candidate is None:
+        return None
+    try:
+        result = services.gateway.stk_query(cb.checkout_request_id)
+    except DarajaError as err:
+        record(candidate.id, "adopt_refused", services.clock, error=err.key, checkout_request_id=cb.checkout_request_id)
+        return None
+    if result.merchant_request_id not in (None, "", cb.merchant_request_id):
+        return None
+    changed = (
+        Payment.update(checkout_request_id=cb.checkout_request_id, merchant_request_id=cb.merchant_request_id,
+                       status="pending", message_key=None, updated_at=services.clock.now())
+        .where(Payment.id == candidate.id, Payment.checkout_request_id.is_null())
+        .execute()
+    )
+    if not changed:
+        return None
+    record(candidate.id, "adopted_callback", services.clock, checkout_request_id=cb.checkout_request_id)
+    return Payment.get_by_id(candidate.id)
 
 
 def _success_problem(payment: Payment, cb: StkCallback) -> str | None:
@@ -357,7 +399,18 @@ def poll_pending(services: Services, limit: int = 50) -> int:
     )
     for payment in due:
         _poll_one(services, payment, now, m)
-    return len(due)
+    return len(due) + _fail_stale_created(services, now)
+
+
+def _fail_stale_created(services: Services, now: datetime) -> int:
+    """A push that never got an answer (crash, cut link) must not block the phone forever."""
+    stale = list(Payment.select(Payment.id).where(
+        Payment.status == "created", Payment.created_at < now - timedelta(seconds=ADOPT_WINDOW_SECONDS)))
+    for payment in stale:
+        if Payment.update(status="failed", message_key="mpesa_timeout_unknown", updated_at=now).where(
+                Payment.id == payment.id, Payment.status == "created").execute():
+            record(payment.id, "push_unanswered", services.clock)
+    return len(stale)
 
 
 def _poll_one(services: Services, payment: Payment, now: datetime, m) -> None:  # noqa: ANN001

@@ -198,3 +198,35 @@ def test_only_one_worker_leads(services):
     assert second.is_leader() is False
     services.live.release_leader(first.owner)
     assert second.is_leader() is True
+
+
+@pytest.mark.parametrize("settings_overrides", [{"mpesa": {"request_timeout": 0.5}}])
+def test_push_answer_lost_to_a_timeout_is_adopted_when_the_callback_comes(portal, package, emulator, simulator):
+    mac, ip = portal.join()
+    simulator.hang_push_responses = True
+    answer = portal.pay(package.id, mac=mac, ip=ip)
+    assert answer.status_code == 502  # the customer is told M-Pesa did not answer; no second push
+    payment = Payment.get()
+    assert payment.status == "failed" and payment.checkout_request_id is None
+    simulator.hang_push_responses = False
+    simulator.release_hung_requests()
+    portal.settle(5)  # Daraja did take the push: the customer paid, the callback arrives
+    payment = Payment.get_by_id(payment.id)
+    assert payment.status == "paid" and payment.checkout_request_id
+    assert "adopted_callback" in events(payment)
+    assert emulator.is_online(mac)
+
+
+def test_late_success_after_we_said_timed_out_still_grants(portal, package, emulator, simulator, services):
+    mac, ip = portal.join()
+    simulator.script_outcome(PHONE, "ask")
+    simulator.prompt_timeout_seconds = 3600  # the phone sits on the prompt for a long time
+    checkout, status_id = portal.pay_ids(package.id, mac=mac, ip=ip)
+    for _ in range(20):
+        portal.clock.advance(services.settings.mpesa.query_every_seconds)
+        portal.run_worker()
+    assert portal.status(status_id)["status"] == "timeout"
+    simulator.force_outcome(checkout, "success")
+    portal.settle(1)
+    assert portal.status(status_id)["status"] == "success"
+    assert emulator.is_online(mac)
