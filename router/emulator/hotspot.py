@@ -1,0 +1,292 @@
+"""The hotspot behaviour model: devices, the host table, logins, sessions, limits, cookies.
+
+Time is virtual. Nothing ticks in the background: :meth:`HotspotModel.tick` is called with
+the clock's "now" before and after every API command and world call, and ends every
+session whose deadline has passed *at that deadline* (so a 5-minute ``limit-uptime``
+books exactly 5 minutes however far the clock jumped).
+
+Behaviour choices where RouterOS is not documented (reference §5.8) are class attributes.
+"""
+from __future__ import annotations
+
+import logging
+
+from router.emulator.hotspot_rows import ANY_MAC
+from router.emulator.hotspot_rows import Cookie
+from router.emulator.hotspot_rows import Device
+from router.emulator.hotspot_rows import Host
+from router.emulator.hotspot_rows import HotspotConfig
+from router.emulator.hotspot_rows import Session
+from router.emulator.hotspot_rows import packets_for
+from router.emulator.menus import ConfigMenu
+from router.emulator.menus import Trap
+from router.emulator.menus import Values
+
+logger = logging.getLogger(__name__)
+
+
+class HotspotModel:
+    """Live hotspot state over the configuration menus; all times are epoch seconds."""
+
+    api_login_by = "api"  # login-by shown for /ip/hotspot/active/login sessions (unverified)
+    kick_on_user_remove = False  # removing a user leaves its live session running (so does disabling)
+    cookies_survive_admin_logout = True  # /ip/hotspot/active/remove keeps the MAC cookie
+
+    def __init__(self, config: HotspotConfig) -> None:
+        self.config = config
+        self.devices: dict[str, Device] = {}
+        self.hosts: dict[str, Host] = {}
+        self.sessions: dict[int, Session] = {}
+        self.cookies: dict[int, Cookie] = {}
+        self._next_id = {"host": 1, "session": 1, "cookie": 1}
+        self.now = 0.0  # the latest time seen by tick()
+        config.users.on_remove.append(self._user_removed)
+
+    def _new_id(self, table: str) -> int:
+        number = self._next_id[table]
+        self._next_id[table] = number + 1
+        return number
+
+    # ----- configuration lookups -------------------------------------------------
+    @staticmethod
+    def _named(menu: ConfigMenu, name: str) -> Values | None:
+        return next((values for _, values in menu.records() if values.get("name") == name), None)
+
+    def find_user(self, name: str, server: str) -> Values | None:
+        for _, values in self.config.users.records():
+            if values.get("name") == name and values.get("server", "all") in ("all", server):
+                return values
+        return None
+
+    def default_server(self) -> str:
+        first = next(iter(self.config.servers.records()), None)
+        return first[1]["name"] if first else "hotspot1"
+
+    def _server_profile(self, server: str) -> Values:
+        server_row = self._named(self.config.servers, server) or {}
+        return self._named(self.config.server_profiles, server_row.get("profile", "default")) or {}
+
+    # ----- world ---------------------------------------------------------------
+    def join(self, device: Device, now: float) -> None:
+        """One MAC is one host: a device that comes back (even with a new IP) keeps its host row."""
+        in_use = {other.ip: other.mac for other in self.devices.values()}
+        in_use.update({host.ip: host.mac for host in self.hosts.values()})
+        holders = [mac for ip, mac in in_use.items() if ip == device.ip and mac != device.mac]
+        if holders:
+            raise ValueError(f"{device.ip} is already used by {holders[0]}")
+        self.devices[device.mac] = device
+        host = self.hosts.get(device.mac)
+        if host is not None:
+            host.ip, host.server, host.left_at, host.last_traffic = device.ip, device.server, None, now
+            for session in self.sessions.values():
+                if session.mac == device.mac:
+                    session.ip = device.ip
+        self._see(device, now)
+
+    def leave(self, mac: str, now: float) -> None:
+        if self.devices.pop(mac, None) is None:
+            raise KeyError(f"no device {mac} is present")
+        host = self.hosts.get(mac)
+        if host is None:
+            return
+        if host.authorized:
+            host.left_at = now  # the session lives on until keepalive/idle timeouts end it
+        else:
+            del self.hosts[mac]
+
+    def traffic(self, mac: str, bytes_in: int, bytes_out: int, now: float) -> None:
+        device = self.devices.get(mac)
+        if device is None:
+            raise KeyError(f"no device {mac} is present")
+        host = self._see(device, now)
+        if host is None:
+            return  # blocked by an ip-binding: the hotspot drops it
+        host.bytes_in += bytes_in
+        host.bytes_out += bytes_out
+        host.last_traffic = now
+        for session in [s for s in self.sessions.values() if s.mac == mac]:
+            session.bytes_in += bytes_in
+            session.bytes_out += bytes_out
+            session.last_traffic = now
+            if self._over_byte_limit(session):
+                self.end_session(session.id, now, "traffic limit")
+
+    def _see(self, device: Device, now: float) -> Host | None:
+        """The hotspot notices a device: create its host row if missing, then try automatic logins."""
+        if self._binding_type(device.mac, device.ip) == "blocked":
+            return None
+        host = self.hosts.get(device.mac)
+        if host is None:
+            host = Host(self._new_id("host"), device.mac, device.ip, device.server, now, now)
+            self.hosts[device.mac] = host
+            self._refresh_binding(host, now)
+            self._auto_login(host, now)
+        return self.hosts.get(device.mac)
+
+    def _auto_login(self, host: Host, now: float) -> None:
+        """``login-by=mac-cookie`` and ``login-by=mac`` logins for a host that just appeared."""
+        profile = self._server_profile(host.server)
+        methods = profile.get("login-by", ())
+        cookie = next((c for c in self.cookies.values() if c.mac == host.mac), None)
+        attempts: list[tuple[str, str | None, str]] = []
+        if "mac-cookie" in methods and cookie is not None:
+            attempts.append((cookie.user, None, "mac-cookie"))
+        if "mac" in methods:
+            password = profile.get("mac-auth-password", "")
+            if profile.get("mac-auth-mode") == "mac-as-username-and-password":
+                password = host.mac
+            attempts.append((host.mac, password, "mac"))
+        for user, password, method in attempts:
+            try:
+                self.login(user, password, host.ip, host.mac, now, login_by=method)
+                return
+            except Trap as refused:
+                logger.debug("automatic %s login of %s refused: %s", method, host.mac, refused.message)
+
+    # ----- bindings -------------------------------------------------------------
+    def _binding_type(self, mac: str, ip: str) -> str | None:
+        for _, binding in self.config.bindings.records():
+            if binding.get("disabled"):
+                continue
+            if "mac-address" not in binding and "address" not in binding:
+                continue
+            if binding.get("mac-address", mac) == mac and binding.get("address", ip) == ip:
+                return str(binding.get("type", "regular"))
+        return None
+
+    def _refresh_binding(self, host: Host, now: float) -> None:
+        kind = self._binding_type(host.mac, host.ip)
+        host.bypassed = kind == "bypassed"
+        if kind == "blocked":
+            self.remove_host(host.id, now, reason="blocked")
+
+    # ----- login / logout -------------------------------------------------------
+    def login(self, user: str, password: str | None, ip: str, mac: str | None, now: float,
+              *, login_by: str | None = None, domain: str | None = None) -> None:
+        """``/ip/hotspot/active/login``; a None password means "already verified" (cookie)."""
+        host = next((h for h in self.hosts.values() if h.ip == ip), None)
+        if host is None:
+            raise Trap(f"unknown host IP {ip}")
+        if mac is not None and mac != host.mac:
+            raise Trap("wrong MAC provided")
+        account = self.find_user(user, host.server)
+        if account is None or account.get("disabled"):
+            raise Trap("invalid username or password")
+        if password is not None and password != account.get("password", ""):
+            raise Trap("invalid username or password")
+        current = next((s for s in self.sessions.values() if s.mac == host.mac), None)
+        if current is not None and current.user == user:
+            return  # repeat login of the same user on an active host: nothing to do
+        if account.get("mac-address", ANY_MAC) not in (ANY_MAC, host.mac):
+            raise Trap(f"user {user} is not allowed to log in from this MAC address")
+        limit_uptime = account.get("limit-uptime", 0)
+        if limit_uptime and account.get("uptime", 0) >= limit_uptime:
+            raise Trap(f"user {user} has reached uptime limit")
+        byte_limits = self._byte_budget(account)
+        if any(left <= 0 for left in byte_limits.values()):
+            raise Trap(f"user {user} has reached traffic limit")
+        profile = self._named(self.config.user_profiles, account.get("profile", "default")) or {}
+        shared = profile.get("shared-users", 1)
+        if shared and sum(1 for s in self.sessions.values() if s.user == user) >= shared:
+            raise Trap(f"no more sessions are allowed for user {user}")
+        if current is not None:
+            self.end_session(current.id, now, "replaced by another login")
+        session_id = self._new_id("session")
+        self.sessions[session_id] = Session(
+            id=session_id, user=user, server=host.server, mac=host.mac, ip=host.ip,
+            login_by=login_by or self.api_login_by, login_at=now, last_traffic=now,
+            uptime_budget=limit_uptime - account.get("uptime", 0) if limit_uptime else None,
+            session_timeout=profile.get("session-timeout", 0), idle_timeout=profile.get("idle-timeout", 0),
+            keepalive_timeout=profile.get("keepalive-timeout", 0), byte_limits=byte_limits, domain=domain or None)
+        host.authorized = True
+        if profile.get("add-mac-cookie", True) and not any(c.mac == host.mac for c in self.cookies.values()):
+            cookie_id = self._new_id("cookie")
+            lifetime = profile.get("mac-cookie-timeout", 3 * 86400)
+            self.cookies[cookie_id] = Cookie(cookie_id, user, host.mac, now + lifetime)
+
+    @staticmethod
+    def _byte_budget(account: Values) -> dict[str, int]:
+        used = {"in": account.get("bytes-in", 0), "out": account.get("bytes-out", 0)}
+        used["total"] = used["in"] + used["out"]
+        return {kind: account[f"limit-bytes-{kind}"] - used[kind]
+                for kind in ("in", "out", "total") if account.get(f"limit-bytes-{kind}")}
+
+    @staticmethod
+    def _over_byte_limit(session: Session) -> bool:
+        used = {"in": session.bytes_in, "out": session.bytes_out, "total": session.bytes_in + session.bytes_out}
+        return any(used[kind] >= left for kind, left in session.byte_limits.items())
+
+    def end_session(self, session_id: int, at: float, reason: str) -> None:
+        """Logout bookkeeping: add uptime and bytes to the user, drop the host's authorized flag."""
+        session = self.sessions.pop(session_id)
+        logger.debug("session %s of %s ended: %s", session.mac, session.user, reason)
+        account = self.find_user(session.user, session.server)
+        if account is not None:
+            account["uptime"] = account.get("uptime", 0) + round(at - session.login_at)
+            for kind, amount in (("in", session.bytes_in), ("out", session.bytes_out)):
+                account[f"bytes-{kind}"] = account.get(f"bytes-{kind}", 0) + amount
+                account[f"packets-{kind}"] = account.get(f"packets-{kind}", 0) + packets_for(amount)
+        host = self.hosts.get(session.mac)
+        if host is not None:
+            host.authorized = False
+            if host.left_at is not None:
+                del self.hosts[session.mac]
+        if reason in ("traffic limit", "session timeout") or (
+                reason == "admin" and not self.cookies_survive_admin_logout):
+            self.cookies = {key: c for key, c in self.cookies.items() if c.mac != session.mac}
+
+    def deadline(self, session: Session) -> tuple[float, str] | None:
+        candidates: list[tuple[float, str]] = []
+        if session.uptime_budget is not None:
+            candidates.append((session.login_at + session.uptime_budget, "uptime limit"))
+        if session.session_timeout:
+            candidates.append((session.login_at + session.session_timeout, "session timeout"))
+        if session.idle_timeout:
+            candidates.append((session.last_traffic + session.idle_timeout, "idle timeout"))
+        host = self.hosts.get(session.mac)
+        if session.keepalive_timeout and host is not None and host.left_at is not None:
+            candidates.append((host.left_at + session.keepalive_timeout, "keepalive timeout"))
+        return min(candidates) if candidates else None
+
+    def tick(self, now: float) -> None:
+        """Apply everything that became due up to ``now``."""
+        self.now = max(self.now, now)
+        for session in sorted(self.sessions.values(), key=lambda s: s.id):
+            due = self.deadline(session)
+            if due is not None and due[0] <= now:
+                self.end_session(session.id, due[0], due[1])
+        self.cookies = {key: c for key, c in self.cookies.items() if c.expires_at > now}
+        for host in list(self.hosts.values()):
+            self._refresh_binding(host, now)
+
+    def _user_removed(self, account: Values) -> None:
+        if self.kick_on_user_remove:
+            for session in [s for s in self.sessions.values() if s.user == account.get("name")]:
+                self.end_session(session.id, self.now, "user removed")
+
+    # ----- admin actions ----------------------------------------------------------
+    def remove_host(self, host_id: int, now: float, reason: str = "host removed") -> None:
+        host = next(h for h in self.hosts.values() if h.id == host_id)
+        for session in [s for s in self.sessions.values() if s.mac == host.mac]:
+            self.end_session(session.id, now, reason)
+        self.hosts.pop(host.mac, None)
+
+    def reboot(self, now: float) -> None:
+        """Power cycle: sessions end (counters booked), host and cookie tables start empty."""
+        for session_id in sorted(self.sessions):
+            self.end_session(session_id, now, "reboot")
+        self.hosts.clear()
+        self.cookies.clear()
+
+    def is_online(self, mac: str) -> bool:
+        host = self.hosts.get(mac)
+        return any(s.mac == mac for s in self.sessions.values()) or bool(host and host.bypassed)
+
+    def session_left(self, session: Session, now: float) -> float | None:
+        limits = [session.login_at + session.uptime_budget] if session.uptime_budget is not None else []
+        if session.session_timeout:
+            limits.append(session.login_at + session.session_timeout)
+        return max(0.0, min(limits) - now) if limits else None
+
+    def host_by_id(self, host_id: int) -> Host | None:
+        return next((h for h in self.hosts.values() if h.id == host_id), None)

@@ -1,0 +1,79 @@
+"""The rows of the hotspot's live tables (host, active, cookie), the world's devices, and
+the configuration menus the hotspot model reads."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from router.emulator.menus import ConfigMenu
+
+ANY_MAC = "00:00:00:00:00:00"
+
+
+@dataclass
+class Device:
+    """A device in radio range: what the world knows, whether or not the hotspot sees it."""
+
+    mac: str
+    ip: str
+    server: str
+
+
+@dataclass
+class Host:
+    id: int
+    mac: str
+    ip: str
+    server: str
+    seen_at: float
+    last_traffic: float
+    left_at: float | None = None
+    bytes_in: int = 0
+    bytes_out: int = 0
+    authorized: bool = False
+    bypassed: bool = False
+
+
+@dataclass
+class Session:
+    """An active login. Limits are fixed at login, as RouterOS computes them then."""
+
+    id: int
+    user: str
+    server: str
+    mac: str
+    ip: str
+    login_by: str
+    login_at: float
+    last_traffic: float
+    uptime_budget: float | None  # limit-uptime minus the user's earlier uptime
+    session_timeout: int
+    idle_timeout: int
+    keepalive_timeout: int
+    byte_limits: dict[str, int]  # "in"/"out"/"total" -> bytes still allowed
+    bytes_in: int = 0
+    bytes_out: int = 0
+    domain: str | None = None
+
+
+@dataclass
+class Cookie:
+    id: int
+    user: str
+    mac: str
+    expires_at: float
+
+
+def packets_for(byte_count: int) -> int:
+    """The emulator has no packets; count one per started 1500 bytes."""
+    return -(-byte_count // 1500)
+
+
+@dataclass
+class HotspotConfig:
+    """The configuration menus the model reads."""
+
+    users: ConfigMenu
+    user_profiles: ConfigMenu
+    servers: ConfigMenu
+    server_profiles: ConfigMenu
+    bindings: ConfigMenu

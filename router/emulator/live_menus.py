@@ -1,0 +1,194 @@
+"""Menus whose rows are live state: hotspot active/host/cookie tables and the /system menus."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timezone
+
+from router.emulator.codec import Command
+from router.emulator.hotspot import HotspotModel
+from router.emulator.hotspot_rows import packets_for
+from router.emulator.menus import READ_VERBS
+from router.emulator.menus import Action
+from router.emulator.menus import Context
+from router.emulator.menus import Field
+from router.emulator.menus import Menu
+from router.emulator.menus import Outcome
+from router.emulator.menus import Record
+from router.emulator.menus import Trap
+from router.emulator.values import BOOL
+from router.emulator.values import DURATION
+from router.emulator.values import INT
+from router.emulator.values import IP
+from router.emulator.values import MAC
+from router.emulator.values import InvalidValue
+
+LOGIN_ARGUMENTS = ("user", "password", "mac-address", "ip", "domain")
+TRAFFIC_FIELDS = [Field(name, INT) for name in ("bytes-in", "bytes-out", "packets-in", "packets-out")]
+
+
+class ComputedMenu(Menu):
+    """Rows owned elsewhere (sessions, hosts, resource); ``remove`` and actions call back."""
+
+    def __init__(self, path: str, fields: list[Field], provider: Callable[[Context], list[Record]], *,
+                 remover: Callable[[list[int], Context], None] | None = None,
+                 actions: dict[str, Action] | None = None) -> None:
+        self.provider = provider
+        self.remover = remover
+        self.actions = actions or {}
+        verbs = READ_VERBS | set(self.actions) | ({"remove"} if remover else set())
+        super().__init__(path, fields, frozenset(verbs))
+
+    def records(self, ctx: Context) -> list[Record]:
+        return self.provider(ctx)
+
+    def handle(self, verb: str, command: Command, ctx: Context) -> Outcome:
+        if verb in self.actions:
+            return self.actions[verb](command, ctx)
+        return super().handle(verb, command, ctx)
+
+    def do_remove(self, command: Command, ctx: Context) -> Outcome:
+        assert self.remover is not None
+        self.remover(self.resolve_ids(command.attributes.get(".id"), ctx), ctx)
+        return Outcome()
+
+
+@dataclass
+class SystemInfo:
+    """The router's identity and software, and when it last booted."""
+
+    identity: str
+    version: str
+    boot_at: float
+
+
+def _traffic(bytes_in: int, bytes_out: int) -> dict[str, int]:
+    return {"bytes-in": bytes_in, "bytes-out": bytes_out,
+            "packets-in": packets_for(bytes_in), "packets-out": packets_for(bytes_out)}
+
+
+def _positive(value: float | None) -> int | None:
+    return round(value) if value else None
+
+
+def build_hotspot_menus(model: HotspotModel) -> list[Menu]:
+    def active_rows(ctx: Context) -> list[Record]:
+        rows: list[Record] = []
+        for session in sorted(model.sessions.values(), key=lambda s: s.id):
+            left = model.session_left(session, ctx.now)
+            rows.append((session.id, {
+                "server": session.server, "user": session.user, "domain": session.domain, "address": session.ip,
+                "mac-address": session.mac, "login-by": session.login_by,
+                "uptime": round(ctx.now - session.login_at),
+                "session-time-left": None if left is None else round(left),
+                "idle-time": round(ctx.now - session.last_traffic),
+                "idle-timeout": _positive(session.idle_timeout),
+                "keepalive-timeout": _positive(session.keepalive_timeout),
+                **_traffic(session.bytes_in, session.bytes_out),
+                **{f"limit-bytes-{kind}": left for kind, left in session.byte_limits.items()},
+                "radius": False, "blocked": False,
+            }))
+        return rows
+
+    def login(command: Command, ctx: Context) -> Outcome:
+        args = command.attributes
+        for name in args:
+            if name not in LOGIN_ARGUMENTS:
+                raise Trap(f"unknown parameter {name}")
+        try:
+            ip = IP.parse("ip", args.get("ip", ""))
+            mac = MAC.parse("mac-address", args["mac-address"]) if args.get("mac-address") else None
+        except InvalidValue as error:
+            raise Trap(error.message, 1) from None
+        model.login(args.get("user", ""), args.get("password", ""), ip, mac, ctx.now, domain=args.get("domain"))
+        return Outcome()
+
+    def logout(ids: list[int], ctx: Context) -> None:
+        for session_id in ids:
+            model.end_session(session_id, ctx.now, "admin")
+
+    def host_rows(ctx: Context) -> list[Record]:
+        return [(host.id, {
+            "mac-address": host.mac, "address": host.ip, "to-address": host.ip, "server": host.server,
+            "uptime": round(ctx.now - host.seen_at), "idle-time": round(ctx.now - host.last_traffic),
+            "host-dead-time": round(ctx.now - host.left_at) if host.left_at is not None else 0,
+            **_traffic(host.bytes_in, host.bytes_out), "found-by": "DHCP",
+            "authorized": host.authorized, "bypassed": host.bypassed, "blocked": False,
+            "static": False, "DHCP": True, "dynamic": True,
+        }) for host in sorted(model.hosts.values(), key=lambda h: h.id)]
+
+    def remove_hosts(ids: list[int], ctx: Context) -> None:
+        for host_id in ids:
+            model.remove_host(host_id, ctx.now)
+
+    def cookie_rows(ctx: Context) -> list[Record]:
+        return [(cookie.id, {"user": cookie.user, "mac-address": cookie.mac,
+                             "expires-in": round(cookie.expires_at - ctx.now), "mac-cookie": True})
+                for cookie in sorted(model.cookies.values(), key=lambda c: c.id)]
+
+    def remove_cookies(ids: list[int], ctx: Context) -> None:
+        for cookie_id in ids:
+            model.cookies.pop(cookie_id, None)
+
+    active_fields = [
+        Field("server"), Field("user"), Field("domain"), Field("address", IP), Field("mac-address", MAC),
+        Field("login-by"), Field("uptime", DURATION), Field("session-time-left", DURATION),
+        Field("idle-time", DURATION), Field("idle-timeout", DURATION), Field("keepalive-timeout", DURATION),
+        *TRAFFIC_FIELDS, *(Field(f"limit-bytes-{kind}", INT) for kind in ("in", "out", "total")),
+        Field("radius", BOOL), Field("blocked", BOOL),
+    ]
+    host_fields = [
+        Field("mac-address", MAC), Field("address", IP), Field("to-address", IP), Field("server"),
+        Field("uptime", DURATION), Field("idle-time", DURATION), Field("host-dead-time", DURATION),
+        *TRAFFIC_FIELDS, Field("found-by"), *(Field(flag, BOOL) for flag in
+                                              ("authorized", "bypassed", "blocked", "static", "DHCP", "dynamic")),
+    ]
+    cookie_fields = [Field("user"), Field("domain"), Field("mac-address", MAC), Field("expires-in", DURATION),
+                     Field("mac-cookie", BOOL)]
+    return [
+        ComputedMenu("/ip/hotspot/active", active_fields, active_rows, remover=logout, actions={"login": login}),
+        ComputedMenu("/ip/hotspot/host", host_fields, host_rows, remover=remove_hosts),
+        ComputedMenu("/ip/hotspot/cookie", cookie_fields, cookie_rows, remover=remove_cookies),
+    ]
+
+
+def build_system_menus(system: SystemInfo) -> list[Menu]:
+    def identity_rows(ctx: Context) -> list[Record]:
+        return [(None, {"name": system.identity})]
+
+    def set_identity(command: Command, ctx: Context) -> Outcome:
+        for name in command.attributes:
+            if name != "name":
+                raise Trap(f"unknown parameter {name}")
+        if "name" in command.attributes:
+            system.identity = command.attributes["name"]
+        return Outcome()
+
+    def resource_rows(ctx: Context) -> list[Record]:
+        return [(None, {
+            "uptime": round(ctx.now - system.boot_at), "version": f"{system.version} (stable)",
+            "build-time": "2025-02-24 12:51:48", "factory-software": "7.1", "free-memory": 201_326_592,
+            "total-memory": 268_435_456, "cpu": "QEMU", "cpu-count": 1, "cpu-frequency": 2400, "cpu-load": 1,
+            "free-hdd-space": 83_886_080, "total-hdd-space": 134_217_728, "architecture-name": "x86_64",
+            "board-name": "CHR", "platform": "MikroTik",
+        })]
+
+    def clock_rows(ctx: Context) -> list[Record]:
+        moment = datetime.fromtimestamp(ctx.now, tz=timezone.utc)
+        return [(None, {"time": moment.strftime("%H:%M:%S"), "date": moment.strftime("%Y-%m-%d"),
+                        "time-zone-autodetect": False, "time-zone-name": "UTC", "gmt-offset": "+00:00",
+                        "dst-active": False})]
+
+    resource_fields = [Field("uptime", DURATION), Field("version"), Field("build-time"), Field("factory-software"),
+                       *(Field(name, INT) for name in ("free-memory", "total-memory")), Field("cpu"),
+                       *(Field(name, INT) for name in ("cpu-count", "cpu-frequency", "cpu-load",
+                                                       "free-hdd-space", "total-hdd-space")),
+                       Field("architecture-name"), Field("board-name"), Field("platform")]
+    clock_fields = [Field("time"), Field("date"), Field("time-zone-autodetect", BOOL), Field("time-zone-name"),
+                    Field("gmt-offset"), Field("dst-active", BOOL)]
+    return [
+        ComputedMenu("/system/identity", [Field("name")], identity_rows, actions={"set": set_identity}),
+        ComputedMenu("/system/resource", resource_fields, resource_rows),
+        ComputedMenu("/system/clock", clock_fields, clock_rows),
+    ]
