@@ -1,0 +1,59 @@
+"""RouterOS reply rows -> our dataclasses, and the ``.proplist`` each lookup asks for.
+
+Rows come from librouteros already cast (numbers to int, ``true``/``yes`` to True), so
+every field is read back through :mod:`router.ros_values`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from router import COMMENT_PREFIX, ActiveSession, HostEntry, ManagedUser
+from router.ros_values import as_bool, as_int, as_text, parse_duration
+
+Row = dict[str, Any]
+
+HOST_FIELDS = ("mac-address", "address", "server", "authorized", "bypassed")
+ACTIVE_FIELDS = ("user", "mac-address", "address", "uptime", "bytes-in", "bytes-out")
+MANAGED_USER_FIELDS = ("name", "mac-address", "comment", "profile")
+ANY_MAC = "00:00:00:00:00:00"  # a user's mac-address when it is not bound to one
+
+
+def host_entry(row: Row) -> HostEntry:
+    return HostEntry(
+        mac=as_text(row.get("mac-address")),
+        ip=as_text(row.get("address")),
+        server=as_text(row.get("server")) or None,
+        authorized=as_bool(row.get("authorized", False)),
+        bypassed=as_bool(row.get("bypassed", False)),
+    )
+
+
+def active_session(row: Row) -> ActiveSession:
+    return ActiveSession(
+        user=as_text(row.get("user")),
+        mac=as_text(row.get("mac-address")),
+        ip=as_text(row.get("address")),
+        uptime_seconds=parse_duration(row.get("uptime")),
+        bytes_in=as_int(row.get("bytes-in")),
+        bytes_out=as_int(row.get("bytes-out")),
+    )
+
+
+def grant_id_of(comment: object) -> str | None:
+    """Return our grant id from a user's comment, None when the user is not ours."""
+    text = as_text(comment)
+    return text[len(COMMENT_PREFIX):] if text.startswith(COMMENT_PREFIX) else None
+
+
+def managed_user(row: Row) -> ManagedUser | None:
+    """Return the user as ours, or None when its comment lacks our prefix."""
+    grant_id = grant_id_of(row.get("comment"))
+    if grant_id is None:
+        return None
+    mac = as_text(row.get("mac-address"))
+    return ManagedUser(
+        name=as_text(row.get("name")),
+        mac=mac if mac and mac != ANY_MAC else None,
+        grant_id=grant_id,
+        profile=as_text(row.get("profile")) or None,
+    )
