@@ -108,3 +108,34 @@ def test_routeros_setup_prints_a_script(tmp_path):
     assert "walled-garden ip add action=accept dst-address=10.5.50.2" in result.output
     assert "router=cafe" in result.output and "$(link-orig-esc)" in result.output
     assert "policy=api,read,write" in result.output
+
+
+def test_check_reports_one_line_per_part(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(
+        f'[portal]\ndata_dir = "{tmp_path / "data"}"\n'
+        '[mpesa]\nenvironment = "simulator"\n'
+        '[[routers]]\nname = "main"\nbackend = "emulator"\nhost = "127.0.0.1"\nport = 0\npassword = "pw"\n'
+    )
+    result = CliRunner().invoke(main, ["--config", str(path), "check"], obj={})
+    lines = result.output.splitlines()
+    assert result.exit_code == 0, result.output
+    assert [line.split(":")[0].split(None, 1)[1] for line in lines] == [
+        "config", "database", "redis", "router main", "daraja (simulator)"]
+    assert all(line.startswith("ok") for line in lines)
+
+
+def test_check_fails_for_an_unreachable_router(tmp_path):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    path = tmp_path / "c.toml"
+    path.write_text(
+        f'[portal]\ndata_dir = "{tmp_path / "data"}"\n'
+        f'[[routers]]\nname = "gate"\nhost = "127.0.0.1"\nport = {closed_port}\ntimeout = 0.5\n'
+    )
+    result = CliRunner().invoke(main, ["--config", str(path), "check"], obj={})
+    assert result.exit_code == 1
+    assert any(line.startswith("FAIL  router gate") for line in result.output.splitlines()), result.output
