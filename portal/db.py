@@ -5,6 +5,7 @@ can share the file); any peewee URL (postgresql://...) is accepted.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import peewee
@@ -27,6 +28,8 @@ class DatabaseUnavailable(Exception):
 
 def open_database(url: str) -> peewee.Database:
     """Open ``url`` and bind the proxy to it; creates the SQLite folder when needed."""
+    # peewee logs every query with its parameters at DEBUG, phone numbers included.
+    logging.getLogger("peewee").setLevel(logging.INFO)
     try:
         if url.startswith("sqlite:///"):
             path = url[len("sqlite:///") :]

@@ -36,8 +36,11 @@ DEMO_DEVICES = (
 def demo_settings(*, host: str, port: int, data_dir: str, router_port: int = 0) -> Settings:
     public_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
     token = secrets.token_urlsafe(18)
+    config_file = Path(data_dir) / "demo-config.toml"
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    config_file.write_text("# The demo builds its settings in portal/demo.py; this file is left empty.\n")
     return load_settings(
-        Path(data_dir) / "demo-config.toml",
+        config_file,
         environ={},
         overrides={
             "portal": {"listen": f"{host}:{port}", "public_url": public_url, "data_dir": data_dir,

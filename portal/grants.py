@@ -142,7 +142,8 @@ def _run_outbox_item(services: Services, item_id: int) -> bool:
             record(grant.payment_id, "router_authorized", services.clock, router=item.router, attempt=item.attempts + 1)
         else:
             router.revoke(item.mac)
-            Grant.update(router_state="removed").where(Grant.id == grant.id).execute()
+            # A grant moved to another device since: its new device stays as it is.
+            Grant.update(router_state="removed").where(Grant.id == grant.id, Grant.mac == item.mac).execute()
             record(grant.payment_id, "router_revoked", services.clock, router=item.router, attempt=item.attempts + 1)
     except RouterError as err:
         attempts = item.attempts + 1

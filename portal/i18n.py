@@ -13,6 +13,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, current_app, has_request_context, request
 from flask_babel import Babel
+from werkzeug.exceptions import HTTPException
 
 from portal import ROOT
 
@@ -24,7 +25,12 @@ babel = Babel()
 
 def current_language() -> str:
     if has_request_context():
-        chosen = request.args.get("lang") or request.form.get("lang") or ""
+        chosen = request.args.get("lang") or ""
+        if not chosen and request.method == "POST":
+            try:
+                chosen = request.form.get("lang") or ""
+            except HTTPException:  # e.g. a body over the size limit: keep the default
+                chosen = ""
         if chosen in LANGUAGES:
             return chosen
         settings = current_app.config.get("PAY2CONNECT_SETTINGS")

@@ -51,10 +51,10 @@ class PayRequest:
 
 
 def active_package(package_id: object) -> Package:
-    try:
-        pid = int(str(package_id).strip())
-    except (TypeError, ValueError):
-        raise BadInput("package_invalid") from None
+    text = str(package_id).strip()
+    if not text.isdigit() or len(text) > 9:
+        raise BadInput("package_invalid")
+    pid = int(text)
     package = Package.get_or_none((Package.id == pid) & (Package.active == True))  # noqa: E712
     if package is None:
         raise NotFound("package_not_found")
@@ -161,6 +161,10 @@ def start_payment(services: Services, req: PayRequest) -> Payment:
             return earlier  # a double tap on a slow link: same payment, no second prompt
     locks = [services.live.redis.lock(f"p2c:lock:pay:{k}", timeout=60) for k in (phone, mac)]
     if not all(lock.acquire(blocking=False) for lock in locks):
+        if req.idempotency_key:  # the first of two simultaneous taps may have just created it
+            earlier = Payment.get_or_none(Payment.idempotency_key == req.idempotency_key)
+            if earlier is not None:
+                return earlier
         raise PaymentPending()
     try:
         if _open_payment(phone, mac, now, services.settings.mpesa.give_up_after_seconds):

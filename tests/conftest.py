@@ -68,7 +68,7 @@ class _LateApp:
 def http_server() -> Iterator[tuple[str, _LateApp]]:
     late = _LateApp()
     server = make_server("127.0.0.1", 0, late, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}", late
     server.shutdown()

@@ -230,3 +230,17 @@ def test_late_success_after_we_said_timed_out_still_grants(portal, package, emul
     portal.settle(1)
     assert portal.status(status_id)["status"] == "success"
     assert emulator.is_online(mac)
+
+
+def test_phone_numbers_never_reach_the_logs(portal, package, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    mac, ip = portal.join()
+    portal.pay(package.id, mac=mac, ip=ip)
+    portal.pay(package.id, mac=mac, ip=ip)  # refused: already pending
+    portal.settle(5)
+    portal.run_worker()
+    ours = [r for r in caplog.records if not r.name.startswith("portal.mpesa.simulator")]
+    assert ours, "the flow should log something"
+    assert not [r.getMessage() for r in ours if "712345678" in r.getMessage()]
