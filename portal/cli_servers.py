@@ -32,13 +32,20 @@ def _listen(listen: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _serve_app(app: Any, host: str, port: int) -> None:
-    import waitress
+def _serve_app(app: Any, host: str, port: int, banner: str = "") -> None:
+    """Bind, then say so (the banner only appears once the port really listens), then serve."""
+    from waitress.server import create_server
 
     try:
-        waitress.serve(app, host=host, port=port, threads=8, ident="pay2connect", _quiet=True)
+        server = create_server(app, host=host, port=port, threads=8, ident="pay2connect")
     except OSError as err:
         fail(f"cannot listen on {host}:{port}: {err.strerror or err}")
+    if banner:
+        click.echo(banner)
+    try:
+        server.run()
+    finally:
+        server.close()
 
 
 @click.command()
@@ -58,10 +65,10 @@ def serve(ctx: click.Context, with_worker: bool) -> None:
     runner = Worker(services) if with_worker else None
     if runner is not None:
         runner.start()
-    click.echo(f"pay2connect serving on http://{host}:{port} (public URL {settings.portal.public_url})"
-               + (" with the worker" if runner else ""))
+    banner = (f"pay2connect serving on http://{host}:{port} (public URL {settings.portal.public_url})"
+              + (" with the worker" if runner else ""))
     try:
-        _serve_app(app, host, port)
+        _serve_app(app, host, port, banner)
     finally:
         if runner is not None:
             runner.stop()
@@ -116,9 +123,8 @@ def demo(host: str, port: int, data_dir: str) -> None:
     runner = Worker(stack.services)
     runner.start()
     app = create_app(services=stack.services)
-    click.echo(stack.banner())
     try:
-        _serve_app(app, host, port)
+        _serve_app(app, host, port, stack.banner())
     except KeyboardInterrupt:
         pass
     finally:
