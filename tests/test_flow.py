@@ -241,6 +241,6 @@ def test_phone_numbers_never_reach_the_logs(portal, package, caplog):
     portal.pay(package.id, mac=mac, ip=ip)  # refused: already pending
     portal.settle(5)
     portal.run_worker()
-    ours = [r for r in caplog.records if not r.name.startswith("portal.mpesa.simulator")]
+    ours = caplog.records
     assert ours, "the flow should log something"
     assert not [r.getMessage() for r in ours if "712345678" in r.getMessage()]

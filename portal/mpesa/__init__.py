@@ -1,0 +1,55 @@
+"""M-Pesa Daraja side of pay2connect: HTTP client, callback parser, phone numbers, results.
+
+The Daraja simulator lives in :mod:`portal.mpesa.simulator` and is imported only when needed.
+"""
+from __future__ import annotations
+
+from portal.mpesa.callbacks import MalformedCallback, StkCallback, parse_stk_callback
+from portal.mpesa.client import (
+    NO_CALLBACK_URL,
+    DarajaClient,
+    DarajaCredentials,
+    StkPushAccepted,
+    StkQueryResult,
+    build_password,
+    daraja_timestamp,
+)
+from portal.mpesa.errors import (
+    DarajaAuthError,
+    DarajaError,
+    DarajaMerchantError,
+    DarajaRequestInvalid,
+    DarajaSubscriberBusy,
+    DarajaThrottled,
+    DarajaTimeout,
+    DarajaUnavailable,
+)
+from portal.mpesa.phones import InvalidPhone, NotSafaricom, mask_phone, normalize_phone
+from portal.mpesa.results import classify_result, result_message
+
+__all__ = [
+    "NO_CALLBACK_URL",
+    "DarajaAuthError",
+    "DarajaClient",
+    "DarajaCredentials",
+    "DarajaError",
+    "DarajaMerchantError",
+    "DarajaRequestInvalid",
+    "DarajaSubscriberBusy",
+    "DarajaThrottled",
+    "DarajaTimeout",
+    "DarajaUnavailable",
+    "InvalidPhone",
+    "MalformedCallback",
+    "NotSafaricom",
+    "StkCallback",
+    "StkPushAccepted",
+    "StkQueryResult",
+    "build_password",
+    "classify_result",
+    "daraja_timestamp",
+    "mask_phone",
+    "normalize_phone",
+    "parse_stk_callback",
+    "result_message",
+]

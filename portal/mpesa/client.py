@@ -1,0 +1,461 @@
+"""Daraja HTTP client: OAuth token, STK Push ("M-Pesa Express") and STK Query.
+
+One :class:`DarajaClient` per process owns the access token: Daraja documents that minting a
+token invalidates the previous one, so tokens are cached, minted single-flight under a lock,
+and refreshed once (then the call replayed once) when Daraja says "Invalid Access Token".
+Every request has a timeout. Nothing secret (Password, Authorization header, consumer secret,
+passkey) is ever logged, and phone numbers are masked.
+"""
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from urllib3.exceptions import ConnectTimeoutError
+
+from portal.clock import Clock, to_nairobi
+from portal.mpesa.errors import (
+    DarajaAuthError,
+    DarajaError,
+    DarajaTimeout,
+    DarajaUnavailable,
+    error_from_envelope,
+    is_query_pending,
+    is_token_rejection,
+)
+from portal.mpesa.phones import MSISDN_PATTERN, mask_checkout_id, mask_phone
+from portal.mpesa.results import classify_result
+
+log = logging.getLogger(__name__)
+
+SANDBOX_BASE_URL = "https://sandbox.safaricom.co.ke"
+PRODUCTION_BASE_URL = "https://api.safaricom.co.ke"
+SANDBOX_SHORTCODE = "174379"
+SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
+
+OAUTH_PATH = "/oauth/v1/generate"
+STK_PUSH_PATH = "/mpesa/stkpush/v1/processrequest"
+STK_QUERY_PATH = "/mpesa/stkpushquery/v1/query"
+
+PAYBILL = "CustomerPayBillOnline"
+TILL = "CustomerBuyGoodsOnline"
+TRANSACTION_TYPES = frozenset({PAYBILL, TILL})
+
+MAX_ACCOUNT_REFERENCE = 12
+MAX_TRANSACTION_DESC = 13
+MAX_AMOUNT = 250_000
+
+#: Daraja insists on a CallBackURL. Use this when the portal has no public callback address
+#: (a venue box behind NAT): the push still works and the worker confirms by STK Query.
+NO_CALLBACK_URL = "https://no-callback.invalid/stk"
+
+_SHORTCODE = re.compile(r"^[0-9]{5,8}\Z")
+_CHECKOUT_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}\Z")
+_NOT_REFERENCE_CHARS = re.compile(r"[^A-Za-z0-9 ]")
+
+
+@dataclass(frozen=True)
+class DarajaCredentials:
+    """Everything needed to call Daraja for one merchant. Secrets are kept out of ``repr``."""
+
+    base_url: str
+    consumer_key: str = field(repr=False)
+    consumer_secret: str = field(repr=False)
+    shortcode: str
+    passkey: str = field(repr=False)
+    transaction_type: str = PAYBILL
+    party_b: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("base_url", "consumer_key", "consumer_secret", "shortcode", "passkey"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"{name} must be a non-empty string")
+        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+        if urlsplit(self.base_url).scheme not in ("http", "https"):
+            raise ValueError("base_url must start with http:// or https://")
+        if not _SHORTCODE.match(self.shortcode):
+            raise ValueError("shortcode must be 5 to 8 digits")
+        if self.transaction_type not in TRANSACTION_TYPES:
+            raise ValueError(f"transaction_type must be one of {sorted(TRANSACTION_TYPES)}")
+        if self.transaction_type == TILL and not _SHORTCODE.match(self.party_b):
+            raise ValueError("party_b (the till number) is required for CustomerBuyGoodsOnline")
+
+    @property
+    def stk_party_b(self) -> str:
+        """PartyB for a push: the shortcode for a PayBill, the till number for a Till."""
+        return self.party_b if self.transaction_type == TILL else self.shortcode
+
+
+@dataclass(frozen=True)
+class StkPushAccepted:
+    """Daraja accepted the push for processing; the outcome comes later."""
+
+    merchant_request_id: str
+    checkout_request_id: str
+    customer_message: str
+    response_description: str
+
+
+@dataclass(frozen=True)
+class StkQueryResult:
+    """One STK Query answer: still pending, or a final ``result_code`` (always text)."""
+
+    pending: bool
+    result_code: str | None
+    result_desc: str | None
+    merchant_request_id: str | None
+    checkout_request_id: str
+
+    @property
+    def status(self) -> str:
+        """"pending", or the final status from :func:`classify_result`."""
+        if self.pending or self.result_code is None:
+            return "pending"
+        return classify_result(self.result_code)[0]
+
+
+def build_password(shortcode: str, passkey: str, timestamp: str) -> str:
+    """``base64(shortcode + passkey + timestamp)``, the STK Password."""
+    return base64.b64encode(f"{shortcode}{passkey}{timestamp}".encode("ascii")).decode("ascii")
+
+
+def daraja_timestamp(moment: datetime) -> str:
+    """14-digit ``YYYYMMDDHHmmss`` in East Africa Time, as Daraja expects."""
+    if moment.tzinfo is None:
+        raise ValueError("daraja_timestamp needs an aware datetime")
+    return to_nairobi(moment).strftime("%Y%m%d%H%M%S")
+
+
+def clean_reference(text: str, limit: int, field_name: str = "text") -> str:
+    """Fit our own label into an AccountReference/TransactionDesc: ASCII letters, digits and
+    spaces, at most ``limit`` characters. Punctuation is dropped; non-ASCII is refused."""
+    if not isinstance(text, str):
+        raise ValueError(f"{field_name} must be text")
+    if not text.isascii():
+        raise ValueError(f"{field_name} must be plain ASCII")
+    cleaned = " ".join(_NOT_REFERENCE_CHARS.sub("", text).split())[:limit].rstrip()
+    if not cleaned:
+        raise ValueError(f"{field_name} is empty")
+    return cleaned
+
+
+class DarajaClient:
+    """Talks to one Daraja environment (sandbox, production, or our simulator)."""
+
+    def __init__(
+        self,
+        credentials: DarajaCredentials,
+        *,
+        clock: Clock,
+        timeout: float = 15.0,
+        token_margin_seconds: int = 120,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.credentials = credentials
+        self._clock = clock
+        self._timeout = timeout
+        self._token_margin = token_margin_seconds
+        self._owns_session = session is None
+        self._session = session or requests.Session()
+        self._token: str | None = None
+        self._token_valid_until: datetime | None = None
+        self._token_lock = threading.Lock()
+
+    # -- token ------------------------------------------------------------------------------
+
+    def access_token(self, force_refresh: bool = False) -> str:
+        """Return a valid access token, minting one only when the cached one is stale."""
+        with self._token_lock:
+            cached = None if force_refresh else self._cached_token_locked()
+            return cached if cached is not None else self._mint_token_locked()
+
+    def _token_after_rejection(self, rejected: str) -> str:
+        """Replace a token Daraja refused, unless another thread already did."""
+        with self._token_lock:
+            cached = self._cached_token_locked()
+            if cached is not None and cached != rejected:
+                return cached
+            return self._mint_token_locked()
+
+    def _cached_token_locked(self) -> str | None:
+        if self._token is None or self._token_valid_until is None:
+            return None
+        if self._clock.now() >= self._token_valid_until:
+            return None
+        return self._token
+
+    def _mint_token_locked(self) -> str:
+        url = self.credentials.base_url + OAUTH_PATH
+        try:
+            response = self._session.get(
+                url,
+                params={"grant_type": "client_credentials"},
+                auth=(self.credentials.consumer_key, self.credentials.consumer_secret),
+                timeout=self._timeout,
+            )
+        except requests.RequestException as err:
+            raise _transport_error(err, "oauth", push=False) from err
+
+        body = _json_object(response)
+        if response.status_code == 200 and body is not None:
+            token = body.get("access_token")
+            lifetime = _seconds(body.get("expires_in"))
+            if isinstance(token, str) and token and lifetime is not None:
+                cache_for = max(lifetime - self._token_margin, lifetime // 2, 0)
+                self._token = token
+                self._token_valid_until = self._clock.now() + timedelta(seconds=cache_for)
+                log.info("Daraja access token minted (cached %d s)", cache_for)
+                return token
+        self._token = None
+        self._token_valid_until = None
+        if response.status_code in (400, 401, 403) and body is None:
+            error: DarajaError = DarajaAuthError(
+                "Daraja refused the consumer key or secret", http_status=response.status_code
+            )
+        elif body is None or response.status_code == 200:
+            error = DarajaUnavailable(
+                "Daraja OAuth answer was not the expected JSON", http_status=response.status_code
+            )
+        else:
+            error = error_from_envelope(response.status_code, body)
+        log.warning("Daraja OAuth failed: %s", error)
+        raise error
+
+    # -- API calls --------------------------------------------------------------------------
+
+    def stk_push(
+        self,
+        *,
+        phone: str,
+        amount: int,
+        account_reference: str,
+        description: str,
+        callback_url: str,
+    ) -> StkPushAccepted:
+        """Ask Daraja to prompt ``phone`` to pay ``amount`` whole shillings.
+
+        Not retried, except once after a token refresh: a push that may have reached Daraja
+        must never be sent twice. A lost answer raises :class:`DarajaTimeout` (outcome unknown).
+        """
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise ValueError("amount must be a whole number of shillings")
+        if not 1 <= amount <= MAX_AMOUNT:
+            raise ValueError(f"amount must be between 1 and {MAX_AMOUNT}")
+        if not isinstance(phone, str) or not MSISDN_PATTERN.match(phone):
+            raise ValueError("phone must be a normalised MSISDN like 254712345678")
+        reference = clean_reference(account_reference, MAX_ACCOUNT_REFERENCE, "account_reference")
+        remarks = clean_reference(description, MAX_TRANSACTION_DESC, "description")
+        callback = _checked_callback_url(callback_url)
+
+        creds = self.credentials
+        timestamp = daraja_timestamp(self._clock.now())
+        payload = {
+            "BusinessShortCode": creds.shortcode,
+            "Password": build_password(creds.shortcode, creds.passkey, timestamp),
+            "Timestamp": timestamp,
+            "TransactionType": creds.transaction_type,
+            "Amount": amount,
+            "PartyA": phone,
+            "PartyB": creds.stk_party_b,
+            "PhoneNumber": phone,
+            "CallBackURL": callback,
+            "AccountReference": reference,
+            "TransactionDesc": remarks,
+        }
+        log.info("STK push to %s for KES %d, ref %s", mask_phone(phone), amount, reference)
+        response, body = self._call_api(STK_PUSH_PATH, payload, push=True)
+        if response.status_code == 200 and body is not None and _code_text(
+            body.get("ResponseCode")
+        ) == "0":
+            merchant_id = body.get("MerchantRequestID")
+            checkout_id = body.get("CheckoutRequestID")
+            if isinstance(merchant_id, str) and isinstance(checkout_id, str) and checkout_id:
+                log.info("STK push to %s accepted: %s", mask_phone(phone), mask_checkout_id(checkout_id))
+                return StkPushAccepted(
+                    merchant_request_id=merchant_id,
+                    checkout_request_id=checkout_id,
+                    customer_message=str(body.get("CustomerMessage") or ""),
+                    response_description=str(body.get("ResponseDescription") or ""),
+                )
+        error = _answer_error(response, body)
+        log.warning("STK push to %s refused: %s", mask_phone(phone), error)
+        raise error
+
+    def stk_query(self, checkout_request_id: str) -> StkQueryResult:
+        """Ask Daraja how a push ended. "Still being processed" is ``pending=True``."""
+        if not isinstance(checkout_request_id, str) or not _CHECKOUT_ID.match(checkout_request_id):
+            raise ValueError("checkout_request_id is not a CheckoutRequestID")
+        creds = self.credentials
+        timestamp = daraja_timestamp(self._clock.now())
+        payload = {
+            "BusinessShortCode": creds.shortcode,
+            "Password": build_password(creds.shortcode, creds.passkey, timestamp),
+            "Timestamp": timestamp,
+            "CheckoutRequestID": checkout_request_id,
+        }
+        response, body = self._call_api(STK_QUERY_PATH, payload, push=False)
+        if is_query_pending(response.status_code, body):
+            return StkQueryResult(
+                pending=True,
+                result_code=None,
+                result_desc=None,
+                merchant_request_id=None,
+                checkout_request_id=checkout_request_id,
+            )
+        if response.status_code == 200 and body is not None:
+            code = _code_text(body.get("ResultCode"))
+            if code:
+                merchant_id = body.get("MerchantRequestID")
+                result = StkQueryResult(
+                    pending=False,
+                    result_code=code,
+                    result_desc=str(body.get("ResultDesc") or ""),
+                    merchant_request_id=str(merchant_id) if merchant_id else None,
+                    checkout_request_id=str(body.get("CheckoutRequestID") or checkout_request_id),
+                )
+                log.info("STK query %s: ResultCode %s", mask_checkout_id(checkout_request_id), code)
+                return result
+        error = _answer_error(response, body)
+        log.warning("STK query %s failed: %s", mask_checkout_id(checkout_request_id), error)
+        raise error
+
+    def close(self) -> None:
+        """Release pooled connections (only when this client created the session)."""
+        if self._owns_session:
+            self._session.close()
+
+    def _call_api(
+        self, path: str, payload: dict[str, Any], *, push: bool
+    ) -> tuple[requests.Response, dict[str, Any] | None]:
+        """POST with the cached token; on a token rejection refresh once and replay once."""
+        token = self.access_token()
+        response, body = self._post(path, payload, token, push=push)
+        if not is_token_rejection(response.status_code, body):
+            return response, body
+        log.info("Daraja rejected the access token; refreshing once")
+        token = self._token_after_rejection(token)
+        response, body = self._post(path, payload, token, push=push)
+        if is_token_rejection(response.status_code, body):
+            error = error_from_envelope(response.status_code, body)
+            raise DarajaAuthError(
+                "Daraja rejected a freshly minted access token",
+                error_code=error.error_code,
+                request_id=error.request_id,
+                http_status=response.status_code,
+            )
+        return response, body
+
+    def _post(
+        self, path: str, payload: dict[str, Any], token: str, *, push: bool
+    ) -> tuple[requests.Response, dict[str, Any] | None]:
+        try:
+            response = self._session.post(
+                self.credentials.base_url + path,
+                json=payload,
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=self._timeout,
+            )
+        except requests.RequestException as err:
+            raise _transport_error(err, path, push=push) from err
+        return response, _json_object(response)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _json_object(response: requests.Response) -> dict[str, Any] | None:
+    """The body as a JSON object, or None for an empty, non-JSON (HTML) or non-object body."""
+    if not response.content:
+        return None
+    try:
+        body = response.json()
+    except (ValueError, RecursionError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _answer_error(response: requests.Response, body: dict[str, Any] | None) -> DarajaError:
+    if body is not None and "errorCode" in body:
+        return error_from_envelope(response.status_code, body)
+    if body is None:
+        content_type = response.headers.get("Content-Type", "?")
+        return DarajaUnavailable(
+            f"Daraja answered HTTP {response.status_code} with a non-JSON body ({content_type})",
+            http_status=response.status_code,
+        )
+    return DarajaUnavailable(
+        f"Daraja answered HTTP {response.status_code} with JSON we do not understand",
+        http_status=response.status_code,
+    )
+
+
+def _transport_error(err: requests.RequestException, what: str, *, push: bool) -> DarajaError:
+    """Translate a requests failure. For a push, anything after the request may have been
+    sent means the outcome is unknown (DarajaTimeout), never "safe to resend"."""
+    name = type(err).__name__
+    if _never_sent(err):
+        return DarajaUnavailable(f"could not connect to Daraja ({what}: {name})")
+    if push:
+        return DarajaTimeout(f"no answer from Daraja to the STK push ({name})")
+    return DarajaUnavailable(f"no answer from Daraja ({what}: {name})")
+
+
+def _never_sent(err: requests.RequestException) -> bool:
+    """True when the request certainly did not reach the server (connect/TLS/DNS/URL failure)."""
+    if isinstance(
+        err,
+        (
+            requests.ConnectTimeout,
+            requests.exceptions.SSLError,
+            requests.exceptions.ProxyError,
+            requests.exceptions.InvalidURL,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+        ),
+    ):
+        return True
+    if isinstance(err, requests.ConnectionError) and err.args:
+        cause = err.args[0]
+        reason = getattr(cause, "reason", cause)
+        return isinstance(reason, ConnectTimeoutError)  # NewConnectionError is a subclass
+    return False
+
+
+def _checked_callback_url(url: str) -> str:
+    if url == "":
+        return NO_CALLBACK_URL
+    if not isinstance(url, str) or any(char.isspace() for char in url):
+        raise ValueError("callback_url must be an absolute URL without spaces")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("callback_url must be an absolute http(s) URL")
+    return url
+
+
+def _code_text(value: object) -> str | None:
+    """A ResultCode/ResponseCode as text: 0 and "0" are both "0"."""
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    if text.isascii() and text.isdigit():
+        return str(int(text))
+    return text or None
+
+
+def _seconds(value: object) -> int | None:
+    """``expires_in`` arrives as "3599" or 3599; anything else is unusable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return int(value) if 0 < value < 10**9 else None
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value.strip()) or None
+    return None

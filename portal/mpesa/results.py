@@ -1,0 +1,53 @@
+"""What an STK ``ResultCode`` means for a payment, and what to tell the customer.
+
+Never match on ``ResultDesc`` text: it varies (trailing periods, wording). The code decides.
+"""
+from __future__ import annotations
+
+from portal.mpesa.messages import message_for
+
+PAID = "paid"
+CANCELLED = "cancelled"
+TIMEOUT = "timeout"
+FAILED = "failed"
+FINAL_STATUSES = frozenset({PAID, CANCELLED, TIMEOUT, FAILED})
+
+# result code -> (final status, message key); anything not listed is a plain failure.
+_RESULTS: dict[str, tuple[str, str]] = {
+    "0": (PAID, "mpesa_paid"),
+    "1032": (CANCELLED, "mpesa_cancelled"),
+    "1031": (CANCELLED, "mpesa_cancelled"),
+    "1037": (TIMEOUT, "mpesa_timeout"),
+    "1019": (TIMEOUT, "mpesa_expired"),
+    "1": (FAILED, "mpesa_insufficient_funds"),
+    "2001": (FAILED, "mpesa_wrong_pin"),
+    "8006": (FAILED, "mpesa_pin_locked"),
+    "17": (FAILED, "mpesa_rule_limited"),
+    "1001": (FAILED, "mpesa_subscriber_busy"),
+    "2": (FAILED, "mpesa_limit_rule"),
+    "3": (FAILED, "mpesa_limit_rule"),
+    "4": (FAILED, "mpesa_limit_rule"),
+    "1025": (FAILED, "mpesa_push_failed"),
+    "9999": (FAILED, "mpesa_push_failed"),
+    "26": (FAILED, "mpesa_throttled"),
+    "8": (FAILED, "mpesa_merchant_config"),
+    "2028": (FAILED, "mpesa_merchant_config"),
+    "SFC_IC0003": (FAILED, "mpesa_merchant_config"),
+}
+
+
+def classify_result(result_code: str) -> tuple[str, str]:
+    """Return ``(final_status, message_key)`` for a callback or query ``ResultCode``.
+
+    ``final_status`` is one of "paid", "cancelled", "timeout", "failed". Integer codes are
+    accepted too (``0`` and ``"0"`` mean the same), as are stray spaces.
+    """
+    code = str(result_code).strip()
+    if code.isascii() and code.isdigit():
+        code = str(int(code))
+    return _RESULTS.get(code, (FAILED, "mpesa_failed"))
+
+
+def result_message(message_key: str, lang: str) -> str:
+    """Customer text for a key from :func:`classify_result`, in "en" or "sw"."""
+    return message_for(message_key, lang, fallback_key="mpesa_failed")

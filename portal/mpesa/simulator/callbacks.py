@@ -1,0 +1,271 @@
+"""Building STK callbacks in Daraja's real shapes and delivering them by HTTP POST.
+
+Shapes (daraja.md 3.1-3.2, 8.13): ResultCode an integer (except string codes such as
+"SFC_IC0003"); on success Amount as a float-looking number (``20.00``), a date-encoded
+receipt, a Balance item with no Value, TransactionDate and PhoneNumber as JSON numbers;
+failures carry no CallbackMetadata. No signature header: the real one has none.
+
+Delivery is loopback-only: a callback to any other host (or a ``.invalid`` name) is recorded as
+undeliverable and never contacted.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from portal.clock import Clock, to_nairobi
+from portal.mpesa.phones import mask_checkout_id
+from portal.mpesa.simulator.settings import SimulatorKnobs
+from portal.mpesa.simulator.state import TransactionSnapshot
+
+log = logging.getLogger(__name__)
+
+_AMOUNT_PLACEHOLDER = "__p2c_amount_placeholder__"
+
+
+def build_callback_body(transaction: TransactionSnapshot, *, include_balance: bool = True) -> bytes:
+    """The exact bytes Daraja would POST for a finished transaction."""
+    stk: dict[str, Any] = {
+        "MerchantRequestID": transaction.merchant_request_id,
+        "CheckoutRequestID": transaction.checkout_request_id,
+        "ResultCode": transaction.result_code,
+        "ResultDesc": transaction.result_desc,
+    }
+    if transaction.result_code == 0:
+        completed_at = transaction.completed_at or transaction.created_at
+        transaction_date = int(to_nairobi(completed_at).strftime("%Y%m%d%H%M%S"))
+        items: list[dict[str, Any]] = [
+            {"Name": "Amount", "Value": _AMOUNT_PLACEHOLDER},
+            {"Name": "MpesaReceiptNumber", "Value": transaction.receipt},
+        ]
+        if include_balance:
+            items.append({"Name": "Balance"})
+        items.append({"Name": "TransactionDate", "Value": transaction_date})
+        items.append({"Name": "PhoneNumber", "Value": int(transaction.phone)})
+        stk["CallbackMetadata"] = {"Item": items}
+    text = json.dumps({"Body": {"stkCallback": stk}})
+    # json.dumps cannot write 20.00; Daraja does, so splice the number in by hand.
+    text = text.replace(json.dumps(_AMOUNT_PLACEHOLDER), f"{transaction.amount}.00", 1)
+    return text.encode("utf-8")
+
+
+def is_deliverable(url: str) -> bool:
+    """Only loopback http(s) URLs are ever contacted; ``.invalid`` hosts never are."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a garbage port
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or not host or host.endswith(".invalid"):
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class CallbackAttempt:
+    """One try at POSTing a callback. ``status`` is None when no HTTP answer came back."""
+
+    url: str
+    body: bytes
+    kind: str  # "original", "duplicate", "retry", "replay", "forged"
+    checkout_request_id: str | None
+    status: int | None
+    error: str | None
+    latency_seconds: float
+    attempted_at: datetime
+
+    @property
+    def delivered(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def json_body(self) -> Any:
+        """The body decoded as JSON (for assertions); None when it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "kind": self.kind,
+            "checkout_request_id": self.checkout_request_id,
+            "status": self.status,
+            "error": self.error,
+            "latency_seconds": round(self.latency_seconds, 4),
+            "attempted_at": self.attempted_at.isoformat(),
+            "body": self.body.decode("utf-8", errors="replace"),
+        }
+
+
+@dataclass
+class _Job:
+    due_at: datetime
+    url: str
+    body: bytes
+    kind: str
+    checkout_request_id: str | None
+    retries_left: int = 0
+    sequence: int = field(default=0)
+
+
+class CallbackDispatcher:
+    """Schedules callbacks by the injected clock and delivers them when due."""
+
+    def __init__(self, *, clock: Clock, knobs: SimulatorKnobs) -> None:
+        self.clock = clock
+        self.knobs = knobs
+        self._lock = threading.Lock()
+        self._jobs: list[_Job] = []
+        self._attempts: list[CallbackAttempt] = []
+        self._dropped: list[str] = []
+        self._sequence = 0
+
+    def schedule(self, transaction: TransactionSnapshot) -> None:
+        """Queue the callback for a finished transaction, applying drop/duplicate/delay knobs."""
+        knobs = self.knobs
+        with self._lock:
+            if knobs.drop_callbacks or knobs.drop_next_callbacks > 0:
+                if knobs.drop_next_callbacks > 0:
+                    knobs.drop_next_callbacks -= 1
+                self._dropped.append(transaction.checkout_request_id)
+                log.info("Simulator dropped the callback for %s", mask_checkout_id(transaction.checkout_request_id))
+                return
+            body = build_callback_body(transaction, include_balance=knobs.include_balance_item)
+            finished = transaction.completed_at or self.clock.now()
+            due = finished + timedelta(seconds=knobs.callback_delay_seconds)
+            self._add_locked(due, transaction, body, "original", knobs.callback_retries)
+            for copy in range(knobs.duplicate_callbacks):
+                later = due + timedelta(seconds=knobs.duplicate_delay_seconds * (copy + 1))
+                self._add_locked(later, transaction, body, "duplicate", 0)
+
+    def take_due(self) -> list[_Job]:
+        """Remove and return the jobs whose time has come, in order."""
+        now = self.clock.now()
+        with self._lock:
+            due = [job for job in self._jobs if job.due_at <= now]
+            self._jobs = [job for job in self._jobs if job.due_at > now]
+        return sorted(due, key=lambda job: (job.due_at, job.sequence))
+
+    def deliver(self, job: _Job) -> CallbackAttempt:
+        """POST one job now; on failure, queue a retry if the job has retries left."""
+        attempt = self._post(job.url, job.body, job.kind, job.checkout_request_id)
+        if not attempt.delivered and job.retries_left > 0 and is_deliverable(job.url):
+            with self._lock:
+                self._sequence += 1
+                self._jobs.append(
+                    _Job(
+                        due_at=self.clock.now()
+                        + timedelta(seconds=self.knobs.callback_retry_delay_seconds),
+                        url=job.url,
+                        body=job.body,
+                        kind="retry",
+                        checkout_request_id=job.checkout_request_id,
+                        retries_left=job.retries_left - 1,
+                        sequence=self._sequence,
+                    )
+                )
+        return attempt
+
+    def send_now(
+        self, url: str, body: bytes, *, kind: str, checkout_request_id: str | None = None
+    ) -> CallbackAttempt:
+        """POST an arbitrary body right away (forged callbacks, replays)."""
+        return self._post(url, body, kind, checkout_request_id)
+
+    @property
+    def attempts(self) -> list[CallbackAttempt]:
+        with self._lock:
+            return list(self._attempts)
+
+    @property
+    def dropped(self) -> list[str]:
+        """CheckoutRequestIDs whose callback was deliberately lost."""
+        with self._lock:
+            return list(self._dropped)
+
+    def pending_count(self) -> int:
+        with self._lock:
+            return len(self._jobs)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._jobs.clear()
+            self._attempts.clear()
+            self._dropped.clear()
+
+    def _add_locked(
+        self, due: datetime, transaction: TransactionSnapshot, body: bytes, kind: str, retries: int
+    ) -> None:
+        self._sequence += 1
+        self._jobs.append(
+            _Job(
+                due_at=due,
+                url=transaction.callback_url,
+                body=body,
+                kind=kind,
+                checkout_request_id=transaction.checkout_request_id,
+                retries_left=retries,
+                sequence=self._sequence,
+            )
+        )
+
+    def _post(
+        self, url: str, body: bytes, kind: str, checkout_request_id: str | None
+    ) -> CallbackAttempt:
+        attempted_at = self.clock.now()
+        status: int | None = None
+        error: str | None = None
+        started = time.monotonic()
+        if not is_deliverable(url):
+            error = "undeliverable: not a loopback URL, never contacted"
+        else:
+            session = requests.Session()
+            session.trust_env = False  # never route a callback through a proxy
+            try:
+                response = session.post(
+                    url,
+                    data=body,
+                    headers={"Content-Type": "application/json"},
+                    timeout=self.knobs.callback_timeout_seconds,
+                    allow_redirects=False,
+                )
+                status = response.status_code
+            except requests.RequestException as err:
+                error = type(err).__name__
+            finally:
+                session.close()
+        attempt = CallbackAttempt(
+            url=url,
+            body=body,
+            kind=kind,
+            checkout_request_id=checkout_request_id,
+            status=status,
+            error=error,
+            latency_seconds=time.monotonic() - started,
+            attempted_at=attempted_at,
+        )
+        with self._lock:
+            self._attempts.append(attempt)
+        log.info(
+            "Simulator callback %s for %s: %s",
+            kind,
+            mask_checkout_id(checkout_request_id) if checkout_request_id else "-",
+            status if status is not None else error,
+        )
+        return attempt
