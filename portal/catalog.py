@@ -14,6 +14,7 @@ SIZE_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 100
 RATE_PART = r"\d+(\.\d+)?[kKMG]?"
 MAX_PRICE = 150_000  # Daraja's per-transaction ceiling
 MAX_DURATION = 366 * 86400
+MAX_DATA_CAP = 100 * 1000**4
 
 
 def parse_duration(text: str) -> int:
@@ -41,14 +42,16 @@ def parse_size(text: str) -> int:
     if not match or match.group(2) not in SIZE_UNITS:
         raise ValueError(f"data cap {text!r} not understood; use e.g. 500MB or 2GB")
     value = int(float(match.group(1)) * SIZE_UNITS[match.group(2)])
-    if value < 1_000_000:
-        raise ValueError("data cap must be at least 1MB")
+    if not 1_000_000 <= value <= MAX_DATA_CAP:
+        raise ValueError("data cap must be between 1MB and 100TB")
     return value
 
 
 def parse_rate_limit(text: str) -> str:
     """``2M/2M`` (upload/download as RouterOS writes it) or a single ``2M`` for both."""
     raw = str(text).strip()
+    if len(raw) > 19:
+        raise ValueError(f"speed limit {text[:20]!r} is too long; use e.g. 2M/2M")
     if re.fullmatch(RATE_PART, raw):
         return f"{raw}/{raw}"
     if re.fullmatch(f"{RATE_PART}/{RATE_PART}", raw):
@@ -80,6 +83,15 @@ def parse_name(value: Any, field: str = "name") -> str:
     return text
 
 
+def parse_sort_order(value: Any) -> int:
+    text = str(value).strip()
+    if not re.fullmatch(r"-?\d+", text):
+        raise ValueError("order must be a whole number")
+    if len(text.lstrip("-")) > 6:
+        raise ValueError("order must be between -999999 and 999999")
+    return int(text)
+
+
 @dataclass(frozen=True)
 class PackageChanges:
     """Validated values; None means "leave as it is"."""
@@ -108,7 +120,7 @@ def validate_changes(raw: dict[str, Any]) -> PackageChanges:
         "data_cap": parse_size,
         "rate_limit": parse_rate_limit,
         "devices": parse_devices,
-        "sort_order": lambda v: int(str(v).strip()),
+        "sort_order": parse_sort_order,
     }
     targets = {"duration": "duration_seconds", "data_cap": "data_cap_bytes"}
     for key, parser in parsers.items():
@@ -120,7 +132,7 @@ def validate_changes(raw: dict[str, Any]) -> PackageChanges:
         try:
             values[targets.get(key, key)] = parser(raw[key])
         except ValueError as err:
-            problems.append(str(err) if key != "sort_order" else "order must be a whole number")
+            problems.append(str(err))
     if problems:
         raise BadInput("package_values", problems=problems)
     return PackageChanges(**values)
@@ -145,10 +157,10 @@ def add_package(changes: PackageChanges, clock: Clock) -> Package:
 
 
 def get_package(package_id: Any) -> Package:
-    try:
-        pid = int(str(package_id))
-    except ValueError:
-        raise NotFound("package_not_found") from None
+    text = str(package_id).strip()
+    if not text.isdigit() or len(text) > 9:
+        raise NotFound("package_not_found")
+    pid = int(text)
     package = Package.get_or_none(Package.id == pid)
     if package is None:
         raise NotFound("package_not_found")

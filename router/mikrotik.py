@@ -26,7 +26,7 @@ from router.mikrotik_health import check_health
 from router.mikrotik_rows import ACTIVE_FIELDS, HOST_FIELDS, MANAGED_USER_FIELDS, Row, active_session
 from router.mikrotik_rows import grant_id_of, host_entry, managed_user
 from router.ros_connection import RouterConnection, trap_says
-from router.ros_values import as_text, format_duration
+from router.ros_values import as_text, format_duration, parse_duration
 from router.tls import unverified_api_ssl_context
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ ACTIVE = "/ip/hotspot/active"
 USERS = "/ip/hotspot/user"
 PROFILES = "/ip/hotspot/user/profile"
 COOKIES = "/ip/hotspot/cookie"
+EXTENSION_SLACK_SECONDS = 60  # a retry computes a slightly different limit; not an extension
 
 
 
@@ -101,14 +102,17 @@ class MikrotikRouter:
             self._ensure_profile(grant)
             password = secrets.token_urlsafe(16)
             try:
-                user_id, previous_grant = self._upsert_user(mac, grant, password)
+                user_id, previous_grant, previous_limit = self._upsert_user(mac, grant, password)
             except RouterRejected as err:
                 if not trap_says(err, "does not match any value of profile"):
                     raise
                 self._profiles_ok.clear()  # someone removed the profile behind our back
                 self._ensure_profile(grant)
-                user_id, previous_grant = self._upsert_user(mac, grant, password)
-            same_grant = previous_grant == grant.grant_id
+                user_id, previous_grant, previous_limit = self._upsert_user(mac, grant, password)
+            # A session's limits are fixed at login: a longer limit for the same grant
+            # (an extension) needs a fresh login, a mere repeat keeps the live session.
+            extended = grant.limit_uptime_seconds > previous_limit + EXTENSION_SLACK_SECONDS
+            same_grant = previous_grant == grant.grant_id and not extended
             if not self._keep_session(mac, ip, keep_ours=same_grant):
                 if user_id is not None and not same_grant:
                     # Only now: logging out the old session booked its uptime to the user.
@@ -180,10 +184,13 @@ class MikrotikRouter:
         self._profiles_ok.add(wanted)
         self._profiles_session = self.connection.connect_count
 
-    def _upsert_user(self, mac: str, grant: DeviceGrant, password: str) -> tuple[str | None, str | None]:
+    def _upsert_user(
+        self, mac: str, grant: DeviceGrant, password: str
+    ) -> tuple[str | None, str | None, int]:
         """Add the user named by ``mac`` or update it in place.
 
-        Returns ``(id, previous grant id)`` of an existing user, ``(None, None)`` for a new one.
+        Returns ``(id, previous grant id, previous limit-uptime seconds)`` of an existing
+        user, ``(None, None, 0)`` for a new one.
         """
         fields: dict[str, object] = {
             "name": mac,
@@ -198,23 +205,27 @@ class MikrotikRouter:
             fields["limit-bytes-total"] = grant.limit_bytes_total
         try:
             self.connection.call(f"{USERS}/add", fields)
-            return None, None
+            return None, None, 0
         except RouterRejected as err:
             if not trap_says(err, "already have user"):
                 raise
         rows = self.connection.call(
-            f"{USERS}/print", query=[f"?=name={mac}"], proplist=(".id", "name", "server", "comment")
+            f"{USERS}/print",
+            query=[f"?=name={mac}"],
+            proplist=(".id", "name", "server", "comment", "limit-uptime"),
         )
         rows = [row for row in rows if as_text(row.get("name")) == mac]
         if not rows:  # removed between our add and print: the add can simply run again
             self.connection.call(f"{USERS}/add", fields)
-            return None, None
+            return None, None, 0
         rows.sort(key=lambda row: as_text(row.get("server")) != self.hotspot_server)
         user_id = as_text(rows[0][".id"])
         update = {key: value for key, value in fields.items() if key != "name"}
         update.setdefault("limit-bytes-total", 0)  # clear a cap left by an earlier purchase
         self.connection.call(f"{USERS}/set", {".id": user_id, **update, "disabled": False})
-        return user_id, grant_id_of(rows[0].get("comment"))
+        previous_limit = rows[0].get("limit-uptime")
+        limit = parse_duration(previous_limit) if previous_limit not in (None, "") else 0
+        return user_id, grant_id_of(rows[0].get("comment")), limit
 
     def _keep_session(self, mac: str, ip: str, *, keep_ours: bool) -> bool:
         """Clear sessions in the way of our login; return True if ours is already live.
