@@ -16,8 +16,6 @@ from portal.web import services
 
 FIELDS = ("name", "name_sw", "price", "duration", "data_cap", "rate_limit", "devices", "sort_order")
 REQUIRED = {"name": "name", "price": "price", "duration": "duration"}
-MAX_SORT_ORDER = 1_000_000
-MAX_DATA_CAP = 1000 * 1000**4  # 1000 TB: far beyond any package, far below a 64-bit column
 
 
 def form_values(package: Package) -> dict[str, str]:
@@ -48,24 +46,11 @@ def changes_from_form(form: MultiDict[str, str]) -> tuple[dict[str, str], catalo
     except BadInput as err:
         problems.extend(err.params.get("problems", []))
         changes = catalog.PackageChanges()
-    problems.extend(_beyond_storage(changes))
     if problems:
         raise BadInput("package_values", problems=problems, values=raw)
     if not raw["name_sw"]:
         changes = replace(changes, name_sw="")
     return raw, changes
-
-
-def _beyond_storage(changes: catalog.PackageChanges) -> list[str]:
-    """Values the catalog accepts but the database or the router cannot hold (else a 500)."""
-    problems = []
-    if changes.sort_order is not None and abs(changes.sort_order) > MAX_SORT_ORDER:
-        problems.append(f"order must be between -{MAX_SORT_ORDER:,} and {MAX_SORT_ORDER:,}")
-    if changes.data_cap_bytes is not None and changes.data_cap_bytes > MAX_DATA_CAP:
-        problems.append("data cap must be at most 1000TB")
-    if changes.rate_limit is not None and len(changes.rate_limit) > 40:
-        problems.append("speed limit is too long; use e.g. 2M/2M")
-    return problems
 
 
 def snapshot(package: Package) -> dict[str, Any]:
