@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -36,9 +37,9 @@ def test_api_pay(client, package, emulator, body):
 
 
 @FUZZ
-@given(reference=st.text(min_size=1, max_size=120).filter(lambda t: "/" not in t and "\x00" not in t))
+@given(reference=st.text(min_size=1, max_size=120))
 def test_api_status(client, reference):
-    assert_not_5xx(client.get(f"/api/portal/status/{reference}"), "GET status")
+    assert_not_5xx(client.get(f"/api/portal/status/{quote(reference, safe='')}"), "GET status")
 
 
 @FUZZ
@@ -62,10 +63,10 @@ def test_pay_form(client, package, emulator, form):
 
 
 @FUZZ
-@given(public_id=st.text(min_size=1, max_size=80).filter(lambda t: "/" not in t and "\x00" not in t),
+@given(public_id=st.text(min_size=1, max_size=80),
        query=form_fields)
 def test_pay_status_page(client, public_id, query):
-    assert_not_5xx(client.get(f"/pay/{public_id}", query_string=query), "GET /pay/<id>")
+    assert_not_5xx(client.get(f"/pay/{quote(public_id, safe='')}", query_string=query), "GET /pay/<id>")
 
 
 @FUZZ
