@@ -17,7 +17,6 @@ import argparse
 import os
 import platform
 import resource
-import statistics
 import sys
 import tempfile
 import threading

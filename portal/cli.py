@@ -7,8 +7,8 @@ import sys
 
 import click
 
+from portal.cli_common import config_option, fail, open_ledger, settings_from
 
-from portal.cli_common import EXIT_CONFIG, config_option, fail, open_ledger, settings_from
 
 @click.group()
 @click.option("--config", "config_path", metavar="FILE", help="TOML config file.")

@@ -17,6 +17,7 @@ from decimal import Decimal
 import peewee
 
 from portal import grants
+from portal.config import MpesaSettings
 from portal.errors import BadInput, DeviceNotRecognized, NotFound, PaymentPending, PaymentRefused
 from portal.errors import TooManyRequests, UpstreamUnavailable
 from portal.models import Grant, Package, Payment, UnmatchedCallback
@@ -417,7 +418,7 @@ def _fail_stale_created(services: Services, now: datetime) -> int:
     return len(stale)
 
 
-def _poll_one(services: Services, payment: Payment, now: datetime, m) -> None:  # noqa: ANN001
+def _poll_one(services: Services, payment: Payment, now: datetime, m: MpesaSettings) -> None:
     attempts = payment.query_attempts + 1
     age = (now - payment.created_at).total_seconds()
     try:
