@@ -20,7 +20,7 @@ from portal import grants
 from portal.config import MpesaSettings
 from portal.errors import BadInput, DeviceNotRecognized, NotFound, PaymentPending, PaymentRefused
 from portal.errors import TooManyRequests, UpstreamUnavailable
-from portal.models import Grant, Package, Payment, UnmatchedCallback
+from portal.models import Grant, OutboxItem, Package, Payment, UnmatchedCallback
 from portal.mpesa.callbacks import MalformedCallback, StkCallback, parse_stk_callback
 from portal.mpesa.errors import DarajaError
 from portal.mpesa.phones import InvalidPhone, mask_phone, normalize_phone
@@ -257,7 +257,7 @@ def mark_paid(services: Services, payment_id: int, *, receipt: str | None, sourc
     record(payment_id, "paid", services.clock, source=source, receipt=receipt,
            grant=grant.id, expires_at=grant.expires_at.isoformat())
     grants.publish_live(services, grant)
-    item = grant.outbox.where(grants.OutboxItem.done_at.is_null()).first()
+    item = grant.outbox.where(OutboxItem.done_at.is_null()).first()
     if item is not None:
         services.dispatch(lambda: grants.run_outbox_item(services, item.id))
     return grant

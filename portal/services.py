@@ -79,7 +79,7 @@ def build_router(
             emulator = RouterEmulator(
                 clock=clock,
                 host="127.0.0.1",
-                port=config.port if config.host in ("127.0.0.1", "localhost") else 0,
+                port=config.port,  # 0: any free port; the emulator always listens on loopback
                 identity=config.name,
                 username=config.username,
                 password=config.password,

@@ -124,7 +124,7 @@ def test_phone_page_shows_the_prompt_and_approve_pays(
     assert page.status_code == 200
     assert page.headers["Content-Type"].startswith("text/html")
     html = page.text
-    assert '<meta http-equiv="refresh" content="3">' in html
+    assert '<meta http-equiv="refresh" content="30">' in html  # slow while a PIN is being typed
     assert "Pay KSh 20 to 174379 for\n <strong>WIFI1H</strong>? Enter PIN" in html
     assert f'name="checkout_request_id" value="{checkout_id}"' in html
     for label in ("Approve", "Cancel", "Wrong PIN", "Insufficient funds"):

@@ -1,6 +1,7 @@
 """The "virtual phone": an HTML page where a person answers simulated STK prompts.
 
-Plain HTML with inline CSS, no JavaScript; it refreshes itself every 3 seconds and every
+Plain HTML with inline CSS, no JavaScript; it refreshes itself every 3 seconds (30 while a
+prompt waits for its PIN) and every
 button is a form POST, so it works in any browser during a demo.
 """
 from __future__ import annotations
@@ -53,7 +54,12 @@ def render_phone_page(
     msisdn_filter: str = "",
     refresh_seconds: int = 3,
 ) -> str:
-    """The whole page as a string; every value from a request is escaped."""
+    """The whole page as a string; every value from a request is escaped.
+
+    While a prompt waits for a PIN the page refreshes slowly, so typing is not wiped.
+    """
+    if prompts:
+        refresh_seconds = max(refresh_seconds, 30)
     action = "/phone/answer" + (f"?msisdn={quote(msisdn_filter)}" if msisdn_filter else "")
     prompt_html = "".join(_prompt(p, payee, now, action) for p in prompts) or (
         '<p class="empty">No prompts right now. Start a payment on the portal; '
