@@ -4,7 +4,7 @@ from __future__ import annotations
 from router.emulator.codec import Command
 from router.emulator.menus import CONFIG_VERBS
 from router.emulator.menus import READ_VERBS
-from router.emulator.menus import ConfigMenu
+from router.emulator.config_menu import ConfigMenu
 from router.emulator.menus import Context
 from router.emulator.menus import Field
 from router.emulator.menus import Outcome
@@ -39,8 +39,8 @@ class HotspotUserMenu(ConfigMenu):
 
     def validate(self, row_id: int | None, values: Values) -> None:
         super().validate(row_id, values)
-        for other_id, other in self.rows.items():
-            if other_id == row_id or other.get("name") != values.get("name"):
+        for other_id, other in self.find("name", values.get("name")):
+            if other_id == row_id:
                 continue
             servers = {other.get("server", "all"), values.get("server", "all")}
             if "all" in servers or len(servers) == 1:
@@ -100,7 +100,7 @@ def build_config_menus() -> dict[str, ConfigMenu]:
             Field("uptime", DURATION, default=0, read_only=True),
             *(Field(name, INT, default=0, read_only=True) for name in USER_COUNTERS[1:]),
             Field("dynamic", BOOL, default=False, read_only=True), *_comment_and_disabled(),
-        ], CONFIG_VERBS | {"reset-counters"}, name_is_id=True),
+        ], CONFIG_VERBS | {"reset-counters"}, name_is_id=True, indexed=("mac-address",)),
         ConfigMenu("/ip/hotspot/user/profile", [
             Field("name", required=True), Field("address-pool", default="none"), Field("address-list"),
             Field("shared-users", LIMIT, default=1), Field("rate-limit"),
@@ -118,7 +118,7 @@ def build_config_menus() -> dict[str, ConfigMenu]:
             Field("mac-address", MAC), Field("address", IP), Field("to-address", IP),
             _server("all"),
             Field("type", EnumType("regular", "bypassed", "blocked"), default="regular"), *_comment_and_disabled(),
-        ]),
+        ], indexed=("mac-address", "address")),
         ConfigMenu("/ip/hotspot/walled-garden", [
             Field("dst-host"), Field("dst-port"), Field("path"), Field("method"), Field("src-address", IP_PREFIX),
             _server(), Field("action", EnumType("allow", "deny"), default="allow"),

@@ -3,7 +3,9 @@
 Time is virtual. Nothing ticks in the background: :meth:`HotspotModel.tick` is called with
 the clock's "now" before and after every API command and world call, and ends every
 session whose deadline has passed *at that deadline* (so a 5-minute ``limit-uptime``
-books exactly 5 minutes however far the clock jumped).
+books exactly 5 minutes however far the clock jumped). A tick only looks at what may have
+fallen due (``hotspot_timers``), and the live tables are indexed (``tables.IndexedTable``),
+so the cost of a command does not grow with the number of hosts, sessions or users.
 
 Behaviour choices where RouterOS is not documented (reference §5.8) are class attributes.
 """
@@ -11,16 +13,24 @@ from __future__ import annotations
 
 import logging
 
+from router.emulator.config_menu import ConfigMenu
 from router.emulator.hotspot_rows import ANY_MAC
 from router.emulator.hotspot_rows import Cookie
 from router.emulator.hotspot_rows import Device
 from router.emulator.hotspot_rows import Host
 from router.emulator.hotspot_rows import HotspotConfig
 from router.emulator.hotspot_rows import Session
+from router.emulator.hotspot_rows import byte_budget
+from router.emulator.hotspot_rows import over_byte_limit
 from router.emulator.hotspot_rows import packets_for
-from router.emulator.menus import ConfigMenu
+from router.emulator.hotspot_timers import BindingWatch
+from router.emulator.hotspot_timers import DueQueue
+from router.emulator.hotspot_timers import binding_rules
+from router.emulator.hotspot_timers import binding_type
+from router.emulator.hotspot_timers import deadline
 from router.emulator.menus import Trap
 from router.emulator.menus import Values
+from router.emulator.tables import IndexedTable
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +45,15 @@ class HotspotModel:
     def __init__(self, config: HotspotConfig) -> None:
         self.config = config
         self.devices: dict[str, Device] = {}
-        self.hosts: dict[str, Host] = {}
-        self.sessions: dict[int, Session] = {}
-        self.cookies: dict[int, Cookie] = {}
+        # Insertion order is id order in all three (ids only grow); lookups sort by id.
+        self.hosts = IndexedTable("id", "ip")  # MAC -> Host
+        self.sessions = IndexedTable("mac", "user", "ip")  # id -> Session
+        self.cookies = IndexedTable("mac", "user")  # id -> Cookie
         self._next_id = {"host": 1, "session": 1, "cookie": 1}
         self.now = 0.0  # the latest time seen by tick()
+        self._session_due = DueQueue()
+        self._cookie_due = DueQueue()
+        self._bindings = BindingWatch()
         config.users.on_remove.append(self._user_removed)
 
     def _new_id(self, table: str) -> int:
@@ -50,13 +64,20 @@ class HotspotModel:
     # ----- configuration lookups -------------------------------------------------
     @staticmethod
     def _named(menu: ConfigMenu, name: str) -> Values | None:
-        return next((values for _, values in menu.records() if values.get("name") == name), None)
+        return next((values for _, values in menu.find("name", name)), None)
 
     def find_user(self, name: str, server: str) -> Values | None:
-        for _, values in self.config.users.records():
-            if values.get("name") == name and values.get("server", "all") in ("all", server):
+        for _, values in self.config.users.find("name", name):
+            if values.get("server", "all") in ("all", server):
                 return values
         return None
+
+    def sessions_of(self, attribute: str, value: str) -> list[Session]:
+        """Sessions whose ``mac``, ``user`` or ``ip`` is ``value``, by id."""
+        return sorted(self.sessions.where(attribute, value), key=lambda s: s.id)
+
+    def _cookies_of(self, mac: str) -> list[Cookie]:
+        return sorted(self.cookies.where("mac", mac), key=lambda c: c.id)
 
     def default_server(self) -> str:
         first = next(iter(self.config.servers.records()), None)
@@ -78,9 +99,11 @@ class HotspotModel:
         host = self.hosts.get(device.mac)
         if host is not None:
             host.ip, host.server, host.left_at, host.last_traffic = device.ip, device.server, None, now
-            for session in self.sessions.values():
-                if session.mac == device.mac:
-                    session.ip = device.ip
+            self.hosts.reindex(host.mac)
+            self._bindings.mark(host.mac)
+            for session in self.sessions_of("mac", device.mac):
+                session.ip = device.ip
+                self.sessions.reindex(session.id)
         self._see(device, now)
 
     def leave(self, mac: str, now: float) -> None:
@@ -91,6 +114,8 @@ class HotspotModel:
             return
         if host.authorized:
             host.left_at = now  # the session lives on until keepalive/idle timeouts end it
+            for session in self.sessions_of("mac", mac):
+                self._schedule(session)  # a keepalive deadline may now come first
         else:
             del self.hosts[mac]
 
@@ -104,11 +129,11 @@ class HotspotModel:
         host.bytes_in += bytes_in
         host.bytes_out += bytes_out
         host.last_traffic = now
-        for session in [s for s in self.sessions.values() if s.mac == mac]:
+        for session in self.sessions_of("mac", mac):
             session.bytes_in += bytes_in
             session.bytes_out += bytes_out
             session.last_traffic = now
-            if self._over_byte_limit(session):
+            if over_byte_limit(session):
                 self.end_session(session.id, now, "traffic limit")
 
     def _see(self, device: Device, now: float) -> Host | None:
@@ -119,6 +144,7 @@ class HotspotModel:
         if host is None:
             host = Host(self._new_id("host"), device.mac, device.ip, device.server, now, now)
             self.hosts[device.mac] = host
+            self._bindings.mark(host.mac)
             self._refresh_binding(host, now)
             self._auto_login(host, now)
         return self.hosts.get(device.mac)
@@ -127,7 +153,7 @@ class HotspotModel:
         """``login-by=mac-cookie`` and ``login-by=mac`` logins for a host that just appeared."""
         profile = self._server_profile(host.server)
         methods = profile.get("login-by", ())
-        cookie = next((c for c in self.cookies.values() if c.mac == host.mac), None)
+        cookie = next(iter(self._cookies_of(host.mac)), None)
         attempts: list[tuple[str, str | None, str]] = []
         if "mac-cookie" in methods and cookie is not None:
             attempts.append((cookie.user, None, "mac-cookie"))
@@ -145,14 +171,7 @@ class HotspotModel:
 
     # ----- bindings -------------------------------------------------------------
     def _binding_type(self, mac: str, ip: str) -> str | None:
-        for _, binding in self.config.bindings.records():
-            if binding.get("disabled"):
-                continue
-            if "mac-address" not in binding and "address" not in binding:
-                continue
-            if binding.get("mac-address", mac) == mac and binding.get("address", ip) == ip:
-                return str(binding.get("type", "regular"))
-        return None
+        return binding_type(binding_rules(self.config.bindings), mac, ip)
 
     def _refresh_binding(self, host: Host, now: float) -> None:
         kind = self._binding_type(host.mac, host.ip)
@@ -164,7 +183,7 @@ class HotspotModel:
     def login(self, user: str, password: str | None, ip: str, mac: str | None, now: float,
               *, login_by: str | None = None, domain: str | None = None) -> None:
         """``/ip/hotspot/active/login``; a None password means "already verified" (cookie)."""
-        host = next((h for h in self.hosts.values() if h.ip == ip), None)
+        host = min(self.hosts.where("ip", ip), key=lambda h: h.id, default=None)
         if host is None:
             raise Trap(f"unknown host IP {ip}")
         if mac is not None and mac != host.mac:
@@ -174,7 +193,7 @@ class HotspotModel:
             raise Trap("invalid username or password")
         if password is not None and password != account.get("password", ""):
             raise Trap("invalid username or password")
-        current = next((s for s in self.sessions.values() if s.mac == host.mac), None)
+        current = next(iter(self.sessions_of("mac", host.mac)), None)
         if current is not None and current.user == user:
             return  # repeat login of the same user on an active host: nothing to do
         if account.get("mac-address", ANY_MAC) not in (ANY_MAC, host.mac):
@@ -182,12 +201,12 @@ class HotspotModel:
         limit_uptime = account.get("limit-uptime", 0)
         if limit_uptime and account.get("uptime", 0) >= limit_uptime:
             raise Trap(f"user {user} has reached uptime limit")
-        byte_limits = self._byte_budget(account)
+        byte_limits = byte_budget(account)
         if any(left <= 0 for left in byte_limits.values()):
             raise Trap(f"user {user} has reached traffic limit")
         profile = self._named(self.config.user_profiles, account.get("profile", "default")) or {}
         shared = profile.get("shared-users", 1)
-        if shared and sum(1 for s in self.sessions.values() if s.user == user) >= shared:
+        if shared and len(self.sessions.where("user", user)) >= shared:
             raise Trap(f"no more sessions are allowed for user {user}")
         if current is not None:
             self.end_session(current.id, now, "replaced by another login")
@@ -198,23 +217,13 @@ class HotspotModel:
             uptime_budget=limit_uptime - account.get("uptime", 0) if limit_uptime else None,
             session_timeout=profile.get("session-timeout", 0), idle_timeout=profile.get("idle-timeout", 0),
             keepalive_timeout=profile.get("keepalive-timeout", 0), byte_limits=byte_limits, domain=domain or None)
+        self._schedule(self.sessions[session_id])
         host.authorized = True
-        if profile.get("add-mac-cookie", True) and not any(c.mac == host.mac for c in self.cookies.values()):
+        if profile.get("add-mac-cookie", True) and not self.cookies.where("mac", host.mac):
             cookie_id = self._new_id("cookie")
             lifetime = profile.get("mac-cookie-timeout", 3 * 86400)
             self.cookies[cookie_id] = Cookie(cookie_id, user, host.mac, now + lifetime)
-
-    @staticmethod
-    def _byte_budget(account: Values) -> dict[str, int]:
-        used = {"in": account.get("bytes-in", 0), "out": account.get("bytes-out", 0)}
-        used["total"] = used["in"] + used["out"]
-        return {kind: account[f"limit-bytes-{kind}"] - used[kind]
-                for kind in ("in", "out", "total") if account.get(f"limit-bytes-{kind}")}
-
-    @staticmethod
-    def _over_byte_limit(session: Session) -> bool:
-        used = {"in": session.bytes_in, "out": session.bytes_out, "total": session.bytes_in + session.bytes_out}
-        return any(used[kind] >= left for kind, left in session.byte_limits.items())
+            self._cookie_due.push(now + lifetime, cookie_id)
 
     def end_session(self, session_id: int, at: float, reason: str) -> None:
         """Logout bookkeeping: add uptime and bytes to the user, drop the host's authorized flag."""
@@ -233,41 +242,52 @@ class HotspotModel:
                 del self.hosts[session.mac]
         if reason in ("traffic limit", "session timeout") or (
                 reason == "admin" and not self.cookies_survive_admin_logout):
-            self.cookies = {key: c for key, c in self.cookies.items() if c.mac != session.mac}
+            for cookie in self._cookies_of(session.mac):
+                del self.cookies[cookie.id]
 
-    def deadline(self, session: Session) -> tuple[float, str] | None:
-        candidates: list[tuple[float, str]] = []
-        if session.uptime_budget is not None:
-            candidates.append((session.login_at + session.uptime_budget, "uptime limit"))
-        if session.session_timeout:
-            candidates.append((session.login_at + session.session_timeout, "session timeout"))
-        if session.idle_timeout:
-            candidates.append((session.last_traffic + session.idle_timeout, "idle timeout"))
-        host = self.hosts.get(session.mac)
-        if session.keepalive_timeout and host is not None and host.left_at is not None:
-            candidates.append((host.left_at + session.keepalive_timeout, "keepalive timeout"))
-        return min(candidates) if candidates else None
+    def _deadline(self, session: Session) -> tuple[float, str] | None:
+        return deadline(session, self.hosts.get(session.mac))
+
+    def _schedule(self, session: Session) -> None:
+        due = self._deadline(session)
+        if due is not None:
+            self._session_due.push(due[0], session.id)
 
     def tick(self, now: float) -> None:
-        """Apply everything that became due up to ``now``."""
+        """Apply everything that became due up to ``now``: sessions past their deadline end
+        (in id order, each at its deadline), expired cookies go, and hosts are re-checked
+        against the ip-bindings (all of them when the bindings changed)."""
         self.now = max(self.now, now)
-        for session in sorted(self.sessions.values(), key=lambda s: s.id):
-            due = self.deadline(session)
+        for session_id in self._session_due.pop_due(now):
+            session = self.sessions.get(session_id)
+            due = None if session is None else self._deadline(session)
             if due is not None and due[0] <= now:
-                self.end_session(session.id, due[0], due[1])
-        self.cookies = {key: c for key, c in self.cookies.items() if c.expires_at > now}
-        for host in list(self.hosts.values()):
+                self.end_session(session_id, due[0], due[1])
+            elif due is not None:
+                self._session_due.push(due[0], session_id)  # it moved later (traffic)
+        for cookie_id in self._cookie_due.pop_due(now):
+            cookie = self.cookies.get(cookie_id)
+            if cookie is not None and cookie.expires_at <= now:
+                del self.cookies[cookie_id]
+        self._session_due.compact(len(self.sessions), lambda: [
+            (due[0], s.id) for s in self.sessions.values() if (due := self._deadline(s)) is not None])
+        self._cookie_due.compact(len(self.cookies), lambda: [(c.expires_at, c.id) for c in self.cookies.values()])
+        macs = self._bindings.to_check(binding_rules(self.config.bindings))
+        hosts = list(self.hosts.values()) if macs is None else sorted(
+            (host for mac in macs if (host := self.hosts.get(mac)) is not None), key=lambda h: h.id)
+        for host in hosts:
             self._refresh_binding(host, now)
 
     def _user_removed(self, account: Values) -> None:
         if self.kick_on_user_remove:
-            for session in [s for s in self.sessions.values() if s.user == account.get("name")]:
+            for session in self.sessions_of("user", account.get("name")):
                 self.end_session(session.id, self.now, "user removed")
 
     # ----- admin actions ----------------------------------------------------------
     def remove_host(self, host_id: int, now: float, reason: str = "host removed") -> None:
-        host = next(h for h in self.hosts.values() if h.id == host_id)
-        for session in [s for s in self.sessions.values() if s.mac == host.mac]:
+        host = self.host_by_id(host_id)
+        assert host is not None, host_id
+        for session in self.sessions_of("mac", host.mac):
             self.end_session(session.id, now, reason)
         self.hosts.pop(host.mac, None)
 
@@ -277,16 +297,12 @@ class HotspotModel:
             self.end_session(session_id, now, "reboot")
         self.hosts.clear()
         self.cookies.clear()
+        self._session_due.clear()
+        self._cookie_due.clear()
 
     def is_online(self, mac: str) -> bool:
         host = self.hosts.get(mac)
-        return any(s.mac == mac for s in self.sessions.values()) or bool(host and host.bypassed)
-
-    def session_left(self, session: Session, now: float) -> float | None:
-        limits = [session.login_at + session.uptime_budget] if session.uptime_budget is not None else []
-        if session.session_timeout:
-            limits.append(session.login_at + session.session_timeout)
-        return max(0.0, min(limits) - now) if limits else None
+        return bool(self.sessions.where("mac", mac)) or bool(host and host.bypassed)
 
     def host_by_id(self, host_id: int) -> Host | None:
-        return next((h for h in self.hosts.values() if h.id == host_id), None)
+        return next(iter(self.hosts.where("id", host_id)), None)

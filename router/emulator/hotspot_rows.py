@@ -3,8 +3,9 @@ the configuration menus the hotspot model reads."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from router.emulator.menus import ConfigMenu
+from router.emulator.config_menu import ConfigMenu
 
 ANY_MAC = "00:00:00:00:00:00"
 
@@ -61,6 +62,27 @@ class Cookie:
     user: str
     mac: str
     expires_at: float
+
+
+def byte_budget(account: dict[str, Any]) -> dict[str, int]:
+    """Bytes a user may still move per limit (``in``/``out``/``total``), from its counters."""
+    used = {"in": account.get("bytes-in", 0), "out": account.get("bytes-out", 0)}
+    used["total"] = used["in"] + used["out"]
+    return {kind: account[f"limit-bytes-{kind}"] - used[kind]
+            for kind in ("in", "out", "total") if account.get(f"limit-bytes-{kind}")}
+
+
+def over_byte_limit(session: Session) -> bool:
+    used = {"in": session.bytes_in, "out": session.bytes_out, "total": session.bytes_in + session.bytes_out}
+    return any(used[kind] >= left for kind, left in session.byte_limits.items())
+
+
+def session_left(session: Session, now: float) -> float | None:
+    """Seconds until limit-uptime or session-timeout ends the session (None: neither applies)."""
+    limits = [session.login_at + session.uptime_budget] if session.uptime_budget is not None else []
+    if session.session_timeout:
+        limits.append(session.login_at + session.session_timeout)
+    return max(0.0, min(limits) - now) if limits else None
 
 
 def packets_for(byte_count: int) -> int:

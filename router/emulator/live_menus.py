@@ -2,13 +2,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone
+from typing import Any
 
 from router.emulator.codec import Command
 from router.emulator.hotspot import HotspotModel
+from router.emulator.hotspot_rows import Cookie
+from router.emulator.hotspot_rows import Host
+from router.emulator.hotspot_rows import Session
 from router.emulator.hotspot_rows import packets_for
+from router.emulator.hotspot_rows import session_left
 from router.emulator.menus import READ_VERBS
 from router.emulator.menus import Action
 from router.emulator.menus import Context
@@ -17,6 +23,7 @@ from router.emulator.menus import Menu
 from router.emulator.menus import Outcome
 from router.emulator.menus import Record
 from router.emulator.menus import Trap
+from router.emulator.menus import Values
 from router.emulator.values import BOOL
 from router.emulator.values import DURATION
 from router.emulator.values import INT
@@ -28,20 +35,40 @@ LOGIN_ARGUMENTS = ("user", "password", "mac-address", "ip", "domain")
 TRAFFIC_FIELDS = [Field(name, INT) for name in ("bytes-in", "bytes-out", "packets-in", "packets-out")]
 
 
+@dataclass
+class LiveTable:
+    """Single rows of a live table without building them all: ``fetch(id, ctx)`` gives the row
+    with that id (None: no such row); ``lookup(field, typed value)`` the ids of the rows whose
+    field may equal it (None: the field has no index). The menu's provider must list rows by id."""
+
+    fetch: Callable[[int, Context], Values | None]
+    lookup: Callable[[str, Any], Iterable[int] | None]
+
+
 class ComputedMenu(Menu):
     """Rows owned elsewhere (sessions, hosts, resource); ``remove`` and actions call back."""
 
     def __init__(self, path: str, fields: list[Field], provider: Callable[[Context], list[Record]], *,
                  remover: Callable[[list[int], Context], None] | None = None,
-                 actions: dict[str, Action] | None = None) -> None:
+                 actions: dict[str, Action] | None = None, table: LiveTable | None = None) -> None:
         self.provider = provider
         self.remover = remover
         self.actions = actions or {}
+        self.table = table
         verbs = READ_VERBS | set(self.actions) | ({"remove"} if remover else set())
         super().__init__(path, fields, frozenset(verbs))
 
     def records(self, ctx: Context) -> list[Record]:
         return self.provider(ctx)
+
+    def record(self, row_id: int, ctx: Context) -> Values | None:
+        return self.table.fetch(row_id, ctx) if self.table else super().record(row_id, ctx)
+
+    def lookup(self, name: str, value: Any) -> Iterable[int] | None:
+        return self.table.lookup(name, value) if self.table else None
+
+    def in_id_order(self) -> bool:
+        return self.table is not None  # providers with a LiveTable list rows by id
 
     def handle(self, verb: str, command: Command, ctx: Context) -> Outcome:
         if verb in self.actions:
@@ -72,24 +99,40 @@ def _positive(value: float | None) -> int | None:
     return round(value) if value else None
 
 
+def _ids(found: Iterable[Host | Session | Cookie]) -> list[int]:
+    return [item.id for item in found]
+
+
 def build_hotspot_menus(model: HotspotModel) -> list[Menu]:
+    # Lookups compare the typed query value with the model's attributes. That matches the
+    # query engine's typed comparison because the model stores canonical values only:
+    # MACs upper-case with colons (device_join normalizes), IPs as ``ipaddress`` prints them.
+    def active_row(session: Session, ctx: Context) -> Values:
+        left = session_left(session, ctx.now)
+        return {
+            "server": session.server, "user": session.user, "domain": session.domain, "address": session.ip,
+            "mac-address": session.mac, "login-by": session.login_by,
+            "uptime": round(ctx.now - session.login_at),
+            "session-time-left": None if left is None else round(left),
+            "idle-time": round(ctx.now - session.last_traffic),
+            "idle-timeout": _positive(session.idle_timeout),
+            "keepalive-timeout": _positive(session.keepalive_timeout),
+            **_traffic(session.bytes_in, session.bytes_out),
+            **{f"limit-bytes-{kind}": left for kind, left in session.byte_limits.items()},
+            "radius": False, "blocked": False,
+        }
+
     def active_rows(ctx: Context) -> list[Record]:
-        rows: list[Record] = []
-        for session in sorted(model.sessions.values(), key=lambda s: s.id):
-            left = model.session_left(session, ctx.now)
-            rows.append((session.id, {
-                "server": session.server, "user": session.user, "domain": session.domain, "address": session.ip,
-                "mac-address": session.mac, "login-by": session.login_by,
-                "uptime": round(ctx.now - session.login_at),
-                "session-time-left": None if left is None else round(left),
-                "idle-time": round(ctx.now - session.last_traffic),
-                "idle-timeout": _positive(session.idle_timeout),
-                "keepalive-timeout": _positive(session.keepalive_timeout),
-                **_traffic(session.bytes_in, session.bytes_out),
-                **{f"limit-bytes-{kind}": left for kind, left in session.byte_limits.items()},
-                "radius": False, "blocked": False,
-            }))
-        return rows
+        return [(session.id, active_row(session, ctx))
+                for session in sorted(model.sessions.values(), key=lambda s: s.id)]
+
+    def active_fetch(session_id: int, ctx: Context) -> Values | None:
+        session = model.sessions.get(session_id)
+        return None if session is None else active_row(session, ctx)
+
+    def active_lookup(name: str, value: Any) -> list[int] | None:
+        attribute = {"mac-address": "mac", "user": "user", "address": "ip"}.get(name)
+        return None if attribute is None else _ids(model.sessions.where(attribute, value))
 
     def login(command: Command, ctx: Context) -> Outcome:
         args = command.attributes
@@ -108,24 +151,46 @@ def build_hotspot_menus(model: HotspotModel) -> list[Menu]:
         for session_id in ids:
             model.end_session(session_id, ctx.now, "admin")
 
-    def host_rows(ctx: Context) -> list[Record]:
-        return [(host.id, {
+    def host_row(host: Host, ctx: Context) -> Values:
+        return {
             "mac-address": host.mac, "address": host.ip, "to-address": host.ip, "server": host.server,
             "uptime": round(ctx.now - host.seen_at), "idle-time": round(ctx.now - host.last_traffic),
             "host-dead-time": round(ctx.now - host.left_at) if host.left_at is not None else 0,
             **_traffic(host.bytes_in, host.bytes_out), "found-by": "DHCP",
             "authorized": host.authorized, "bypassed": host.bypassed, "blocked": False,
             "static": False, "DHCP": True, "dynamic": True,
-        }) for host in sorted(model.hosts.values(), key=lambda h: h.id)]
+        }
+
+    def host_rows(ctx: Context) -> list[Record]:
+        return [(host.id, host_row(host, ctx)) for host in sorted(model.hosts.values(), key=lambda h: h.id)]
+
+    def host_fetch(host_id: int, ctx: Context) -> Values | None:
+        host = model.host_by_id(host_id)
+        return None if host is None else host_row(host, ctx)
+
+    def host_lookup(name: str, value: Any) -> list[int] | None:
+        if name == "mac-address":
+            return _ids(host for host in (model.hosts.get(value),) if host is not None)
+        return _ids(model.hosts.where("ip", value)) if name in ("address", "to-address") else None
 
     def remove_hosts(ids: list[int], ctx: Context) -> None:
         for host_id in ids:
             model.remove_host(host_id, ctx.now)
 
+    def cookie_row(cookie: Cookie, ctx: Context) -> Values:
+        return {"user": cookie.user, "mac-address": cookie.mac,
+                "expires-in": round(cookie.expires_at - ctx.now), "mac-cookie": True}
+
     def cookie_rows(ctx: Context) -> list[Record]:
-        return [(cookie.id, {"user": cookie.user, "mac-address": cookie.mac,
-                             "expires-in": round(cookie.expires_at - ctx.now), "mac-cookie": True})
-                for cookie in sorted(model.cookies.values(), key=lambda c: c.id)]
+        return [(cookie.id, cookie_row(cookie, ctx)) for cookie in sorted(model.cookies.values(), key=lambda c: c.id)]
+
+    def cookie_fetch(cookie_id: int, ctx: Context) -> Values | None:
+        cookie = model.cookies.get(cookie_id)
+        return None if cookie is None else cookie_row(cookie, ctx)
+
+    def cookie_lookup(name: str, value: Any) -> list[int] | None:
+        attribute = {"mac-address": "mac", "user": "user"}.get(name)
+        return None if attribute is None else _ids(model.cookies.where(attribute, value))
 
     def remove_cookies(ids: list[int], ctx: Context) -> None:
         for cookie_id in ids:
@@ -147,9 +212,12 @@ def build_hotspot_menus(model: HotspotModel) -> list[Menu]:
     cookie_fields = [Field("user"), Field("domain"), Field("mac-address", MAC), Field("expires-in", DURATION),
                      Field("mac-cookie", BOOL)]
     return [
-        ComputedMenu("/ip/hotspot/active", active_fields, active_rows, remover=logout, actions={"login": login}),
-        ComputedMenu("/ip/hotspot/host", host_fields, host_rows, remover=remove_hosts),
-        ComputedMenu("/ip/hotspot/cookie", cookie_fields, cookie_rows, remover=remove_cookies),
+        ComputedMenu("/ip/hotspot/active", active_fields, active_rows, remover=logout, actions={"login": login},
+                     table=LiveTable(active_fetch, active_lookup)),
+        ComputedMenu("/ip/hotspot/host", host_fields, host_rows, remover=remove_hosts,
+                     table=LiveTable(host_fetch, host_lookup)),
+        ComputedMenu("/ip/hotspot/cookie", cookie_fields, cookie_rows, remover=remove_cookies,
+                     table=LiveTable(cookie_fetch, cookie_lookup)),
     ]
 
 

@@ -1,22 +1,26 @@
-"""The generic menu engine: typed fields, ``.id`` handling and the standard verbs.
+"""The generic menu engine: typed fields, ``.id`` handling and ``print``.
 
-A :class:`ConfigMenu` stores configuration rows (``add/set/unset/remove/enable/
+``config_menu.ConfigMenu`` stores configuration rows (``add/set/unset/remove/enable/
 disable``); ``live_menus.ComputedMenu`` shows rows that something else owns (hotspot
 sessions, hosts, system resource). Both share ``print``/``getall`` with ``.proplist``,
-``count-only`` and the query stack.
+``count-only`` and the query stack. A print whose query pins a field to a value looks the
+candidate rows up through the menu's indexes (:meth:`Menu.select`) instead of testing
+every row; the query engine still decides each candidate, so the answer is the same.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
 
 from router.emulator.codec import Command
 from router.emulator.query import QueryError
+from router.emulator.query import QueryStep
 from router.emulator.query import compile_query
 from router.emulator.query import matches
-from router.emulator.values import BOOL
+from router.emulator.query import narrowing_terms
 from router.emulator.values import ID
 from router.emulator.values import TEXT
 from router.emulator.values import InvalidValue
@@ -90,6 +94,45 @@ class Menu:
     def records(self, ctx: Context) -> list[Record]:
         raise NotImplementedError
 
+    def record(self, row_id: int, ctx: Context) -> Values | None:
+        """The row with id ``row_id`` (None if there is none); subclasses answer without a scan."""
+        return next((values for found_id, values in self.records(ctx) if found_id == row_id), None)
+
+    def lookup(self, name: str, value: Any) -> Iterable[int] | None:
+        """Ids of the rows whose ``name`` may equal the typed ``value``: a superset of the rows
+        the query engine would find equal; None when the menu cannot tell without a scan."""
+        return None
+
+    def has_id(self, row_id: int, ctx: Context) -> bool:
+        return self.record(row_id, ctx) is not None
+
+    def in_id_order(self) -> bool:
+        """Whether :meth:`records` surely lists rows by ascending id, as the fast path returns them."""
+        return False
+
+    def select(self, steps: list[QueryStep], ctx: Context) -> list[Record]:
+        """The rows worth testing against ``steps``, in print order: every row, or (fast path)
+        the rows the indexes find for the query's equality terms."""
+        terms = narrowing_terms(steps)
+        if terms is None or not self.in_id_order():
+            return self.records(ctx)
+        ids: set[int] = set()
+        for term in terms:
+            try:
+                value = self.type_of(term.name).parse(term.name, term.value)
+            except InvalidValue:
+                return self.records(ctx)  # compared as text: no index for that
+            found = [value] if term.name == ".id" else self.lookup(term.name, value)
+            if found is None:
+                return self.records(ctx)
+            ids.update(found)
+        records: list[Record] = []
+        for row_id in sorted(ids):
+            values = self.record(row_id, ctx)
+            if values is not None:
+                records.append((row_id, values))
+        return records
+
     def type_of(self, name: str) -> ValueType:
         if name == ".id":
             return ID
@@ -112,7 +155,7 @@ class Menu:
             raise Trap(str(error)) from None
         found = [
             (row_id, values)
-            for row_id, values in self.records(ctx)
+            for row_id, values in self.select(steps, ctx)
             if matches(steps, {**values, ".id": row_id}, self.type_of)
         ]
         if "count-only" in command.attributes:
@@ -143,158 +186,17 @@ class Menu:
         """``*1A,*1B`` (or names where RouterOS allows them) to row ids; ``no such item`` otherwise."""
         if not text:
             raise Trap("no such item")
-        known = {row_id: values for row_id, values in self.records(ctx) if row_id is not None}
         ids: list[int] = []
         for part in text.split(","):
             part = part.strip()
             try:
                 row_id: int | None = ID.parse(".id", part)
             except InvalidValue:
-                row_id = self.id_for_name(part, known)
-            if row_id is None or row_id not in known:
+                row_id = self.id_for_name(part)
+            if row_id is None or not self.has_id(row_id, ctx):
                 raise Trap("no such item")
             ids.append(row_id)
         return ids
 
-    def id_for_name(self, name: str, known: dict[int, Values]) -> int | None:
+    def id_for_name(self, name: str) -> int | None:
         return None
-
-
-class ConfigMenu(Menu):
-    """Rows of configuration with the full set of editing verbs."""
-
-    def __init__(self, path: str, fields: list[Field], verbs: frozenset[str] = CONFIG_VERBS, *,
-                 unique_name: bool = False, name_is_id: bool = False,
-                 duplicate_message: str = "failure: already have item with such name") -> None:
-        super().__init__(path, fields, verbs)
-        self.rows: dict[int, Values] = {}
-        self.protected: set[int] = set()
-        self.next_id = 1
-        self.unique_name = unique_name
-        self.name_is_id = name_is_id
-        self.duplicate_message = duplicate_message
-        self.on_remove: list[Callable[[Values], None]] = []
-
-    def records(self, ctx: Context | None = None) -> list[Record]:
-        return list(self.rows.items())
-
-    def id_for_name(self, name: str, known: dict[int, Values]) -> int | None:
-        if not self.name_is_id:
-            return None
-        return next((row_id for row_id, values in known.items() if values.get("name") == name), None)
-
-    def seed(self, values: dict[str, str], *, protected: bool = False) -> int:
-        """Add a factory row from RouterOS text values (no reference checks)."""
-        parsed = self.parse_assignments(values, None, allow_read_only=True)
-        row_id = self.insert(self.with_defaults(parsed))
-        if protected:
-            self.protected.add(row_id)
-        return row_id
-
-    def insert(self, values: Values) -> int:
-        row_id = self.next_id
-        self.next_id += 1
-        self.rows[row_id] = {name: value for name, value in values.items() if value is not None}
-        return row_id
-
-    def renumber(self) -> None:
-        """New ids for every row (after a reboot), keeping order; old ids are never reused."""
-        old_rows, old_protected = self.rows, self.protected
-        self.rows, self.protected = {}, set()
-        for old_id, values in old_rows.items():
-            new_id = self.insert(values)
-            if old_id in old_protected:
-                self.protected.add(new_id)
-
-    def with_defaults(self, values: Values) -> Values:
-        merged = {name: spec.default for name, spec in self.fields.items() if spec.default is not None}
-        merged.update(values)
-        return merged
-
-    def parse_assignments(self, texts: dict[str, str], ctx: Context | None, *,
-                          allow_read_only: bool = False) -> Values:
-        """Typed values for ``=name=value`` words; an empty value unsets (None)."""
-        parsed: Values = {}
-        for name, text in texts.items():
-            spec = self.fields.get(name)
-            if spec is None or (spec.read_only and not allow_read_only):
-                raise Trap(f"unknown parameter {name}")
-            if text == "" and spec.type is not BOOL and not spec.required:
-                parsed[name] = None
-                continue
-            try:
-                value = spec.type.parse(name, text)
-            except InvalidValue as error:
-                raise Trap(error.message, 1) from None
-            if spec.ref and ctx is not None:
-                self.check_reference(spec, value, ctx)
-            parsed[name] = value
-        return parsed
-
-    @staticmethod
-    def check_reference(spec: Field, value: Any, ctx: Context) -> None:
-        target = ctx.menus[spec.ref or ""]
-        names = {values.get("name") for _, values in target.records(ctx)}
-        if value not in names and value not in spec.ref_extra:
-            raise Trap(f"input does not match any value of {spec.name}", 1)
-
-    def validate(self, row_id: int | None, values: Values) -> None:
-        """Whole-row rules: required fields, unique names. ``row_id`` is None for an add."""
-        for name, spec in self.fields.items():
-            if spec.required and values.get(name) in (None, ""):
-                raise Trap(f"failure: {name} not specified")
-        if self.unique_name:
-            for other_id, other in self.rows.items():
-                if other_id != row_id and other.get("name") == values.get("name"):
-                    raise Trap(self.duplicate_message)
-
-    def do_add(self, command: Command, ctx: Context) -> Outcome:
-        values = self.with_defaults(self.parse_assignments(command.attributes, ctx))
-        self.validate(None, values)
-        return Outcome(done=[("ret", format_id(self.insert(values)))])
-
-    def _change(self, ids: list[int], changes: Values) -> None:
-        merged = {row_id: {**self.rows[row_id], **changes} for row_id in ids}
-        for row_id, values in merged.items():
-            self.validate(row_id, values)
-        for row_id, values in merged.items():
-            self.rows[row_id] = {name: value for name, value in values.items() if value is not None}
-
-    def do_set(self, command: Command, ctx: Context) -> Outcome:
-        attributes = dict(command.attributes)
-        ids = self.resolve_ids(attributes.pop(".id", None), ctx)
-        self._change(ids, self.parse_assignments(attributes, ctx))
-        return Outcome()
-
-    def do_unset(self, command: Command, ctx: Context) -> Outcome:
-        attributes = dict(command.attributes)
-        ids = self.resolve_ids(attributes.pop(".id", None), ctx)
-        names = [name for name in attributes.pop("value-name", "").split(",") if name]
-        for name in list(attributes) + [name for name in names if name not in self.fields]:
-            raise Trap(f"unknown parameter {name}")
-        self._change(ids, {name: None for name in names})
-        return Outcome()
-
-    def _set_disabled(self, command: Command, ctx: Context, disabled: bool) -> Outcome:
-        if "disabled" not in self.fields:
-            raise Trap("no such command", 0)
-        ids = self.resolve_ids(command.attributes.get(".id"), ctx)
-        self._change(ids, {"disabled": disabled})
-        return Outcome()
-
-    def do_enable(self, command: Command, ctx: Context) -> Outcome:
-        return self._set_disabled(command, ctx, False)
-
-    def do_disable(self, command: Command, ctx: Context) -> Outcome:
-        return self._set_disabled(command, ctx, True)
-
-    def do_remove(self, command: Command, ctx: Context) -> Outcome:
-        ids = self.resolve_ids(command.attributes.get(".id"), ctx)
-        if any(row_id in self.protected for row_id in ids):
-            raise Trap("failure: can not remove default item")
-        for row_id in ids:
-            values = self.rows.pop(row_id)
-            for listener in self.on_remove:
-                listener(values)
-        return Outcome()
-

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from router.emulator.values import TEXT
 from router.emulator.values import InvalidValue
@@ -34,6 +34,7 @@ class StackOps:
 
 QueryStep = Comparison | StackOps
 TypeLookup = Callable[[str], ValueType]
+T = TypeVar("T")
 
 
 def compile_query(words: list[str]) -> list[QueryStep]:
@@ -59,24 +60,38 @@ def compile_query(words: list[str]) -> list[QueryStep]:
     return steps
 
 
-class _Stack:
-    """A list whose bottom is an infinite supply of ``True``."""
+class _Stack(Generic[T]):
+    """A list whose bottom is an infinite supply of ``bottom`` (``True`` when matching rows)."""
 
-    def __init__(self) -> None:
-        self.items: list[bool] = []
+    def __init__(self, bottom: T) -> None:
+        self.items: list[T] = []
+        self.bottom = bottom
 
-    def push(self, value: bool) -> None:
+    def push(self, value: T) -> None:
         self.items.append(value)
 
-    def pop(self) -> bool:
-        return self.items.pop() if self.items else True
+    def pop(self) -> T:
+        return self.items.pop() if self.items else self.bottom
 
-    def peek(self, index: int) -> bool:
+    def peek(self, index: int) -> T:
         """Element ``index`` counted from the top (0 = top)."""
-        return self.items[-1 - index] if index < len(self.items) else True
+        return self.items[-1 - index] if index < len(self.items) else self.bottom
 
 
-def _apply_ops(stack: _Stack, ops: str) -> None:
+@dataclass(frozen=True)
+class _Algebra(Generic[T]):
+    """What ``!``, ``&`` and ``|`` mean for the stack's elements."""
+
+    negate: Callable[[T], T]
+    both: Callable[[T, T], T]
+    either: Callable[[T, T], T]
+
+
+_BOOLEANS: _Algebra[bool] = _Algebra(lambda value: not value, lambda left, right: left and right,
+                                     lambda left, right: left or right)
+
+
+def _apply_ops(stack: _Stack[T], ops: str, algebra: _Algebra[T]) -> None:
     position = 0
     while position < len(ops):
         char = ops[position]
@@ -92,13 +107,13 @@ def _apply_ops(stack: _Stack, ops: str) -> None:
             position = end + 1 if ops[end] == "." else end
             continue
         if char == "!":
-            stack.push(not stack.pop())
+            stack.push(algebra.negate(stack.pop()))
         elif char == "&":
             right, left = stack.pop(), stack.pop()
-            stack.push(left and right)
+            stack.push(algebra.both(left, right))
         elif char == "|":
             right, left = stack.pop(), stack.pop()
-            stack.push(left or right)
+            stack.push(algebra.either(left, right))
         elif char == ".":
             stack.push(stack.peek(0))
         else:
@@ -132,10 +147,52 @@ def _compare(step: Comparison, row: Mapping[str, Any], type_of: TypeLookup) -> b
 
 def matches(steps: list[QueryStep], row: Mapping[str, Any], type_of: TypeLookup) -> bool:
     """True when ``row`` (typed values, absent = missing) satisfies the compiled query."""
-    stack = _Stack()
+    stack: _Stack[bool] = _Stack(True)
     for step in steps:
         if isinstance(step, StackOps):
-            _apply_ops(stack, step.ops)
+            _apply_ops(stack, step.ops, _BOOLEANS)
         else:
             stack.push(_compare(step, row, type_of))
     return all(stack.items)
+
+
+# ----- narrowing (the index fast path) ---------------------------------------------------
+# The same stack, run once per query instead of once per row, over "terms": a tuple of
+# non-empty ``=`` comparisons such that a row can only make that stack element true if it
+# satisfies one of them, or None when nothing is known (any row may make it true).
+Terms = tuple[Comparison, ...] | None
+
+
+def _narrower(left: Terms, right: Terms) -> Terms:
+    if left is None or right is None:
+        return right if left is None else left
+    return left if len(left) <= len(right) else right
+
+
+_TERMS: _Algebra[Terms] = _Algebra(
+    lambda terms: None,  # a negation may be true for rows that match no term
+    _narrower,  # a row satisfying both satisfies either one's terms; keep the shorter list
+    lambda left, right: None if left is None or right is None else left + right,
+)
+
+
+def narrowing_terms(steps: list[QueryStep]) -> tuple[Comparison, ...] | None:
+    """Equality comparisons at least one of which every matching row satisfies, or None.
+
+    With them a menu may look rows up through indexes instead of testing every row;
+    :func:`matches` must still decide each row found. None means "test every row", also
+    for queries whose stack operations are invalid (so they fail the way they always did).
+    """
+    stack: _Stack[Terms] = _Stack(None)
+    try:
+        for step in steps:
+            if isinstance(step, StackOps):
+                _apply_ops(stack, step.ops, _TERMS)
+            elif step.operator == "=" and step.value != "":
+                stack.push((step,))
+            else:
+                stack.push(None)
+    except QueryError:
+        return None
+    found = [terms for terms in stack.items if terms is not None]
+    return min(found, key=len) if found else None
