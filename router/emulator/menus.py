@@ -153,11 +153,14 @@ class Menu:
             steps = compile_query(command.queries)
         except QueryError as error:
             raise Trap(str(error)) from None
-        found = [
-            (row_id, values)
-            for row_id, values in self.select(steps, ctx)
-            if matches(steps, {**values, ".id": row_id}, self.type_of)
-        ]
+        try:
+            found = [
+                (row_id, values)
+                for row_id, values in self.select(steps, ctx)
+                if matches(steps, {**values, ".id": row_id}, self.type_of)
+            ]
+        except QueryError as error:  # a bad stack operation shows up only when evaluated
+            raise Trap(str(error)) from None
         if "count-only" in command.attributes:
             return Outcome(done=[("ret", str(len(found)))])
         proplist = command.attributes.get(".proplist")

@@ -288,3 +288,17 @@ def test_world_snapshots_use_routeros_field_names(emulator: RouterEmulator, api:
     emulator.device_join("02:00:00:00:00:01", "10.5.50.11")
     with pytest.raises(ValueError, match="10.5.50.11 is already used by 02:00:00:00:00:01"):
         emulator.device_join("02:00:00:00:00:02", "10.5.50.11")
+
+
+def test_a_bad_stack_operation_is_a_trap_not_a_dropped_connection(emulator):
+    import librouteros
+    from librouteros.exceptions import TrapError
+
+    emulator.device_join("AA:BB:CC:00:00:01", "10.5.50.11")
+    api = librouteros.connect(emulator.host, "pay2connect", "secret", port=emulator.port, timeout=2)
+    try:
+        with pytest.raises(TrapError):
+            tuple(api.rawCmd("/ip/hotspot/host/print", "?#x"))
+        assert tuple(api.rawCmd("/system/identity/print"))  # the connection is still usable
+    finally:
+        api.close()
