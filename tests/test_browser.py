@@ -99,6 +99,7 @@ def test_a_person_buys_wifi_in_the_browser(browser, demo_stack, clock):
     browser.find_element(By.CSS_SELECTOR, "input[name=pin]").send_keys("1234")
     browser.save_screenshot(str(SHOTS / "03-virtual-phone.png"))
     browser.find_element(By.CSS_SELECTOR, "button[name=answer][value=approve]").click()
+    wait_until(lambda: not simulator.pending_prompts(), "the virtual phone to take the approval")
     simulator.process_due()  # the approval becomes a callback to the portal
     wait_until(lambda: emulator.is_online(mac), "the router login")
 
