@@ -200,9 +200,11 @@ def test_only_one_worker_leads(services):
     assert second.is_leader() is True
 
 
-@pytest.mark.parametrize("settings_overrides", [{"mpesa": {"request_timeout": 0.5}}])
-def test_push_answer_lost_to_a_timeout_is_adopted_when_the_callback_comes(portal, package, emulator, simulator):
+@pytest.mark.parametrize("settings_overrides", [{"mpesa": {"request_timeout": 1.0}}])
+def test_push_answer_lost_to_a_timeout_is_adopted_when_the_callback_comes(portal, package, emulator, simulator,
+                                                                          services):
     mac, ip = portal.join()
+    services.gateway.access_token()  # only the push itself may hang, not the OAuth call
     simulator.hang_push_responses = True
     answer = portal.pay(package.id, mac=mac, ip=ip)
     assert answer.status_code == 502  # the customer is told M-Pesa did not answer; no second push
