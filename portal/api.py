@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, abort, jsonify, request
 
 from portal import health as health_checks
-from portal import payments
+from portal import confirmations, payments
 from portal.errors import PortalError
 from portal.grants import active_grant_for_device
 from portal.messages import message
@@ -119,7 +119,7 @@ def mpesa_callback(token: str | None = None) -> Any:
     if settings.callback_allow_ips and not _allowed(source_ip, settings.callback_allow_ips):
         log.warning("callback from %s refused by callback_allow_ips", source_ip)
         return jsonify(ResultCode=1, ResultDesc="Rejected"), 403
-    outcome = payments.handle_callback(services(), request.get_data(cache=False), source_ip)
+    outcome = confirmations.handle_callback(services(), request.get_data(cache=False), source_ip)
     log.info("callback from %s: %s", source_ip, outcome)
     return jsonify(ResultCode=0, ResultDesc="Accepted")
 

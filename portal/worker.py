@@ -16,7 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from portal import grants, payments
+from portal import confirmations, grants
 from portal.db import database
 from portal.services import Services
 from router import RouterError
@@ -47,7 +47,7 @@ class Job:
 JOBS: tuple[Job, ...] = (
     Job("expire", grants.expire_due, lambda s: s.settings.worker.sweep_interval_seconds),
     Job("outbox", grants.process_outbox, lambda s: min(s.settings.worker.sweep_interval_seconds, 5)),
-    Job("query", payments.poll_pending, lambda s: min(s.settings.mpesa.query_every_seconds, 5)),
+    Job("query", confirmations.poll_pending, lambda s: min(s.settings.mpesa.query_every_seconds, 5)),
     Job("reconcile", reconcile_routers, lambda s: s.settings.worker.reconcile_interval_seconds),
 )
 
