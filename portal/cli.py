@@ -20,6 +20,8 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     ctx.obj["config"] = config_path
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:  # one line per job run every few seconds drowns what matters
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 @main.command("init-db")

@@ -67,7 +67,7 @@ class Worker:
         scheduler_class = BlockingScheduler if blocking else BackgroundScheduler
         self.scheduler: BaseScheduler = scheduler_class(timezone="UTC", job_defaults=job_defaults)
         for job in JOBS:
-            self.scheduler.add_job(self._guarded, "interval", args=[job], id=job.name,
+            self.scheduler.add_job(self._guarded, "interval", args=[job], id=job.name, name=job.name,
                                    seconds=job.interval(services), replace_existing=True)
 
     def is_leader(self) -> bool:
