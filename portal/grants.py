@@ -14,7 +14,7 @@ from portal.live import LiveSession
 from portal.models import Grant, OutboxItem, Payment
 from portal.services import Services
 from portal.timeline import record
-from router import DeviceGrant, RouterError
+from router import DeviceGrant, RouterError, RouterUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -176,12 +176,21 @@ def process_outbox(services: Services, limit: int = 200) -> int:
     """Run every router operation whose time has come. Returns how many completed."""
     now = services.clock.now()
     due = (
-        OutboxItem.select(OutboxItem.id)
+        OutboxItem.select(OutboxItem.id, OutboxItem.router)
         .where(OutboxItem.done_at.is_null(), OutboxItem.next_attempt_at <= now)
         .order_by(OutboxItem.next_attempt_at)
         .limit(limit)
     )
-    return sum(1 for item in list(due) if run_outbox_item(services, item.id))
+    done = 0
+    unreachable: set[str] = set()
+    for item in list(due):
+        if item.router in unreachable:
+            continue  # one timeout per router per pass, not one per waiting customer
+        if run_outbox_item(services, item.id):
+            done += 1
+        elif OutboxItem.get_by_id(item.id).last_error.startswith(RouterUnreachable.key):
+            unreachable.add(item.router)
+    return done
 
 
 def expire_due(services: Services) -> int:

@@ -246,3 +246,22 @@ def test_phone_numbers_never_reach_the_logs(portal, package, caplog):
     ours = caplog.records
     assert ours, "the flow should log something"
     assert not [r.getMessage() for r in ours if "712345678" in r.getMessage()]
+
+
+def test_a_dead_router_costs_one_timeout_per_worker_pass(portal, package, emulator, services):
+    from portal.grants import process_outbox
+
+    macs = [portal.join(f"AA:BB:CC:00:03:{n:02X}", f"10.5.53.{n + 2}")[0] for n in range(3)]
+    for n, mac in enumerate(macs):
+        assert portal.pay(package.id, mac=mac, ip=f"10.5.53.{n + 2}", phone=f"07{20000000 + n:08d}").status_code == 200
+    emulator.set_down(True)
+    portal.settle(5)  # three payments, three failed router calls waiting in the outbox
+    assert OutboxItem.select().where(OutboxItem.done_at.is_null()).count() == 3
+    portal.clock.advance(services.settings.worker.outbox_max_delay_seconds)
+    attempts_before = sum(i.attempts for i in OutboxItem.select())
+    assert process_outbox(services) == 0
+    assert sum(i.attempts for i in OutboxItem.select()) == attempts_before + 1
+    emulator.set_down(False)
+    portal.clock.advance(services.settings.worker.outbox_max_delay_seconds)
+    assert process_outbox(services) == 3
+    assert all(emulator.is_online(mac) for mac in macs)
