@@ -57,7 +57,3 @@ class ManualClock:
 def to_nairobi(moment: datetime) -> datetime:
     """Convert an aware datetime to East Africa Time (UTC+3, no DST)."""
     return moment.astimezone(NAIROBI)
-
-
-def utc_timestamp(moment: datetime) -> float:
-    return moment.timestamp()

@@ -19,7 +19,7 @@ from portal.clock import NAIROBI
 from portal.errors import BadInput
 from portal.models import PAYMENT_STATES, AuditLog, Grant, OutboxItem, Package, Payment, PaymentEvent
 from portal.models import UnmatchedCallback
-from router import Router, RouterError, RouterHealth
+from router import Router, RouterError
 
 PER_PAGE = 50
 MAX_PAGE = 100_000
@@ -446,14 +446,6 @@ def router_backlog(router: str) -> tuple[int, str]:
 
 def active_count(router: str, now: datetime) -> int:
     return _active_grants(now).where(Grant.router == router).count()
-
-
-def router_health(router: Router) -> RouterHealth:
-    """The router's own health check; a misbehaving adapter still gives an answer."""
-    try:
-        return router.health()
-    except Exception as err:  # noqa: BLE001 - a status page must render whatever the router does
-        return RouterHealth(name=router.name, reachable=False, problems=[f"health check failed: {err}"])
 
 
 def device_on_router(router: Router | None, mac: str) -> tuple[bool | None, str]:

@@ -20,7 +20,7 @@ def routers() -> Any:
         waiting, last_error = reports.router_backlog(name)
         rows.append({
             "name": name,
-            "health": reports.router_health(router),
+            "health": router.health(),
             "active": reports.active_count(name, moment),
             "waiting": waiting,
             "last_error": last_error,

@@ -77,10 +77,8 @@ def json_body(raw: bytes) -> Any:
         return None
 
 
-def validate_push(
-    body: Any, *, merchant: Merchant, knobs: SimulatorKnobs, now: datetime
-) -> PushRequest:
-    """Check a processrequest body field by field, in the order Daraja reports them."""
+def _credentials(body: Any) -> tuple[str, str, str]:
+    """BusinessShortCode, Password and Timestamp, checked as both push and query need them."""
     if not isinstance(body, dict):
         # Form-encoded bodies surface as this on the real API (data= instead of json=).
         raise bad_request("BusinessShortCode")
@@ -88,7 +86,14 @@ def validate_push(
     password = body.get("Password")
     if not isinstance(password, str) or not password:
         raise bad_request("Password")
-    timestamp = _timestamp(body.get("Timestamp"))
+    return shortcode, password, _timestamp(body.get("Timestamp"))
+
+
+def validate_push(
+    body: Any, *, merchant: Merchant, knobs: SimulatorKnobs, now: datetime
+) -> PushRequest:
+    """Check a processrequest body field by field, in the order Daraja reports them."""
+    shortcode, password, timestamp = _credentials(body)
     transaction_type = body.get("TransactionType")
     if transaction_type not in (PAYBILL, TILL):
         raise bad_request("TransactionType")
@@ -118,13 +123,7 @@ def validate_query(
     body: Any, *, merchant: Merchant, knobs: SimulatorKnobs, now: datetime
 ) -> str:
     """Check a query body; return the CheckoutRequestID it asks about."""
-    if not isinstance(body, dict):
-        raise bad_request("BusinessShortCode")
-    shortcode = _digits(body.get("BusinessShortCode"), _SHORTCODE, "BusinessShortCode")
-    password = body.get("Password")
-    if not isinstance(password, str) or not password:
-        raise bad_request("Password")
-    timestamp = _timestamp(body.get("Timestamp"))
+    shortcode, password, timestamp = _credentials(body)
     checkout_id = body.get("CheckoutRequestID")
     if not isinstance(checkout_id, str) or not 1 <= len(checkout_id) <= 64:
         raise bad_request("CheckoutRequestID")
