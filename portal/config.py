@@ -78,7 +78,8 @@ class MpesaSettings:
     query_after_seconds: int = 20
     query_every_seconds: int = 10
     give_up_after_seconds: int = 180
-    reconcile_for_hours: int = 24
+    query_for_hours: int = 24
+    query_max_interval_seconds: int = 900
 
     @property
     def verify_success_by_query(self) -> bool:
@@ -339,7 +340,8 @@ def _validate(s: Settings) -> list[str]:
             ipaddress.ip_network(entry, strict=False)
         except ValueError:
             problems.append(f"mpesa.callback_allow_ips: {entry!r} is not an IP address or CIDR")
-    for key in ("request_timeout", "query_after_seconds", "query_every_seconds", "give_up_after_seconds"):
+    for key in ("request_timeout", "query_after_seconds", "query_every_seconds", "give_up_after_seconds",
+                "query_max_interval_seconds"):
         if getattr(m, key) <= 0:
             problems.append(f"mpesa.{key}: must be greater than 0")
     names: set[str] = set()

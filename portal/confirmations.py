@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from portal.config import MpesaSettings
-from portal.models import Payment, UnmatchedCallback
+from portal.models import FINAL_FAILURES, Payment, UnmatchedCallback
 from portal.mpesa.callbacks import MalformedCallback, StkCallback, parse_stk_callback
 from portal.mpesa.errors import DarajaError
 from portal.payments import QUERY_STATES, mark_failed, mark_paid
@@ -64,10 +64,29 @@ def handle_callback(services: Services, body: bytes, source_ip: str) -> str:
     if payment.status == "paid":
         mark_paid(services, payment.id, receipt=cb.receipt, source="callback")
         return "duplicate"
-    if services.settings.mpesa.verify_success_by_query and not _confirmed_by_query(services, payment):
-        return "awaiting confirmation by query"
+    reason = _why_confirm_by_query(services, payment, cb)
+    if reason:
+        record(payment.id, "confirming_by_query", services.clock, reason=reason)
+        if not _confirmed_by_query(services, payment):
+            return "awaiting confirmation by query"
     mark_paid(services, payment.id, receipt=cb.receipt, source="callback")
     return "paid"
+
+
+def _why_confirm_by_query(services: Services, payment: Payment, cb: StkCallback) -> str | None:
+    """Why this success callback may not grant on its own word, or None when it may.
+
+    Callbacks are unsigned: a success is taken alone only when it matches everything we
+    can check. A number we cannot compare, or a payment that already ended (cancelled,
+    failed, timed out), needs M-Pesa's own answer first.
+    """
+    if services.settings.mpesa.verify_success_by_query:
+        return "verify_by_query is on"
+    if cb.phone_uncomparable:
+        return "phone number in the callback cannot be compared"
+    if payment.status in FINAL_FAILURES:
+        return f"payment had ended as {payment.status}"
+    return None
 
 
 ADOPT_WINDOW_SECONDS = 600
@@ -162,27 +181,44 @@ def _poll_one(services: Services, payment: Payment, now: datetime, m: MpesaSetti
     age = (now - payment.created_at).total_seconds()
     try:
         result = services.gateway.stk_query(payment.checkout_request_id)
-    except DarajaError as err:
-        delay = min(m.query_every_seconds * 2 ** min(attempts, 6), 600)
-        Payment.update(query_attempts=attempts, next_query_at=now + timedelta(seconds=delay)).where(
-            Payment.id == payment.id).execute()
+    except DarajaError as err:  # throttled or down: back off whatever the age
+        delay = min(m.query_every_seconds * 2 ** min(attempts, 6), m.query_max_interval_seconds)
+        _query_again(payment, attempts, now, delay)
         record(payment.id, "query_error", services.clock, error=err.key, message=err.message)
         return
-    record(payment.id, "query", services.clock, pending=result.pending, result_code=result.result_code)
+    record(payment.id, "query", services.clock, pending=result.pending, result_code=result.result_code,
+           result_desc=result.result_desc)
     if not result.pending and result.result_code == "0":
         mark_paid(services, payment.id, receipt=None, source="query")
         return
     if not result.pending:
         mark_failed(services, payment.id, result.result_code or "", result.result_desc or "", source="query")
         return
+    if result.result_code is not None and payment.status == "pending":
+        # M-Pesa answered, but not with an outcome (4999 "still under processing"): tell
+        # the customer we are still confirming, never "failed".
+        Payment.update(message_key="mpesa_still_confirming").where(
+            Payment.id == payment.id, Payment.status == "pending").execute()
     if payment.status == "pending" and age >= m.give_up_after_seconds:
         Payment.update(status="timeout", message_key="payment_unconfirmed", updated_at=now).where(
             Payment.id == payment.id, Payment.status == "pending").execute()
         record(payment.id, "timeout", services.clock, after_seconds=int(age))
-    if age >= m.reconcile_for_hours * 3600:
+    if age >= m.query_for_hours * 3600:
         Payment.update(next_query_at=None).where(Payment.id == payment.id).execute()
-        record(payment.id, "query_stopped", services.clock, after_hours=m.reconcile_for_hours)
+        record(payment.id, "query_stopped", services.clock, after_hours=m.query_for_hours)
         return
-    delay = m.query_every_seconds if age < m.give_up_after_seconds else max(m.query_every_seconds, 60)
+    _query_again(payment, attempts, now, _backoff(m, attempts, age))
+
+
+def _backoff(m: MpesaSettings, attempts: int, age: float) -> float:
+    """Seconds until the next STK Query: steady while the prompt can still be answered,
+    then doubling up to ``query_max_interval_seconds`` for the rest of ``query_for_hours``."""
+    if age < m.give_up_after_seconds:
+        return m.query_every_seconds
+    late_attempts = max(attempts - int(m.give_up_after_seconds / m.query_every_seconds), 0)
+    return min(max(m.query_every_seconds, 60) * 2 ** min(late_attempts, 10), m.query_max_interval_seconds)
+
+
+def _query_again(payment: Payment, attempts: int, now: datetime, delay: float) -> None:
     Payment.update(query_attempts=attempts, next_query_at=now + timedelta(seconds=delay)).where(
         Payment.id == payment.id).execute()

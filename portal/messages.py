@@ -37,6 +37,7 @@ MESSAGES: dict[str, str] = {
     "payment_not_found": N_("We could not find that payment."),
     "payment_refused": N_("M-Pesa could not send the prompt. Please try again in a minute."),
     "payment_unconfirmed": N_("We have not heard from M-Pesa yet. If you entered your PIN, you will be connected as soon as it confirms. No need to pay again."),
+    "mpesa_still_confirming": N_("M-Pesa is still confirming your payment. If you entered your PIN, you will be connected as soon as it confirms. No need to pay again."),
     "upstream_unavailable": N_("A service we need is not answering. Please try again in a minute."),
     "reconnect_not_found": N_("We could not find a live purchase with that M-Pesa code and phone number."),
     "reconnect_limit": N_("This purchase has been moved to another device too many times. Please ask the venue for help."),

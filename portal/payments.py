@@ -264,20 +264,30 @@ def mark_failed(services: Services, payment_id: int, result_code: str, result_de
     """Record a final failure; only an open payment moves. True when it moved."""
     status, key = classify_result(str(result_code))
     now = services.clock.now()
+    # A callback saying "timed out" is not M-Pesa's last word (the customer may still have
+    # paid): keep asking STK Query. A query's own final answer ends the asking.
+    next_query = None
+    if status == "timeout" and source == "callback" and payment_checkout_id(payment_id):
+        next_query = now + timedelta(seconds=services.settings.mpesa.query_every_seconds)
     changed = (
         Payment.update(status=status, result_code=str(result_code)[:20], result_desc=(result_desc or "")[:200],
-                       message_key=key, next_query_at=None, updated_at=now)
+                       message_key=key, next_query_at=next_query, updated_at=now)
         .where(Payment.id == payment_id, Payment.status.in_(OPEN_STATES))
         .execute()
     )
     if not changed:
-        Payment.update(next_query_at=None).where(Payment.id == payment_id, Payment.status == "timeout").execute()
+        if source == "query":
+            Payment.update(next_query_at=None).where(Payment.id == payment_id, Payment.status == "timeout").execute()
         current = Payment.get_by_id(payment_id).status
         record(payment_id, "failure_ignored", services.clock, source=source, result_code=str(result_code),
                reason=f"payment already {current}")
     else:
         record(payment_id, status, services.clock, source=source, result_code=str(result_code), result_desc=result_desc)
     return bool(changed)
+
+
+def payment_checkout_id(payment_id: int) -> str | None:
+    return Payment.select(Payment.checkout_request_id).where(Payment.id == payment_id).scalar()
 
 
 def payment_by_public_id(public_id: str) -> Payment:

@@ -340,6 +340,10 @@ def status(public_id: str) -> Any:
 def _status_view(payment: Payment, now: datetime, lang: str) -> dict[str, Any]:
     """What the status page says, as plain values for the template."""
     if payment.status in ("created", "pending"):
+        if payment.message_key == "mpesa_still_confirming":
+            # STK Query answered without an outcome (4999): still open, never "failed".
+            return {"state": "confirming", "refresh": WAITING_REFRESH_SECONDS,
+                    "message": message("mpesa_still_confirming")}
         return {"state": "waiting", "refresh": WAITING_REFRESH_SECONDS}
     if payment.status != "paid":
         unconfirmed = payment.message_key == "payment_unconfirmed"

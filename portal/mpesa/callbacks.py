@@ -15,6 +15,8 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from portal.mpesa.phones import InvalidPhone, normalize_phone
+
 DEFAULT_MAX_BYTES = 16384
 MAX_DEPTH = 16
 MAX_NODES = 4096
@@ -22,6 +24,7 @@ MAX_ITEMS = 32
 MAX_NUMBER_CHARS = 32
 MAX_AMOUNT = Decimal(1_000_000)
 MAX_RESULT_DESC = 512
+MAX_PHONE_CHARS = 128  # room for a hex or base64 hash, never an essay
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{1,64}\Z")
 RESULT_CODE_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,32}\Z")
@@ -50,7 +53,8 @@ class StkCallback:
     amount: Decimal | None = None
     receipt: str | None = None
     transaction_date: str | None = None
-    phone: str | None = None
+    phone: str | None = None  # normalised MSISDN when the callback's number is readable
+    phone_uncomparable: bool = False  # a number was sent but is masked, hashed or odd
 
     @property
     def succeeded(self) -> bool:
@@ -217,7 +221,7 @@ def _callback_from(document: Any) -> StkCallback:
     amount = _amount(items.get("Amount", _MISSING))
     receipt = _receipt(items.get("MpesaReceiptNumber", _MISSING))
     transaction_date = _transaction_date(items.get("TransactionDate", _MISSING))
-    phone = _phone(items.get("PhoneNumber", _MISSING))
+    phone, phone_uncomparable = _phone(items.get("PhoneNumber", _MISSING))
 
     if result_code == "0" and (amount is None or receipt is None):
         raise MalformedCallback("success without Amount or MpesaReceiptNumber")
@@ -230,6 +234,7 @@ def _callback_from(document: Any) -> StkCallback:
         receipt=receipt,
         transaction_date=transaction_date,
         phone=phone,
+        phone_uncomparable=phone_uncomparable,
     )
 
 
@@ -313,10 +318,30 @@ def _transaction_date(value: object) -> str | None:
     return text
 
 
-def _phone(value: object) -> str | None:
-    if isinstance(value, str) and "*" in value and len(value) <= 16:
-        return None  # a masked MSISDN: parse the rest, match on the other fields
-    return _digit_text(value, 12, "PhoneNumber")
+def _phone(value: object) -> tuple[str | None, bool]:
+    """``(msisdn, uncomparable)`` from the PhoneNumber item.
+
+    Safaricom masks numbers in other callbacks and in its SMS (``2547*****149``,
+    ``2547XXXXX149``), some answers carry a hash, and integrators have seen 11 digits and
+    the local ``07...`` form. None of that makes a genuine success a forgery: a readable
+    number is normalised for comparison; anything else is reported as uncomparable so the
+    payment is confirmed by STK Query instead of by the phone.
+    """
+    if value is _MISSING or value is None:
+        return None, False
+    if isinstance(value, bool) or not isinstance(value, (int, str, Decimal)):
+        raise MalformedCallback("bad PhoneNumber")
+    if isinstance(value, Decimal):
+        if not value.is_finite() or value != value.to_integral_value() or value.adjusted() >= MAX_NUMBER_CHARS:
+            raise MalformedCallback("bad PhoneNumber")
+        value = int(value)
+    text = str(value).strip()
+    if len(text) > MAX_PHONE_CHARS:
+        raise MalformedCallback("bad PhoneNumber")
+    try:
+        return normalize_phone(text, safaricom_prefixes=()), False
+    except InvalidPhone:
+        return None, True
 
 
 def _digit_text(value: object, length: int, field: str) -> str | None:

@@ -31,7 +31,7 @@ from portal.mpesa.errors import (
     is_token_rejection,
 )
 from portal.mpesa.phones import MSISDN_PATTERN, mask_checkout_id, mask_phone
-from portal.mpesa.results import classify_result
+from portal.mpesa.results import classify_result, is_final_result
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,11 @@ class StkPushAccepted:
 
 @dataclass(frozen=True)
 class StkQueryResult:
-    """One STK Query answer: still pending, or a final ``result_code`` (always text)."""
+    """One STK Query answer: still pending, or a final ``result_code`` (always text).
+
+    A pending answer may still carry Daraja's code and text (4999 "The transaction is still
+    under processing"), so the payment's timeline can show what M-Pesa said.
+    """
 
     pending: bool
     result_code: str | None
@@ -315,7 +319,8 @@ class DarajaClient:
             if code:
                 merchant_id = body.get("MerchantRequestID")
                 result = StkQueryResult(
-                    pending=False,
+                    # 4999 "still under processing" and codes never seen: not an outcome yet.
+                    pending=not is_final_result(code),
                     result_code=code,
                     result_desc=str(body.get("ResultDesc") or ""),
                     merchant_request_id=str(merchant_id) if merchant_id else None,

@@ -20,6 +20,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "We did not get an answer from your phone. No money was taken. Try again.",
         "sw": "Hatukupata jibu kutoka kwa simu yako. Hakuna pesa iliyotolewa. Jaribu tena.",
     },
+    "mpesa_prompt_not_delivered": {
+        "en": "The M-Pesa prompt could not reach your phone. No money was taken. "
+        "Check that your phone has network, then try again.",
+        "sw": "Ombi la M-Pesa halikuweza kufika kwenye simu yako. Hakuna pesa iliyotolewa. "
+        "Hakikisha simu yako ina mtandao, kisha ujaribu tena.",
+    },
     "mpesa_expired": {
         "en": "The M-Pesa request expired before you entered your PIN. "
         "No money was taken. Try again.",
@@ -31,10 +37,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "sw": "Salio lako la M-Pesa halitoshi. Ongeza salio kisha ujaribu tena.",
     },
     "mpesa_wrong_pin": {
-        "en": "The M-Pesa PIN you entered was wrong. No money was taken. "
-        "Try again with your correct PIN.",
-        "sw": "PIN ya M-Pesa uliyoweka si sahihi. Hakuna pesa iliyotolewa. "
-        "Jaribu tena ukitumia PIN sahihi.",
+        "en": "The M-Pesa PIN was wrong, or this number is not registered for M-Pesa. "
+        "No money was taken. Check the number and try again with your correct PIN.",
+        "sw": "PIN ya M-Pesa haikuwa sahihi, au namba hii haijasajiliwa kwa M-Pesa. "
+        "Hakuna pesa iliyotolewa. Hakikisha namba kisha ujaribu tena ukitumia PIN sahihi.",
     },
     "mpesa_pin_locked": {
         "en": "Your M-Pesa PIN is locked. Call 100 to unlock it, then try again.",

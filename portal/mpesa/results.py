@@ -18,6 +18,7 @@ _RESULTS: dict[str, tuple[str, str]] = {
     "1032": (CANCELLED, "mpesa_cancelled"),
     "1031": (CANCELLED, "mpesa_cancelled"),
     "1037": (TIMEOUT, "mpesa_timeout"),
+    "1036": (TIMEOUT, "mpesa_prompt_not_delivered"),  # "SMSC ACK timeout": never reached the phone
     "1019": (TIMEOUT, "mpesa_expired"),
     "1": (FAILED, "mpesa_insufficient_funds"),
     "2001": (FAILED, "mpesa_wrong_pin"),
@@ -36,16 +37,32 @@ _RESULTS: dict[str, tuple[str, str]] = {
 }
 
 
-def classify_result(result_code: str) -> tuple[str, str]:
-    """Return ``(final_status, message_key)`` for a callback or query ``ResultCode``.
-
-    ``final_status`` is one of "paid", "cancelled", "timeout", "failed". Integer codes are
-    accepted too (``0`` and ``"0"`` mean the same), as are stray spaces.
-    """
+def _canonical(result_code: object) -> str:
     code = str(result_code).strip()
     if code.isascii() and code.isdigit():
         code = str(int(code))
-    return _RESULTS.get(code, (FAILED, "mpesa_failed"))
+    return code
+
+
+def is_final_result(result_code: object) -> bool:
+    """True only for codes we know end a payment.
+
+    STK Query also answers HTTP 200 with codes that are not an outcome at all (4999 "The
+    transaction is still under processing" while the customer is at the PIN prompt), and
+    Daraja adds codes without notice: anything not in our table means "ask again later".
+    """
+    return _canonical(result_code) in _RESULTS
+
+
+def classify_result(result_code: object) -> tuple[str, str]:
+    """Return ``(final_status, message_key)`` for a callback or query ``ResultCode``.
+
+    ``final_status`` is one of "paid", "cancelled", "timeout", "failed". Integer codes are
+    accepted too (``0`` and ``"0"`` mean the same), as are stray spaces. A code we do not
+    know is a plain failure here; callers that may wait (STK Query) check
+    :func:`is_final_result` first.
+    """
+    return _RESULTS.get(_canonical(result_code), (FAILED, "mpesa_failed"))
 
 
 def result_message(message_key: str, lang: str) -> str:

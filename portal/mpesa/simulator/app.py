@@ -154,6 +154,17 @@ class SimulatorApp:
         transaction = self.sim.state.get(checkout_id)
         if transaction is None:
             raise bad_request("CheckoutRequestID")
+        if self.sim.state.take_still_processing():
+            return _json(
+                {
+                    "ResponseCode": "0",
+                    "ResponseDescription": QUERY_OK_DESCRIPTION,
+                    "MerchantRequestID": transaction.merchant_request_id,
+                    "CheckoutRequestID": transaction.checkout_request_id,
+                    "ResultCode": "4999",
+                    "ResultDesc": "The transaction is still under processing",
+                }
+            )
         if transaction.pending:
             raise ApiError(
                 500, MERCHANT_ERROR, "The transaction is being processed", request_id=checkout_id

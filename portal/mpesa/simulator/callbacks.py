@@ -10,6 +10,7 @@ undeliverable and never contacted.
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import logging
@@ -32,7 +33,24 @@ log = logging.getLogger(__name__)
 _AMOUNT_PLACEHOLDER = "__p2c_amount_placeholder__"
 
 
-def build_callback_body(transaction: TransactionSnapshot, *, include_balance: bool = True) -> bytes:
+def styled_phone(msisdn: str, style: str) -> int | str:
+    """PhoneNumber as Daraja variants write it (see ``PHONE_STYLES``)."""
+    if style == "text":
+        return msisdn
+    if style == "star_masked":
+        return f"{msisdn[:4]}*****{msisdn[-3:]}"
+    if style == "x_masked":
+        return f"{msisdn[:4]}XXXXX{msisdn[-3:]}"
+    if style == "hashed":
+        return hashlib.sha256(msisdn.encode("ascii")).hexdigest()
+    if style == "local":
+        return "0" + msisdn[3:]
+    return int(msisdn)
+
+
+def build_callback_body(
+    transaction: TransactionSnapshot, *, include_balance: bool = True, phone_style: str = "number"
+) -> bytes:
     """The exact bytes Daraja would POST for a finished transaction."""
     stk: dict[str, Any] = {
         "MerchantRequestID": transaction.merchant_request_id,
@@ -50,7 +68,7 @@ def build_callback_body(transaction: TransactionSnapshot, *, include_balance: bo
         if include_balance:
             items.append({"Name": "Balance"})
         items.append({"Name": "TransactionDate", "Value": transaction_date})
-        items.append({"Name": "PhoneNumber", "Value": int(transaction.phone)})
+        items.append({"Name": "PhoneNumber", "Value": styled_phone(transaction.phone, phone_style)})
         stk["CallbackMetadata"] = {"Item": items}
     text = json.dumps({"Body": {"stkCallback": stk}})
     # json.dumps cannot write 20.00; Daraja does, so splice the number in by hand.
@@ -146,7 +164,9 @@ class CallbackDispatcher:
                 self._dropped.append(transaction.checkout_request_id)
                 log.info("Simulator dropped the callback for %s", mask_checkout_id(transaction.checkout_request_id))
                 return
-            body = build_callback_body(transaction, include_balance=knobs.include_balance_item)
+            body = build_callback_body(
+                transaction, include_balance=knobs.include_balance_item, phone_style=knobs.callback_phone_style
+            )
             finished = transaction.completed_at or self.clock.now()
             due = finished + timedelta(seconds=knobs.callback_delay_seconds)
             self._add_locked(due, transaction, body, "original", knobs.callback_retries)

@@ -89,6 +89,9 @@ class DarajaSimulator:
         "hang_push_responses",
         "Accept pushes but hold the HTTP answer until release_hung_requests() (client timeouts).",
     )
+    query_still_processing_next = _knob(
+        "query_still_processing_next", 'Answer the next N STK Queries 200 ResultCode "4999".'
+    )
     sandbox_lies = _knob("sandbox_lies", "Query reports 1032 for a success (a sandbox quirk).")
     # callbacks
     callback_delay_seconds = _knob("callback_delay_seconds", "Clock seconds before a callback.")
@@ -100,6 +103,9 @@ class DarajaSimulator:
     callback_retry_delay_seconds = _knob("callback_retry_delay_seconds", "Seconds between retries.")
     callback_timeout_seconds = _knob("callback_timeout_seconds", "HTTP timeout for a callback.")
     include_balance_item = _knob("include_balance_item", "Add the Balance item with no Value.")
+    callback_phone_style = _knob(
+        "callback_phone_style", "PhoneNumber in success callbacks: number, text, star_masked, ..."
+    )
 
     def __init__(
         self,
@@ -325,7 +331,11 @@ class DarajaSimulator:
             raise KeyError(checkout_request_id)
         if transaction.pending:
             raise ValueError("transaction has not finished yet")
-        body = build_callback_body(transaction, include_balance=self.knobs.include_balance_item)
+        body = build_callback_body(
+            transaction,
+            include_balance=self.knobs.include_balance_item,
+            phone_style=self.knobs.callback_phone_style,
+        )
         return self._dispatcher.send_now(
             url or transaction.callback_url,
             body,

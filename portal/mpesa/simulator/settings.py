@@ -8,6 +8,9 @@ from typing import Any
 from portal.mpesa.client import SANDBOX_PASSKEY
 
 TOKEN_MODES = frozenset({"rotate", "reuse"})
+#: How a success callback writes PhoneNumber. Safaricom masks numbers elsewhere and
+#: integrators have seen each of these in STK callbacks (tests/mpesa/corpus).
+PHONE_STYLES = frozenset({"number", "text", "star_masked", "x_masked", "hashed", "local"})
 TOKEN_LIFETIME_SECONDS = 3599
 
 
@@ -101,6 +104,7 @@ class SimulatorKnobs:
     tps_limit: int | None = None
     quota_remaining: int | None = None
     # answers
+    query_still_processing_next: int = 0  # next N STK Queries answer 200 ResultCode 4999
     hang_push_responses: bool = False
     sandbox_lies: bool = False
     # callbacks
@@ -113,6 +117,7 @@ class SimulatorKnobs:
     callback_retry_delay_seconds: float = 10.0
     callback_timeout_seconds: float = 5.0
     include_balance_item: bool = True
+    callback_phone_style: str = "number"
 
     def __setattr__(self, name: str, value: Any) -> None:
         _check_knob(name, value)
@@ -148,6 +153,7 @@ _CHOICES: dict[str, frozenset[str]] = {
     "token_mode": TOKEN_MODES,
     "default_outcome": SCRIPTABLE_OUTCOMES,
     "wrong_party_outcome": WRONG_PARTY_OUTCOMES,
+    "callback_phone_style": PHONE_STYLES,
 }
 _BOOL_KNOBS = frozenset(
     f.name for f in fields(SimulatorKnobs) if isinstance(f.default, bool)

@@ -142,6 +142,14 @@ class SimulatorState:
 
     # -- throttling -------------------------------------------------------------------------
 
+    def take_still_processing(self) -> bool:
+        """True (and one fewer left) while ``query_still_processing_next`` is above 0."""
+        with self._lock:
+            if self.knobs.query_still_processing_next > 0:
+                self.knobs.query_still_processing_next -= 1
+                return True
+            return False
+
     def check_throttle(self, endpoint: str) -> None:
         """Spike arrest (forced, or over ``tps_limit`` per clock second) and quota."""
         knobs = self.knobs
