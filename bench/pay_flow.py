@@ -31,11 +31,11 @@ import waitress.server
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from portal import create_app  # noqa: E402
-from portal.catalog import add_package, validate_changes  # noqa: E402
+from portal.domain.packages import add_package, validate_changes  # noqa: E402
 from portal.config import load_settings  # noqa: E402
-from portal.models import Grant, OutboxItem, Payment, PaymentEvent  # noqa: E402
-from portal.services import build_services  # noqa: E402
-from portal.worker import Worker  # noqa: E402
+from portal.ledger.models import Grant, OutboxItem, Payment, PaymentEvent  # noqa: E402
+from portal.wiring import build_services  # noqa: E402
+from portal.worker.scheduler import Worker  # noqa: E402
 
 
 class JumpingClock:

@@ -25,9 +25,9 @@ def create_app(
     :class:`~portal.config.Settings`; ``services`` a ready
     :class:`~portal.services.Services` (shared with a worker or a test).
     """
-    from portal import web
+    from portal.web import app as web
     from portal.config import load_settings
-    from portal.services import build_services
+    from portal.wiring import build_services
 
     if settings is None:
         settings = services.settings if services is not None else load_settings(overrides=config)

@@ -18,8 +18,8 @@ from werkzeug.serving import make_server
 from portal import create_app
 from portal.clock import ManualClock
 from portal.config import load_settings
-from portal.live import RedisHandle, open_redis
-from portal.services import Services, build_services
+from portal.live.store import RedisHandle, open_redis
+from portal.wiring import Services, build_services
 
 START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=timezone.utc)
 
@@ -161,7 +161,7 @@ def base_url(app: Any, http_server: tuple[str, _LateApp]) -> str:
 
 @pytest.fixture
 def package(services: Services) -> Any:
-    from portal.catalog import add_package, validate_changes
+    from portal.domain.packages import add_package, validate_changes
 
     return add_package(validate_changes({"name": "1 hour", "name_sw": "Saa 1", "price": "20", "duration": "1h",
                                          "rate_limit": "2M/2M"}), services.clock)
@@ -202,7 +202,7 @@ class PortalActions:
         return self.simulator.process_due()
 
     def run_worker(self) -> None:
-        from portal import worker
+        from portal.worker import scheduler as worker
 
         worker.run_all_jobs_once(self.services)
 

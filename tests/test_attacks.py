@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from portal.models import Grant, Payment, PaymentEvent, UnmatchedCallback
+from portal.ledger.models import Grant, Payment, PaymentEvent, UnmatchedCallback
 
 REAL_LIMITS = {"phone_cooldown_seconds": 60, "device_cooldown_seconds": 30, "phone_daily_cap": 10,
                "device_daily_cap": 20, "global_pushes_per_minute": 120}

@@ -54,7 +54,7 @@ def browser(tmp_path):
 @pytest.fixture
 def demo_stack(tmp_path, http_server, clock):
     from portal import create_app
-    from portal.demo import DemoStack, demo_settings
+    from portal.cli.demo import DemoStack, demo_settings
     from portal.mpesa.simulator import DarajaSimulator
 
     base_url, late = http_server
@@ -72,7 +72,7 @@ def demo_stack(tmp_path, http_server, clock):
 def test_a_person_buys_wifi_in_the_browser(browser, demo_stack, clock):
     from selenium.webdriver.common.by import By
 
-    from portal.worker import run_all_jobs_once
+    from portal.worker.scheduler import run_all_jobs_once
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     mac, ip = demo_stack.devices[0]

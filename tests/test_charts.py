@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from portal.charts import bar_chart
+from portal.web.admin.charts import bar_chart
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from portal.cli import main
+from portal.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 

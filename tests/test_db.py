@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 import peewee
 import pytest
 
-from portal.db import open_database, redact_url
-from portal.models import MODELS, Package, Payment, create_tables
+from portal.ledger.database import open_database, redact_url
+from portal.ledger.models import MODELS, Package, Payment, create_tables
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from portal import grants
-from portal.models import Grant, OutboxItem, Payment, PaymentEvent
-from portal.services import build_services
+from portal.domain import grants
+from portal.ledger.models import Grant, OutboxItem, Payment, PaymentEvent
+from portal.wiring import build_services
 
 PHONE = "0712345678"
 MSISDN = "254712345678"
@@ -176,7 +176,7 @@ def test_restarting_the_worker_and_losing_redis_loses_nothing(portal, package, e
     try:
         grants.rebuild_live(fresh)
         portal.clock.advance(services.settings.mpesa.query_after_seconds)
-        from portal.worker import run_all_jobs_once
+        from portal.worker.scheduler import run_all_jobs_once
 
         run_all_jobs_once(fresh)
         assert Payment.get(Payment.checkout_request_id == checkout).status == "paid"
@@ -191,7 +191,7 @@ def test_restarting_the_worker_and_losing_redis_loses_nothing(portal, package, e
 
 
 def test_only_one_worker_leads(services):
-    from portal.worker import Worker
+    from portal.worker.scheduler import Worker
 
     first, second = Worker(services), Worker(services)
     assert first.is_leader() is True
@@ -249,7 +249,7 @@ def test_phone_numbers_never_reach_the_logs(portal, package, caplog):
 
 
 def test_a_dead_router_costs_one_timeout_per_worker_pass(portal, package, emulator, services):
-    from portal.grants import process_outbox
+    from portal.domain.grants import process_outbox
 
     macs = [portal.join(f"AA:BB:CC:00:03:{n:02X}", f"10.5.53.{n + 2}")[0] for n in range(3)]
     for n, mac in enumerate(macs):

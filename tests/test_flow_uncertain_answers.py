@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from portal.models import Grant, Payment, PaymentEvent
+from portal.ledger.models import Grant, Payment, PaymentEvent
 
 PHONE = "0712345678"
 MSISDN = "254712345678"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from portal.live import LiveSession, LiveStore, open_redis
+from portal.live.store import LiveSession, LiveStore, open_redis
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
 

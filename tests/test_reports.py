@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from portal import reports
-from portal.db import open_database
-from portal.errors import BadInput
-from portal.models import Grant, OutboxItem, Package, Payment, PaymentEvent, UnmatchedCallback, create_tables
+from portal.domain import reports
+from portal.ledger.database import open_database
+from portal.domain.errors import BadInput
+from portal.ledger.models import Grant, OutboxItem, Package, Payment, PaymentEvent, UnmatchedCallback, create_tables
 
 UTC = timezone.utc
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)  # 12:00 in Nairobi

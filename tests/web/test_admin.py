@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from portal.accounts import create_admin
-from portal.models import AuditLog, Grant, OutboxItem, Package, Payment, UnmatchedCallback
+from portal.domain.accounts import create_admin
+from portal.ledger.models import AuditLog, Grant, OutboxItem, Package, Payment, UnmatchedCallback
 
 PASSWORD = "correct horse battery"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -7,9 +7,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from portal.errors import BadInput
-from portal.models import Grant, Payment, PaymentEvent
-from portal.reconnect import normalize_receipt
+from portal.domain.errors import BadInput
+from portal.ledger.models import Grant, Payment, PaymentEvent
+from portal.domain.reconnect import normalize_receipt
 from tests.web.conftest import IP_A, IP_B, MAC_A, MAC_B, parse
 
 PHONE = "0712345678"

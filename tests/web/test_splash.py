@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from portal.models import Grant, Payment
+from portal.ledger.models import Grant, Payment
 from portal.mpesa.messages import MESSAGES as MPESA_MESSAGES
 from portal.mpesa.results import classify_result
 from tests.web.conftest import IP_A, MAC_A, parse, words
@@ -263,7 +263,7 @@ def test_a_double_tap_with_the_same_key_sends_one_prompt(client: Any, simulator:
 
 
 def test_the_splash_fits_the_captive_budget(client: Any, services: Any, package: Any, joined: Any) -> None:
-    from portal.catalog import add_package, validate_changes
+    from portal.domain.packages import add_package, validate_changes
 
     for n in range(2, 9):  # a venue with a long price list
         add_package(validate_changes({"name": f"{n} hours of fast internet", "name_sw": f"Saa {n} za intaneti",
@@ -328,12 +328,12 @@ def test_every_customer_string_has_swahili_with_the_same_placeholders() -> None:
     from babel.messages.pofile import read_po
 
     from portal import ROOT
-    from portal.messages import MESSAGES
+    from portal.web.messages import MESSAGES
 
     with (ROOT / "translations/sw/LC_MESSAGES/messages.po").open("rb") as po:
         catalog = read_po(po)
     wanted: list[str | tuple[str, ...]] = list(MESSAGES.values())
-    for name in ("portal/splash.py", "templates/base.html", "templates/splash.html", "templates/pay_status.html",
+    for name in ("portal/web/customer/splash.py", "templates/base.html", "templates/splash.html", "templates/pay_status.html",
                  "templates/reconnect.html", "templates/error.html"):
         method = "jinja2" if name.endswith(".html") else "python"
         wanted += [found[1] for found in extract_from_file(method, ROOT / name)]
@@ -359,7 +359,7 @@ def test_the_pages_fit_a_320px_phone_with_javascript_off(base_url: str, tmp_path
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
-    from portal.catalog import add_package, validate_changes
+    from portal.domain.packages import add_package, validate_changes
 
     add_package(validate_changes({"name": "Siku nzima ya intaneti ya kasi sana", "price": "1500",
                                   "duration": "1d", "data_cap": "10GB", "devices": "3"}), services.clock)

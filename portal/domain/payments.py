@@ -1,0 +1,297 @@
+"""Payments: start an STK push, take in callbacks and query answers, move the state machine.
+
+States: created -> pending -> paid | failed | cancelled | timeout. ``paid`` is terminal and
+wins over any later failure; a success that arrives after we said "timed out" still pays.
+The move to ``paid`` is one conditional UPDATE, so one purchase gives exactly one grant
+however many successes arrive.
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import peewee
+
+from portal.domain import grants
+from portal.domain.errors import BadInput, DeviceNotRecognized, NotFound, PaymentPending, PaymentRefused
+from portal.domain.errors import TooManyRequests, UpstreamUnavailable
+from portal.ledger.models import Grant, OutboxItem, Package, Payment
+from portal.mpesa.client import NO_CALLBACK_URL
+from portal.mpesa.errors import DarajaError
+from portal.mpesa.phones import InvalidPhone, mask_phone, normalize_phone
+from portal.mpesa.results import classify_result
+from portal.wiring import Services
+from portal.ledger.timeline import record
+from router import RouterError, normalize_mac
+
+log = logging.getLogger(__name__)
+
+OPEN_STATES = ("created", "pending")
+QUERY_STATES = ("pending", "timeout")
+
+
+@dataclass(frozen=True)
+class PayRequest:
+    """What a customer asked for, straight from a form or JSON body (not yet trusted)."""
+
+    phone: str
+    package_id: object
+    mac: str
+    ip: str
+    router: str = ""
+    language: str = "en"
+    link_orig: str = ""
+    link_login_only: str = ""
+    idempotency_key: str | None = None
+
+
+def active_package(package_id: object) -> Package:
+    text = str(package_id).strip()
+    if not text.isdigit() or len(text) > 9:
+        raise BadInput("package_invalid")
+    pid = int(text)
+    package = Package.get_or_none((Package.id == pid) & (Package.active == True))  # noqa: E712
+    if package is None:
+        raise NotFound("package_not_found")
+    return package
+
+
+def resolve_router(services: Services, name: str) -> str:
+    """The router the customer came from; with one router configured it may be omitted."""
+    name = (name or "").strip()
+    if not name and len(services.routers) == 1:
+        return next(iter(services.routers))
+    if name not in services.routers:
+        raise BadInput("router_unknown")
+    return name
+
+
+def clean_device(mac: str, ip: str) -> tuple[str, str]:
+    try:
+        mac = normalize_mac(mac)
+    except ValueError:
+        raise BadInput("mac_invalid") from None
+    try:
+        ip = str(ipaddress.IPv4Address(str(ip).strip()))
+    except ValueError:
+        raise BadInput("ip_invalid") from None
+    return mac, ip
+
+
+def confirm_device(services: Services, router_name: str, mac: str, ip: str) -> None:
+    """The URL's mac/ip are the customer's to edit: check them against the host table."""
+    router = services.routers[router_name]
+    try:
+        host = router.host_for_ip(ip)
+    except RouterError as err:
+        log.warning("cannot confirm device on %s: %s", router_name, err.message)
+        raise UpstreamUnavailable("hotspot_unreachable") from err
+    if host is None or host.mac != mac:
+        raise DeviceNotRecognized()
+
+
+def _check_limits(services: Services, phone: str, mac: str, now: datetime) -> None:
+    limits = services.settings.limits
+    live = services.live
+    day = 24 * 3600
+    checks = (
+        (f"phone:{phone}", limits.phone_cooldown_seconds, limits.phone_daily_cap, "phone"),
+        (f"device:{mac}", limits.device_cooldown_seconds, limits.device_daily_cap, "device"),
+    )
+    for key, cooldown, cap, what in checks:
+        age = live.last_hit_age(key, now)
+        if age is not None and age < cooldown:
+            raise TooManyRequests(f"{what}_cooldown", seconds=int(cooldown - age) + 1)
+        if live.count(key, now, day) >= cap:
+            raise TooManyRequests(f"{what}_daily_cap")
+    if live.count("global", now, 60) >= limits.global_pushes_per_minute:
+        raise TooManyRequests("global_busy", seconds=60)
+
+
+def _count_push(services: Services, phone: str, mac: str, now: datetime) -> None:
+    for key, window in ((f"phone:{phone}", 86400), (f"device:{mac}", 86400), ("global", 60)):
+        services.live.hit(key, now, window)
+
+
+def _open_payment(phone: str, mac: str, now: datetime, window: int) -> Payment | None:
+    since = now - timedelta(seconds=window)
+    return (
+        Payment.select()
+        .where(
+            Payment.status.in_(OPEN_STATES),
+            Payment.created_at > since,
+            (Payment.phone == phone) | (Payment.mac == mac),
+        )
+        .first()
+    )
+
+
+def callback_url(services: Services) -> str:
+    m = services.settings.mpesa
+    if not m.callback_url:
+        return NO_CALLBACK_URL
+    url = m.callback_url.rstrip("/")
+    if m.callback_token and not url.endswith("/" + m.callback_token):
+        url = f"{url}/{m.callback_token}"
+    return url
+
+
+def start_payment(services: Services, req: PayRequest) -> Payment:
+    """Validate, rate-limit, confirm the device, then send the STK push.
+
+    Raises a PortalError subclass for anything the customer must be told; the amount
+    always comes from the package on the server.
+    """
+    now = services.clock.now()
+    package = active_package(req.package_id)
+    try:
+        phone = normalize_phone(req.phone or "")
+    except InvalidPhone as err:
+        raise BadInput(err.key) from None
+    mac, ip = clean_device(req.mac, req.ip)
+    router_name = resolve_router(services, req.router)
+    if req.idempotency_key:
+        earlier = Payment.get_or_none(Payment.idempotency_key == req.idempotency_key)
+        if earlier is not None:
+            return earlier  # a double tap on a slow link: same payment, no second prompt
+    locks = [services.live.redis.lock(f"p2c:lock:pay:{k}", timeout=60) for k in (phone, mac)]
+    if not all(lock.acquire(blocking=False) for lock in locks):
+        if req.idempotency_key:  # the first of two simultaneous taps may have just created it
+            earlier = Payment.get_or_none(Payment.idempotency_key == req.idempotency_key)
+            if earlier is not None:
+                return earlier
+        raise PaymentPending()
+    try:
+        if _open_payment(phone, mac, now, services.settings.mpesa.give_up_after_seconds):
+            raise PaymentPending()
+        _check_limits(services, phone, mac, now)
+        confirm_device(services, router_name, mac, ip)
+        payment = Payment.create(
+            public_id=secrets.token_urlsafe(18),
+            package=package,
+            router=router_name,
+            mac=mac,
+            ip=ip,
+            phone=phone,
+            amount=package.price,
+            language=req.language if req.language in ("en", "sw") else "en",
+            link_orig=(req.link_orig or "")[:500],
+            link_login_only=(req.link_login_only or "")[:500],
+            idempotency_key=req.idempotency_key,
+            created_at=now,
+            updated_at=now,
+        )
+        _count_push(services, phone, mac, now)
+        return _push(services, payment, package, now)
+    finally:
+        for lock in locks:
+            try:
+                lock.release()
+            except Exception:  # noqa: BLE001 - lock already expired
+                pass
+
+
+def _push(services: Services, payment: Payment, package: Package, now: datetime) -> Payment:
+    record(payment.id, "created", services.clock, package=package.name, amount=payment.amount,
+           phone=mask_phone(payment.phone), mac=payment.mac, ip=payment.ip, router=payment.router)
+    try:
+        accepted = services.gateway.stk_push(
+            phone=payment.phone,
+            amount=payment.amount,
+            account_reference=f"WIFI{payment.id}"[:12],
+            description="WiFi access",
+            callback_url=callback_url(services),
+        )
+    except DarajaError as err:
+        Payment.update(status="failed", message_key=err.key, result_desc=str(err.message)[:200],
+                       updated_at=now).where(Payment.id == payment.id, Payment.status == "created").execute()
+        record(payment.id, "push_failed", services.clock, error=err.key, code=err.error_code,
+               message=err.message, request_id=err.request_id)
+        log.warning("STK push for %s refused: %s", mask_phone(payment.phone), err.key)
+        raise PaymentRefused(err.key) from err
+    first_query = now + timedelta(seconds=services.settings.mpesa.query_after_seconds)
+    # Conditional: a callback that raced ahead of this answer may already have adopted it.
+    Payment.update(
+        status="pending",
+        checkout_request_id=accepted.checkout_request_id,
+        merchant_request_id=accepted.merchant_request_id,
+        next_query_at=first_query,
+        updated_at=now,
+    ).where(Payment.id == payment.id, Payment.status == "created").execute()
+    record(payment.id, "push_accepted", services.clock, checkout_request_id=accepted.checkout_request_id,
+           merchant_request_id=accepted.merchant_request_id)
+    return Payment.get_by_id(payment.id)
+
+
+def mark_paid(services: Services, payment_id: int, *, receipt: str | None, source: str) -> Grant | None:
+    """The one door to ``paid``: atomic, idempotent, grants exactly once."""
+    now = services.clock.now()
+    try:
+        with services.db.atomic():
+            changed = (
+                Payment.update(status="paid", receipt=receipt, paid_at=now, updated_at=now,
+                               message_key=None, next_query_at=None)
+                .where(Payment.id == payment_id, Payment.status != "paid")
+                .execute()
+            )
+            if not changed:
+                payment = Payment.get_by_id(payment_id)
+                if receipt and payment.receipt is None:
+                    Payment.update(receipt=receipt).where(Payment.id == payment_id).execute()
+                    record(payment_id, "receipt_backfilled", services.clock, receipt=receipt)
+                else:
+                    record(payment_id, "duplicate_success_ignored", services.clock, source=source)
+                return None
+            payment = Payment.get_by_id(payment_id)
+            grant = grants.create_for_payment(services, payment, now)
+    except peewee.IntegrityError:
+        record(payment_id, "success_rejected", services.clock, source=source,
+               reason="receipt already credited to another payment", receipt=receipt)
+        return None
+    record(payment_id, "paid", services.clock, source=source, receipt=receipt,
+           grant=grant.id, expires_at=grant.expires_at.isoformat())
+    grants.publish_live(services, grant)
+    item = grant.outbox.where(OutboxItem.done_at.is_null()).first()
+    if item is not None:
+        services.dispatch(lambda: grants.run_outbox_item(services, item.id))
+    return grant
+
+
+def mark_failed(services: Services, payment_id: int, result_code: str, result_desc: str, *, source: str) -> bool:
+    """Record a final failure; only an open payment moves. True when it moved."""
+    status, key = classify_result(str(result_code))
+    now = services.clock.now()
+    # A callback saying "timed out" is not M-Pesa's last word (the customer may still have
+    # paid): keep asking STK Query. A query's own final answer ends the asking.
+    next_query = None
+    if status == "timeout" and source == "callback" and payment_checkout_id(payment_id):
+        next_query = now + timedelta(seconds=services.settings.mpesa.query_every_seconds)
+    changed = (
+        Payment.update(status=status, result_code=str(result_code)[:20], result_desc=(result_desc or "")[:200],
+                       message_key=key, next_query_at=next_query, updated_at=now)
+        .where(Payment.id == payment_id, Payment.status.in_(OPEN_STATES))
+        .execute()
+    )
+    if not changed:
+        if source == "query":
+            Payment.update(next_query_at=None).where(Payment.id == payment_id, Payment.status == "timeout").execute()
+        current = Payment.get_by_id(payment_id).status
+        record(payment_id, "failure_ignored", services.clock, source=source, result_code=str(result_code),
+               reason=f"payment already {current}")
+    else:
+        record(payment_id, status, services.clock, source=source, result_code=str(result_code), result_desc=result_desc)
+    return bool(changed)
+
+
+def payment_checkout_id(payment_id: int) -> str | None:
+    return Payment.select(Payment.checkout_request_id).where(Payment.id == payment_id).scalar()
+
+
+def payment_by_public_id(public_id: str) -> Payment:
+    payment = Payment.get_or_none(Payment.public_id == str(public_id)[:40])
+    if payment is None:
+        raise NotFound("payment_not_found")
+    return payment

@@ -1,0 +1,178 @@
+"""The durable ledger: packages, payments and their timelines, grants, outbox, admins, audit.
+
+The database is the truth. Redis only mirrors live grants for speed and is rebuilt from
+here after a loss.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import peewee
+
+from portal.ledger.database import database
+
+PAYMENT_STATES = ("created", "pending", "paid", "failed", "cancelled", "timeout")
+FINAL_FAILURES = ("failed", "cancelled", "timeout")
+
+
+class UTCDateTimeField(peewee.DateTimeField):
+    """Stores naive UTC, hands back aware UTC datetimes."""
+
+    def db_value(self, value: datetime | None) -> Any:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return super().db_value(value)
+
+    def python_value(self, value: Any) -> datetime | None:
+        value = super().python_value(value)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Package(BaseModel):
+    """Something a customer can buy: time (wall clock from payment), optional cap and speed."""
+
+    name = peewee.CharField(max_length=60)
+    name_sw = peewee.CharField(max_length=60, default="")
+    price = peewee.IntegerField()  # whole KES
+    duration_seconds = peewee.IntegerField()
+    data_cap_bytes = peewee.BigIntegerField(null=True)
+    rate_limit = peewee.CharField(max_length=40, null=True)  # "rx/tx" e.g. "2M/2M"
+    devices = peewee.IntegerField(default=1)
+    active = peewee.BooleanField(default=True)
+    sort_order = peewee.IntegerField(default=0)
+    created_at = UTCDateTimeField()
+
+    def label(self, language: str = "en") -> str:
+        return (self.name_sw or self.name) if language == "sw" else self.name
+
+    @property
+    def profile_name(self) -> str:
+        """Hotspot user profile name on the router for this package."""
+        return f"p2c-pkg{self.id}"
+
+
+class Payment(BaseModel):
+    """One STK push request and everything that happened to it."""
+
+    public_id = peewee.CharField(max_length=40, unique=True)  # unguessable, used in URLs
+    package = peewee.ForeignKeyField(Package, backref="payments", on_delete="RESTRICT")
+    router = peewee.CharField(max_length=32)
+    mac = peewee.CharField(max_length=17, index=True)
+    ip = peewee.CharField(max_length=45)
+    phone = peewee.CharField(max_length=12, index=True)
+    amount = peewee.IntegerField()
+    status = peewee.CharField(max_length=12, default="created", index=True)
+    checkout_request_id = peewee.CharField(max_length=80, null=True, unique=True)
+    merchant_request_id = peewee.CharField(max_length=80, null=True)
+    receipt = peewee.CharField(max_length=20, null=True, unique=True)
+    result_code = peewee.CharField(max_length=20, null=True)
+    result_desc = peewee.CharField(max_length=200, null=True)
+    message_key = peewee.CharField(max_length=40, null=True)
+    language = peewee.CharField(max_length=2, default="en")
+    link_orig = peewee.CharField(max_length=500, default="")
+    link_login_only = peewee.CharField(max_length=500, default="")
+    idempotency_key = peewee.CharField(max_length=64, null=True, unique=True)
+    query_attempts = peewee.IntegerField(default=0)
+    next_query_at = UTCDateTimeField(null=True, index=True)
+    created_at = UTCDateTimeField(index=True)
+    updated_at = UTCDateTimeField()
+    paid_at = UTCDateTimeField(null=True)
+
+
+class PaymentEvent(BaseModel):
+    """The payment's timeline: push, callback, query, grant, router call, expiry..."""
+
+    payment = peewee.ForeignKeyField(Payment, backref="events", on_delete="CASCADE")
+    at = UTCDateTimeField()
+    kind = peewee.CharField(max_length=32)
+    detail = peewee.TextField(default="")
+
+    @property
+    def detail_data(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.detail or "{}")
+        except ValueError:
+            return {"text": self.detail}
+        return data if isinstance(data, dict) else {"value": data}
+
+
+class Grant(BaseModel):
+    """Paid access for one device until ``expires_at`` (wall clock). One per paying purchase."""
+
+    payment = peewee.ForeignKeyField(Payment, backref="grants", unique=True, on_delete="RESTRICT")
+    package = peewee.ForeignKeyField(Package, backref="grants", on_delete="RESTRICT")
+    router = peewee.CharField(max_length=32, index=True)
+    mac = peewee.CharField(max_length=17, index=True)
+    ip = peewee.CharField(max_length=45)
+    starts_at = UTCDateTimeField()
+    expires_at = UTCDateTimeField(index=True)
+    status = peewee.CharField(max_length=12, default="active", index=True)  # active|expired|revoked
+    router_state = peewee.CharField(max_length=12, default="pending")  # pending|online|failed|removed
+    moves = peewee.IntegerField(default=0)
+    ended_at = UTCDateTimeField(null=True)
+
+
+class OutboxItem(BaseModel):
+    """A router operation that must happen; retried with backoff until it does."""
+
+    grant = peewee.ForeignKeyField(Grant, backref="outbox", on_delete="CASCADE")
+    action = peewee.CharField(max_length=12)  # authorize | revoke
+    router = peewee.CharField(max_length=32)
+    mac = peewee.CharField(max_length=17)
+    attempts = peewee.IntegerField(default=0)
+    next_attempt_at = UTCDateTimeField(index=True)
+    last_error = peewee.CharField(max_length=300, default="")
+    created_at = UTCDateTimeField()
+    done_at = UTCDateTimeField(null=True, index=True)
+
+
+class UnmatchedCallback(BaseModel):
+    """A callback that matched no pending push (forged, replayed, late, malformed)."""
+
+    received_at = UTCDateTimeField(index=True)
+    source_ip = peewee.CharField(max_length=45, default="")
+    reason = peewee.CharField(max_length=200)
+    checkout_request_id = peewee.CharField(max_length=80, null=True)
+    body = peewee.TextField(default="")
+
+
+class AdminUser(BaseModel):
+    username = peewee.CharField(max_length=40, unique=True)
+    password_hash = peewee.CharField(max_length=200)
+    created_at = UTCDateTimeField()
+    last_login_at = UTCDateTimeField(null=True)
+
+
+class AuditLog(BaseModel):
+    at = UTCDateTimeField(index=True)
+    actor = peewee.CharField(max_length=40)
+    action = peewee.CharField(max_length=60)
+    detail = peewee.TextField(default="")
+
+
+MODELS: list[type[BaseModel]] = [
+    Package,
+    Payment,
+    PaymentEvent,
+    Grant,
+    OutboxItem,
+    UnmatchedCallback,
+    AdminUser,
+    AuditLog,
+]
+
+
+def create_tables() -> None:
+    """Create missing tables and indexes; safe to run any number of times."""
+    with database.atomic():
+        database.create_tables(MODELS, safe=True)

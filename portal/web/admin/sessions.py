@@ -1,0 +1,61 @@
+"""Live sessions: who is online now; kick a device off or give it more time."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, request
+
+from portal.domain import grants, reports
+from portal.domain.accounts import audit
+from portal.web.admin import ROW_ID, actor, back_to, bp, login_required, now, render
+from portal.ledger.models import Grant
+from portal.web.app import services
+
+EXTEND_CHOICES = {"15": 15 * 60, "60": 60 * 60}  # minutes offered on the form -> seconds
+
+
+def _sessions_page(status: int = 200, error: str = "") -> Any:
+    return render("sessions.html", status, rows=reports.live_sessions(now()), error=error,
+                  extend_choices=EXTEND_CHOICES)
+
+
+def _grant_or_404(grant_id: int) -> Grant:
+    grant = Grant.get_or_none(Grant.id == grant_id)
+    if grant is None:
+        abort(404, description="There is no session with that number.")
+    return grant
+
+
+@bp.get("/sessions")
+@login_required
+def sessions() -> Any:
+    return _sessions_page()
+
+
+@bp.post(f"/sessions/<{ROW_ID}:grant_id>/kick")
+@login_required
+def session_kick(grant_id: int) -> Any:
+    grant = _grant_or_404(grant_id)
+    if not grants.end_grant(services(), grant, reason=f"kicked by admin {actor()}"):
+        return _sessions_page(409, f"Session {grant.id} ({grant.mac}) had already ended.")
+    audit(actor(), "session.kick", services().clock, grant=grant.id, payment=grant.payment_id,
+          router=grant.router, mac=grant.mac)
+    flash(f"Device {grant.mac} was logged out and its session ended.", "ok")
+    return back_to("admin.sessions")
+
+
+@bp.post(f"/sessions/<{ROW_ID}:grant_id>/extend")
+@login_required
+def session_extend(grant_id: int) -> Any:
+    grant = _grant_or_404(grant_id)
+    seconds = EXTEND_CHOICES.get(request.form.get("minutes", ""))
+    if seconds is None:
+        return _sessions_page(400, "Choose how much time to add: 15 minutes or 1 hour.")
+    if grant.status != "active":
+        return _sessions_page(409, f"Session {grant.id} ({grant.mac}) has ended; it cannot be extended.")
+    before = grant.expires_at
+    grant = grants.extend_grant(services(), grant, seconds, reason=f"extended by admin {actor()}")
+    audit(actor(), "session.extend", services().clock, grant=grant.id, payment=grant.payment_id,
+          mac=grant.mac, seconds=seconds, old_expiry=before.isoformat(), new_expiry=grant.expires_at.isoformat())
+    flash(f"Device {grant.mac} got {seconds // 60} more minutes.", "ok")
+    return back_to("admin.sessions")

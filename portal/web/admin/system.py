@@ -1,0 +1,46 @@
+"""Routers (health, backlog) and the audit log."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import request
+
+from portal.domain import reports
+from portal.web.admin import bp, login_required, now, page_arg, render
+from portal.web.app import services
+
+
+@bp.get("/routers")
+@login_required
+def routers() -> Any:
+    moment = now()
+    rows = []
+    for name, router in services().routers.items():
+        waiting, last_error = reports.router_backlog(name)
+        rows.append({
+            "name": name,
+            "health": router.health(),
+            "active": reports.active_count(name, moment),
+            "waiting": waiting,
+            "last_error": last_error,
+        })
+    return render("routers.html", rows=rows)
+
+
+def _detail_pairs(text: str) -> list[tuple[str, str]]:
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        return [("detail", text)]
+    return reports.readable_detail(data if isinstance(data, dict) else {"detail": data})
+
+
+@bp.get("/audit")
+@login_required
+def audit_log() -> Any:
+    page = page_arg(request.args.get("page"))
+    if page is None:
+        return render("audit.html", 400, result=None, error="page must be a whole number from 1",
+                      details=_detail_pairs)
+    return render("audit.html", result=reports.audit_page(page), error="", details=_detail_pairs)
