@@ -34,6 +34,7 @@ _RESULTS: dict[str, tuple[str, str]] = {
     "8": (FAILED, "mpesa_merchant_config"),
     "2028": (FAILED, "mpesa_merchant_config"),
     "SFC_IC0003": (FAILED, "mpesa_merchant_config"),
+    "E3008": (FAILED, "mpesa_limit_rule"),  # "the user has a bad debt contract" (Fuliza owed)
 }
 
 
