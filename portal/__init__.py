@@ -1,51 +1,22 @@
 """pay2connect: captive-portal Wi-Fi pay-to-connect (M-Pesa STK push + MikroTik hotspot).
 
-``create_app`` builds the Flask app; nothing starts on import.
+Layers, top to bottom: ``cli``; ``web`` and ``worker``; ``wiring``; ``domain`` (business
+rules); ``ledger``, ``live``, ``mpesa``, ``notify`` (storage and outside systems); ``clock``
+and ``config``. ``docs/architecture.md`` draws them. Nothing starts on import.
 """
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:
+    from flask import Flask
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def create_app(
-    config: Mapping[str, Any] | None = None,
-    *,
-    settings: Any = None,
-    services: Any = None,
-) -> Flask:
-    """Build the web app.
+def create_app(*args: Any, **kwargs: Any) -> Flask:
+    """Build the web app (see :func:`portal.web.app.create_app`)."""
+    from portal.web.app import create_app as build
 
-    ``config`` is a nested mapping of settings overrides (tests); ``settings`` a ready
-    :class:`~portal.config.Settings`; ``services`` a ready
-    :class:`~portal.services.Services` (shared with a worker or a test).
-    """
-    from portal.web import app as web
-    from portal.config import load_settings
-    from portal.wiring import build_services
-
-    if settings is None:
-        settings = services.settings if services is not None else load_settings(overrides=config)
-    app = Flask(
-        __name__,
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
-    )
-    app.config.update(
-        SECRET_KEY=settings.portal.secret_key or secrets.token_hex(32),
-        MAX_CONTENT_LENGTH=max(settings.portal.max_body_bytes, 4096),
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        WTF_CSRF_TIME_LIMIT=None,
-        PAY2CONNECT_SETTINGS=settings,
-    )
-    if services is None:
-        services = build_services(settings)
-    app.extensions["pay2connect"] = services
-    web.init_app(app)
-    return app
+    return build(*args, **kwargs)

@@ -1,59 +1,31 @@
-"""The wiring: one object that holds every outside system the product talks to.
+"""The composition root: build :class:`~portal.domain.context.Services` from the settings.
 
-Built once per process (web, worker, demo) from :class:`~portal.config.Settings`. Views
-and jobs receive it; nothing here starts on import.
+This is the one place that chooses implementations by config: the Daraja client aimed at
+Safaricom or at the in-process simulator, the MikroTik adapter aimed at a real router or
+at the in-process RouterOS emulator, Redis at a URL or embedded. Built once per process
+(web, worker, demo); nothing here starts on import.
 """
 from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Callable
-
-import peewee
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from portal.clock import Clock, SystemClock
 from portal.config import RouterSettings, Settings
+from portal.domain.context import Services
 from portal.ledger.database import open_database
-from portal.live.store import LiveStore, RedisHandle, open_redis
 from portal.ledger.models import create_tables
+from portal.live import LiveStore, RedisHandle, open_redis
+from portal.mpesa.client import DarajaClient, DarajaCredentials
 from router import Router
 
+if TYPE_CHECKING:
+    from portal.mpesa.simulator import DarajaSimulator
+    from router.emulator import RouterEmulator
+
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Services:
-    settings: Settings
-    clock: Clock
-    db: peewee.Database
-    live: LiveStore
-    gateway: Any  # portal.mpesa.client.DarajaClient
-    routers: dict[str, Router]
-    simulator: Any = None  # portal.mpesa.simulator.DarajaSimulator when in use
-    emulators: dict[str, Any] = field(default_factory=dict)  # router.emulator.RouterEmulator
-    closers: list[Callable[[], None]] = field(default_factory=list)  # what this process started
-    # How slow side work (router calls after a callback) is run: inline in tests, a
-    # thread pool in servers so the callback is answered at once.
-    dispatch: Callable[[Callable[[], object]], object] = field(default=lambda job: job())
-
-    def router(self, name: str) -> Router | None:
-        return self.routers.get(name)
-
-    def close(self) -> None:
-        """Stop everything this process started, in reverse order."""
-        for router in self.routers.values():
-            try:
-                router.close()
-            except Exception as err:  # noqa: BLE001 - closing must not fail the shutdown
-                log.debug("closing router: %s", err)
-        for closer in reversed(self.closers):
-            try:
-                closer()
-            except Exception as err:  # noqa: BLE001 - closing must not fail the shutdown
-                log.debug("stopping: %s", err)
-        if not self.db.is_closed():
-            self.db.close()
 
 
 def _logged(job: Callable[[], object]) -> object:
@@ -65,7 +37,10 @@ def _logged(job: Callable[[], object]) -> object:
 
 
 def build_router(
-    config: RouterSettings, emulators: dict[str, Any], clock: Clock, closers: list[Callable[[], None]]
+    config: RouterSettings,
+    emulators: dict[str, RouterEmulator],
+    clock: Clock,
+    closers: list[Callable[[], None]],
 ) -> Router:
     """The MikroTik adapter, aimed at a real router or at an in-process emulator."""
     from router.mikrotik import MikrotikRouter
@@ -103,9 +78,8 @@ def build_router(
     )
 
 
-def build_gateway(settings: Settings, clock: Clock, simulator: Any) -> Any:
-    from portal.mpesa.client import DarajaClient, DarajaCredentials
-
+def build_gateway(settings: Settings, clock: Clock, simulator: DarajaSimulator | None) -> DarajaClient:
+    """The Daraja client, aimed at Safaricom or at the in-process simulator."""
     m = settings.mpesa
     base_url = settings.daraja_base_url
     key, secret, passkey = m.consumer_key, m.consumer_secret, m.passkey
@@ -130,8 +104,8 @@ def build_services(
     settings: Settings,
     *,
     clock: Clock | None = None,
-    simulator: Any = None,
-    emulators: dict[str, Any] | None = None,
+    simulator: DarajaSimulator | None = None,
+    emulators: dict[str, RouterEmulator] | None = None,
     redis_handle: RedisHandle | None = None,
     background: bool = True,
 ) -> Services:
@@ -156,13 +130,7 @@ def build_services(
         closers.append(simulator.stop)
     emulators = emulators if emulators is not None else {}
     routers = {r.name: build_router(r, emulators, clock, closers) for r in settings.routers}
-    dispatch: Callable[[Callable[[], object]], object] = lambda job: job()
-    if background:
-        pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="p2c-side")
-        closers.append(lambda: pool.shutdown(wait=True))
-        dispatch = lambda job: pool.submit(_logged, job)  # noqa: E731
-    return Services(
-        dispatch=dispatch,
+    services = Services(
         settings=settings,
         clock=clock,
         db=db,
@@ -173,3 +141,8 @@ def build_services(
         emulators=emulators,
         closers=closers,
     )
+    if background:
+        pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="p2c-side")
+        closers.append(lambda: pool.shutdown(wait=True))
+        services.dispatch = lambda job: pool.submit(_logged, job)
+    return services

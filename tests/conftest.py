@@ -18,8 +18,9 @@ from werkzeug.serving import make_server
 from portal import create_app
 from portal.clock import ManualClock
 from portal.config import load_settings
-from portal.live.store import RedisHandle, open_redis
-from portal.wiring import Services, build_services
+from portal.live import RedisHandle, open_redis
+from portal.domain.context import Services
+from portal.wiring import build_services
 
 START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=timezone.utc)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from portal.domain import grants
+from portal.domain import expiry
 from portal.ledger.models import Grant, OutboxItem, Payment, PaymentEvent
 from portal.wiring import build_services
 
@@ -174,7 +174,7 @@ def test_restarting_the_worker_and_losing_redis_loses_nothing(portal, package, e
     fresh = build_services(services.settings, clock=portal.clock, simulator=simulator, redis_handle=redis_handle,
                            emulators=services.emulators, background=False)
     try:
-        grants.rebuild_live(fresh)
+        expiry.rebuild_live(fresh)
         portal.clock.advance(services.settings.mpesa.query_after_seconds)
         from portal.worker.scheduler import run_all_jobs_once
 
@@ -182,7 +182,7 @@ def test_restarting_the_worker_and_losing_redis_loses_nothing(portal, package, e
         assert Payment.get(Payment.checkout_request_id == checkout).status == "paid"
         assert emulator.is_online(mac)
         redis_handle.client.flushall()  # lose Redis again while the session runs
-        assert grants.rebuild_live(fresh) == 1
+        assert expiry.rebuild_live(fresh) == 1
         portal.clock.advance(3600 + 1)
         run_all_jobs_once(fresh)
         assert not emulator.is_online(mac)
@@ -249,7 +249,7 @@ def test_phone_numbers_never_reach_the_logs(portal, package, caplog):
 
 
 def test_a_dead_router_costs_one_timeout_per_worker_pass(portal, package, emulator, services):
-    from portal.domain.grants import process_outbox
+    from portal.domain.outbox import process_outbox
 
     macs = [portal.join(f"AA:BB:CC:00:03:{n:02X}", f"10.5.53.{n + 2}")[0] for n in range(3)]
     for n, mac in enumerate(macs):

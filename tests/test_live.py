@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from portal.live.store import LiveSession, LiveStore, open_redis
+from portal.live import LiveGrant, LiveStore, open_redis
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
 
@@ -44,7 +44,7 @@ def test_dropping_an_old_grant_keeps_the_device_on_its_newer_grant(redis_handle)
 def test_rebuild_replaces_the_mirror(redis_handle):
     live = LiveStore(redis_handle.client)
     live.put_session(9, "main", "AA:00:00:00:00:09", NOW)
-    count = live.rebuild([LiveSession(1, "main", "AA:00:00:00:00:01", NOW + timedelta(hours=1))])
+    count = live.rebuild([LiveGrant(1, "main", "AA:00:00:00:00:01", NOW + timedelta(hours=1))])
     assert count == 1
     assert live.session_for_device("main", "AA:00:00:00:00:09") is None
     assert live.due_grant_ids(NOW + timedelta(hours=2)) == [1]

@@ -15,7 +15,8 @@ from urllib.parse import urlencode
 from portal.domain.packages import add_package, listed_packages, validate_changes
 from portal.clock import Clock, SystemClock
 from portal.config import Settings, load_settings
-from portal.wiring import Services, build_services
+from portal.domain.context import Services
+from portal.wiring import build_services
 
 log = logging.getLogger(__name__)
 

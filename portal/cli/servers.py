@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 def _services(settings: Any, **kwargs: Any) -> Any:
     from portal.ledger.database import DatabaseUnavailable
-    from portal.live.store import LiveStoreUnavailable
+    from portal.live import LiveStoreUnavailable
     from portal.wiring import build_services
 
     try:

@@ -8,10 +8,13 @@ from typing import Any
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.clock import Clock
-from portal.domain.errors import BadInput
+from portal.domain.context import Services
+from portal.domain.errors import BadInput, TooManyRequests
 from portal.ledger.models import AdminUser, AuditLog
 
 MIN_PASSWORD = 10
+LOGIN_WINDOW_SECONDS = 15 * 60
+LOGIN_MAX_ATTEMPTS = 10
 
 
 def create_admin(username: str, password: str, clock: Clock) -> AdminUser:
@@ -33,6 +36,10 @@ def create_admin(username: str, password: str, clock: Clock) -> AdminUser:
     return user
 
 
+def admin_exists(username: str) -> bool:
+    return AdminUser.select().where(AdminUser.username == username).exists()
+
+
 def authenticate(username: str, password: str, clock: Clock) -> AdminUser | None:
     user = AdminUser.get_or_none(AdminUser.username == (username or "").strip())
     if user is None:
@@ -42,6 +49,24 @@ def authenticate(username: str, password: str, clock: Clock) -> AdminUser | None
         return None
     user.last_login_at = clock.now()
     user.save()
+    return user
+
+
+def sign_in(services: Services, *, username: str, password: str, address: str) -> AdminUser:
+    """Check an admin's password, within a per-address limit against guessing.
+
+    Raises TooManyRequests (``admin_login_rate``) or BadInput (``admin_login_failed``);
+    both outcomes and successes go to the audit log.
+    """
+    now = services.clock.now()
+    attempts = services.live.hit(f"admin-login:{address}", now, LOGIN_WINDOW_SECONDS)
+    if attempts > LOGIN_MAX_ATTEMPTS:
+        raise TooManyRequests("admin_login_rate", seconds=LOGIN_WINDOW_SECONDS)
+    user = authenticate(username, password, services.clock)
+    if user is None:
+        audit("-", "admin.login_failed", services.clock, username=username, ip=address)
+        raise BadInput("admin_login_failed")
+    audit(user.username, "admin.login", services.clock, ip=address)
     return user
 
 

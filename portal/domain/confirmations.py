@@ -17,7 +17,7 @@ from portal.ledger.models import FINAL_FAILURES, Payment, UnmatchedCallback
 from portal.mpesa.callbacks import MalformedCallback, StkCallback, parse_stk_callback
 from portal.mpesa.errors import DarajaError
 from portal.domain.payments import QUERY_STATES, mark_failed, mark_paid
-from portal.wiring import Services
+from portal.domain.context import Services
 from portal.ledger.timeline import record
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ def _confirmed_by_query(services: Services, payment: Payment) -> bool:
     return (not result.pending) and result.result_code == "0"
 
 
-def poll_pending(services: Services, limit: int = 50) -> int:
+def poll_open_payments(services: Services, limit: int = 50) -> int:
     """Ask Daraja about payments still open (lost callbacks, no callback URL). Returns count."""
     now = services.clock.now()
     m = services.settings.mpesa

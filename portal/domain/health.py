@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.wiring import Services
+from portal.domain.context import Services
 
 
 def check_database(services: Services) -> tuple[bool, str]:

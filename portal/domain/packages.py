@@ -160,7 +160,7 @@ def add_package(changes: PackageChanges, clock: Clock) -> Package:
 
 def get_package(package_id: Any) -> Package:
     text = str(package_id).strip()
-    if not text.isdigit() or len(text) > 9:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
         raise NotFound("package_not_found")
     pid = int(text)
     package = Package.get_or_none(Package.id == pid)

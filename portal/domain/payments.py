@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import peewee
 
-from portal.domain import grants
+from portal.domain import grants, outbox
 from portal.domain.errors import BadInput, DeviceNotRecognized, NotFound, PaymentPending, PaymentRefused
 from portal.domain.errors import TooManyRequests, UpstreamUnavailable
 from portal.ledger.models import Grant, OutboxItem, Package, Payment
@@ -23,7 +23,7 @@ from portal.mpesa.client import NO_CALLBACK_URL
 from portal.mpesa.errors import DarajaError
 from portal.mpesa.phones import InvalidPhone, mask_phone, normalize_phone
 from portal.mpesa.results import classify_result
-from portal.wiring import Services
+from portal.domain.context import Services
 from portal.ledger.timeline import record
 from router import RouterError, normalize_mac
 
@@ -50,7 +50,7 @@ class PayRequest:
 
 def active_package(package_id: object) -> Package:
     text = str(package_id).strip()
-    if not text.isdigit() or len(text) > 9:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
         raise BadInput("package_invalid")
     pid = int(text)
     package = Package.get_or_none((Package.id == pid) & (Package.active == True))  # noqa: E712
@@ -157,14 +157,13 @@ def start_payment(services: Services, req: PayRequest) -> Payment:
         earlier = Payment.get_or_none(Payment.idempotency_key == req.idempotency_key)
         if earlier is not None:
             return earlier  # a double tap on a slow link: same payment, no second prompt
-    locks = [services.live.redis.lock(f"p2c:lock:pay:{k}", timeout=60) for k in (phone, mac)]
-    if not all(lock.acquire(blocking=False) for lock in locks):
-        if req.idempotency_key:  # the first of two simultaneous taps may have just created it
-            earlier = Payment.get_or_none(Payment.idempotency_key == req.idempotency_key)
-            if earlier is not None:
-                return earlier
-        raise PaymentPending()
-    try:
+    with services.live.try_locks([f"pay:{phone}", f"pay:{mac}"]) as locked:
+        if not locked:
+            if req.idempotency_key:  # the first of two simultaneous taps may have just created it
+                earlier = Payment.get_or_none(Payment.idempotency_key == req.idempotency_key)
+                if earlier is not None:
+                    return earlier
+            raise PaymentPending()
         if _open_payment(phone, mac, now, services.settings.mpesa.give_up_after_seconds):
             raise PaymentPending()
         _check_limits(services, phone, mac, now)
@@ -186,12 +185,6 @@ def start_payment(services: Services, req: PayRequest) -> Payment:
         )
         _count_push(services, phone, mac, now)
         return _push(services, payment, package, now)
-    finally:
-        for lock in locks:
-            try:
-                lock.release()
-            except Exception:  # noqa: BLE001 - lock already expired
-                pass
 
 
 def _push(services: Services, payment: Payment, package: Package, now: datetime) -> Payment:
@@ -256,7 +249,7 @@ def mark_paid(services: Services, payment_id: int, *, receipt: str | None, sourc
     grants.publish_live(services, grant)
     item = grant.outbox.where(OutboxItem.done_at.is_null()).first()
     if item is not None:
-        services.dispatch(lambda: grants.run_outbox_item(services, item.id))
+        services.dispatch(lambda: outbox.run_outbox_item(services, item.id))
     return grant
 
 
@@ -284,6 +277,11 @@ def mark_failed(services: Services, payment_id: int, result_code: str, result_de
     else:
         record(payment_id, status, services.clock, source=source, result_code=str(result_code), result_desc=result_desc)
     return bool(changed)
+
+
+def payment_by_idempotency_key(key: str) -> Payment | None:
+    """The payment a double tap already created, if any."""
+    return Payment.get_or_none(Payment.idempotency_key == key)
 
 
 def payment_checkout_id(payment_id: int) -> str | None:

@@ -12,12 +12,13 @@ import logging
 import re
 from datetime import datetime
 
-from portal.domain import grants
+from portal.domain import grants, outbox
 from portal.domain.errors import BadInput, DeviceNotRecognized, NotFound, TooManyRequests
-from portal.ledger.models import Grant, Payment
+from portal.ledger.models import Grant, OutboxItem, Payment
+from portal.ledger.queries import active_grant_for_device
 from portal.mpesa.phones import InvalidPhone, mask_phone, normalize_phone
 from portal.domain.payments import clean_device, confirm_device, resolve_router
-from portal.wiring import Services
+from portal.domain.context import Services
 from portal.ledger.timeline import record
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def welcome_back(services: Services, *, router: str, mac: str, ip: str) -> Grant
     Raises UpstreamUnavailable when the router cannot be asked.
     """
     now = services.clock.now()
-    if grants.active_grant_for_device(router, mac, now) is None:
+    if active_grant_for_device(router, mac, now) is None:
         return None
     try:
         confirm_device(services, router, mac, ip)
@@ -120,8 +121,8 @@ def _relogin(services: Services, grant: Grant, ip: str) -> Grant:
     if grant.ip != ip:
         Grant.update(ip=ip).where(Grant.id == grant.id).execute()
         grant = Grant.get_by_id(grant.id)
-    item = grants.queue(grant, "authorize", now)
-    grants.run_outbox_item(services, item.id)
+    item = outbox.queue(grant, "authorize", now)
+    outbox.run_outbox_item(services, item.id)
     return Grant.get_by_id(grant.id)
 
 
@@ -129,21 +130,21 @@ def _move(services: Services, grant: Grant, router_name: str, mac: str, ip: str)
     now = services.clock.now()
     old_router, old_mac = grant.router, grant.mac
     # Queued while the grant still names the old device, so the revoke targets it.
-    revoke = grants.queue(grant, "revoke", now)
+    revoke = outbox.queue(grant, "revoke", now)
     moved = (
         Grant.update(mac=mac, ip=ip, router=router_name, moves=Grant.moves + 1, router_state="pending")
         .where(Grant.id == grant.id, Grant.mac == old_mac, Grant.router == old_router, Grant.moves == grant.moves)
         .execute()
     )
     if not moved:  # a second move of the same purchase won the race
-        grants.OutboxItem.update(done_at=now).where(grants.OutboxItem.id == revoke.id).execute()
+        OutboxItem.update(done_at=now).where(OutboxItem.id == revoke.id).execute()
         raise TooManyRequests("too_many_requests")
-    grants.run_outbox_item(services, revoke.id)
+    outbox.run_outbox_item(services, revoke.id)
     services.live.drop_session(grant.id, old_router, old_mac)
     grant = Grant.get_by_id(grant.id)
     grants.publish_live(services, grant)
-    authorize = grants.queue(grant, "authorize", now)
-    grants.run_outbox_item(services, authorize.id)
+    authorize = outbox.queue(grant, "authorize", now)
+    outbox.run_outbox_item(services, authorize.id)
     record(grant.payment_id, "moved", services.clock, from_mac=old_mac, to_mac=mac,
            from_router=old_router, to_router=router_name, moves=grant.moves)
     log.info("grant %s moved from %s to %s (move %d)", grant.id, old_mac, mac, grant.moves)

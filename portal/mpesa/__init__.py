@@ -9,11 +9,10 @@ from portal.mpesa.client import (
     NO_CALLBACK_URL,
     DarajaClient,
     DarajaCredentials,
-    StkPushAccepted,
-    StkQueryResult,
     build_password,
     daraja_timestamp,
 )
+from portal.mpesa.gateway import MpesaGateway, StkPushAccepted, StkQueryResult
 from portal.mpesa.errors import (
     DarajaAuthError,
     DarajaError,
@@ -25,7 +24,7 @@ from portal.mpesa.errors import (
     DarajaUnavailable,
 )
 from portal.mpesa.phones import InvalidPhone, NotSafaricom, mask_phone, normalize_phone
-from portal.mpesa.results import classify_result, result_message
+from portal.mpesa.results import classify_result, is_final_result
 
 __all__ = [
     "NO_CALLBACK_URL",
@@ -41,6 +40,7 @@ __all__ = [
     "DarajaUnavailable",
     "InvalidPhone",
     "MalformedCallback",
+    "MpesaGateway",
     "NotSafaricom",
     "StkCallback",
     "StkPushAccepted",
@@ -48,8 +48,8 @@ __all__ = [
     "build_password",
     "classify_result",
     "daraja_timestamp",
+    "is_final_result",
     "mask_phone",
     "normalize_phone",
     "parse_stk_callback",
-    "result_message",
 ]

@@ -31,7 +31,8 @@ from portal.mpesa.errors import (
     is_token_rejection,
 )
 from portal.mpesa.phones import MSISDN_PATTERN, mask_checkout_id, mask_phone
-from portal.mpesa.results import classify_result, is_final_result
+from portal.mpesa.gateway import StkPushAccepted, StkQueryResult
+from portal.mpesa.results import is_final_result
 
 log = logging.getLogger(__name__)
 
@@ -92,38 +93,6 @@ class DarajaCredentials:
     def stk_party_b(self) -> str:
         """PartyB for a push: the shortcode for a PayBill, the till number for a Till."""
         return self.party_b if self.transaction_type == TILL else self.shortcode
-
-
-@dataclass(frozen=True)
-class StkPushAccepted:
-    """Daraja accepted the push for processing; the outcome comes later."""
-
-    merchant_request_id: str
-    checkout_request_id: str
-    customer_message: str
-    response_description: str
-
-
-@dataclass(frozen=True)
-class StkQueryResult:
-    """One STK Query answer: still pending, or a final ``result_code`` (always text).
-
-    A pending answer may still carry Daraja's code and text (4999 "The transaction is still
-    under processing"), so the payment's timeline can show what M-Pesa said.
-    """
-
-    pending: bool
-    result_code: str | None
-    result_desc: str | None
-    merchant_request_id: str | None
-    checkout_request_id: str
-
-    @property
-    def status(self) -> str:
-        """"pending", or the final status from :func:`classify_result`."""
-        if self.pending or self.result_code is None:
-            return "pending"
-        return classify_result(self.result_code)[0]
 
 
 def build_password(shortcode: str, passkey: str, timestamp: str) -> str:

@@ -2,14 +2,12 @@
 
 Every Daraja error envelope (``{"requestId", "errorCode", "errorMessage"}``) and every transport
 failure becomes exactly one of these classes. Callers branch on the class (or ``retryable``);
-views show ``customer_message(lang)``; logs and admin pages show ``key``, ``error_code``,
+views show the customer the words for ``key`` (:mod:`portal.web.messages`); logs and admin pages show ``key``, ``error_code``,
 ``message`` and ``request_id``.
 """
 from __future__ import annotations
 
 from typing import Any
-
-from portal.mpesa.messages import message_for
 
 
 class DarajaError(Exception):
@@ -35,10 +33,6 @@ class DarajaError(Exception):
         self.request_id = request_id
         self.http_status = http_status
         self.retryable = self.default_retryable if retryable is None else retryable
-
-    def customer_message(self, lang: str) -> str:
-        """Plain words for the Wi-Fi customer, in ``lang`` ("en" or "sw")."""
-        return message_for(self.key, lang, fallback_key="mpesa_error")
 
     def __str__(self) -> str:
         parts = [self.message]

@@ -4,8 +4,6 @@ Never match on ``ResultDesc`` text: it varies (trailing periods, wording). The c
 """
 from __future__ import annotations
 
-from portal.mpesa.messages import message_for
-
 PAID = "paid"
 CANCELLED = "cancelled"
 TIMEOUT = "timeout"
@@ -65,7 +63,3 @@ def classify_result(result_code: object) -> tuple[str, str]:
     """
     return _RESULTS.get(_canonical(result_code), (FAILED, "mpesa_failed"))
 
-
-def result_message(message_key: str, lang: str) -> str:
-    """Customer text for a key from :func:`classify_result`, in "en" or "sw"."""
-    return message_for(message_key, lang, fallback_key="mpesa_failed")

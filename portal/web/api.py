@@ -3,24 +3,18 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, jsonify, request
 
 from portal.domain import health as health_checks
-from portal.domain import confirmations, payments
+from portal.domain import confirmations, payment_status, payments
 from portal.domain.errors import PortalError
-from portal.domain.grants import active_grant_for_device
 from portal.web.messages import message
-from portal.ledger.models import Grant, Payment
-from portal.web.app import services
+from portal.web.context import services
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
-
-STATUS_NAMES = {"created": "pending", "pending": "pending", "paid": "success", "failed": "failed",
-                "cancelled": "cancelled", "timeout": "timeout"}
 
 
 def _json_body() -> dict[str, Any]:
@@ -73,38 +67,31 @@ def _idempotency_key(raw: object) -> str | None:
 
 @bp.get("/portal/status/<path:reference>")
 def status(reference: str) -> Any:
-    """Status by the unguessable ``statusId``; by CheckoutRequestID (guessable: it embeds the
-    phone and a timestamp) the session details are shown only to the paying device."""
-    reference = reference[:100]
-    payment = Payment.get_or_none(Payment.public_id == reference)
-    trusted = payment is not None
-    if payment is None:
-        payment = Payment.get_or_none(Payment.checkout_request_id == reference)
-        if payment is not None:
-            trusted = request.remote_addr == payment.ip or request.args.get("mac", "").upper() == payment.mac
-    if payment is None:
-        return jsonify(success=False, message=message("payment_not_found"), status=None), 404
-    return jsonify(success=True, status=STATUS_NAMES[payment.status],
-                   session=session_json(payment) if trusted else None)
+    """Status by the unguessable ``statusId``, or by CheckoutRequestID (session details then
+    only for the paying device)."""
+    try:
+        payment, trusted = payment_status.find_for_status(
+            reference, requester_ip=request.remote_addr or "", requester_mac=request.args.get("mac", "")
+        )
+    except PortalError as err:
+        return jsonify(success=False, message=message(err.key), status=None), err.http_status
+    return jsonify(status_json(payment, trusted=trusted))
 
 
-def session_json(payment: Payment) -> dict[str, Any] | None:
-    """The session a paid purchase gave (or that it extended); no phone numbers."""
-    if payment.status != "paid":
-        return None
-    now = services().clock.now()
-    grant = Grant.get_or_none(Grant.payment == payment)
-    if grant is None:
-        return None
-    covering = active_grant_for_device(grant.router, grant.mac, now) if grant.status == "active" else None
-    expires: datetime = covering.expires_at if covering else grant.expires_at
-    remaining = max(0, int((expires - now).total_seconds())) if grant.status == "active" else 0
+def status_json(payment: Any, *, trusted: bool) -> dict[str, Any]:
+    """The status answer (also the voucher answer): no phone numbers, ever."""
+    current = payment_status.status_of(payment, services().clock.now())
+    session = current.session
     return {
-        "sessionId": grant.id,
-        "packageName": payment.package.name,
-        "expiresAt": expires.isoformat().replace("+00:00", "Z"),
-        "remainingSeconds": remaining,
-        "routerState": grant.router_state,
+        "success": True,
+        "status": current.api_status,
+        "session": None if session is None or not trusted else {
+            "sessionId": session.grant_id,
+            "packageName": session.package_name,
+            "expiresAt": session.expires_at.isoformat().replace("+00:00", "Z"),
+            "remainingSeconds": session.remaining_seconds,
+            "routerState": session.router_state,
+        },
     }
 
 

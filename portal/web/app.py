@@ -1,37 +1,66 @@
-"""Wires the web layer: extensions, error pages, blueprints. Called by ``create_app``."""
+"""The web app: ``create_app`` builds Flask around one :class:`Services`; nothing starts on import."""
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from flask import Flask, current_app, jsonify, render_template, request
+import secrets
+from collections.abc import Mapping
+
+from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal.ledger.database import database
-from portal.wiring import Services
+from portal import ROOT
+from portal.config import Settings, load_settings
+from portal.domain.context import Services
+from portal.web import admin, api, i18n, metrics
+from portal.web.context import error_response
+from portal.web.customer import splash
+from portal.wiring import build_services
 
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
 
 
-def services() -> Services:
-    """The process's :class:`Services` (views only; services never see ``request``)."""
-    return current_app.extensions["pay2connect"]
+def create_app(
+    config: Mapping[str, Any] | None = None,
+    *,
+    settings: Settings | None = None,
+    services: Services | None = None,
+) -> Flask:
+    """Build the web app.
+
+    ``config`` is a nested mapping of settings overrides (tests); ``settings`` ready
+    :class:`~portal.config.Settings`; ``services`` ready :class:`Services` (shared with a
+    worker or a test). Without ``services`` the ledger, Redis and outside systems are opened
+    from the settings.
+    """
+    if settings is None:
+        settings = services.settings if services is not None else load_settings(overrides=config)
+    app = Flask(
+        "portal",
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(
+        SECRET_KEY=settings.portal.secret_key or secrets.token_hex(32),
+        MAX_CONTENT_LENGTH=max(settings.portal.max_body_bytes, 4096),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,
+        PAY2CONNECT_SETTINGS=settings,
+    )
+    if services is None:
+        services = build_services(settings)
+    app.extensions["pay2connect"] = services
+    init_app(app, services)
+    return app
 
 
-def wants_json() -> bool:
-    if request.path.startswith("/api/") or request.path == "/metrics":
-        return True
-    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
-
-
-def init_app(app: Flask) -> None:
-    from portal.web import admin, api, i18n, metrics
-    from portal.web.customer import splash
-
+def init_app(app: Flask, services: Services) -> None:
+    """Wire extensions, per-request hooks, error pages and blueprints."""
     settings = app.config["PAY2CONNECT_SETTINGS"]
     if settings.portal.trusted_proxies:
         n = settings.portal.trusted_proxies
@@ -42,12 +71,12 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _connect_db() -> None:
-        database.connect(reuse_if_open=True)
+        services.db.connect(reuse_if_open=True)
 
     @app.teardown_request
     def _close_db(_exc: BaseException | None) -> None:
-        if not database.is_closed():
-            database.close()
+        if not services.db.is_closed():
+            services.db.close()
 
     @app.after_request
     def _no_store(response: Any) -> Any:
@@ -73,13 +102,3 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(admin.bp, url_prefix="/admin")
 
 
-def error_response(status: int, title: str, detail: str) -> Any:
-    if wants_json():
-        body = {"success": False, "message": detail or title}
-        if request.path.startswith("/api/portal/mpesa/callback"):
-            body = {"ResultCode": 1, "ResultDesc": title}
-        return jsonify(body), status
-    try:
-        return render_template("error.html", status=status, title=title, detail=detail), status
-    except Exception:  # noqa: BLE001 - the error page itself must never fail
-        return f"{status} {title}: {detail}", status, {"Content-Type": "text/plain; charset=utf-8"}

@@ -1,6 +1,8 @@
 """Customer-facing messages by stable key. English here; Swahili in translations/sw.
 
-Services raise errors carrying a key; views turn the key into words with :func:`message`.
+Business rules raise errors carrying a key (:mod:`portal.domain.errors`), M-Pesa outcomes and
+Daraja errors carry one too (:mod:`portal.mpesa.results`, :mod:`portal.mpesa.errors`); views
+turn any key into words with :func:`message`. One catalog, one translation workflow.
 """
 from __future__ import annotations
 
@@ -43,26 +45,35 @@ MESSAGES: dict[str, str] = {
     "reconnect_limit": N_("This purchase has been moved to another device too many times. Please ask the venue for help."),
     "reconnect_rate_limited": N_("Too many tries. Please wait an hour and try again."),
     "receipt_invalid": N_("That does not look like an M-Pesa code. It has 10 letters and numbers, like QJK3ABCD12, and is at the start of your M-Pesa SMS."),
+    # M-Pesa outcomes and errors (keys from portal.mpesa.results and portal.mpesa.errors)
+    "mpesa_paid": N_("Payment received. You are online."),
+    "mpesa_cancelled": N_("You cancelled the M-Pesa request. No money was taken. Try again when you are ready."),
+    "mpesa_timeout": N_("We did not get an answer from your phone. No money was taken. Try again."),
+    "mpesa_prompt_not_delivered": N_("The M-Pesa prompt could not reach your phone. No money was taken. Check that your phone has network, then try again."),
+    "mpesa_expired": N_("The M-Pesa request expired before you entered your PIN. No money was taken. Try again."),
+    "mpesa_insufficient_funds": N_("Your M-Pesa balance was not enough. Top up and try again."),
+    "mpesa_wrong_pin": N_("The M-Pesa PIN was wrong, or this number is not registered for M-Pesa. No money was taken. Check the number and try again with your correct PIN."),
+    "mpesa_pin_locked": N_("Your M-Pesa PIN is locked. Call 100 to unlock it, then try again."),
+    "mpesa_rule_limited": N_("M-Pesa stopped a repeat payment of the same amount. Wait 2 minutes and try again."),
+    "mpesa_limit_rule": N_("M-Pesa declined this payment because of a limit on your account. Call 100 for help."),
+    "mpesa_push_failed": N_("We could not send the M-Pesa request to your phone. No money was taken. Try again."),
+    "mpesa_subscriber_busy": N_("M-Pesa is busy with another request on this phone. Wait one minute and try again."),
+    "mpesa_throttled": N_("M-Pesa is busy right now. Wait a few minutes and try again."),
+    "mpesa_unavailable": N_("We could not reach M-Pesa right now. No money was taken. Try again in a minute."),
+    "mpesa_timeout_unknown": N_("M-Pesa is slow to answer. If a prompt appears on your phone, enter your PIN. To avoid paying twice, wait 2 minutes before you try again."),
+    "mpesa_request_invalid": N_("M-Pesa did not accept this request. Check your phone number and try again."),
+    "mpesa_merchant_config": N_("M-Pesa payments are not set up correctly on this Wi-Fi. No money was taken. Please tell the staff."),
+    "mpesa_auth_failed": N_("M-Pesa payments are not working on this Wi-Fi right now. Please tell the staff."),
+    "mpesa_error": N_("Something went wrong with M-Pesa. Try again in a minute."),
+    "mpesa_failed": N_("The M-Pesa payment did not go through. Try again, or ask the staff for help."),
 }
 
 
 def message(key: str, **params: Any) -> str:
     """The customer's words for ``key`` in the current language (English outside a request)."""
-    text = MESSAGES.get(key)
-    if text is None:
-        from portal.mpesa.results import result_message
-
-        try:
-            return result_message(key, _language())
-        except (KeyError, ValueError):
-            text = MESSAGES["error"]
+    text = MESSAGES.get(key) or MESSAGES["error"]
     try:
         return gettext(text, **params)
     except (KeyError, RuntimeError, ValueError):
         return text % params if params else text
 
-
-def _language() -> str:
-    from portal.web.i18n import current_language
-
-    return current_language()

@@ -4,31 +4,29 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response
-from peewee import fn
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from portal.ledger.models import Grant, OutboxItem, Payment
+from portal.domain.figures import ledger_figures
 
 
 class LedgerCollector:
-    """Reads counts from the ledger at scrape time, so every process reports the truth."""
+    """Turns the ledger's figures into Prometheus metric families at scrape time."""
 
     def collect(self) -> Any:
+        figures = ledger_figures()
         payments = CounterMetricFamily("pay2connect_payments", "Payments by state", labels=["status"])
-        rows = Payment.select(Payment.status, fn.COUNT(Payment.id).alias("n")).group_by(Payment.status).dicts()
-        for row in rows:
-            payments.add_metric([row["status"]], row["n"])
+        for status, count in figures.payments_by_status.items():
+            payments.add_metric([status], count)
         yield payments
         revenue = CounterMetricFamily("pay2connect_revenue_kes", "Paid amounts in KES")
-        paid_total = Payment.select(fn.SUM(Payment.amount)).where(Payment.status == "paid").scalar()
-        revenue.add_metric([], paid_total or 0)
+        revenue.add_metric([], figures.revenue_kes)
         yield revenue
         live = GaugeMetricFamily("pay2connect_active_grants", "Grants with time left")
-        live.add_metric([], Grant.select().where(Grant.status == "active").count())
+        live.add_metric([], figures.active_grants)
         yield live
         outbox = GaugeMetricFamily("pay2connect_outbox_pending", "Router operations waiting for retry")
-        outbox.add_metric([], OutboxItem.select().where(OutboxItem.done_at.is_null()).count())
+        outbox.add_metric([], figures.outbox_waiting)
         yield outbox
 
 

@@ -1,4 +1,4 @@
-"""The worker: expiry sweep, STK Query reconciliation, router outbox, router reconciliation.
+"""The worker: expiry, confirmation polling (STK Query), router outbox, router reconciliation.
 
 Every job reads what to do from the ledger, so stopping and starting the worker loses
 nothing. Only one worker acts at a time (leader lock in Redis); others stand by.
@@ -16,25 +16,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from portal.domain import confirmations, grants
-from portal.ledger.database import database
-from portal.wiring import Services
-from router import RouterError
+from portal.domain import confirmations, expiry, outbox
+from portal.domain.context import Services
+from portal.domain.router_reconciliation import reconcile_routers
 
 log = logging.getLogger(__name__)
-
-
-def reconcile_routers(services: Services) -> int:
-    """Make every router match the ledger; an unreachable router is skipped this round."""
-    fixed = 0
-    for name in services.routers:
-        try:
-            result = grants.reconcile_router(services, name)
-        except RouterError as err:
-            log.warning("reconcile %s skipped: %s", name, err.message)
-            continue
-        fixed += sum(result.values())
-    return fixed
 
 
 @dataclass(frozen=True)
@@ -45,9 +31,9 @@ class Job:
 
 
 JOBS: tuple[Job, ...] = (
-    Job("expire", grants.expire_due, lambda s: s.settings.worker.sweep_interval_seconds),
-    Job("outbox", grants.process_outbox, lambda s: min(s.settings.worker.sweep_interval_seconds, 5)),
-    Job("query", confirmations.poll_pending, lambda s: min(s.settings.mpesa.query_every_seconds, 5)),
+    Job("expire", expiry.expire_due, lambda s: s.settings.worker.sweep_interval_seconds),
+    Job("outbox", outbox.process_outbox, lambda s: min(s.settings.worker.sweep_interval_seconds, 5)),
+    Job("query", confirmations.poll_open_payments, lambda s: min(s.settings.mpesa.query_every_seconds, 5)),
     Job("reconcile", reconcile_routers, lambda s: s.settings.worker.reconcile_interval_seconds),
 )
 
@@ -81,7 +67,7 @@ class Worker:
     def _guarded(self, job: Job) -> None:
         if not self.is_leader():
             return
-        database.connect(reuse_if_open=True)
+        self.services.db.connect(reuse_if_open=True)
         try:
             done = job.run(self.services)
             if done:
@@ -89,17 +75,17 @@ class Worker:
         except Exception:  # noqa: BLE001 - a failing job must not stop the others
             log.exception("worker job %s failed", job.name)
         finally:
-            if not database.is_closed():
-                database.close()
+            if not self.services.db.is_closed():
+                self.services.db.close()
 
     def start(self) -> None:
         """Rebuild the live mirror from the ledger, then start the schedule."""
-        database.connect(reuse_if_open=True)
+        self.services.db.connect(reuse_if_open=True)
         try:
-            count = grants.rebuild_live(self.services)
+            count = expiry.rebuild_live(self.services)
             log.info("worker %s: %d live sessions restored from the ledger", self.owner, count)
         finally:
-            database.close()
+            self.services.db.close()
         self.scheduler.start()
 
     def stop(self) -> None:

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from portal.ledger.models import Grant, Payment
-from portal.mpesa.messages import MESSAGES as MPESA_MESSAGES
+from portal.web.messages import MESSAGES
 from portal.mpesa.results import classify_result
 from tests.web.conftest import IP_A, MAC_A, parse, words
 
@@ -126,7 +126,7 @@ def test_each_failure_shows_plain_words_and_a_way_to_try_again(client: Any, port
     _status, key = classify_result(payment.result_code)
     assert payment.message_key == key and payment.status != "paid"
     page = parse(client.get(status_path).data)
-    assert words(MPESA_MESSAGES[key]["en"]) in page.text
+    assert words(MESSAGES[key]) in page.text
     assert "Payment not completed" in page.text and page.meta_refresh() is None
     retry = [h for h in page.hrefs() if "Try again" in page.text and h.startswith("/?")]
     assert len(retry) == 1
@@ -143,7 +143,7 @@ def test_a_failure_reads_in_swahili_when_the_customer_chose_swahili(client: Any,
     portal.settle()
 
     page = parse(client.get(status_path).data)
-    assert words(MPESA_MESSAGES["mpesa_cancelled"]["sw"]) in page.text
+    assert words(swahili(MESSAGES["mpesa_cancelled"])) in page.text
     assert "Jaribu tena" in page.text and '<html lang="sw">' in page.source
 
 
@@ -323,13 +323,23 @@ def test_the_status_page_answers_in_the_language_the_customer_paid_in(client: An
     assert "Angalia simu yako" in parse(client.get(status_path).data).text
 
 
+def swahili(english: str) -> str:
+    """The catalog's Swahili for an English msgid."""
+    from babel.messages.pofile import read_po
+
+    from portal import ROOT
+
+    with (ROOT / "translations/sw/LC_MESSAGES/messages.po").open("rb") as po:
+        entry = read_po(po).get(english)
+    assert entry is not None and entry.string, english
+    return str(entry.string)
+
+
 def test_every_customer_string_has_swahili_with_the_same_placeholders() -> None:
     from babel.messages.extract import extract_from_file
     from babel.messages.pofile import read_po
 
     from portal import ROOT
-    from portal.web.messages import MESSAGES
-
     with (ROOT / "translations/sw/LC_MESSAGES/messages.po").open("rb") as po:
         catalog = read_po(po)
     wanted: list[str | tuple[str, ...]] = list(MESSAGES.values())
@@ -358,6 +368,7 @@ def test_the_pages_fit_a_320px_phone_with_javascript_off(base_url: str, tmp_path
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     from portal.domain.packages import add_package, validate_changes
 
@@ -386,6 +397,7 @@ def test_the_pages_fit_a_320px_phone_with_javascript_off(base_url: str, tmp_path
         driver.find_elements(By.CSS_SELECTOR, "input[type=radio]")[-1].click()
         driver.find_element(By.ID, "phone").send_keys("0712 345 678")
         driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()  # no JavaScript needed to pay
-        assert "/pay/" in driver.current_url and "Angalia simu yako" in driver.page_source
+        WebDriverWait(driver, 10).until(lambda d: "/pay/" in d.current_url)  # click returns before navigating
+        assert "Angalia simu yako" in driver.page_source
     finally:
         driver.quit()

@@ -20,8 +20,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from portal.web.admin import formatting
-from portal.ledger.models import AdminUser
-from portal.web.app import services
+from portal.domain import accounts
+from portal.web.context import services
 
 bp = Blueprint("admin", __name__)
 SESSION_MAX_HOURS = 12  # an owner's login lasts a working day, then asks again
@@ -72,7 +72,7 @@ def login_required(view: F) -> F:
         username = session.get("admin")
         since = session.get("admin_since")
         fresh = isinstance(since, (int, float)) and 0 <= now().timestamp() - since < SESSION_MAX_HOURS * 3600
-        if not username or not fresh or AdminUser.get_or_none(AdminUser.username == username) is None:
+        if not username or not fresh or not accounts.admin_exists(username):
             session.pop("admin", None)
             target = request.full_path.rstrip("?") if request.method == "GET" else ""
             return redirect(url_for("admin.login", next=target or None))

@@ -5,12 +5,11 @@ from typing import Any
 
 from flask import redirect, request, session, url_for
 
-from portal.domain.accounts import audit, authenticate
+from portal.domain.accounts import LOGIN_WINDOW_SECONDS, audit, sign_in
+from portal.domain.errors import PortalError, TooManyRequests
 from portal.web.admin import back_to, bp, login_required, render, safe_next
-from portal.web.app import services
+from portal.web.context import services
 
-LOGIN_WINDOW_SECONDS = 15 * 60
-LOGIN_MAX_ATTEMPTS = 10
 TOO_MANY = "Too many login attempts from this address. Wait 15 minutes and try again."
 
 
@@ -22,22 +21,19 @@ def login() -> Any:
             return redirect(next_url)
         return render("login.html", next_url=next_url, username="")
     svc = services()
-    now = svc.clock.now()
     address = request.remote_addr or "unknown"
     username = request.form.get("username", "").strip()[:40]
-    attempts = svc.live.hit(f"admin-login:{address}", now, LOGIN_WINDOW_SECONDS)
-    if attempts > LOGIN_MAX_ATTEMPTS:
+    try:
+        user = sign_in(svc, username=username, password=request.form.get("password", ""), address=address)
+    except TooManyRequests:
         return render("login.html", 429, {"Retry-After": str(LOGIN_WINDOW_SECONDS)},
                       next_url=next_url, username=username, error=TOO_MANY)
-    user = authenticate(username, request.form.get("password", ""), svc.clock)
-    if user is None:
-        audit("-", "admin.login_failed", svc.clock, username=username, ip=address)
+    except PortalError:
         return render("login.html", 401, next_url=next_url, username=username,
                       error="Wrong username or password.")
     session.clear()  # drop anything from before the login (and the old CSRF secret)
     session["admin"] = user.username
-    session["admin_since"] = now.timestamp()
-    audit(user.username, "admin.login", svc.clock, ip=address)
+    session["admin_since"] = svc.clock.now().timestamp()
     return redirect(next_url, code=303)
 
 

@@ -11,8 +11,7 @@ from portal.web.admin import charts
 from portal.domain import reports
 from portal.web.admin import ROW_ID, bp, login_required, now, page_arg, render
 from portal.domain.errors import BadInput
-from portal.ledger.models import PAYMENT_STATES
-from portal.web.app import services
+from portal.web.context import services
 
 CHART_DAYS = 30
 BODY_PREVIEW = 600  # characters of a callback body shown on the list
@@ -52,10 +51,10 @@ def payments() -> Any:
         filters = reports.parse_payment_filters(request.args)
     except BadInput as err:
         return render("payments.html", 400, filters=None, raw=request.args, result=None,
-                      problems=err.params.get("problems", []), states=PAYMENT_STATES)
+                      problems=err.params.get("problems", []), states=reports.PAYMENT_STATES)
     result = reports.find_payments(filters)
     return render("payments.html", filters=filters, raw=request.args, result=result, problems=[],
-                  states=PAYMENT_STATES)
+                  states=reports.PAYMENT_STATES)
 
 
 @bp.get(f"/payments/<{ROW_ID}:payment_id>")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import abort, flash, request
 from werkzeug.datastructures import MultiDict
@@ -11,8 +11,10 @@ from portal.domain import packages as catalog
 from portal.domain.accounts import audit
 from portal.web.admin import ROW_ID, actor, back_to, bp, formatting, login_required, render
 from portal.domain.errors import BadInput, NotFound
-from portal.ledger.models import Package
-from portal.web.app import services
+from portal.web.context import services
+
+if TYPE_CHECKING:
+    from portal.ledger.models import Package
 
 FIELDS = ("name", "name_sw", "price", "duration", "data_cap", "rate_limit", "devices", "sort_order")
 REQUIRED = {"name": "name", "price": "price", "duration": "duration"}

@@ -7,9 +7,9 @@ from flask import abort, flash, request
 
 from portal.domain import grants, reports
 from portal.domain.accounts import audit
+from portal.domain.errors import NotFound
 from portal.web.admin import ROW_ID, actor, back_to, bp, login_required, now, render
-from portal.ledger.models import Grant
-from portal.web.app import services
+from portal.web.context import services
 
 EXTEND_CHOICES = {"15": 15 * 60, "60": 60 * 60}  # minutes offered on the form -> seconds
 
@@ -19,11 +19,11 @@ def _sessions_page(status: int = 200, error: str = "") -> Any:
                   extend_choices=EXTEND_CHOICES)
 
 
-def _grant_or_404(grant_id: int) -> Grant:
-    grant = Grant.get_or_none(Grant.id == grant_id)
-    if grant is None:
+def _grant_or_404(grant_id: int) -> Any:
+    try:
+        return grants.grant_by_id(grant_id)
+    except NotFound:
         abort(404, description="There is no session with that number.")
-    return grant
 
 
 @bp.get("/sessions")

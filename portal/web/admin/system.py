@@ -8,7 +8,7 @@ from flask import request
 
 from portal.domain import reports
 from portal.web.admin import bp, login_required, now, page_arg, render
-from portal.web.app import services
+from portal.web.context import services
 
 
 @bp.get("/routers")

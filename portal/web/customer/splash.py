@@ -20,15 +20,13 @@ from flask_babel import gettext, ngettext
 from werkzeug.exceptions import HTTPException, default_exceptions
 from werkzeug.http import HTTP_STATUS_CODES
 
-from portal.domain import payments, reconnect
+from portal.domain import payment_status, payments, reconnect
 from portal.domain.packages import listed_packages
 from portal.clock import NAIROBI
 from portal.domain.errors import PaymentPending, PortalError
-from portal.domain.grants import active_grant_for_device
 from portal.web.i18n import current_language
 from portal.web.messages import message
-from portal.ledger.models import Grant, Package, Payment
-from portal.web.app import error_response, services
+from portal.web.context import error_response, services
 
 bp = Blueprint("splash", __name__)
 
@@ -39,7 +37,13 @@ MAX_PHONE_ECHO = 40
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 PACKAGE_ID = re.compile(r"^[0-9]{1,9}$")  # bigger numbers overflow the database's integer
 WAITING_REFRESH_SECONDS = 3
-UNCONFIRMED_REFRESH_SECONDS = 10
+UNCONFIRMED_REFRESH_SECONDS = 10  # an unconfirmed payment may still succeed: keep looking, slowly
+REFRESH_SECONDS = {
+    "waiting": WAITING_REFRESH_SECONDS,
+    "confirming": WAITING_REFRESH_SECONDS,
+    "connecting": WAITING_REFRESH_SECONDS,
+    "unconfirmed": UNCONFIRMED_REFRESH_SECONDS,
+}
 
 # Which form field an error belongs to (for the message next to the field).
 ERROR_FIELDS = {
@@ -153,7 +157,7 @@ def local_time_words(moment: datetime, now: datetime, lang: str) -> str:
     return gettext("%(time)s, %(date)s", time=clock, date=format_date(local, "d MMM", locale=lang))
 
 
-def package_choice(package: Package, lang: str) -> dict[str, Any]:
+def package_choice(package: Any, lang: str) -> dict[str, Any]:
     """One radio button: ``KSh 20 · 1 hour`` plus a detail line for caps and speeds."""
     details = []
     if package.data_cap_bytes:
@@ -245,7 +249,7 @@ def pay() -> Any:
     except PaymentPending as err:
         # A double tap racing its twin: the first request holds the lock and owns the
         # payment; send this one to the same status page instead of an error.
-        twin = Payment.get_or_none(Payment.idempotency_key == key) if key else None
+        twin = payments.payment_by_idempotency_key(key) if key else None
         if twin is not None:
             return _to_status(twin.public_id, params)
         return _form_error(err, params, form)
@@ -288,7 +292,7 @@ def _render_splash(params: DeviceParams, form: FormState) -> str:
         params=params,
         hidden=params.query(),
         device_known=device_known,
-        returning=_time_left(returning, now, params.lang) if returning else None,
+        returning=_time_left(returning.expires_at, now, params.lang) if returning else None,
         resume_error=resume_error,
         continue_url=safe_link(params.link_orig),
         packages=packages,
@@ -299,10 +303,10 @@ def _render_splash(params: DeviceParams, form: FormState) -> str:
     )
 
 
-def _time_left(grant: Grant, now: datetime, lang: str) -> dict[str, str]:
+def _time_left(expires_at: datetime, now: datetime, lang: str) -> dict[str, str]:
     return {
-        "left": duration_words((grant.expires_at - now).total_seconds()),
-        "until": local_time_words(grant.expires_at, now, lang),
+        "left": duration_words((expires_at - now).total_seconds()),
+        "until": local_time_words(expires_at, now, lang),
     }
 
 
@@ -337,34 +341,15 @@ def status(public_id: str) -> Any:
     )
 
 
-def _status_view(payment: Payment, now: datetime, lang: str) -> dict[str, Any]:
+def _status_view(payment: Any, now: datetime, lang: str) -> dict[str, Any]:
     """What the status page says, as plain values for the template."""
-    if payment.status in ("created", "pending"):
-        if payment.message_key == "mpesa_still_confirming":
-            # STK Query answered without an outcome (4999): still open, never "failed".
-            return {"state": "confirming", "refresh": WAITING_REFRESH_SECONDS,
-                    "message": message("mpesa_still_confirming")}
-        return {"state": "waiting", "refresh": WAITING_REFRESH_SECONDS}
-    if payment.status != "paid":
-        unconfirmed = payment.message_key == "payment_unconfirmed"
-        return {
-            "state": "unconfirmed" if unconfirmed else "failed",
-            "message": message(payment.message_key or "mpesa_failed"),
-            # an unconfirmed payment may still turn into a success: keep looking, slowly
-            "refresh": UNCONFIRMED_REFRESH_SECONDS if unconfirmed else 0,
-        }
-    grant = Grant.get_or_none(Grant.payment == payment)
-    if grant is None:  # paid a moment ago; the grant is written in the same transaction
-        return {"state": "connecting", "refresh": WAITING_REFRESH_SECONDS}
-    covering = active_grant_for_device(grant.router, grant.mac, now) if grant.status == "active" else None
-    if covering is None:
-        return {"state": "ended", "refresh": 0}
-    online = grant.router_state == "online"
-    return {
-        "state": "connected" if online else "connecting",
-        "refresh": 0 if online else WAITING_REFRESH_SECONDS,
-        **_time_left(covering, now, lang),
-    }
+    current = payment_status.status_of(payment, now)
+    view: dict[str, Any] = {"state": current.stage, "refresh": REFRESH_SECONDS.get(current.stage, 0)}
+    if current.message_key:
+        view["message"] = message(current.message_key)
+    if current.session is not None and current.stage != "ended":
+        view.update(_time_left(current.session.expires_at, now, lang))
+    return view
 
 
 # -- "I already paid" -------------------------------------------------------------------

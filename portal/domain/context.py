@@ -1,0 +1,69 @@
+"""The handle the business rules receive: every outside system, behind its interface.
+
+:class:`Services` is built once per process by :mod:`portal.wiring` (which picks the real
+implementation or the simulator by config) and passed to every rule and job. The rules
+never see Flask, never open connections, and never read the clock themselves.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import peewee
+
+from portal.clock import Clock
+from portal.config import Settings
+from portal.live import LiveStore
+from portal.mpesa.gateway import MpesaGateway
+from router import Router
+
+if TYPE_CHECKING:
+    from portal.mpesa.simulator import DarajaSimulator
+    from router.emulator import RouterEmulator
+
+log = logging.getLogger(__name__)
+
+
+def _run_inline(job: Callable[[], object]) -> object:
+    return job()
+
+
+@dataclass
+class Services:
+    """Settings, clock, ledger, live state, M-Pesa and the routers of one process."""
+
+    settings: Settings
+    clock: Clock
+    db: peewee.Database
+    live: LiveStore
+    gateway: MpesaGateway
+    routers: dict[str, Router]
+    #: The in-process Daraja simulator when this process runs one (demo, tests).
+    simulator: DarajaSimulator | None = None
+    #: In-process RouterOS emulators by router name (demo, tests).
+    emulators: dict[str, RouterEmulator] = field(default_factory=dict)
+    #: What this process started, stopped in reverse order by :meth:`close`.
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    #: How slow side work (router calls after a callback) runs: inline in tests, on a
+    #: thread pool in servers so the callback is answered at once.
+    dispatch: Callable[[Callable[[], object]], object] = _run_inline
+
+    def router(self, name: str) -> Router | None:
+        return self.routers.get(name)
+
+    def close(self) -> None:
+        """Stop everything this process started, in reverse order."""
+        for router in self.routers.values():
+            try:
+                router.close()
+            except Exception as err:  # noqa: BLE001 - closing must not fail the shutdown
+                log.debug("closing router: %s", err)
+        for closer in reversed(self.closers):
+            try:
+                closer()
+            except Exception as err:  # noqa: BLE001 - closing must not fail the shutdown
+                log.debug("stopping: %s", err)
+        if not self.db.is_closed():
+            self.db.close()
