@@ -11,6 +11,7 @@ without waiting an hour); every latency below is real elapsed time.
 Prints: grants made vs payments paid (must be equal), callback-to-router-login latency
 p50/p99, and expiry lateness p50/p99 for the sessions that all end in the same minute.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -30,12 +31,12 @@ import waitress.server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from portal import create_app  # noqa: E402
-from portal.domain.packages import add_package, validate_changes  # noqa: E402
-from portal.config import load_settings  # noqa: E402
-from portal.ledger.models import Grant, OutboxItem, Payment, PaymentEvent  # noqa: E402
-from portal.wiring import build_services  # noqa: E402
-from portal.worker.scheduler import Worker  # noqa: E402
+from portal import create_app
+from portal.config import load_settings
+from portal.domain.packages import add_package, validate_changes
+from portal.ledger.models import Grant, OutboxItem, Payment, PaymentEvent
+from portal.wiring import build_services
+from portal.worker.scheduler import Worker
 
 
 class JumpingClock:
@@ -47,7 +48,7 @@ class JumpingClock:
 
     def now(self) -> datetime:
         with self._lock:
-            return datetime.now(timezone.utc) + self.offset
+            return datetime.now(UTC) + self.offset
 
     def jump(self, seconds: float) -> None:
         with self._lock:
@@ -62,7 +63,7 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
-def wait_for(condition, timeout: float, what: str) -> float:  # noqa: ANN001
+def wait_for(condition, timeout: float, what: str) -> float:
     start = time.monotonic()
     while not condition():
         if time.monotonic() - start > timeout:
@@ -93,14 +94,31 @@ def main() -> None:
         environ={},
         overrides={
             "portal": {"data_dir": str(workdir), "public_url": base, "secret_key": "bench-secret-key-0123456789"},
-            "mpesa": {"environment": "simulator", "base_url": simulator.base_url,
-                      "consumer_key": simulator.merchant.consumer_key, "consumer_secret": simulator.merchant.consumer_secret,
-                      "passkey": simulator.merchant.passkey, "callback_url": f"{base}/api/portal/mpesa/callback",
-                      "verify_by_query": False, "query_after_seconds": 30},
-            "routers": [{"name": "main", "backend": "emulator", "host": "127.0.0.1", "port": 0,
-                         "password": "bench", "timeout": 5.0}],
-            "limits": {"global_pushes_per_minute": args.customers * 2, "phone_cooldown_seconds": 0,
-                       "device_cooldown_seconds": 0},
+            "mpesa": {
+                "environment": "simulator",
+                "base_url": simulator.base_url,
+                "consumer_key": simulator.merchant.consumer_key,
+                "consumer_secret": simulator.merchant.consumer_secret,
+                "passkey": simulator.merchant.passkey,
+                "callback_url": f"{base}/api/portal/mpesa/callback",
+                "verify_by_query": False,
+                "query_after_seconds": 30,
+            },
+            "routers": [
+                {
+                    "name": "main",
+                    "backend": "emulator",
+                    "host": "127.0.0.1",
+                    "port": 0,
+                    "password": "bench",
+                    "timeout": 5.0,
+                }
+            ],
+            "limits": {
+                "global_pushes_per_minute": args.customers * 2,
+                "phone_cooldown_seconds": 0,
+                "device_cooldown_seconds": 0,
+            },
             "worker": {"sweep_interval_seconds": args.sweep},
         },
     )
@@ -111,7 +129,7 @@ def main() -> None:
     package = add_package(validate_changes({"name": "1 hour", "price": "20", "duration": "1h"}), clock)
     devices = []
     for n in range(args.customers):
-        mac = "02:00:00:%02X:%02X:%02X" % (n >> 16 & 255, n >> 8 & 255, n & 255)
+        mac = f"02:00:00:{n >> 16 & 255:02X}:{n >> 8 & 255:02X}:{n & 255:02X}"
         ip = f"10.5.{n // 250}.{n % 250 + 2}"
         emulator.device_join(mac, ip)
         devices.append((mac, ip, f"07{10000000 + n:08d}"))
@@ -127,8 +145,11 @@ def main() -> None:
         if delay > 0:
             time.sleep(delay)
         mac, ip, phone = devices[index]
-        answer = session.post(f"{base}/api/portal/pay", timeout=30,
-                              json={"phone": phone, "packageId": package.id, "macAddress": mac, "ip": ip, "router": "main"})
+        answer = session.post(
+            f"{base}/api/portal/pay",
+            timeout=30,
+            json={"phone": phone, "packageId": package.id, "macAddress": mac, "ip": ip, "router": "main"},
+        )
         if answer.status_code != 200:
             rejected.append(answer.text[:120])
 
@@ -152,23 +173,34 @@ def main() -> None:
     clock.jump((first_expiry - clock.now()).total_seconds() - 2)
     runner = Worker(services)
     runner.start()
-    wait_for(lambda: Grant.select().where(Grant.status == "active").count() == 0,
-             (last_expiry - first_expiry).total_seconds() + 120, "expiry")
+    wait_for(
+        lambda: Grant.select().where(Grant.status == "active").count() == 0,
+        (last_expiry - first_expiry).total_seconds() + 120,
+        "expiry",
+    )
     wait_for(lambda: OutboxItem.select().where(OutboxItem.done_at.is_null()).count() == 0, 120, "router logouts")
     runner.stop()
     lateness = []
     for grant in Grant.select():
-        revoked = PaymentEvent.select().where(PaymentEvent.payment == grant.payment_id,
-                                              PaymentEvent.kind == "router_revoked").first()
+        revoked = (
+            PaymentEvent.select()
+            .where(PaymentEvent.payment == grant.payment_id, PaymentEvent.kind == "router_revoked")
+            .first()
+        )
         if revoked is not None:
             lateness.append((revoked.at - grant.expires_at).total_seconds())
     still_online = sum(1 for mac, _, _ in devices if emulator.is_online(mac))
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     print()
-    print(f"pay2connect pay-flow benchmark  ({platform.python_implementation()} {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs, {platform.machine()})")
-    print(f"command: .venv/bin/python bench/pay_flow.py --customers {args.customers} --window {args.window:g} --sweep {args.sweep}")
+    print(
+        f"pay2connect pay-flow benchmark  ({platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, {platform.machine()})"
+    )
+    print(
+        "command: .venv/bin/python bench/pay_flow.py"
+        f" --customers {args.customers} --window {args.window:g} --sweep {args.sweep}"
+    )
     print()
     rows = [
         ("customers", f"{args.customers}"),

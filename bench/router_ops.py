@@ -8,6 +8,7 @@ table, the command line to reproduce it and the machine it ran on.
 
     python bench/router_ops.py [--n 500] [--concurrency 1] [--timeout 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,9 +71,7 @@ def grant(index: int) -> DeviceGrant:
     return DeviceGrant(f"bench-{index}", mac, ip, "p2c-1h-2M", 3600, rate_limit="2M/2M")
 
 
-def measure(
-    emu: RouterEmulator, count: int, concurrency: int, timeout: float, *, reuse: bool
-) -> dict[str, object]:
+def measure(emu: RouterEmulator, count: int, concurrency: int, timeout: float, *, reuse: bool) -> dict[str, object]:
     """Authorize then revoke every device; return the runs and what it cost the router."""
     shared = MikrotikRouter("bench", emu.host, emu.port, API_USER, API_PASSWORD, timeout=timeout)
     connects = 0
@@ -130,8 +129,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     emulator = RouterEmulator(
-        clock=ManualClock(), host="127.0.0.1", port=0, identity="MikroTik", username=API_USER,
-        password=API_PASSWORD, version="7.18", hotspot_server="hotspot1", tls=False,
+        clock=ManualClock(),
+        host="127.0.0.1",
+        port=0,
+        identity="MikroTik",
+        username=API_USER,
+        password=API_PASSWORD,
+        version="7.18",
+        hotspot_server="hotspot1",
+        tls=False,
     ).start()
     try:
         for index in range(args.n):

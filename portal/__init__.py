@@ -4,6 +4,7 @@ Layers, top to bottom: ``cli``; ``web`` and ``worker``; ``wiring``; ``domain`` (
 rules); ``ledger``, ``live``, ``mpesa``, ``notify`` (storage and outside systems); ``clock``
 and ``config``. ``docs/architecture.md`` draws them. Nothing starts on import.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

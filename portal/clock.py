@@ -4,10 +4,11 @@ Everything that needs "now" takes a :class:`Clock` so tests can move time
 forward instead of sleeping. Times are timezone-aware UTC datetimes; Daraja
 fields that need East Africa Time convert with :func:`to_nairobi`.
 """
+
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -26,17 +27,17 @@ class SystemClock:
     """The real wall clock."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class ManualClock:
     """A clock that only moves when told to (tests, benchmarks, simulators)."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        start = start or datetime(2026, 3, 1, 9, 0, 0, tzinfo=timezone.utc)
+        start = start or datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
         if start.tzinfo is None:
             raise ValueError("ManualClock needs an aware datetime")
-        self._now = start.astimezone(timezone.utc)
+        self._now = start.astimezone(UTC)
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
@@ -51,7 +52,7 @@ class ManualClock:
 
     def set(self, when: datetime) -> None:
         with self._lock:
-            self._now = when.astimezone(timezone.utc)
+            self._now = when.astimezone(UTC)
 
 
 def to_nairobi(moment: datetime) -> datetime:

@@ -5,11 +5,12 @@ Safaricom or at the in-process simulator, the MikroTik adapter aimed at a real r
 at the in-process RouterOS emulator, Redis at a URL or embedded. Built once per process
 (web, worker, demo); nothing here starts on import.
 """
+
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from portal.clock import Clock, SystemClock
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 def _logged(job: Callable[[], object]) -> object:
     try:
         return job()
-    except Exception:  # noqa: BLE001 - the outbox retries; never lose the thread silently
+    except Exception:
         log.exception("background job failed")
         return None
 

@@ -4,17 +4,20 @@ One interface (:class:`Router`), two ways to reach it, chosen by config: the Mik
 adapter over librouteros (``router.mikrotik``) talking to a real router, or to the
 RouterOS API emulator (``router.emulator``) that the demo and the tests start in-process.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from router.errors import DeviceNotOnHotspot
-from router.errors import RouterAuthFailed
-from router.errors import RouterError
-from router.errors import RouterNotPermitted
-from router.errors import RouterRejected
-from router.errors import RouterUnreachable
+from router.errors import (
+    DeviceNotOnHotspot,
+    RouterAuthFailed,
+    RouterError,
+    RouterNotPermitted,
+    RouterRejected,
+    RouterUnreachable,
+)
 
 __all__ = [
     "ActiveSession",

@@ -1,4 +1,5 @@
 """Our own router exceptions. Nothing from librouteros or socket leaks above `router/`."""
+
 from __future__ import annotations
 
 

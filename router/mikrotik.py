@@ -10,6 +10,7 @@ All I/O goes through :class:`router.ros_connection.RouterConnection` (one locked
 timeouts, reconnect, error translation). Every print is narrowed with a query and a
 ``.proplist`` so large host/user tables stay cheap.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -19,12 +20,19 @@ import ssl
 from collections.abc import Sequence
 from types import TracebackType
 
-from router import COMMENT_PREFIX, ActiveSession, DeviceGrant, HostEntry, ManagedUser, RouterHealth
-from router import normalize_mac
+from router import COMMENT_PREFIX, ActiveSession, DeviceGrant, HostEntry, ManagedUser, RouterHealth, normalize_mac
 from router.errors import DeviceNotOnHotspot, RouterRejected
 from router.mikrotik_health import check_health
-from router.mikrotik_rows import ACTIVE_FIELDS, HOST_FIELDS, MANAGED_USER_FIELDS, Row, active_session
-from router.mikrotik_rows import grant_id_of, host_entry, managed_user
+from router.mikrotik_rows import (
+    ACTIVE_FIELDS,
+    HOST_FIELDS,
+    MANAGED_USER_FIELDS,
+    Row,
+    active_session,
+    grant_id_of,
+    host_entry,
+    managed_user,
+)
 from router.ros_connection import RouterConnection, trap_says
 from router.ros_values import as_text, format_duration, parse_duration
 from router.tls import unverified_api_ssl_context
@@ -37,7 +45,6 @@ USERS = "/ip/hotspot/user"
 PROFILES = "/ip/hotspot/user/profile"
 COOKIES = "/ip/hotspot/cookie"
 EXTENSION_SLACK_SECONDS = 60  # a retry computes a slightly different limit; not an extension
-
 
 
 class MikrotikRouter:
@@ -124,8 +131,7 @@ class MikrotikRouter:
                 )
             if not self._online_as(mac, ip):
                 raise RouterRejected(
-                    f"router {self.name} accepted the login of {mac} ({ip}) "
-                    "but lists no active session for it",
+                    f"router {self.name} accepted the login of {mac} ({ip}) but lists no active session for it",
                     router=self.name,
                 )
         log.info("router %s: authorized %s (%s) for grant %s", self.name, mac, ip, grant.grant_id)
@@ -184,9 +190,7 @@ class MikrotikRouter:
         self._profiles_ok.add(wanted)
         self._profiles_session = self.connection.connect_count
 
-    def _upsert_user(
-        self, mac: str, grant: DeviceGrant, password: str
-    ) -> tuple[str | None, str | None, int]:
+    def _upsert_user(self, mac: str, grant: DeviceGrant, password: str) -> tuple[str | None, str | None, int]:
         """Add the user named by ``mac`` or update it in place.
 
         Returns ``(id, previous grant id, previous limit-uptime seconds)`` of an existing
@@ -243,9 +247,7 @@ class MikrotikRouter:
         return bool(keep)
 
     def _online_as(self, mac: str, ip: str) -> bool:
-        rows = self.connection.call(
-            f"{ACTIVE}/print", query=[f"?=mac-address={mac}"], proplist=("user", "address")
-        )
+        rows = self.connection.call(f"{ACTIVE}/print", query=[f"?=mac-address={mac}"], proplist=("user", "address"))
         return any(as_text(r.get("user")) == mac and as_text(r.get("address")) == ip for r in rows)
 
     # -- revocation ------------------------------------------------------------------
@@ -277,7 +279,11 @@ class MikrotikRouter:
             self._remove(COOKIES, [as_text(row[".id"]) for row in cookies])
         log.info(
             "router %s: revoked %s (%d user(s), %d session(s), %d cookie(s))",
-            self.name, mac, len(ours), len(sessions), len(cookies),
+            self.name,
+            mac,
+            len(ours),
+            len(sessions),
+            len(cookies),
         )
 
     def _remove(self, menu: str, ids: Sequence[str]) -> None:

@@ -2,6 +2,7 @@
 
 Never raises: every failure becomes one plain sentence in ``RouterHealth.problems``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,7 +35,7 @@ def check_health(conn: RouterConnection, hotspot_server: str) -> RouterHealth:
         health.problems.append(_sentence(err.message))
     except RouterError as err:  # not permitted to read, or an unexpected trap
         health.problems.append(_sentence(err.message))
-    except Exception as err:  # noqa: BLE001 - a health check must report, not crash
+    except Exception as err:
         log.exception("router %s: health check failed unexpectedly", conn.name)
         health.problems.append(_sentence(f"health check of router {conn.name} failed: {err}"))
     return health

@@ -3,6 +3,7 @@
 Rows come from librouteros already cast (numbers to int, ``true``/``yes`` to True), so
 every field is read back through :mod:`router.ros_values`.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -42,7 +43,7 @@ def active_session(row: Row) -> ActiveSession:
 def grant_id_of(comment: object) -> str | None:
     """Return our grant id from a user's comment, None when the user is not ours."""
     text = as_text(comment)
-    return text[len(COMMENT_PREFIX):] if text.startswith(COMMENT_PREFIX) else None
+    return text[len(COMMENT_PREFIX) :] if text.startswith(COMMENT_PREFIX) else None
 
 
 def managed_user(row: Row) -> ManagedUser | None:

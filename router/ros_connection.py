@@ -16,6 +16,7 @@ more: every command goes through :meth:`RouterConnection.call`, which
   retries after a timeout (the router is not answering; waiting again only doubles the
   caller's wait) and never retries writes (the router may have applied them).
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,8 +33,14 @@ from librouteros.api import Api
 from librouteros.exceptions import ConnectionClosed, FatalError, LibRouterosError, MultiTrapError, TrapError
 from librouteros.protocol import compose_word
 
-from router.errors import DeviceNotOnHotspot, RouterAuthFailed, RouterError, RouterNotPermitted
-from router.errors import RouterRejected, RouterUnreachable
+from router.errors import (
+    DeviceNotOnHotspot,
+    RouterAuthFailed,
+    RouterError,
+    RouterNotPermitted,
+    RouterRejected,
+    RouterUnreachable,
+)
 from router.ros_values import redact
 from router.tls import socket_wrapper
 
@@ -156,7 +163,9 @@ class RouterConnection:
                     if attempt == 1 and idempotent and reused and not isinstance(err, TimeoutError):
                         log.info(
                             "router %s: %s failed on a reused connection (%s); retrying once",
-                            self.name, command, type(err).__name__,
+                            self.name,
+                            command,
+                            type(err).__name__,
                         )
                         continue
                     raise RouterUnreachable(self._describe(err, f"on {command}"), router=self.name) from err
@@ -165,7 +174,10 @@ class RouterConnection:
                     raise
                 log.debug(
                     "router %s: %s -> %d row(s) in %.1f ms",
-                    self.name, command, len(rows), (time.monotonic() - started) * 1000,
+                    self.name,
+                    command,
+                    len(rows),
+                    (time.monotonic() - started) * 1000,
                 )
                 return rows
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises

@@ -4,6 +4,7 @@ librouteros casts every reply value (``"300"`` becomes ``300``, ``"yes"``/``"tru
 become ``True``), so everything read back from the router goes through these helpers
 before it is compared or stored.
 """
+
 from __future__ import annotations
 
 import re
@@ -44,7 +45,7 @@ def parse_duration(value: object) -> int:
     text = str(value).strip()
     if not text:
         return 0
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return int(text)
     clock = _CLOCK_FORM.match(text)
     if clock:

@@ -13,6 +13,7 @@ Two situations exist in the field:
   router: anyone in the path can impersonate it. Prefer giving the router a certificate,
   or run the API over a management VPN.
 """
+
 from __future__ import annotations
 
 import functools

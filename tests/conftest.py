@@ -3,11 +3,12 @@ HTTP, the RouterOS emulator over TCP, and the app served on a real loopback sock
 
 Time is a ManualClock shared by everything; tests move it, they never sleep.
 """
+
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,11 @@ from werkzeug.serving import make_server
 from portal import create_app
 from portal.clock import ManualClock
 from portal.config import load_settings
-from portal.live import RedisHandle, open_redis
 from portal.domain.context import Services
+from portal.live import RedisHandle, open_redis
 from portal.wiring import build_services
 
-START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=timezone.utc)
+START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -100,8 +101,15 @@ def make_settings(tmp_path: Path, base_url: str, sim_base: str, **sections: dict
             "verify_by_query": False,
         },
         "routers": [
-            {"name": "main", "backend": "emulator", "host": "127.0.0.1", "port": 0,
-             "username": "pay2connect", "password": "secret", "timeout": 1.0}
+            {
+                "name": "main",
+                "backend": "emulator",
+                "host": "127.0.0.1",
+                "port": 0,
+                "username": "pay2connect",
+                "password": "secret",
+                "timeout": 1.0,
+            }
         ],
         "limits": {"phone_cooldown_seconds": 0, "device_cooldown_seconds": 0},
     }
@@ -164,8 +172,12 @@ def base_url(app: Any, http_server: tuple[str, _LateApp]) -> str:
 def package(services: Services) -> Any:
     from portal.domain.packages import add_package, validate_changes
 
-    return add_package(validate_changes({"name": "1 hour", "name_sw": "Saa 1", "price": "20", "duration": "1h",
-                                         "rate_limit": "2M/2M"}), services.clock)
+    return add_package(
+        validate_changes(
+            {"name": "1 hour", "name_sw": "Saa 1", "price": "20", "duration": "1h", "rate_limit": "2M/2M"}
+        ),
+        services.clock,
+    )
 
 
 class PortalActions:
@@ -173,14 +185,26 @@ class PortalActions:
 
     def __init__(self, services: Services, base_url: str, simulator: Any, emulator: Any, clock: ManualClock):
         self.services, self.base_url, self.simulator, self.emulator, self.clock = (
-            services, base_url, simulator, emulator, clock)
+            services,
+            base_url,
+            simulator,
+            emulator,
+            clock,
+        )
 
     def join(self, mac: str = "AA:BB:CC:00:00:01", ip: str = "10.5.50.11") -> tuple[str, str]:
         self.emulator.device_join(mac, ip)
         return mac, ip
 
-    def pay(self, package_id: int, *, phone: str = "0712345678", mac: str = "AA:BB:CC:00:00:01",
-            ip: str = "10.5.50.11", router: str = "main") -> requests.Response:
+    def pay(
+        self,
+        package_id: int,
+        *,
+        phone: str = "0712345678",
+        mac: str = "AA:BB:CC:00:00:01",
+        ip: str = "10.5.50.11",
+        router: str = "main",
+    ) -> requests.Response:
         return requests.post(
             f"{self.base_url}/api/portal/pay",
             json={"phone": phone, "packageId": package_id, "macAddress": mac, "ip": ip, "router": router},

@@ -4,6 +4,7 @@ Every attack runs over real sockets and must end with no new access, no 5xx, and
 accepted pushes within the caps. Each records one line in the ATTACK REPORT printed at the
 end of the run (see ``pytest_terminal_summary`` in conftest.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,13 @@ import requests
 
 from portal.ledger.models import Grant, Payment, PaymentEvent, UnmatchedCallback
 
-REAL_LIMITS = {"phone_cooldown_seconds": 60, "device_cooldown_seconds": 30, "phone_daily_cap": 10,
-               "device_daily_cap": 20, "global_pushes_per_minute": 120}
+REAL_LIMITS = {
+    "phone_cooldown_seconds": 60,
+    "device_cooldown_seconds": 30,
+    "phone_daily_cap": 10,
+    "device_daily_cap": 20,
+    "global_pushes_per_minute": 120,
+}
 ATTACK_LINES: list[str] = []
 
 
@@ -27,21 +33,35 @@ def callback_url(base_url: str) -> str:
     return f"{base_url}/api/portal/mpesa/callback"
 
 
-def success_body(checkout: str, merchant: str, amount: Any, receipt: str = "UC1ABCDEFG",
-                 phone: int = 254712345678) -> dict[str, Any]:
-    return {"Body": {"stkCallback": {
-        "MerchantRequestID": merchant, "CheckoutRequestID": checkout, "ResultCode": 0,
-        "ResultDesc": "The service request is processed successfully.",
-        "CallbackMetadata": {"Item": [
-            {"Name": "Amount", "Value": amount}, {"Name": "MpesaReceiptNumber", "Value": receipt},
-            {"Name": "Balance"}, {"Name": "TransactionDate", "Value": 20260301120000},
-            {"Name": "PhoneNumber", "Value": phone}]}}}}
+def success_body(
+    checkout: str, merchant: str, amount: Any, receipt: str = "UC1ABCDEFG", phone: int = 254712345678
+) -> dict[str, Any]:
+    return {
+        "Body": {
+            "stkCallback": {
+                "MerchantRequestID": merchant,
+                "CheckoutRequestID": checkout,
+                "ResultCode": 0,
+                "ResultDesc": "The service request is processed successfully.",
+                "CallbackMetadata": {
+                    "Item": [
+                        {"Name": "Amount", "Value": amount},
+                        {"Name": "MpesaReceiptNumber", "Value": receipt},
+                        {"Name": "Balance"},
+                        {"Name": "TransactionDate", "Value": 20260301120000},
+                        {"Name": "PhoneNumber", "Value": phone},
+                    ]
+                },
+            }
+        }
+    }
 
 
 def post_callback(base_url: str, body: Any, headers: dict[str, str] | None = None) -> requests.Response:
     data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    return requests.post(callback_url(base_url), data=data, timeout=10,
-                         headers={"Content-Type": "application/json", **(headers or {})})
+    return requests.post(
+        callback_url(base_url), data=data, timeout=10, headers={"Content-Type": "application/json", **(headers or {})}
+    )
 
 
 def test_forged_success_for_an_unknown_id(portal, package, base_url, emulator):
@@ -103,10 +123,31 @@ def test_replayed_genuine_success_gives_nothing_new(portal, package, base_url, e
     report("replayed genuine success (x3, after expiry)", "no new grant, device stays offline")
 
 
-@pytest.mark.parametrize("settings_overrides", [{"routers": [
-    {"name": "main", "backend": "emulator", "host": "127.0.0.1", "port": 0, "password": "secret", "timeout": 1.0},
-    {"name": "annex", "backend": "emulator", "host": "127.0.0.1", "port": 0, "password": "secret", "timeout": 1.0},
-]}])
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [
+        {
+            "routers": [
+                {
+                    "name": "main",
+                    "backend": "emulator",
+                    "host": "127.0.0.1",
+                    "port": 0,
+                    "password": "secret",
+                    "timeout": 1.0,
+                },
+                {
+                    "name": "annex",
+                    "backend": "emulator",
+                    "host": "127.0.0.1",
+                    "port": 0,
+                    "password": "secret",
+                    "timeout": 1.0,
+                },
+            ]
+        }
+    ],
+)
 def test_success_for_another_routers_payment(portal, package, base_url, services, simulator):
     main, annex = services.emulators["main"], services.emulators["annex"]
     main.device_join("AA:BB:CC:00:00:01", "10.5.50.11")
@@ -115,8 +156,7 @@ def test_success_for_another_routers_payment(portal, package, base_url, services
     portal.settle(5)
     assert main.is_online("AA:BB:CC:00:00:01")
     simulator.script_outcome("0722000111", "ask")
-    other, _ = portal.pay_ids(package.id, mac="AA:BB:CC:00:00:09", ip="10.5.50.11", router="annex",
-                              phone="0722000111")
+    other, _ = portal.pay_ids(package.id, mac="AA:BB:CC:00:00:09", ip="10.5.50.11", router="annex", phone="0722000111")
     genuine = Payment.get(Payment.checkout_request_id == checkout)
     pending = Payment.get(Payment.checkout_request_id == other)
     body = success_body(other, pending.merchant_request_id, 20, receipt=genuine.receipt, phone=254722000111)
@@ -130,7 +170,11 @@ def test_success_for_another_routers_payment(portal, package, base_url, services
 
 def test_spoofed_mac_or_ip_is_refused_before_any_push(portal, package, simulator, emulator):
     portal.join("AA:BB:CC:00:00:01", "10.5.50.11")
-    spoofs = [("AA:BB:CC:00:00:02", "10.5.50.11"), ("AA:BB:CC:00:00:01", "10.5.50.99"), ("AA:BB:CC:00:00:77", "10.9.9.9")]
+    spoofs = [
+        ("AA:BB:CC:00:00:02", "10.5.50.11"),
+        ("AA:BB:CC:00:00:01", "10.5.50.99"),
+        ("AA:BB:CC:00:00:77", "10.9.9.9"),
+    ]
     for mac, ip in spoofs:
         answer = portal.pay(package.id, mac=mac, ip=ip)
         assert answer.status_code == 403, answer.text
@@ -179,19 +223,24 @@ def test_global_cap(portal, package, simulator):
 
 
 MALFORMED = [
-    b"", b"not json", b"[]", b"null", b'{"Body": 1}', b'{"Body": {"stkCallback": []}}',
+    b"",
+    b"not json",
+    b"[]",
+    b"null",
+    b'{"Body": 1}',
+    b'{"Body": {"stkCallback": []}}',
     b'{"Body": {"stkCallback": {"CheckoutRequestID": 5, "ResultCode": 0}}}',
     b'{"Body": {"stkCallback": {"MerchantRequestID": "a", "CheckoutRequestID": "b", "ResultCode": true}}}',
     b'{"Body": {"stkCallback": {"MerchantRequestID": "a", "CheckoutRequestID": "b", "ResultCode": 1e999}}}',
     b'{"Body": {"stkCallback": {"MerchantRequestID": "a", "CheckoutRequestID": "b", "ResultCode": NaN}}}',
     b"[" * 5000 + b"]" * 5000,
-    "{\"Body\": \"\udcff\"}".encode("utf-8", "surrogatepass"),
-    b'\xff\xfe\x00garbage',
+    '{"Body": "\udcff"}'.encode("utf-8", "surrogatepass"),
+    b"\xff\xfe\x00garbage",
 ]
 
 
 def test_malformed_and_oversized_callbacks(portal, base_url, package, emulator):
-    mac, ip = portal.join()
+    mac, _ip = portal.join()
     codes = [post_callback(base_url, body).status_code for body in MALFORMED]
     oversized = post_callback(base_url, b'{"Body": "' + b"x" * 200_000 + b'"}')
     assert all(code == 200 for code in codes), codes
@@ -206,14 +255,15 @@ def test_callback_without_the_secret_token(portal, base_url, package, simulator,
     mac, ip = portal.join()
     answer = post_callback(base_url, success_body("ws_CO_x", "m", 20))
     assert answer.status_code == 404
-    checkout, status_id = portal.pay_ids(package.id, mac=mac, ip=ip)
+    _checkout, _status_id = portal.pay_ids(package.id, mac=mac, ip=ip)
     portal.settle(5)  # the genuine callback carries the token and still works
     assert emulator.is_online(mac)
     report("callback to the URL without the secret token", "404, genuine callbacks still work")
 
 
-@pytest.mark.parametrize("settings_overrides", [{"mpesa": {"callback_allow_ips": ["196.201.214.0/24"]},
-                                                 "portal": {"trusted_proxies": 1}}])
+@pytest.mark.parametrize(
+    "settings_overrides", [{"mpesa": {"callback_allow_ips": ["196.201.214.0/24"]}, "portal": {"trusted_proxies": 1}}]
+)
 def test_callback_ip_allow_list_behind_one_trusted_proxy(portal, base_url, package, emulator):
     body = success_body("ws_CO_y", "m", 20)
     spoofed = post_callback(base_url, body, headers={"X-Forwarded-For": "196.201.214.200, 10.5.50.11"})

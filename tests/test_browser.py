@@ -1,6 +1,7 @@
 """Issue 4's walk-through in headless Chromium: splash -> pay -> virtual phone -> connected
 -> expired, on the demo stack (the same code `pay2connect demo` runs), with the clock
 injected. Screenshots land in docs/screenshots/. Plus a smoke test of the demo command."""
+
 from __future__ import annotations
 
 import os
@@ -25,7 +26,7 @@ needs_chromium = pytest.mark.skipif(
 )
 
 
-def wait_until(condition, what: str, timeout: float = 10.0) -> None:  # noqa: ANN001
+def wait_until(condition, what: str, timeout: float = 10.0) -> None:
     """Wait for another thread to finish something (not for time to pass)."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -41,9 +42,19 @@ def browser(tmp_path):
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'chrome'}", "--window-size=390,844"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'chrome'}",
+        "--window-size=390,844",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
@@ -87,7 +98,9 @@ def test_a_person_buys_wifi_in_the_browser(browser, demo_stack, clock):
     phone = browser.find_element(By.CSS_SELECTOR, "input[type=tel]")
     phone.clear()
     phone.send_keys("0708374149")
-    browser.find_element(By.CSS_SELECTOR, "form[action$='/pay'] button[type=submit], form[action$='/pay'] input[type=submit]").click()
+    browser.find_element(
+        By.CSS_SELECTOR, "form[action$='/pay'] button[type=submit], form[action$='/pay'] input[type=submit]"
+    ).click()
     wait_until(lambda: "/pay/" in browser.current_url, "the status page")
     status_url = browser.current_url
     assert "PIN" in browser.page_source
@@ -131,8 +144,13 @@ def _free_port() -> int:
 def test_the_demo_command_starts_and_prints_the_urls(tmp_path):
     port = _free_port()
     script = Path(sys.executable).parent / "pay2connect"
-    process = subprocess.Popen([str(script), "demo", "--port", str(port), "--data-dir", str(tmp_path / "demo")],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    process = subprocess.Popen(
+        [str(script), "demo", "--port", str(port), "--data-dir", str(tmp_path / "demo")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+    )
     lines: list[str] = []
     try:
         deadline = time.monotonic() + 60

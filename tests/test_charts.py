@@ -1,4 +1,5 @@
 """The SVG bar chart: valid XML, accessible, escaped, and sane at the edges."""
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -40,8 +41,8 @@ def test_bar_heights_are_proportional_and_inside_the_picture() -> None:
     heights = [float(b.get("height")) for b in bars(root)]
     assert heights[1] == 2 * heights[0] and heights[2] == 0
     for bar in bars(root):
-        assert 0 <= float(bar.get("y")) and float(bar.get("y")) + float(bar.get("height")) <= 200
-        assert 0 <= float(bar.get("x")) and float(bar.get("x")) + float(bar.get("width")) <= 400
+        assert float(bar.get("y")) >= 0 and float(bar.get("y")) + float(bar.get("height")) <= 200
+        assert float(bar.get("x")) >= 0 and float(bar.get("x")) + float(bar.get("width")) <= 400
 
 
 def test_labels_are_escaped() -> None:

@@ -1,4 +1,5 @@
 """The command line: bad input is one clear line and a non-zero exit, never a traceback."""
+
 from __future__ import annotations
 
 import subprocess
@@ -16,7 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
     path = tmp_path / "config.toml"
-    path.write_text(f'[portal]\ndata_dir = "{tmp_path / "data"}"\n[database]\nurl = "sqlite:///{tmp_path / "ledger.db"}"\n')
+    path.write_text(
+        f'[portal]\ndata_dir = "{tmp_path / "data"}"\n[database]\nurl = "sqlite:///{tmp_path / "ledger.db"}"\n'
+    )
     return path
 
 
@@ -34,8 +37,23 @@ def test_init_db_twice_is_harmless(config_file):
 
 
 def test_packages_add_list_update_disable(config_file):
-    added = run(config_file, "packages", "add", "--name", "1 hour", "--price", "10", "--duration", "1h",
-                "--data-cap", "500MB", "--rate-limit", "2M/2M", "--devices", "2")
+    added = run(
+        config_file,
+        "packages",
+        "add",
+        "--name",
+        "1 hour",
+        "--price",
+        "10",
+        "--duration",
+        "1h",
+        "--data-cap",
+        "500MB",
+        "--rate-limit",
+        "2M/2M",
+        "--devices",
+        "2",
+    )
     assert added.exit_code == 0, added.output
     package_id = added.output.strip()
     assert package_id.isdigit()
@@ -94,8 +112,9 @@ def test_unknown_command_and_bad_option_are_usage_errors(config_file):
 
 def test_console_script_prints_no_traceback_for_a_missing_config(tmp_path):
     script = Path(sys.executable).parent / "pay2connect"
-    result = subprocess.run([str(script), "--config", str(tmp_path / "nope.toml"), "check"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(script), "--config", str(tmp_path / "nope.toml"), "check"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {tmp_path / 'nope.toml'}: config file not found"
 
@@ -121,7 +140,12 @@ def test_check_reports_one_line_per_part(tmp_path):
     lines = result.output.splitlines()
     assert result.exit_code == 0, result.output
     assert [line.split(":")[0].split(None, 1)[1] for line in lines] == [
-        "config", "database", "redis", "router main", "daraja (simulator)"]
+        "config",
+        "database",
+        "redis",
+        "router main",
+        "daraja (simulator)",
+    ]
     assert all(line.startswith("ok") for line in lines)
 
 

@@ -1,4 +1,5 @@
 """Config: the example file is the documentation and must load; every problem is one line."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,15 +32,20 @@ def test_every_setting_is_documented_in_the_example():
 def test_environment_overrides_use_the_usual_names(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('[portal]\nlisten = "127.0.0.1:9000"\n[[routers]]\nname = "main"\nhost = "10.0.0.1"\n')
-    settings = load_settings(path, environ={
-        "MPESA_SHORTCODE": "600000",
-        "MPESA_ENVIRONMENT": "sandbox",
-        "MPESA_CONSUMER_KEY": "k", "MPESA_CONSUMER_SECRET": "s", "MPESA_PASSKEY": "p",
-        "PAY2CONNECT_PORTAL__LISTEN": "0.0.0.0:8081",
-        "PAY2CONNECT_ROUTERS__0__PASSWORD": "from-env",
-        "PAY2CONNECT_LIMITS__PHONE_DAILY_CAP": "3",
-        "PAY2CONNECT_MPESA__VERIFY_BY_QUERY": "false",
-    })
+    settings = load_settings(
+        path,
+        environ={
+            "MPESA_SHORTCODE": "600000",
+            "MPESA_ENVIRONMENT": "sandbox",
+            "MPESA_CONSUMER_KEY": "k",
+            "MPESA_CONSUMER_SECRET": "s",
+            "MPESA_PASSKEY": "p",
+            "PAY2CONNECT_PORTAL__LISTEN": "0.0.0.0:8081",
+            "PAY2CONNECT_ROUTERS__0__PASSWORD": "from-env",
+            "PAY2CONNECT_LIMITS__PHONE_DAILY_CAP": "3",
+            "PAY2CONNECT_MPESA__VERIFY_BY_QUERY": "false",
+        },
+    )
     assert settings.mpesa.shortcode == "600000" and settings.mpesa.environment == "sandbox"
     assert settings.portal.listen == "0.0.0.0:8081"
     assert settings.routers[0].password == "from-env"
@@ -57,13 +63,17 @@ def test_environment_overrides_use_the_usual_names(tmp_path):
         ('[mpesa]\ncallback_url = "ftp://x"\n', {}, "mpesa.callback_url: expected an http(s) URL"),
         ('[mpesa]\ncallback_allow_ips = ["300.1.1.1"]\n', {}, "mpesa.callback_allow_ips: '300.1.1.1' is not an IP"),
         ('[limits]\nphone_daily_cap = "ten"\n', {}, "limits.phone_daily_cap: expected a whole number"),
-        ('[limits]\nbogus = 1\n', {}, "limits.bogus: unknown setting"),
-        ('[nonsense]\n', {}, "[nonsense]: unknown section"),
+        ("[limits]\nbogus = 1\n", {}, "limits.bogus: unknown setting"),
+        ("[nonsense]\n", {}, "[nonsense]: unknown section"),
         ('[[routers]]\nname = "a"\nport = 99999\n', {}, "routers[0].port: expected 1-65535"),
         ('[[routers]]\nname = "a"\n[[routers]]\nname = "a"\n', {}, "routers[1].name: 'a' is used by another router"),
-        ('', {"PAY2CONNECT_WORKER__SWEEP_INTERVAL_SECONDS": "-"}, "worker.sweep_interval_seconds: expected a whole number"),
-        ('', {"PAY2CONNECT_NOPE__X": "1"}, "PAY2CONNECT_NOPE__X: unknown setting"),
-        ('this is = = not toml', {}, "not valid TOML"),
+        (
+            "",
+            {"PAY2CONNECT_WORKER__SWEEP_INTERVAL_SECONDS": "-"},
+            "worker.sweep_interval_seconds: expected a whole number",
+        ),
+        ("", {"PAY2CONNECT_NOPE__X": "1"}, "PAY2CONNECT_NOPE__X: unknown setting"),
+        ("this is = = not toml", {}, "not valid TOML"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path, toml, env, expected):

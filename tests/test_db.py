@@ -1,7 +1,8 @@
 """The ledger on a real SQLite file: WAL, foreign keys, idempotent table creation."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import peewee
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from portal.ledger.database import open_database, redact_url
 from portal.ledger.models import MODELS, Package, Payment, create_tables
 
-NOW = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -40,8 +41,17 @@ def test_datetimes_come_back_aware_utc(ledger):
 
 
 def _payment(package, **extra):
-    values = dict(public_id="p1", package=package, router="main", mac="AA:00:00:00:00:01", ip="10.0.0.2",
-                  phone="254712345678", amount=10, created_at=NOW, updated_at=NOW)
+    values = {
+        "public_id": "p1",
+        "package": package,
+        "router": "main",
+        "mac": "AA:00:00:00:00:01",
+        "ip": "10.0.0.2",
+        "phone": "254712345678",
+        "amount": 10,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
     values.update(extra)
     return Payment.create(**values)
 
@@ -57,8 +67,17 @@ def test_receipts_and_checkout_ids_are_unique(ledger):
 
 def test_foreign_keys_are_enforced(ledger):
     with pytest.raises(peewee.IntegrityError):
-        Payment.create(public_id="p9", package=999, router="main", mac="AA:00:00:00:00:01", ip="10.0.0.2",
-                       phone="254712345678", amount=10, created_at=NOW, updated_at=NOW)
+        Payment.create(
+            public_id="p9",
+            package=999,
+            router="main",
+            mac="AA:00:00:00:00:01",
+            ip="10.0.0.2",
+            phone="254712345678",
+            amount=10,
+            created_at=NOW,
+            updated_at=NOW,
+        )
 
 
 def test_database_url_passwords_are_redacted():

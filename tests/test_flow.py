@@ -1,6 +1,7 @@
 """The whole pay-to-connect flow over real sockets: app on loopback HTTP, Daraja simulator
 over HTTP, RouterOS emulator over TCP via librouteros, embedded Redis, SQLite file.
 Time is a ManualClock; nothing sleeps."""
+
 from __future__ import annotations
 
 import pytest
@@ -51,7 +52,9 @@ def test_happy_path_pays_grants_and_logs_the_device_in(portal, package, emulator
         ("wrong_pin", "failed", None),
     ],
 )
-def test_each_failure_leaves_the_device_offline_with_a_message(portal, package, emulator, simulator, outcome, status, key):
+def test_each_failure_leaves_the_device_offline_with_a_message(
+    portal, package, emulator, simulator, outcome, status, key
+):
     mac, ip = portal.join()
     simulator.script_outcome(MSISDN, outcome)
     checkout, status_id = portal.pay_ids(package.id, mac=mac, ip=ip)
@@ -67,7 +70,7 @@ def test_each_failure_leaves_the_device_offline_with_a_message(portal, package, 
 def test_three_identical_callbacks_give_one_grant(portal, package, emulator, simulator):
     mac, ip = portal.join()
     simulator.duplicate_callbacks = 2
-    checkout, status_id = portal.pay_ids(package.id, mac=mac, ip=ip)
+    checkout, _status_id = portal.pay_ids(package.id, mac=mac, ip=ip)
     portal.settle(5)
     portal.settle(5)
     payment = Payment.get(Payment.checkout_request_id == checkout)
@@ -96,7 +99,7 @@ def test_dropped_callback_still_grants_through_stk_query(portal, package, emulat
 @pytest.mark.parametrize("settings_overrides", [{"mpesa": {"callback_url": ""}}])
 def test_no_callback_url_at_all_still_works(portal, package, emulator, simulator, services):
     mac, ip = portal.join()
-    checkout, status_id = portal.pay_ids(package.id, mac=mac, ip=ip)
+    _checkout, status_id = portal.pay_ids(package.id, mac=mac, ip=ip)
     portal.settle(5)
     assert not [a for a in simulator.callback_attempts if a.status is not None]
     assert portal.status(status_id)["status"] == "pending"
@@ -164,15 +167,23 @@ def test_a_second_purchase_extends_instead_of_being_lost(portal, package, emulat
     assert not emulator.is_online(mac)
 
 
-def test_restarting_the_worker_and_losing_redis_loses_nothing(portal, package, emulator, simulator, services, redis_handle):
+def test_restarting_the_worker_and_losing_redis_loses_nothing(
+    portal, package, emulator, simulator, services, redis_handle
+):
     mac, ip = portal.join()
     simulator.drop_callbacks = True
-    checkout, status_id = portal.pay_ids(package.id, mac=mac, ip=ip)
+    checkout, _status_id = portal.pay_ids(package.id, mac=mac, ip=ip)
     portal.settle(5)
     # The worker "process" dies here; Redis is wiped too. A new one starts from the ledger.
     redis_handle.client.flushall()
-    fresh = build_services(services.settings, clock=portal.clock, simulator=simulator, redis_handle=redis_handle,
-                           emulators=services.emulators, background=False)
+    fresh = build_services(
+        services.settings,
+        clock=portal.clock,
+        simulator=simulator,
+        redis_handle=redis_handle,
+        emulators=services.emulators,
+        background=False,
+    )
     try:
         expiry.rebuild_live(fresh)
         portal.clock.advance(services.settings.mpesa.query_after_seconds)
@@ -201,8 +212,9 @@ def test_only_one_worker_leads(services):
 
 
 @pytest.mark.parametrize("settings_overrides", [{"mpesa": {"request_timeout": 1.0}}])
-def test_push_answer_lost_to_a_timeout_is_adopted_when_the_callback_comes(portal, package, emulator, simulator,
-                                                                          services):
+def test_push_answer_lost_to_a_timeout_is_adopted_when_the_callback_comes(
+    portal, package, emulator, simulator, services
+):
     mac, ip = portal.join()
     services.gateway.access_token()  # only the push itself may hang, not the OAuth call
     simulator.hang_push_responses = True

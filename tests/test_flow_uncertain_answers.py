@@ -3,6 +3,7 @@ under processing", and success callbacks whose PhoneNumber cannot be compared.
 
 The customer must never be told "failed" while M-Pesa is still deciding, and a success
 that cannot be checked field by field is granted only after STK Query confirms it."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,7 @@ def query_events(payment: Payment) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("callback", ["lost", "late"])
-def test_still_under_processing_is_never_failed_and_ends_paid(portal, package, emulator, simulator, services,
-                                                               callback):
+def test_still_under_processing_is_never_failed_and_ends_paid(portal, package, emulator, simulator, services, callback):
     """Callback lost (or late), the first three STK Queries answer 4999, the customer approved."""
     mac, ip = portal.join()
     if callback == "lost":
@@ -105,13 +105,17 @@ def _success_with(phone_value: Any, payment: Payment) -> dict[str, Any]:
         {"Name": "TransactionDate", "Value": 20260301120105},
         {"Name": "PhoneNumber", "Value": phone_value},
     ]
-    return {"Body": {"stkCallback": {
-        "MerchantRequestID": payment.merchant_request_id,
-        "CheckoutRequestID": payment.checkout_request_id,
-        "ResultCode": 0,
-        "ResultDesc": "The service request is processed successfully.",
-        "CallbackMetadata": {"Item": items},
-    }}}
+    return {
+        "Body": {
+            "stkCallback": {
+                "MerchantRequestID": payment.merchant_request_id,
+                "CheckoutRequestID": payment.checkout_request_id,
+                "ResultCode": 0,
+                "ResultDesc": "The service request is processed successfully.",
+                "CallbackMetadata": {"Item": items},
+            }
+        }
+    }
 
 
 @pytest.mark.parametrize("style", ["x_masked", "star_masked", "hashed"])
@@ -129,8 +133,9 @@ def test_genuine_success_with_masked_phone_is_confirmed_by_query(portal, package
 
 
 @pytest.mark.parametrize("phone_value", ["2547XXXXX678", "0712345678"])
-def test_masked_success_for_a_cancelled_prompt_grants_nothing(portal, package, emulator, simulator, services,
-                                                              phone_value):
+def test_masked_success_for_a_cancelled_prompt_grants_nothing(
+    portal, package, emulator, simulator, services, phone_value
+):
     """The customer cancels; a success with the right ids and amount but an uncomparable (or
     local-form) phone arrives: STK Query says cancelled, so nothing is granted."""
     mac, ip = portal.join()

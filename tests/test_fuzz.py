@@ -1,4 +1,5 @@
 """Fuzz every public endpoint with generated bodies, forms and paths: zero 5xx."""
+
 from __future__ import annotations
 
 import json
@@ -10,18 +11,53 @@ from hypothesis import strategies as st
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-json_scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
-                         st.floats(allow_nan=False), st.text(max_size=40))
-json_values = st.recursive(json_scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=5)), max_leaves=20)
-pay_bodies = st.fixed_dictionaries({}, optional={
-    "phone": json_values, "packageId": json_values, "macAddress": json_values, "ip": json_values,
-    "router": json_values, "lang": json_values, "idempotencyKey": json_values,
-})
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=False),
+    st.text(max_size=40),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=5)),
+    max_leaves=20,
+)
+pay_bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "phone": json_values,
+        "packageId": json_values,
+        "macAddress": json_values,
+        "ip": json_values,
+        "router": json_values,
+        "lang": json_values,
+        "idempotencyKey": json_values,
+    },
+)
 form_fields = st.dictionaries(
-    st.sampled_from(["phone", "package", "package_id", "mac", "ip", "router", "link-orig", "link_orig",
-                     "link-login-only", "lang", "idem", "receipt", "username", "password", "next"]),
-    st.text(max_size=60), max_size=8)
+    st.sampled_from(
+        [
+            "phone",
+            "package",
+            "package_id",
+            "mac",
+            "ip",
+            "router",
+            "link-orig",
+            "link_orig",
+            "link-login-only",
+            "lang",
+            "idem",
+            "receipt",
+            "username",
+            "password",
+            "next",
+        ]
+    ),
+    st.text(max_size=60),
+    max_size=8,
+)
 raw_bodies = st.one_of(st.binary(max_size=300), json_values.map(lambda v: json.dumps(v).encode()))
 
 
@@ -63,8 +99,7 @@ def test_pay_form(client, package, emulator, form):
 
 
 @FUZZ
-@given(public_id=st.text(min_size=1, max_size=80),
-       query=form_fields)
+@given(public_id=st.text(min_size=1, max_size=80), query=form_fields)
 def test_pay_status_page(client, public_id, query):
     assert_not_5xx(client.get(f"/pay/{quote(public_id, safe='')}", query_string=query), "GET /pay/<id>")
 

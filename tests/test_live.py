@@ -1,11 +1,12 @@
 """The live store against a real (embedded) redis-server."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from portal.live import LiveGrant, LiveStore, open_redis
 
-NOW = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 def test_embedded_redis_is_a_real_server_under_the_data_dir(tmp_path):

@@ -1,20 +1,21 @@
 """Revenue, reconciliation and the admin lists, over a real SQLite ledger (no web, no Redis)."""
+
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from portal.domain import reports
-from portal.ledger.database import open_database
 from portal.domain.errors import BadInput
+from portal.ledger.database import open_database
 from portal.ledger.models import Grant, OutboxItem, Package, Payment, PaymentEvent, UnmatchedCallback, create_tables
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)  # 12:00 in Nairobi
 _ids = itertools.count(1)
 
@@ -37,22 +38,46 @@ def day_pass(ledger: None) -> Package:
     return Package.create(name="Day pass", price=100, duration_seconds=86400, created_at=NOW)
 
 
-def pay(package: Package, paid_at: datetime | None, *, status: str = "paid", amount: int | None = None,
-        phone: str = "254712345678", receipt: str | None = None, mac: str = "AA:BB:CC:00:00:01") -> Payment:
+def pay(
+    package: Package,
+    paid_at: datetime | None,
+    *,
+    status: str = "paid",
+    amount: int | None = None,
+    phone: str = "254712345678",
+    receipt: str | None = None,
+    mac: str = "AA:BB:CC:00:00:01",
+) -> Payment:
     n = next(_ids)
     created = (paid_at or NOW) - timedelta(seconds=10)
     return Payment.create(
-        public_id=f"pub{n}", package=package, router="main", mac=mac, ip="10.5.50.10", phone=phone,
-        amount=package.price if amount is None else amount, status=status, created_at=created,
-        updated_at=created, paid_at=paid_at if status == "paid" else None,
+        public_id=f"pub{n}",
+        package=package,
+        router="main",
+        mac=mac,
+        ip="10.5.50.10",
+        phone=phone,
+        amount=package.price if amount is None else amount,
+        status=status,
+        created_at=created,
+        updated_at=created,
+        paid_at=paid_at if status == "paid" else None,
         receipt=receipt or (f"RCP{n:07d}" if status == "paid" else None),
     )
 
 
 def grant_for(payment: Payment, *, starts: datetime = NOW, state: str = "online", status: str = "active") -> Grant:
-    return Grant.create(payment=payment, package=payment.package, router="main", mac=payment.mac, ip=payment.ip,
-                        starts_at=starts, expires_at=starts + timedelta(seconds=payment.package.duration_seconds),
-                        status=status, router_state=state)
+    return Grant.create(
+        payment=payment,
+        package=payment.package,
+        router="main",
+        mac=payment.mac,
+        ip=payment.ip,
+        starts_at=starts,
+        expires_at=starts + timedelta(seconds=payment.package.duration_seconds),
+        status=status,
+        router_state=state,
+    )
 
 
 # -- revenue ---------------------------------------------------------------------------------
@@ -130,10 +155,17 @@ def test_summary_counts_money_sessions_pending_and_backlog(hour: Package) -> Non
     pay(hour, None, status="pending")
     stuck = grant_for(pay(hour, NOW - timedelta(minutes=5)), starts=NOW - timedelta(minutes=5), state="pending")
     grant_for(pay(hour, NOW - timedelta(minutes=2)), starts=NOW + timedelta(minutes=20))  # stacked, not started
-    OutboxItem.create(grant=stuck, action="authorize", router="main", mac=stuck.mac,
-                      next_attempt_at=NOW, created_at=NOW - timedelta(minutes=5))
-    OutboxItem.create(grant=stuck, action="revoke", router="main", mac=stuck.mac, next_attempt_at=NOW,
-                      created_at=NOW, done_at=NOW)
+    OutboxItem.create(
+        grant=stuck,
+        action="authorize",
+        router="main",
+        mac=stuck.mac,
+        next_attempt_at=NOW,
+        created_at=NOW - timedelta(minutes=5),
+    )
+    OutboxItem.create(
+        grant=stuck, action="revoke", router="main", mac=stuck.mac, next_attempt_at=NOW, created_at=NOW, done_at=NOW
+    )
     s = reports.summary(NOW)
     assert s.today == (60, 3)
     assert s.last_7_days == (80, 4)
@@ -182,8 +214,17 @@ def test_reconciliation_samples_but_counts_everything(hour: Package) -> None:
 
 
 def test_filters_are_parsed_and_normalised() -> None:
-    f = reports.parse_payment_filters({"status": "PAID", "phone": "0712 345", "receipt": " ucl2k ",
-                                       "mac": "aa-bb", "from": "2026-03-01", "to": "2026-03-02", "page": "3"})
+    f = reports.parse_payment_filters(
+        {
+            "status": "PAID",
+            "phone": "0712 345",
+            "receipt": " ucl2k ",
+            "mac": "aa-bb",
+            "from": "2026-03-01",
+            "to": "2026-03-02",
+            "page": "3",
+        }
+    )
     assert f == reports.PaymentFilters("paid", "254712345", "UCL2K", "AA:BB", date(2026, 3, 1), date(2026, 3, 2), 3)
     assert reports.parse_payment_filters({"phone": "+254 712"}).phone == "254712"
     assert reports.parse_payment_filters({}) == reports.PaymentFilters()
@@ -192,8 +233,17 @@ def test_filters_are_parsed_and_normalised() -> None:
 
 def test_bad_filters_name_every_problem() -> None:
     with pytest.raises(BadInput) as caught:
-        reports.parse_payment_filters({"status": "won", "phone": "07x", "from": "2026-02-30", "to": "tomorrow",
-                                       "page": "-1", "receipt": "<b>", "mac": "zz"})
+        reports.parse_payment_filters(
+            {
+                "status": "won",
+                "phone": "07x",
+                "from": "2026-02-30",
+                "to": "tomorrow",
+                "page": "-1",
+                "receipt": "<b>",
+                "mac": "zz",
+            }
+        )
     problems: list[Any] = caught.value.params["problems"]
     assert len(problems) == 7
     assert caught.value.http_status == 400
@@ -231,8 +281,12 @@ def test_find_payments_filters_pages_and_orders_newest_first(hour: Package) -> N
 def test_payment_story_orders_events_and_reads_their_details(hour: Package) -> None:
     payment = pay(hour, NOW)
     grant = grant_for(payment)
-    PaymentEvent.create(payment=payment, at=NOW, kind="paid",
-                        detail='{"receipt": "RCP1", "expires_at": "2026-03-10T10:00:00+00:00", "grant": 1}')
+    PaymentEvent.create(
+        payment=payment,
+        at=NOW,
+        kind="paid",
+        detail='{"receipt": "RCP1", "expires_at": "2026-03-10T10:00:00+00:00", "grant": 1}',
+    )
     PaymentEvent.create(payment=payment, at=NOW - timedelta(seconds=5), kind="push_accepted", detail="")
     PaymentEvent.create(payment=payment, at=NOW, kind="something_new", detail="not json")
     story = reports.payment_story(payment.id)
@@ -267,8 +321,16 @@ def test_live_sessions_show_time_left_and_stacked_starts(hour: Package) -> None:
 
 def test_router_backlog_and_counts(hour: Package) -> None:
     grant = grant_for(pay(hour, NOW), state="pending")
-    OutboxItem.create(grant=grant, action="authorize", router="main", mac=grant.mac, next_attempt_at=NOW,
-                      created_at=NOW, attempts=2, last_error="router_unreachable: connection refused")
+    OutboxItem.create(
+        grant=grant,
+        action="authorize",
+        router="main",
+        mac=grant.mac,
+        next_attempt_at=NOW,
+        created_at=NOW,
+        attempts=2,
+        last_error="router_unreachable: connection refused",
+    )
     assert reports.router_backlog("main") == (1, "router_unreachable: connection refused")
     assert reports.router_backlog("other") == (0, "")
     assert reports.active_count("main", NOW) == 1
@@ -282,4 +344,3 @@ def test_lists_are_paged_newest_first(ledger: None) -> None:
     assert [c.reason for c in page.items] == ["r2", "r1", "r0"] and page.pages == 1
     assert reports.unmatched_page(2).items == []
     assert reports.audit_page(1).total == 0
-

@@ -1,4 +1,5 @@
 """Helpers shared by the command-line modules: config loading and one-line failures."""
+
 from __future__ import annotations
 
 import sys
@@ -46,5 +47,12 @@ def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
         if value:
             ctx.ensure_object(dict)["config"] = value
 
-    return click.option("--config", "config_path", metavar="FILE", expose_value=False, callback=remember,
-                        is_eager=True, help="TOML config file (default ./config.toml or $PAY2CONNECT_CONFIG).")(command)
+    return click.option(
+        "--config",
+        "config_path",
+        metavar="FILE",
+        expose_value=False,
+        callback=remember,
+        is_eager=True,
+        help="TOML config file (default ./config.toml or $PAY2CONNECT_CONFIG).",
+    )(command)

@@ -3,6 +3,7 @@
 SQLite file + private Redis + the Daraja simulator (with its virtual phone page) + the
 RouterOS emulator with a few simulated devices + sample packages + the worker.
 """
+
 from __future__ import annotations
 
 import logging
@@ -12,10 +13,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from portal.domain.packages import add_package, listed_packages, validate_changes
 from portal.clock import Clock, SystemClock
 from portal.config import Settings, load_settings
 from portal.domain.context import Services
+from portal.domain.packages import add_package, listed_packages, validate_changes
 from portal.wiring import build_services
 
 log = logging.getLogger(__name__)
@@ -24,8 +25,15 @@ SAMPLE_PACKAGES = (
     {"name": "5 minutes (demo)", "name_sw": "Dakika 5 (majaribio)", "price": "1", "duration": "5m", "sort_order": "0"},
     {"name": "1 hour", "name_sw": "Saa 1", "price": "20", "duration": "1h", "rate_limit": "2M/2M", "sort_order": "1"},
     {"name": "1 day", "name_sw": "Siku 1", "price": "80", "duration": "1d", "rate_limit": "4M/4M", "sort_order": "2"},
-    {"name": "1 week, 2 devices", "name_sw": "Wiki 1, vifaa 2", "price": "400", "duration": "7d", "devices": "2",
-     "data_cap": "20GB", "sort_order": "3"},
+    {
+        "name": "1 week, 2 devices",
+        "name_sw": "Wiki 1, vifaa 2",
+        "price": "400",
+        "duration": "7d",
+        "devices": "2",
+        "data_cap": "20GB",
+        "sort_order": "3",
+    },
 )
 DEMO_DEVICES = (
     ("02:00:5E:10:00:01", "10.5.50.11"),
@@ -44,12 +52,29 @@ def demo_settings(*, host: str, port: int, data_dir: str, router_port: int = 0) 
         config_file,
         environ={},
         overrides={
-            "portal": {"listen": f"{host}:{port}", "public_url": public_url, "data_dir": data_dir,
-                       "secret_key": secrets.token_hex(24), "venue_name": "Mama Njeri's Cafe Wi-Fi"},
-            "mpesa": {"environment": "simulator", "callback_url": f"{public_url}/api/portal/mpesa/callback",
-                      "callback_token": token, "query_after_seconds": 15},
-            "routers": [{"name": "main", "backend": "emulator", "host": "127.0.0.1", "port": router_port,
-                         "username": "pay2connect", "password": secrets.token_hex(8)}],
+            "portal": {
+                "listen": f"{host}:{port}",
+                "public_url": public_url,
+                "data_dir": data_dir,
+                "secret_key": secrets.token_hex(24),
+                "venue_name": "Mama Njeri's Cafe Wi-Fi",
+            },
+            "mpesa": {
+                "environment": "simulator",
+                "callback_url": f"{public_url}/api/portal/mpesa/callback",
+                "callback_token": token,
+                "query_after_seconds": 15,
+            },
+            "routers": [
+                {
+                    "name": "main",
+                    "backend": "emulator",
+                    "host": "127.0.0.1",
+                    "port": router_port,
+                    "username": "pay2connect",
+                    "password": secrets.token_hex(8),
+                }
+            ],
             "limits": {"phone_cooldown_seconds": 5, "device_cooldown_seconds": 5},
             "worker": {"sweep_interval_seconds": 5, "reconcile_interval_seconds": 60},
         },
@@ -66,13 +91,14 @@ class DemoStack:
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, settings: Settings, *, clock: Clock | None = None, simulator: Any = None) -> "DemoStack":
+    def build(cls, settings: Settings, *, clock: Clock | None = None, simulator: Any = None) -> DemoStack:
         Path(settings.portal.data_dir).mkdir(parents=True, exist_ok=True)
         if simulator is None:
             from portal.mpesa.simulator import DarajaSimulator
 
-            simulator = DarajaSimulator(clock=clock or SystemClock(), default_outcome="ask",
-                                        shortcode=settings.mpesa.shortcode)
+            simulator = DarajaSimulator(
+                clock=clock or SystemClock(), default_outcome="ask", shortcode=settings.mpesa.shortcode
+            )
             simulator.start()
         services = build_services(settings, clock=clock, simulator=simulator)
         services.closers.insert(0, simulator.stop)
@@ -95,13 +121,23 @@ class DemoStack:
             emulator.device_join(mac, ip)
 
     def splash_url(self, mac: str, ip: str) -> str:
-        query = urlencode({"mac": mac, "ip": ip, "router": "main",
-                           "link-login-only": "http://10.5.50.1/login", "link-orig": "http://example.com/"})
+        query = urlencode(
+            {
+                "mac": mac,
+                "ip": ip,
+                "router": "main",
+                "link-login-only": "http://10.5.50.1/login",
+                "link-orig": "http://example.com/",
+            }
+        )
         return f"{self.settings.portal.public_url}/?{query}"
 
     def banner(self) -> str:
         sim = self.services.simulator
+        assert sim is not None, "the demo always runs the Daraja simulator"
         emulator = self.services.emulators["main"]
+        password = str(self.extras.get("admin_password", "?"))
+        public_url = self.settings.portal.public_url
         lines = [
             "",
             "pay2connect demo is running. Open these in a browser:",
@@ -112,8 +148,7 @@ class DemoStack:
         lines += [
             "",
             f"  Virtual phone (approve or decline the M-Pesa prompt):  {sim.phone_page_url}",
-            f"  Admin (user demo, password {self.extras.get('admin_password', '?')}):"
-            f"{' ' * max(1, 24 - len(str(self.extras.get('admin_password', ''))))}{self.settings.portal.public_url}/admin/",
+            f"  Admin (user demo, password {password}):{' ' * max(1, 24 - len(password))}{public_url}/admin/",
             f"  Health:                                                 {self.settings.portal.public_url}/api/health",
             f"  RouterOS emulator (API):                                {emulator.host}:{emulator.port}",
             "",

@@ -1,4 +1,5 @@
 """The ``pay2connect`` command line. Every failure is one clear line and a non-zero exit."""
+
 from __future__ import annotations
 
 import getpass
@@ -18,8 +19,9 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """pay2connect: pay-to-connect Wi-Fi with M-Pesa and MikroTik."""
     ctx.ensure_object(dict)
     ctx.obj["config"] = config_path
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if not verbose:  # one line per job run every few seconds drowns what matters
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
@@ -47,8 +49,8 @@ def admin() -> None:
 @click.pass_context
 def admin_create(ctx: click.Context, username: str) -> None:
     """Create USERNAME (or reset its password). Password from a prompt, or stdin when piped."""
-    from portal.domain.accounts import create_admin
     from portal.clock import SystemClock
+    from portal.domain.accounts import create_admin
     from portal.domain.errors import BadInput
 
     settings = settings_from(ctx)
@@ -62,8 +64,10 @@ def admin_create(ctx: click.Context, username: str) -> None:
     try:
         create_admin(username, password, SystemClock())
     except BadInput as err:
-        reasons = {"username_invalid": "username must be 3-40 letters, digits or . _ @ -",
-                   "password_too_short": f"password must be at least {err.params.get('minimum')} characters"}
+        reasons = {
+            "username_invalid": "username must be 3-40 letters, digits or . _ @ -",
+            "password_too_short": f"password must be at least {err.params.get('minimum')} characters",
+        }
         fail(reasons.get(err.key, err.key))
     click.echo(f"admin {username} is ready")
 
@@ -82,4 +86,3 @@ def run() -> None:  # pragma: no cover - console entry for python -m
 
 if __name__ == "__main__":  # pragma: no cover
     run()
-

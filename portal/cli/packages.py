@@ -1,4 +1,5 @@
 """``pay2connect packages list|add|update|disable|enable``."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -29,13 +30,17 @@ def list_packages(ctx: click.Context, include_inactive: bool) -> None:
     open_ledger(settings_from(ctx))
     rows = listed_packages(include_inactive=include_inactive)
     if not rows:
-        click.echo("no packages yet: add one with `pay2connect packages add --name \"1 hour\" --price 10 --duration 1h`")
+        click.echo('no packages yet: add one with `pay2connect packages add --name "1 hour" --price 10 --duration 1h`')
         return
-    click.echo(f"{'id':>4}  {'name':<24} {'price':>8}  {'time':>6}  {'data cap':>9}  {'speed':>9}  {'devices':>7}  state")
+    click.echo(
+        f"{'id':>4}  {'name':<24} {'price':>8}  {'time':>6}  {'data cap':>9}  {'speed':>9}  {'devices':>7}  state"
+    )
     for p in rows:
         cap = f"{p.data_cap_bytes // 1_000_000}MB" if p.data_cap_bytes else "-"
-        click.echo(f"{p.id:>4}  {p.name[:24]:<24} {'KSh ' + str(p.price):>8}  {format_duration(p.duration_seconds):>6}  "
-                   f"{cap:>9}  {p.rate_limit or '-':>9}  {p.devices:>7}  {'active' if p.active else 'disabled'}")
+        click.echo(
+            f"{p.id:>4}  {p.name[:24]:<24} {'KSh ' + str(p.price):>8}  {format_duration(p.duration_seconds):>6}  "
+            f"{cap:>9}  {p.rate_limit or '-':>9}  {p.devices:>7}  {'active' if p.active else 'disabled'}"
+        )
 
 
 def _package_options(command: Any) -> Any:
@@ -60,8 +65,8 @@ def _package_options(command: Any) -> Any:
 @click.pass_context
 def add(ctx: click.Context, **values: Any) -> None:
     """Add a package and print its id."""
-    from portal.domain.packages import add_package, validate_changes
     from portal.clock import SystemClock
+    from portal.domain.packages import add_package, validate_changes
 
     open_ledger(settings_from(ctx))
     try:

@@ -1,10 +1,10 @@
 """Long-running and diagnostic commands: serve, worker, demo, check, routeros-setup, simulators."""
+
 from __future__ import annotations
 
 import logging
 import signal
 import sys
-
 from typing import Any
 
 import click
@@ -49,8 +49,7 @@ def _serve_app(app: Any, host: str, port: int, banner: str = "") -> None:
 
 
 @click.command()
-@click.option("--with-worker", is_flag=True,
-              help="Also run the worker in this process (one box, embedded Redis).")
+@click.option("--with-worker", is_flag=True, help="Also run the worker in this process (one box, embedded Redis).")
 @config_option
 @click.pass_context
 def serve(ctx: click.Context, with_worker: bool) -> None:
@@ -65,8 +64,9 @@ def serve(ctx: click.Context, with_worker: bool) -> None:
     runner = Worker(services) if with_worker else None
     if runner is not None:
         runner.start()
-    banner = (f"pay2connect serving on http://{host}:{port} (public URL {settings.portal.public_url})"
-              + (" with the worker" if runner else ""))
+    banner = f"pay2connect serving on http://{host}:{port} (public URL {settings.portal.public_url})" + (
+        " with the worker" if runner else ""
+    )
     try:
         _serve_app(app, host, port, banner)
     finally:
@@ -110,8 +110,8 @@ def worker(ctx: click.Context, once: bool) -> None:
 def demo(host: str, port: int, data_dir: str) -> None:
     """Everything embedded: SQLite, Redis, Daraja simulator, RouterOS emulator, worker."""
     from portal import create_app
-    from portal.config import ConfigError
     from portal.cli.demo import DemoStack, demo_settings
+    from portal.config import ConfigError
     from portal.worker.scheduler import Worker
 
     try:
@@ -217,4 +217,3 @@ def emulate_router(host: str, port: int, devices: int) -> None:
 
 
 SERVER_COMMANDS = (serve, worker, demo, check, routeros_setup, simulate_daraja, emulate_router)
-

@@ -3,6 +3,7 @@
 ``settings`` holds the typed sections, ``loader`` reads and merges the sources, ``checks``
 holds the rules. Import from here: ``from portal.config import Settings, load_settings``.
 """
+
 from portal.config.loader import load_settings
 from portal.config.settings import (
     DARAJA_HOSTS,

@@ -1,4 +1,5 @@
 """Every rule a setting must satisfy, as one plain line per problem naming the key."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -20,9 +21,7 @@ def problems_in(s: Settings) -> list[str]:
     if p.trusted_proxies < 0:
         problems.append("portal.trusted_proxies: must be 0 or more")
     if m.environment not in ("simulator", "sandbox", "production"):
-        problems.append(
-            f"mpesa.environment: expected simulator, sandbox or production, got {m.environment!r}"
-        )
+        problems.append(f"mpesa.environment: expected simulator, sandbox or production, got {m.environment!r}")
     if m.environment == "production" and len(p.secret_key) < 16:
         problems.append("portal.secret_key: set a random secret of 16+ characters in production")
     if m.environment in ("sandbox", "production"):
@@ -32,9 +31,7 @@ def problems_in(s: Settings) -> list[str]:
     if not re.fullmatch(r"\d{5,7}", m.shortcode):
         problems.append(f"mpesa.shortcode: expected 5-7 digits, got {m.shortcode!r}")
     if m.transaction_type not in ("CustomerPayBillOnline", "CustomerBuyGoodsOnline"):
-        problems.append(
-            "mpesa.transaction_type: expected CustomerPayBillOnline or CustomerBuyGoodsOnline"
-        )
+        problems.append("mpesa.transaction_type: expected CustomerPayBillOnline or CustomerBuyGoodsOnline")
     if m.transaction_type == "CustomerBuyGoodsOnline" and not re.fullmatch(r"\d{5,7}", m.party_b):
         problems.append("mpesa.party_b: the till number (5-7 digits) is required for CustomerBuyGoodsOnline")
     if m.base_url and not re.fullmatch(r"https?://\S+", m.base_url):
@@ -51,8 +48,13 @@ def problems_in(s: Settings) -> list[str]:
             ipaddress.ip_network(entry, strict=False)
         except ValueError:
             problems.append(f"mpesa.callback_allow_ips: {entry!r} is not an IP address or CIDR")
-    for key in ("request_timeout", "query_after_seconds", "query_every_seconds", "give_up_after_seconds",
-                "query_max_interval_seconds"):
+    for key in (
+        "request_timeout",
+        "query_after_seconds",
+        "query_every_seconds",
+        "give_up_after_seconds",
+        "query_max_interval_seconds",
+    ):
         if getattr(m, key) <= 0:
             problems.append(f"mpesa.{key}: must be greater than 0")
     names: set[str] = set()
@@ -74,5 +76,7 @@ def problems_in(s: Settings) -> list[str]:
     for section in (s.limits, s.worker):
         for spec in fields(section):
             if getattr(section, spec.name) < 0:
-                problems.append(f"{type(section).__name__.replace('Settings', '').lower()}.{spec.name}: must not be negative")
+                problems.append(
+                    f"{type(section).__name__.replace('Settings', '').lower()}.{spec.name}: must not be negative"
+                )
     return problems

@@ -4,14 +4,16 @@ Sources, later wins: built-in defaults, the TOML file, ``PAY2CONNECT_<SECTION>__
 environment variables, and the names people already use for Daraja (``MPESA_*``).
 Every problem becomes one line naming the key; :class:`ConfigError` carries them all.
 """
+
 from __future__ import annotations
 
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from portal.config.checks import problems_in
 from portal.config.settings import (
@@ -22,6 +24,7 @@ from portal.config.settings import (
     RouterSettings,
     Settings,
 )
+
 
 def load_settings(
     path: str | os.PathLike[str] | None = None,

@@ -3,6 +3,7 @@
 The sections mirror ``config.example.toml`` one to one; :mod:`portal.config.loader` fills them
 from the TOML file and the environment, and :mod:`portal.config.checks` says what is wrong.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace

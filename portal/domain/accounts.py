@@ -1,4 +1,5 @@
 """Venue-owner accounts for the admin UI and the audit trail of what they did."""
+
 from __future__ import annotations
 
 import json

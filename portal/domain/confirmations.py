@@ -6,6 +6,7 @@ STK Query agrees). Anything else is kept in the unmatched-callback log and grant
 The worker polls STK Query for payments still open, so a venue with no inbound callback
 at all still gets its customers online.
 """
+
 from __future__ import annotations
 
 import logging
@@ -13,17 +14,19 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from portal.config import MpesaSettings
+from portal.domain.context import Services
+from portal.domain.payments import QUERY_STATES, mark_failed, mark_paid
 from portal.ledger.models import FINAL_FAILURES, Payment, UnmatchedCallback
+from portal.ledger.timeline import record
 from portal.mpesa.callbacks import MalformedCallback, StkCallback, parse_stk_callback
 from portal.mpesa.errors import DarajaError
-from portal.domain.payments import QUERY_STATES, mark_failed, mark_paid
-from portal.domain.context import Services
-from portal.ledger.timeline import record
 
 log = logging.getLogger(__name__)
 
-def _unmatched(services: Services, source_ip: str, reason: str, body: bytes | str,
-               checkout_id: str | None = None) -> str:
+
+def _unmatched(
+    services: Services, source_ip: str, reason: str, body: bytes | str, checkout_id: str | None = None
+) -> str:
     """Keep a callback that matched nothing, for the owner to see; grant nothing."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
     UnmatchedCallback.create(
@@ -48,8 +51,13 @@ def handle_callback(services: Services, body: bytes, source_ip: str) -> str:
         payment = _adopt(services, cb)
     if payment is None:
         return _unmatched(services, source_ip, "unknown CheckoutRequestID", body, cb.checkout_request_id)
-    detail = dict(result_code=cb.result_code, result_desc=cb.result_desc, receipt=cb.receipt,
-                  amount=str(cb.amount) if cb.amount is not None else None, source_ip=source_ip)
+    detail = {
+        "result_code": cb.result_code,
+        "result_desc": cb.result_desc,
+        "receipt": cb.receipt,
+        "amount": str(cb.amount) if cb.amount is not None else None,
+        "source_ip": source_ip,
+    }
     if cb.merchant_request_id != payment.merchant_request_id:
         record(payment.id, "callback_rejected", services.clock, reason="MerchantRequestID does not match", **detail)
         return _unmatched(services, source_ip, "MerchantRequestID does not match", body, cb.checkout_request_id)
@@ -101,9 +109,13 @@ def _adopt(services: Services, cb: StkCallback) -> Payment | None:
     since = services.clock.now() - timedelta(seconds=ADOPT_WINDOW_SECONDS)
     candidate = (
         Payment.select()
-        .where(Payment.checkout_request_id.is_null(), Payment.phone == cb.phone,
-               Payment.amount == int(cb.amount), Payment.created_at > since,
-               (Payment.status == "created") | (Payment.message_key == "mpesa_timeout_unknown"))
+        .where(
+            Payment.checkout_request_id.is_null(),
+            Payment.phone == cb.phone,
+            Payment.amount == int(cb.amount),
+            Payment.created_at > since,
+            (Payment.status == "created") | (Payment.message_key == "mpesa_timeout_unknown"),
+        )
         .order_by(Payment.created_at.desc())
         .first()
     )
@@ -117,8 +129,13 @@ def _adopt(services: Services, cb: StkCallback) -> Payment | None:
     if result.merchant_request_id not in (None, "", cb.merchant_request_id):
         return None
     changed = (
-        Payment.update(checkout_request_id=cb.checkout_request_id, merchant_request_id=cb.merchant_request_id,
-                       status="pending", message_key=None, updated_at=services.clock.now())
+        Payment.update(
+            checkout_request_id=cb.checkout_request_id,
+            merchant_request_id=cb.merchant_request_id,
+            status="pending",
+            message_key=None,
+            updated_at=services.clock.now(),
+        )
         .where(Payment.id == candidate.id, Payment.checkout_request_id.is_null())
         .execute()
     )
@@ -144,8 +161,14 @@ def _confirmed_by_query(services: Services, payment: Payment) -> bool:
     except DarajaError as err:
         record(payment.id, "query_error", services.clock, error=err.key, message=err.message)
         return False
-    record(payment.id, "query", services.clock, pending=result.pending, result_code=result.result_code,
-           purpose="confirm callback")
+    record(
+        payment.id,
+        "query",
+        services.clock,
+        pending=result.pending,
+        result_code=result.result_code,
+        purpose="confirm callback",
+    )
     return (not result.pending) and result.result_code == "0"
 
 
@@ -155,8 +178,9 @@ def poll_open_payments(services: Services, limit: int = 50) -> int:
     m = services.settings.mpesa
     due = list(
         Payment.select()
-        .where(Payment.status.in_(QUERY_STATES), Payment.next_query_at <= now,
-               Payment.checkout_request_id.is_null(False))
+        .where(
+            Payment.status.in_(QUERY_STATES), Payment.next_query_at <= now, Payment.checkout_request_id.is_null(False)
+        )
         .order_by(Payment.next_query_at)
         .limit(limit)
     )
@@ -167,11 +191,17 @@ def poll_open_payments(services: Services, limit: int = 50) -> int:
 
 def _fail_stale_created(services: Services, now: datetime) -> int:
     """A push that never got an answer (crash, cut link) must not block the phone forever."""
-    stale = list(Payment.select(Payment.id).where(
-        Payment.status == "created", Payment.created_at < now - timedelta(seconds=ADOPT_WINDOW_SECONDS)))
+    stale = list(
+        Payment.select(Payment.id).where(
+            Payment.status == "created", Payment.created_at < now - timedelta(seconds=ADOPT_WINDOW_SECONDS)
+        )
+    )
     for payment in stale:
-        if Payment.update(status="failed", message_key="mpesa_timeout_unknown", updated_at=now).where(
-                Payment.id == payment.id, Payment.status == "created").execute():
+        if (
+            Payment.update(status="failed", message_key="mpesa_timeout_unknown", updated_at=now)
+            .where(Payment.id == payment.id, Payment.status == "created")
+            .execute()
+        ):
             record(payment.id, "push_unanswered", services.clock)
     return len(stale)
 
@@ -186,8 +216,14 @@ def _poll_one(services: Services, payment: Payment, now: datetime, m: MpesaSetti
         _query_again(payment, attempts, now, delay)
         record(payment.id, "query_error", services.clock, error=err.key, message=err.message)
         return
-    record(payment.id, "query", services.clock, pending=result.pending, result_code=result.result_code,
-           result_desc=result.result_desc)
+    record(
+        payment.id,
+        "query",
+        services.clock,
+        pending=result.pending,
+        result_code=result.result_code,
+        result_desc=result.result_desc,
+    )
     if not result.pending and result.result_code == "0":
         mark_paid(services, payment.id, receipt=None, source="query")
         return
@@ -198,10 +234,12 @@ def _poll_one(services: Services, payment: Payment, now: datetime, m: MpesaSetti
         # M-Pesa answered, but not with an outcome (4999 "still under processing"): tell
         # the customer we are still confirming, never "failed".
         Payment.update(message_key="mpesa_still_confirming").where(
-            Payment.id == payment.id, Payment.status == "pending").execute()
+            Payment.id == payment.id, Payment.status == "pending"
+        ).execute()
     if payment.status == "pending" and age >= m.give_up_after_seconds:
         Payment.update(status="timeout", message_key="payment_unconfirmed", updated_at=now).where(
-            Payment.id == payment.id, Payment.status == "pending").execute()
+            Payment.id == payment.id, Payment.status == "pending"
+        ).execute()
         record(payment.id, "timeout", services.clock, after_seconds=int(age))
     if age >= m.query_for_hours * 3600:
         Payment.update(next_query_at=None).where(Payment.id == payment.id).execute()
@@ -221,4 +259,5 @@ def _backoff(m: MpesaSettings, attempts: int, age: float) -> float:
 
 def _query_again(payment: Payment, attempts: int, now: datetime, delay: float) -> None:
     Payment.update(query_attempts=attempts, next_query_at=now + timedelta(seconds=delay)).where(
-        Payment.id == payment.id).execute()
+        Payment.id == payment.id
+    ).execute()

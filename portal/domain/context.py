@@ -4,6 +4,7 @@
 implementation or the simulator by config) and passed to every rule and job. The rules
 never see Flask, never open connections, and never read the clock themselves.
 """
+
 from __future__ import annotations
 
 import logging

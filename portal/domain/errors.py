@@ -3,6 +3,7 @@
 Each carries a stable ``key`` (looked up in :mod:`portal.messages`) and ``params`` for the
 message's named placeholders; none of them ever becomes a 500.
 """
+
 from __future__ import annotations
 
 from typing import Any

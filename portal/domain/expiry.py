@@ -1,4 +1,5 @@
 """Expiry: ending grants when their paid time is up, and refilling Redis from the ledger."""
+
 from __future__ import annotations
 
 from portal.domain.context import Services
@@ -13,9 +14,7 @@ def expire_due(services: Services) -> int:
     """End every grant whose time is up: ledger, Redis, then the router. Returns the count."""
     now = services.clock.now()
     due_ids = set(services.live.due_grant_ids(now))
-    due_ids.update(
-        g.id for g in Grant.select(Grant.id).where(Grant.status == "active", Grant.expires_at <= now)
-    )
+    due_ids.update(g.id for g in Grant.select(Grant.id).where(Grant.status == "active", Grant.expires_at <= now))
     expired = 0
     for grant_id in sorted(due_ids):
         grant = Grant.get_or_none(Grant.id == grant_id)
@@ -25,9 +24,7 @@ def expire_due(services: Services) -> int:
             publish_live(services, grant)  # Redis was stale; the ledger wins
             continue
         changed = (
-            Grant.update(status="expired", ended_at=now)
-            .where(Grant.id == grant.id, Grant.status == "active")
-            .execute()
+            Grant.update(status="expired", ended_at=now).where(Grant.id == grant.id, Grant.status == "active").execute()
         )
         services.live.drop_session(grant.id, grant.router, grant.mac)
         if not changed:
@@ -46,8 +43,5 @@ def rebuild_live(services: Services) -> int:
     active = Grant.select().where(Grant.status == "active", Grant.expires_at > now)
     # A stacked (future) grant shares the device; publish in expiry order so the
     # device key ends on the grant that lasts longest.
-    sessions = [
-        LiveGrant(g.id, g.router, g.mac, g.expires_at)
-        for g in active.order_by(Grant.expires_at)
-    ]
+    sessions = [LiveGrant(g.id, g.router, g.mac, g.expires_at) for g in active.order_by(Grant.expires_at)]
     return services.live.rebuild(sessions)

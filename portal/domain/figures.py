@@ -3,6 +3,7 @@
 Read at scrape time rather than counted in memory, so every web process reports the same
 truth however many of them run.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -4,6 +4,7 @@ A *grant* is what customers and owners call a *session*: one purchase's access f
 device until ``expires_at`` (wall clock). The ledger row is the truth; its live mirror in
 Redis is a :class:`~portal.live.LiveGrant`; the router is told through the outbox.
 """
+
 from __future__ import annotations
 
 import logging
@@ -66,9 +67,7 @@ def end_grant(services: Services, grant: Grant, *, reason: str) -> bool:
     """End a grant before its time (admin kick). True if it was active."""
     now = services.clock.now()
     changed = (
-        Grant.update(status="revoked", ended_at=now)
-        .where(Grant.id == grant.id, Grant.status == "active")
-        .execute()
+        Grant.update(status="revoked", ended_at=now).where(Grant.id == grant.id, Grant.status == "active").execute()
     )
     services.live.drop_session(grant.id, grant.router, grant.mac)
     if changed:

@@ -1,4 +1,5 @@
 """Health checks shared by ``GET /api/health`` and ``pay2connect check``."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -37,12 +38,15 @@ def check_all(services: Services, *, include_daraja: bool = True) -> dict[str, A
     routers = {}
     for name, router in services.routers.items():
         health = router.health()
-        routers[name] = {"ok": health.ok, "identity": health.identity, "version": health.version,
-                         "problems": health.problems}
+        routers[name] = {
+            "ok": health.ok,
+            "identity": health.identity,
+            "version": health.version,
+            "problems": health.problems,
+        }
     checks["routers"] = routers
     if include_daraja:
         ok, detail = check_daraja(services)
         checks["daraja"] = {"ok": ok, "detail": detail}
-    overall = all(c["ok"] for k, c in checks.items() if k != "routers") and all(
-        r["ok"] for r in routers.values())
+    overall = all(c["ok"] for k, c in checks.items() if k != "routers") and all(r["ok"] for r in routers.values())
     return {"ok": overall, "checks": checks}

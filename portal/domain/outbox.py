@@ -4,6 +4,7 @@ A grant's router call is written in the same transaction as the grant, then trie
 once; a router that is down or rebooting delays access instead of losing it, and the
 worker retries with backoff (:func:`process_outbox`).
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Packages: what venue owners sell. Shared by the CLI and the admin UI."""
+
 from __future__ import annotations
 
 import re
@@ -170,7 +171,16 @@ def get_package(package_id: Any) -> Package:
 
 
 def update_package(package: Package, changes: PackageChanges) -> Package:
-    for field in ("name", "name_sw", "price", "duration_seconds", "data_cap_bytes", "rate_limit", "devices", "sort_order"):
+    for field in (
+        "name",
+        "name_sw",
+        "price",
+        "duration_seconds",
+        "data_cap_bytes",
+        "rate_limit",
+        "devices",
+        "sort_order",
+    ):
         value = getattr(changes, field)
         if value is not None:
             setattr(package, field, value)

@@ -3,6 +3,7 @@
 Both the HTML status page and ``GET /api/portal/status/...`` render a :class:`PaymentStatus`,
 so they can never disagree about whether a customer is waiting, connected or done.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ wins over any later failure; a success that arrives after we said "timed out" st
 The move to ``paid`` is one conditional UPDATE, so one purchase gives exactly one grant
 however many successes arrive.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -16,15 +17,22 @@ from datetime import datetime, timedelta
 import peewee
 
 from portal.domain import grants, outbox
-from portal.domain.errors import BadInput, DeviceNotRecognized, NotFound, PaymentPending, PaymentRefused
-from portal.domain.errors import TooManyRequests, UpstreamUnavailable
+from portal.domain.context import Services
+from portal.domain.errors import (
+    BadInput,
+    DeviceNotRecognized,
+    NotFound,
+    PaymentPending,
+    PaymentRefused,
+    TooManyRequests,
+    UpstreamUnavailable,
+)
 from portal.ledger.models import Grant, OutboxItem, Package, Payment
+from portal.ledger.timeline import record
 from portal.mpesa.client import NO_CALLBACK_URL
 from portal.mpesa.errors import DarajaError
 from portal.mpesa.phones import InvalidPhone, mask_phone, normalize_phone
 from portal.mpesa.results import classify_result
-from portal.domain.context import Services
-from portal.ledger.timeline import record
 from router import RouterError, normalize_mac
 
 log = logging.getLogger(__name__)
@@ -188,8 +196,17 @@ def start_payment(services: Services, req: PayRequest) -> Payment:
 
 
 def _push(services: Services, payment: Payment, package: Package, now: datetime) -> Payment:
-    record(payment.id, "created", services.clock, package=package.name, amount=payment.amount,
-           phone=mask_phone(payment.phone), mac=payment.mac, ip=payment.ip, router=payment.router)
+    record(
+        payment.id,
+        "created",
+        services.clock,
+        package=package.name,
+        amount=payment.amount,
+        phone=mask_phone(payment.phone),
+        mac=payment.mac,
+        ip=payment.ip,
+        router=payment.router,
+    )
     try:
         accepted = services.gateway.stk_push(
             phone=payment.phone,
@@ -199,10 +216,18 @@ def _push(services: Services, payment: Payment, package: Package, now: datetime)
             callback_url=callback_url(services),
         )
     except DarajaError as err:
-        Payment.update(status="failed", message_key=err.key, result_desc=str(err.message)[:200],
-                       updated_at=now).where(Payment.id == payment.id, Payment.status == "created").execute()
-        record(payment.id, "push_failed", services.clock, error=err.key, code=err.error_code,
-               message=err.message, request_id=err.request_id)
+        Payment.update(status="failed", message_key=err.key, result_desc=str(err.message)[:200], updated_at=now).where(
+            Payment.id == payment.id, Payment.status == "created"
+        ).execute()
+        record(
+            payment.id,
+            "push_failed",
+            services.clock,
+            error=err.key,
+            code=err.error_code,
+            message=err.message,
+            request_id=err.request_id,
+        )
         log.warning("STK push for %s refused: %s", mask_phone(payment.phone), err.key)
         raise PaymentRefused(err.key) from err
     first_query = now + timedelta(seconds=services.settings.mpesa.query_after_seconds)
@@ -214,8 +239,13 @@ def _push(services: Services, payment: Payment, package: Package, now: datetime)
         next_query_at=first_query,
         updated_at=now,
     ).where(Payment.id == payment.id, Payment.status == "created").execute()
-    record(payment.id, "push_accepted", services.clock, checkout_request_id=accepted.checkout_request_id,
-           merchant_request_id=accepted.merchant_request_id)
+    record(
+        payment.id,
+        "push_accepted",
+        services.clock,
+        checkout_request_id=accepted.checkout_request_id,
+        merchant_request_id=accepted.merchant_request_id,
+    )
     return Payment.get_by_id(payment.id)
 
 
@@ -225,8 +255,9 @@ def mark_paid(services: Services, payment_id: int, *, receipt: str | None, sourc
     try:
         with services.db.atomic():
             changed = (
-                Payment.update(status="paid", receipt=receipt, paid_at=now, updated_at=now,
-                               message_key=None, next_query_at=None)
+                Payment.update(
+                    status="paid", receipt=receipt, paid_at=now, updated_at=now, message_key=None, next_query_at=None
+                )
                 .where(Payment.id == payment_id, Payment.status != "paid")
                 .execute()
             )
@@ -241,11 +272,24 @@ def mark_paid(services: Services, payment_id: int, *, receipt: str | None, sourc
             payment = Payment.get_by_id(payment_id)
             grant = grants.create_for_payment(services, payment, now)
     except peewee.IntegrityError:
-        record(payment_id, "success_rejected", services.clock, source=source,
-               reason="receipt already credited to another payment", receipt=receipt)
+        record(
+            payment_id,
+            "success_rejected",
+            services.clock,
+            source=source,
+            reason="receipt already credited to another payment",
+            receipt=receipt,
+        )
         return None
-    record(payment_id, "paid", services.clock, source=source, receipt=receipt,
-           grant=grant.id, expires_at=grant.expires_at.isoformat())
+    record(
+        payment_id,
+        "paid",
+        services.clock,
+        source=source,
+        receipt=receipt,
+        grant=grant.id,
+        expires_at=grant.expires_at.isoformat(),
+    )
     grants.publish_live(services, grant)
     item = grant.outbox.where(OutboxItem.done_at.is_null()).first()
     if item is not None:
@@ -263,8 +307,14 @@ def mark_failed(services: Services, payment_id: int, result_code: str, result_de
     if status == "timeout" and source == "callback" and payment_checkout_id(payment_id):
         next_query = now + timedelta(seconds=services.settings.mpesa.query_every_seconds)
     changed = (
-        Payment.update(status=status, result_code=str(result_code)[:20], result_desc=(result_desc or "")[:200],
-                       message_key=key, next_query_at=next_query, updated_at=now)
+        Payment.update(
+            status=status,
+            result_code=str(result_code)[:20],
+            result_desc=(result_desc or "")[:200],
+            message_key=key,
+            next_query_at=next_query,
+            updated_at=now,
+        )
         .where(Payment.id == payment_id, Payment.status.in_(OPEN_STATES))
         .execute()
     )
@@ -272,8 +322,14 @@ def mark_failed(services: Services, payment_id: int, result_code: str, result_de
         if source == "query":
             Payment.update(next_query_at=None).where(Payment.id == payment_id, Payment.status == "timeout").execute()
         current = Payment.get_by_id(payment_id).status
-        record(payment_id, "failure_ignored", services.clock, source=source, result_code=str(result_code),
-               reason=f"payment already {current}")
+        record(
+            payment_id,
+            "failure_ignored",
+            services.clock,
+            source=source,
+            result_code=str(result_code),
+            reason=f"payment already {current}",
+        )
     else:
         record(payment_id, status, services.clock, source=source, result_code=str(result_code), result_desc=result_desc)
     return bool(changed)

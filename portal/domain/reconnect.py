@@ -6,6 +6,7 @@ receipt code plus the phone number that paid moves the live grant to the device 
 a bounded number of times. Wrong code and wrong phone get the same answer, and guessing
 is rate-limited per device and per phone, so this cannot be used to probe receipts.
 """
+
 from __future__ import annotations
 
 import logging
@@ -13,13 +14,13 @@ import re
 from datetime import datetime
 
 from portal.domain import grants, outbox
+from portal.domain.context import Services
 from portal.domain.errors import BadInput, DeviceNotRecognized, NotFound, TooManyRequests
+from portal.domain.payments import clean_device, confirm_device, resolve_router
 from portal.ledger.models import Grant, OutboxItem, Payment
 from portal.ledger.queries import active_grant_for_device
-from portal.mpesa.phones import InvalidPhone, mask_phone, normalize_phone
-from portal.domain.payments import clean_device, confirm_device, resolve_router
-from portal.domain.context import Services
 from portal.ledger.timeline import record
+from portal.mpesa.phones import InvalidPhone, mask_phone, normalize_phone
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +105,7 @@ def _count_attempt(services: Services, mac: str, msisdn: str) -> None:
 
 
 def _live_grant(receipt: str, msisdn: str, now: datetime) -> Grant | None:
-    payment = Payment.get_or_none(
-        (Payment.receipt == receipt) & (Payment.phone == msisdn) & (Payment.status == "paid")
-    )
+    payment = Payment.get_or_none((Payment.receipt == receipt) & (Payment.phone == msisdn) & (Payment.status == "paid"))
     if payment is None:
         return None
     grant = Grant.get_or_none(Grant.payment == payment)
@@ -145,7 +144,15 @@ def _move(services: Services, grant: Grant, router_name: str, mac: str, ip: str)
     grants.publish_live(services, grant)
     authorize = outbox.queue(grant, "authorize", now)
     outbox.run_outbox_item(services, authorize.id)
-    record(grant.payment_id, "moved", services.clock, from_mac=old_mac, to_mac=mac,
-           from_router=old_router, to_router=router_name, moves=grant.moves)
+    record(
+        grant.payment_id,
+        "moved",
+        services.clock,
+        from_mac=old_mac,
+        to_mac=mac,
+        from_router=old_router,
+        to_router=router_name,
+        moves=grant.moves,
+    )
     log.info("grant %s moved from %s to %s (move %d)", grant.id, old_mac, mac, grant.moves)
     return Grant.get_by_id(grant.id)

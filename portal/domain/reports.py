@@ -4,21 +4,30 @@ Plain functions over the ledger (no Flask): views parse input and call these. Da
 counted in the venue's time zone (Africa/Nairobi) because that is when the owner's day
 starts and ends, whatever the server's clock says. Money is whole KES.
 """
+
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Generic, NamedTuple, TypeVar
 
 import peewee
 
 from portal.clock import NAIROBI
 from portal.domain.errors import BadInput
-from portal.ledger.models import PAYMENT_STATES, AuditLog, Grant, OutboxItem, Package, Payment, PaymentEvent
-from portal.ledger.models import UnmatchedCallback
+from portal.ledger.models import (
+    PAYMENT_STATES,
+    AuditLog,
+    Grant,
+    OutboxItem,
+    Package,
+    Payment,
+    PaymentEvent,
+    UnmatchedCallback,
+)
 from router import Router, RouterError
 
 PER_PAGE = 50
@@ -49,8 +58,8 @@ def day_bounds(start: date, end: date, tz: tzinfo = NAIROBI) -> tuple[datetime, 
     """UTC instants from local midnight starting ``start`` to local midnight after ``end``."""
     if end < start:
         raise ValueError("end date is before start date")
-    lo = datetime.combine(start, time(0), tzinfo=tz).astimezone(timezone.utc)
-    hi = datetime.combine(end + timedelta(days=1), time(0), tzinfo=tz).astimezone(timezone.utc)
+    lo = datetime.combine(start, time(0), tzinfo=tz).astimezone(UTC)
+    hi = datetime.combine(end + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
     return lo, hi
 
 
@@ -95,8 +104,9 @@ def revenue_by_package(start: date, end: date, tz: tzinfo = NAIROBI) -> list[Pac
         .tuples()
     }
     packages = Package.select().where((Package.active == True) | (Package.id.in_(list(sold) or [0])))  # noqa: E712
-    result = [PackageRevenue(p.id, p.name, int(sold.get(p.id, (0, 0))[0]), int(sold.get(p.id, (0, 0))[1]))
-              for p in packages]
+    result = [
+        PackageRevenue(p.id, p.name, int(sold.get(p.id, (0, 0))[0]), int(sold.get(p.id, (0, 0))[1])) for p in packages
+    ]
     return sorted(result, key=lambda r: (-r.amount, -r.count, r.name.lower()))
 
 
@@ -202,9 +212,11 @@ def reconciliation(start: date, end: date, now: datetime, tz: tzinfo = NAIROBI) 
         .where(PaymentEvent.kind.in_(DUPLICATE_KINDS), PaymentEvent.at >= lo, PaymentEvent.at < hi)
         .order_by(PaymentEvent.at.desc())
     )
-    rejected = UnmatchedCallback.select().where(
-        UnmatchedCallback.received_at >= lo, UnmatchedCallback.received_at < hi
-    ).count()
+    rejected = (
+        UnmatchedCallback.select()
+        .where(UnmatchedCallback.received_at >= lo, UnmatchedCallback.received_at < hi)
+        .count()
+    )
     return Reconciliation(
         collected=totals(start, end, tz),
         paid_without_grant=_sample(no_grant),
@@ -255,7 +267,10 @@ class PaymentFilters:
     def query_args(self, **changes: Any) -> dict[str, str]:
         """The filters as query-string values (for paging links), empty ones left out."""
         values = {
-            "status": self.status, "phone": self.phone, "receipt": self.receipt, "mac": self.mac,
+            "status": self.status,
+            "phone": self.phone,
+            "receipt": self.receipt,
+            "mac": self.mac,
             "from": self.date_from.isoformat() if self.date_from else "",
             "to": self.date_to.isoformat() if self.date_to else "",
             "page": str(self.page) if self.page > 1 else "",
@@ -393,8 +408,12 @@ def payment_story(payment_id: int, tz: tzinfo = NAIROBI) -> PaymentStory | None:
     if payment is None:
         return None
     events = PaymentEvent.select().where(PaymentEvent.payment == payment).order_by(PaymentEvent.at, PaymentEvent.id)
-    timeline = [TimelineEntry(e.at, e.kind, EVENT_LABELS.get(e.kind, e.kind.replace("_", " ")),
-                              readable_detail(e.detail_data, tz)) for e in events]
+    timeline = [
+        TimelineEntry(
+            e.at, e.kind, EVENT_LABELS.get(e.kind, e.kind.replace("_", " ")), readable_detail(e.detail_data, tz)
+        )
+        for e in events
+    ]
     grant = Grant.get_or_none(Grant.payment == payment)
     outbox = list(OutboxItem.select().where(OutboxItem.grant == grant).order_by(OutboxItem.id)) if grant else []
     return PaymentStory(payment, timeline, grant, outbox)
@@ -422,8 +441,9 @@ def live_sessions(now: datetime) -> list[LiveSessionRow]:
         .order_by(Grant.expires_at, Grant.id)
     )
     return [
-        LiveSessionRow(g, max(0, int((g.expires_at - now).total_seconds())),
-                       max(0, int((g.starts_at - now).total_seconds())))
+        LiveSessionRow(
+            g, max(0, int((g.expires_at - now).total_seconds())), max(0, int((g.starts_at - now).total_seconds()))
+        )
         for g in query
     ]
 

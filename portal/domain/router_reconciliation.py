@@ -4,6 +4,7 @@ After a reboot or drift: our users the ledger no longer covers are removed, payi
 devices the router forgot are logged in again. Users without our comment prefix (the
 owner's own) are never touched.
 """
+
 from __future__ import annotations
 
 import logging

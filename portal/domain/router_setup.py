@@ -1,4 +1,5 @@
 """The RouterOS script a venue pastes into its router (`pay2connect routeros-setup`)."""
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit

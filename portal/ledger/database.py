@@ -3,6 +3,7 @@
 SQLite by default (WAL, foreign keys, a busy timeout so the web process and the worker
 can share the file); any peewee URL (postgresql://...) is accepted.
 """
+
 from __future__ import annotations
 
 import logging

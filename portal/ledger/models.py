@@ -3,10 +3,11 @@
 The database is the truth. Redis only mirrors live grants for speed and is rebuilt from
 here after a loss.
 """
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import peewee
@@ -22,13 +23,13 @@ class UTCDateTimeField(peewee.DateTimeField):
 
     def db_value(self, value: datetime | None) -> Any:
         if value is not None and value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(UTC).replace(tzinfo=None)
         return super().db_value(value)
 
     def python_value(self, value: Any) -> datetime | None:
         value = super().python_value(value)
         if isinstance(value, datetime) and value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value
 
 

@@ -1,4 +1,5 @@
 """Read-only questions about the ledger that several business rules ask."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Append events to a payment's timeline (what the owner reads when a customer calls)."""
+
 from __future__ import annotations
 
 import json

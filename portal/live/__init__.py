@@ -3,6 +3,7 @@
 ``server`` opens Redis (a URL, or a private embedded server); ``store`` is everything the
 product keeps there.
 """
+
 from portal.live.server import LiveStoreUnavailable, RedisHandle, open_redis
 from portal.live.store import LiveGrant, LiveStore
 

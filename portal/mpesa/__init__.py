@@ -2,6 +2,7 @@
 
 The Daraja simulator lives in :mod:`portal.mpesa.simulator` and is imported only when needed.
 """
+
 from __future__ import annotations
 
 from portal.mpesa.callbacks import MalformedCallback, StkCallback, parse_stk_callback
@@ -12,7 +13,6 @@ from portal.mpesa.client import (
     build_password,
     daraja_timestamp,
 )
-from portal.mpesa.gateway import MpesaGateway, StkPushAccepted, StkQueryResult
 from portal.mpesa.errors import (
     DarajaAuthError,
     DarajaError,
@@ -23,6 +23,7 @@ from portal.mpesa.errors import (
     DarajaTimeout,
     DarajaUnavailable,
 )
+from portal.mpesa.gateway import MpesaGateway, StkPushAccepted, StkQueryResult
 from portal.mpesa.phones import InvalidPhone, NotSafaricom, mask_phone, normalize_phone
 from portal.mpesa.results import classify_result, is_final_result
 

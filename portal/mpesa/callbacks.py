@@ -5,6 +5,7 @@ Callbacks are unsigned and anyone on the Wi-Fi can forge one, so this parser onl
 payment (and is confirmed by STK Query) is the payment service's job. Any input at all either
 parses or raises :class:`MalformedCallback`; nothing else escapes.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,9 +63,7 @@ class StkCallback:
         return self.result_code == "0"
 
 
-def parse_stk_callback(
-    raw: bytes | str | Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_BYTES
-) -> StkCallback:
+def parse_stk_callback(raw: bytes | str | Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_BYTES) -> StkCallback:
     """Parse a callback body (raw bytes, text, or an already-decoded JSON object)."""
     try:
         document = _load(raw, max_bytes)

@@ -6,6 +6,7 @@ and refreshed once (then the call replayed once) when Daraja says "Invalid Acces
 Every request has a timeout. Nothing secret (Password, Authorization header, consumer secret,
 passkey) is ever logged, and phone numbers are masked.
 """
+
 from __future__ import annotations
 
 import base64
@@ -30,8 +31,8 @@ from portal.mpesa.errors import (
     is_query_pending,
     is_token_rejection,
 )
-from portal.mpesa.phones import MSISDN_PATTERN, mask_checkout_id, mask_phone
 from portal.mpesa.gateway import StkPushAccepted, StkQueryResult
+from portal.mpesa.phones import MSISDN_PATTERN, mask_checkout_id, mask_phone
 from portal.mpesa.results import is_final_result
 
 log = logging.getLogger(__name__)
@@ -194,9 +195,7 @@ class DarajaClient:
                 "Daraja refused the consumer key or secret", http_status=response.status_code
             )
         elif body is None or response.status_code == 200:
-            error = DarajaUnavailable(
-                "Daraja OAuth answer was not the expected JSON", http_status=response.status_code
-            )
+            error = DarajaUnavailable("Daraja OAuth answer was not the expected JSON", http_status=response.status_code)
         else:
             error = error_from_envelope(response.status_code, body)
         log.warning("Daraja OAuth failed: %s", error)
@@ -245,9 +244,7 @@ class DarajaClient:
         }
         log.info("STK push to %s for KES %d, ref %s", mask_phone(phone), amount, reference)
         response, body = self._call_api(STK_PUSH_PATH, payload, push=True)
-        if response.status_code == 200 and body is not None and _code_text(
-            body.get("ResponseCode")
-        ) == "0":
+        if response.status_code == 200 and body is not None and _code_text(body.get("ResponseCode")) == "0":
             merchant_id = body.get("MerchantRequestID")
             checkout_id = body.get("CheckoutRequestID")
             if isinstance(merchant_id, str) and isinstance(checkout_id, str) and checkout_id:

@@ -2,9 +2,10 @@
 
 Every Daraja error envelope (``{"requestId", "errorCode", "errorMessage"}``) and every transport
 failure becomes exactly one of these classes. Callers branch on the class (or ``retryable``);
-views show the customer the words for ``key`` (:mod:`portal.web.messages`); logs and admin pages show ``key``, ``error_code``,
-``message`` and ``request_id``.
+customers read the words for ``key`` (:mod:`portal.web.messages`); logs and admin pages
+show ``key``, ``error_code``, ``message`` and ``request_id``.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -5,6 +5,7 @@ DarajaClient`, aimed by config at Safaricom's sandbox, at production, or at the 
 simulator (:mod:`portal.mpesa.simulator`, a real HTTP server). Every failure arrives as a
 :class:`portal.mpesa.errors.DarajaError`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ class StkQueryResult:
 
     @property
     def status(self) -> str:
-        """"pending", or the final status from :func:`classify_result`."""
+        """ "pending", or the final status from :func:`classify_result`."""
         if self.pending or self.result_code is None:
             return "pending"
         return classify_result(self.result_code)[0]

@@ -4,6 +4,7 @@ Customers type ``0712 345 678``, ``+254712345678``, ``712-345-678``, ``254071234
 full-width or Arabic-Indic digits. Everything becomes the 12-digit MSISDN ``2547XXXXXXXX`` or
 ``2541XXXXXXXX`` that Daraja wants, *before* any rate limit or lookup keys on it.
 """
+
 from __future__ import annotations
 
 import re

@@ -2,6 +2,7 @@
 
 Never match on ``ResultDesc`` text: it varies (trailing periods, wording). The code decides.
 """
+
 from __future__ import annotations
 
 PAID = "paid"
@@ -62,4 +63,3 @@ def classify_result(result_code: object) -> tuple[str, str]:
     :func:`is_final_result` first.
     """
     return _RESULTS.get(_canonical(result_code), (FAILED, "mpesa_failed"))
-

@@ -1,4 +1,5 @@
 """The JSON API of the Pay-to-Connect guide (kept compatible) and the Daraja callback."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -7,11 +8,11 @@ from typing import Any
 
 from flask import Blueprint, abort, jsonify, request
 
-from portal.domain import health as health_checks
 from portal.domain import confirmations, payment_status, payments
+from portal.domain import health as health_checks
 from portal.domain.errors import PortalError
-from portal.web.messages import message
 from portal.web.context import services
+from portal.web.messages import message
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -85,7 +86,9 @@ def status_json(payment: Any, *, trusted: bool) -> dict[str, Any]:
     return {
         "success": True,
         "status": current.api_status,
-        "session": None if session is None or not trusted else {
+        "session": None
+        if session is None or not trusted
+        else {
             "sessionId": session.grant_id,
             "packageName": session.package_name,
             "expiresAt": session.expires_at.isoformat().replace("+00:00", "Z"),

@@ -1,11 +1,11 @@
 """The web app: ``create_app`` builds Flask around one :class:`Services`; nothing starts on import."""
+
 from __future__ import annotations
 
 import logging
-from typing import Any
-
 import secrets
 from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
@@ -100,5 +100,3 @@ def init_app(app: Flask, services: Services) -> None:
     app.register_blueprint(splash.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp, url_prefix="/admin")
-
-

@@ -3,6 +3,7 @@
 Kept apart from :mod:`portal.web.app` so blueprints import this, and the app imports the
 blueprints: no import loop.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -4,6 +4,7 @@ The language travels in the URL (``?lang=sw``) or a form field, never in a cooki
 captive mini-browser throws cookies away. Catalogs live in ``translations/``; the
 ``.mo`` files are compiled from the ``.po`` sources at start when missing or older.
 """
+
 from __future__ import annotations
 
 import logging

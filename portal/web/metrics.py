@@ -1,4 +1,5 @@
 """Prometheus metrics at ``GET /metrics`` (prometheus-client, a registry per app)."""
+
 from __future__ import annotations
 
 from typing import Any

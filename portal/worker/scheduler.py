@@ -3,6 +3,7 @@
 Every job reads what to do from the ledger, so stopping and starting the worker loses
 nothing. Only one worker acts at a time (leader lock in Redis); others stand by.
 """
+
 from __future__ import annotations
 
 import logging
@@ -53,8 +54,15 @@ class Worker:
         scheduler_class = BlockingScheduler if blocking else BackgroundScheduler
         self.scheduler: BaseScheduler = scheduler_class(timezone="UTC", job_defaults=job_defaults)
         for job in JOBS:
-            self.scheduler.add_job(self._guarded, "interval", args=[job], id=job.name, name=job.name,
-                                   seconds=job.interval(services), replace_existing=True)
+            self.scheduler.add_job(
+                self._guarded,
+                "interval",
+                args=[job],
+                id=job.name,
+                name=job.name,
+                seconds=job.interval(services),
+                replace_existing=True,
+            )
 
     def is_leader(self) -> bool:
         ttl = self.services.settings.worker.leader_lock_seconds
@@ -72,7 +80,7 @@ class Worker:
             done = job.run(self.services)
             if done:
                 log.info("%s: %d", job.name, done)
-        except Exception:  # noqa: BLE001 - a failing job must not stop the others
+        except Exception:
             log.exception("worker job %s failed", job.name)
         finally:
             if not self.services.db.is_closed():

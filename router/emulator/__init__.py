@@ -19,6 +19,7 @@ Choices where RouterOS is undocumented (§5.8), all kept in one place each:
   range never idle out. Removed hosts come back on the device's next traffic.
 - Login needs the ``api`` policy; without it the API says ``invalid user name or password (6)``.
 """
+
 from __future__ import annotations
 
 from router.emulator.device import RouterEmulator

@@ -4,6 +4,7 @@ Decoding accepts all five prefix sizes (1–4 bytes plus ``0xF0`` + 4 bytes); en
 emits 1–4 bytes only, like a real router, because librouteros cannot read more.
 Lengths count bytes, never characters.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,31 +1,30 @@
 """Configuration menus: rows that the API edits with ``add/set/unset/remove/enable/disable``."""
+
 from __future__ import annotations
 
-from collections.abc import Callable
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from router.emulator.codec import Command
-from router.emulator.menus import CONFIG_VERBS
-from router.emulator.menus import Context
-from router.emulator.menus import Field
-from router.emulator.menus import Menu
-from router.emulator.menus import Outcome
-from router.emulator.menus import Record
-from router.emulator.menus import Trap
-from router.emulator.menus import Values
+from router.emulator.menus import CONFIG_VERBS, Context, Field, Menu, Outcome, Record, Trap, Values
 from router.emulator.tables import RowTable
-from router.emulator.values import BOOL
-from router.emulator.values import InvalidValue
-from router.emulator.values import format_id
+from router.emulator.values import BOOL, InvalidValue, format_id
 
 
 class ConfigMenu(Menu):
     """Rows of configuration with the full set of editing verbs."""
 
-    def __init__(self, path: str, fields: list[Field], verbs: frozenset[str] = CONFIG_VERBS, *,
-                 unique_name: bool = False, name_is_id: bool = False, indexed: tuple[str, ...] = (),
-                 duplicate_message: str = "failure: already have item with such name") -> None:
+    def __init__(
+        self,
+        path: str,
+        fields: list[Field],
+        verbs: frozenset[str] = CONFIG_VERBS,
+        *,
+        unique_name: bool = False,
+        name_is_id: bool = False,
+        indexed: tuple[str, ...] = (),
+        duplicate_message: str = "failure: already have item with such name",
+    ) -> None:
         super().__init__(path, fields, verbs)
         self.indexed = tuple(name for name in ("name", *indexed) if name in self.fields)
         self.rows = {}
@@ -98,8 +97,7 @@ class ConfigMenu(Menu):
         merged.update(values)
         return merged
 
-    def parse_assignments(self, texts: dict[str, str], ctx: Context | None, *,
-                          allow_read_only: bool = False) -> Values:
+    def parse_assignments(self, texts: dict[str, str], ctx: Context | None, *, allow_read_only: bool = False) -> Values:
         """Typed values for ``=name=value`` words; an empty value unsets (None)."""
         parsed: Values = {}
         for name, text in texts.items():
@@ -162,7 +160,7 @@ class ConfigMenu(Menu):
         names = [name for name in attributes.pop("value-name", "").split(",") if name]
         for name in list(attributes) + [name for name in names if name not in self.fields]:
             raise Trap(f"unknown parameter {name}")
-        self._change(ids, {name: None for name in names})
+        self._change(ids, dict.fromkeys(names))
         return Outcome()
 
     def _set_disabled(self, command: Command, ctx: Context, disabled: bool) -> Outcome:
@@ -187,4 +185,3 @@ class ConfigMenu(Menu):
             for listener in self.on_remove:
                 listener(values)
         return Outcome()
-

@@ -1,5 +1,6 @@
 """``RouterEmulator``: a RouterOS 7.x hotspot router on a local TCP port, plus the test-side
 "world" (devices joining, leaving, using data, time passing) and failure injection."""
+
 from __future__ import annotations
 
 import logging
@@ -7,22 +8,15 @@ import ssl
 from types import TracebackType
 from typing import Any
 
-from portal.clock import Clock
-from portal.clock import SystemClock
+from router.clock import Clock, SystemClock
 from router.emulator.codec import Command
 from router.emulator.faults import FaultPlan
 from router.emulator.hotspot_rows import Device
 from router.emulator.menus import Context
 from router.emulator.server import ApiServer
-from router.emulator.state import API_POLICIES
-from router.emulator.state import RouterState
-from router.emulator.tls import Certificate
-from router.emulator.tls import client_context
-from router.emulator.tls import make_certificate
-from router.emulator.tls import server_context
-from router.emulator.values import IP
-from router.emulator.values import InvalidValue
-from router.emulator.values import normalize_mac
+from router.emulator.state import API_POLICIES, RouterState
+from router.emulator.tls import Certificate, client_context, make_certificate, server_context
+from router.emulator.values import IP, InvalidValue, normalize_mac
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +28,20 @@ class RouterEmulator:
     connection before closing it (None: until the client leaves or :meth:`stop`).
     """
 
-    def __init__(self, *, clock: Clock | None = None, host: str = "127.0.0.1", port: int = 0,
-                 identity: str = "MikroTik", username: str = "pay2connect", password: str = "secret",
-                 version: str = "7.18", hotspot_server: str = "hotspot1", tls: bool = False,
-                 reply_timeout_ceiling: float | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        identity: str = "MikroTik",
+        username: str = "pay2connect",
+        password: str = "secret",
+        version: str = "7.18",
+        hotspot_server: str = "hotspot1",
+        tls: bool = False,
+        reply_timeout_ceiling: float | None = None,
+    ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.host = host
         self.port = port
@@ -45,8 +49,7 @@ class RouterEmulator:
         self.password = password
         self.tls = tls
         self.hotspot_server = hotspot_server
-        self.state = RouterState(self.clock, identity=identity, version=version,
-                                 hotspot_server=hotspot_server, tls=tls)
+        self.state = RouterState(self.clock, identity=identity, version=version, hotspot_server=hotspot_server, tls=tls)
         self.state.add_api_user(username, password, {"api", "read", "write"})
         self.faults = FaultPlan()
         self._certificate: Certificate | None = None
@@ -61,8 +64,14 @@ class RouterEmulator:
         if self.tls:
             self._certificate = make_certificate(self.host)
             tls_context = server_context(self._certificate)
-        self._server = ApiServer(self.state, self.faults, host=self.host, port=self.port,
-                                 tls_context=tls_context, stall_ceiling=self.reply_timeout_ceiling)
+        self._server = ApiServer(
+            self.state,
+            self.faults,
+            host=self.host,
+            port=self.port,
+            tls_context=tls_context,
+            stall_ceiling=self.reply_timeout_ceiling,
+        )
         self.port = self._server.listen()
         self.state.set_api_port(self.port)
         return self
@@ -75,8 +84,9 @@ class RouterEmulator:
     def __enter__(self) -> RouterEmulator:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.stop()
 
     def tls_context_for_clients(self) -> ssl.SSLContext | None:
@@ -189,8 +199,16 @@ class RouterEmulator:
         else:
             self._server.listen()
 
-    def fail_next(self, kind: str, *, path: str | None = None, count: int = 1, message: str | None = None,
-                  category: int | None = None, execute: bool | None = None) -> None:
+    def fail_next(
+        self,
+        kind: str,
+        *,
+        path: str | None = None,
+        count: int = 1,
+        message: str | None = None,
+        category: int | None = None,
+        execute: bool | None = None,
+    ) -> None:
         """Script a failure for the next ``count`` matching commands (connections for
         ``close_on_accept``); see :mod:`router.emulator.faults` for each kind."""
         self.faults.add(kind, path=path, count=count, message=message, category=category, execute=execute)

@@ -20,16 +20,26 @@ The two ``drop_*`` kinds run the command first by default: the router did the wo
 the *reply* was lost, the case an idempotent adapter must survive. Pass ``execute=False``
 to :meth:`FaultPlan.add` for "the router never saw it".
 """
+
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-FAULT_KINDS = frozenset({
-    "close_on_accept", "drop_before_reply", "drop_mid_reply", "stall", "reset", "fatal", "trap",
-    "multi_trap", "not_permitted",
-})
+FAULT_KINDS = frozenset(
+    {
+        "close_on_accept",
+        "drop_before_reply",
+        "drop_mid_reply",
+        "stall",
+        "reset",
+        "fatal",
+        "trap",
+        "multi_trap",
+        "not_permitted",
+    }
+)
 DEFAULT_MESSAGES = {
     "fatal": "connection terminated by router",
     "trap": "failure: injected trap",
@@ -66,8 +76,16 @@ class FaultPlan:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
 
-    def add(self, kind: str, *, path: str | None = None, count: int = 1, message: str | None = None,
-            category: int | None = None, execute: bool | None = None) -> None:
+    def add(
+        self,
+        kind: str,
+        *,
+        path: str | None = None,
+        count: int = 1,
+        message: str | None = None,
+        category: int | None = None,
+        execute: bool | None = None,
+    ) -> None:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
         if count < 1:

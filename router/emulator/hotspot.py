@@ -9,27 +9,25 @@ so the cost of a command does not grow with the number of hosts, sessions or use
 
 Behaviour choices where RouterOS is not documented (reference §5.8) are class attributes.
 """
+
 from __future__ import annotations
 
 import logging
 
 from router.emulator.config_menu import ConfigMenu
-from router.emulator.hotspot_rows import ANY_MAC
-from router.emulator.hotspot_rows import Cookie
-from router.emulator.hotspot_rows import Device
-from router.emulator.hotspot_rows import Host
-from router.emulator.hotspot_rows import HotspotConfig
-from router.emulator.hotspot_rows import Session
-from router.emulator.hotspot_rows import byte_budget
-from router.emulator.hotspot_rows import over_byte_limit
-from router.emulator.hotspot_rows import packets_for
-from router.emulator.hotspot_timers import BindingWatch
-from router.emulator.hotspot_timers import DueQueue
-from router.emulator.hotspot_timers import binding_rules
-from router.emulator.hotspot_timers import binding_type
-from router.emulator.hotspot_timers import deadline
-from router.emulator.menus import Trap
-from router.emulator.menus import Values
+from router.emulator.hotspot_rows import (
+    ANY_MAC,
+    Cookie,
+    Device,
+    Host,
+    HotspotConfig,
+    Session,
+    byte_budget,
+    over_byte_limit,
+    packets_for,
+)
+from router.emulator.hotspot_timers import BindingWatch, DueQueue, binding_rules, binding_type, deadline
+from router.emulator.menus import Trap, Values
 from router.emulator.tables import IndexedTable
 
 logger = logging.getLogger(__name__)
@@ -180,8 +178,17 @@ class HotspotModel:
             self.remove_host(host.id, now, reason="blocked")
 
     # ----- login / logout -------------------------------------------------------
-    def login(self, user: str, password: str | None, ip: str, mac: str | None, now: float,
-              *, login_by: str | None = None, domain: str | None = None) -> None:
+    def login(
+        self,
+        user: str,
+        password: str | None,
+        ip: str,
+        mac: str | None,
+        now: float,
+        *,
+        login_by: str | None = None,
+        domain: str | None = None,
+    ) -> None:
         """``/ip/hotspot/active/login``; a None password means "already verified" (cookie)."""
         host = min(self.hosts.where("ip", ip), key=lambda h: h.id, default=None)
         if host is None:
@@ -212,11 +219,21 @@ class HotspotModel:
             self.end_session(current.id, now, "replaced by another login")
         session_id = self._new_id("session")
         self.sessions[session_id] = Session(
-            id=session_id, user=user, server=host.server, mac=host.mac, ip=host.ip,
-            login_by=login_by or self.api_login_by, login_at=now, last_traffic=now,
+            id=session_id,
+            user=user,
+            server=host.server,
+            mac=host.mac,
+            ip=host.ip,
+            login_by=login_by or self.api_login_by,
+            login_at=now,
+            last_traffic=now,
             uptime_budget=limit_uptime - account.get("uptime", 0) if limit_uptime else None,
-            session_timeout=profile.get("session-timeout", 0), idle_timeout=profile.get("idle-timeout", 0),
-            keepalive_timeout=profile.get("keepalive-timeout", 0), byte_limits=byte_limits, domain=domain or None)
+            session_timeout=profile.get("session-timeout", 0),
+            idle_timeout=profile.get("idle-timeout", 0),
+            keepalive_timeout=profile.get("keepalive-timeout", 0),
+            byte_limits=byte_limits,
+            domain=domain or None,
+        )
         self._schedule(self.sessions[session_id])
         host.authorized = True
         if profile.get("add-mac-cookie", True) and not self.cookies.where("mac", host.mac):
@@ -241,7 +258,8 @@ class HotspotModel:
             if host.left_at is not None:
                 del self.hosts[session.mac]
         if reason in ("traffic limit", "session timeout") or (
-                reason == "admin" and not self.cookies_survive_admin_logout):
+            reason == "admin" and not self.cookies_survive_admin_logout
+        ):
             for cookie in self._cookies_of(session.mac):
                 del self.cookies[cookie.id]
 
@@ -269,12 +287,17 @@ class HotspotModel:
             cookie = self.cookies.get(cookie_id)
             if cookie is not None and cookie.expires_at <= now:
                 del self.cookies[cookie_id]
-        self._session_due.compact(len(self.sessions), lambda: [
-            (due[0], s.id) for s in self.sessions.values() if (due := self._deadline(s)) is not None])
+        self._session_due.compact(
+            len(self.sessions),
+            lambda: [(due[0], s.id) for s in self.sessions.values() if (due := self._deadline(s)) is not None],
+        )
         self._cookie_due.compact(len(self.cookies), lambda: [(c.expires_at, c.id) for c in self.cookies.values()])
         macs = self._bindings.to_check(binding_rules(self.config.bindings))
-        hosts = list(self.hosts.values()) if macs is None else sorted(
-            (host for mac in macs if (host := self.hosts.get(mac)) is not None), key=lambda h: h.id)
+        hosts = (
+            list(self.hosts.values())
+            if macs is None
+            else sorted((host for mac in macs if (host := self.hosts.get(mac)) is not None), key=lambda h: h.id)
+        )
         for host in hosts:
             self._refresh_binding(host, now)
 

@@ -1,5 +1,6 @@
 """The rows of the hotspot's live tables (host, active, cookie), the world's devices, and
 the configuration menus the hotspot model reads."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -68,8 +69,11 @@ def byte_budget(account: dict[str, Any]) -> dict[str, int]:
     """Bytes a user may still move per limit (``in``/``out``/``total``), from its counters."""
     used = {"in": account.get("bytes-in", 0), "out": account.get("bytes-out", 0)}
     used["total"] = used["in"] + used["out"]
-    return {kind: account[f"limit-bytes-{kind}"] - used[kind]
-            for kind in ("in", "out", "total") if account.get(f"limit-bytes-{kind}")}
+    return {
+        kind: account[f"limit-bytes-{kind}"] - used[kind]
+        for kind in ("in", "out", "total")
+        if account.get(f"limit-bytes-{kind}")
+    }
 
 
 def over_byte_limit(session: Session) -> bool:

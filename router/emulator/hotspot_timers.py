@@ -11,6 +11,7 @@ or pushes the later time back. So the heap may hold stale entries (for ended ses
 for deadlines that moved later) but is never late: only a due time that moves *earlier*
 needs a new :meth:`DueQueue.push`.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -18,8 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from router.emulator.config_menu import ConfigMenu
-from router.emulator.hotspot_rows import Host
-from router.emulator.hotspot_rows import Session
+from router.emulator.hotspot_rows import Host, Session
 
 Rule = tuple[Any, Any, str]  # (mac-address or _ANY, address or _ANY, type) of an enabled ip-binding
 _ANY = object()  # an ip-binding without a MAC (or address) applies to every MAC (address)
@@ -65,9 +65,11 @@ class DueQueue:
 
 def binding_rules(bindings: ConfigMenu) -> tuple[Rule, ...]:
     """The enabled ``/ip/hotspot/ip-binding`` rows that name a MAC or an address, in order."""
-    return tuple((binding.get("mac-address", _ANY), binding.get("address", _ANY), str(binding.get("type", "regular")))
-                 for _, binding in bindings.records()
-                 if not binding.get("disabled") and ("mac-address" in binding or "address" in binding))
+    return tuple(
+        (binding.get("mac-address", _ANY), binding.get("address", _ANY), str(binding.get("type", "regular")))
+        for _, binding in bindings.records()
+        if not binding.get("disabled") and ("mac-address" in binding or "address" in binding)
+    )
 
 
 def binding_type(rules: tuple[Rule, ...], mac: str, ip: str) -> str | None:

@@ -1,35 +1,17 @@
 """Menus whose rows are live state: hotspot active/host/cookie tables and the /system menus."""
+
 from __future__ import annotations
 
-from collections.abc import Callable
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
-from datetime import timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from router.emulator.codec import Command
 from router.emulator.hotspot import HotspotModel
-from router.emulator.hotspot_rows import Cookie
-from router.emulator.hotspot_rows import Host
-from router.emulator.hotspot_rows import Session
-from router.emulator.hotspot_rows import packets_for
-from router.emulator.hotspot_rows import session_left
-from router.emulator.menus import READ_VERBS
-from router.emulator.menus import Action
-from router.emulator.menus import Context
-from router.emulator.menus import Field
-from router.emulator.menus import Menu
-from router.emulator.menus import Outcome
-from router.emulator.menus import Record
-from router.emulator.menus import Trap
-from router.emulator.menus import Values
-from router.emulator.values import BOOL
-from router.emulator.values import DURATION
-from router.emulator.values import INT
-from router.emulator.values import IP
-from router.emulator.values import MAC
-from router.emulator.values import InvalidValue
+from router.emulator.hotspot_rows import Cookie, Host, Session, packets_for, session_left
+from router.emulator.menus import READ_VERBS, Action, Context, Field, Menu, Outcome, Record, Trap, Values
+from router.emulator.values import BOOL, DURATION, INT, IP, MAC, InvalidValue
 
 LOGIN_ARGUMENTS = ("user", "password", "mac-address", "ip", "domain")
 TRAFFIC_FIELDS = [Field(name, INT) for name in ("bytes-in", "bytes-out", "packets-in", "packets-out")]
@@ -48,9 +30,16 @@ class LiveTable:
 class ComputedMenu(Menu):
     """Rows owned elsewhere (sessions, hosts, resource); ``remove`` and actions call back."""
 
-    def __init__(self, path: str, fields: list[Field], provider: Callable[[Context], list[Record]], *,
-                 remover: Callable[[list[int], Context], None] | None = None,
-                 actions: dict[str, Action] | None = None, table: LiveTable | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        fields: list[Field],
+        provider: Callable[[Context], list[Record]],
+        *,
+        remover: Callable[[list[int], Context], None] | None = None,
+        actions: dict[str, Action] | None = None,
+        table: LiveTable | None = None,
+    ) -> None:
         self.provider = provider
         self.remover = remover
         self.actions = actions or {}
@@ -91,8 +80,12 @@ class SystemInfo:
 
 
 def _traffic(bytes_in: int, bytes_out: int) -> dict[str, int]:
-    return {"bytes-in": bytes_in, "bytes-out": bytes_out,
-            "packets-in": packets_for(bytes_in), "packets-out": packets_for(bytes_out)}
+    return {
+        "bytes-in": bytes_in,
+        "bytes-out": bytes_out,
+        "packets-in": packets_for(bytes_in),
+        "packets-out": packets_for(bytes_out),
+    }
 
 
 def _positive(value: float | None) -> int | None:
@@ -110,8 +103,12 @@ def build_hotspot_menus(model: HotspotModel) -> list[Menu]:
     def active_row(session: Session, ctx: Context) -> Values:
         left = session_left(session, ctx.now)
         return {
-            "server": session.server, "user": session.user, "domain": session.domain, "address": session.ip,
-            "mac-address": session.mac, "login-by": session.login_by,
+            "server": session.server,
+            "user": session.user,
+            "domain": session.domain,
+            "address": session.ip,
+            "mac-address": session.mac,
+            "login-by": session.login_by,
             "uptime": round(ctx.now - session.login_at),
             "session-time-left": None if left is None else round(left),
             "idle-time": round(ctx.now - session.last_traffic),
@@ -119,12 +116,14 @@ def build_hotspot_menus(model: HotspotModel) -> list[Menu]:
             "keepalive-timeout": _positive(session.keepalive_timeout),
             **_traffic(session.bytes_in, session.bytes_out),
             **{f"limit-bytes-{kind}": left for kind, left in session.byte_limits.items()},
-            "radius": False, "blocked": False,
+            "radius": False,
+            "blocked": False,
         }
 
     def active_rows(ctx: Context) -> list[Record]:
-        return [(session.id, active_row(session, ctx))
-                for session in sorted(model.sessions.values(), key=lambda s: s.id)]
+        return [
+            (session.id, active_row(session, ctx)) for session in sorted(model.sessions.values(), key=lambda s: s.id)
+        ]
 
     def active_fetch(session_id: int, ctx: Context) -> Values | None:
         session = model.sessions.get(session_id)
@@ -153,12 +152,21 @@ def build_hotspot_menus(model: HotspotModel) -> list[Menu]:
 
     def host_row(host: Host, ctx: Context) -> Values:
         return {
-            "mac-address": host.mac, "address": host.ip, "to-address": host.ip, "server": host.server,
-            "uptime": round(ctx.now - host.seen_at), "idle-time": round(ctx.now - host.last_traffic),
+            "mac-address": host.mac,
+            "address": host.ip,
+            "to-address": host.ip,
+            "server": host.server,
+            "uptime": round(ctx.now - host.seen_at),
+            "idle-time": round(ctx.now - host.last_traffic),
             "host-dead-time": round(ctx.now - host.left_at) if host.left_at is not None else 0,
-            **_traffic(host.bytes_in, host.bytes_out), "found-by": "DHCP",
-            "authorized": host.authorized, "bypassed": host.bypassed, "blocked": False,
-            "static": False, "DHCP": True, "dynamic": True,
+            **_traffic(host.bytes_in, host.bytes_out),
+            "found-by": "DHCP",
+            "authorized": host.authorized,
+            "bypassed": host.bypassed,
+            "blocked": False,
+            "static": False,
+            "DHCP": True,
+            "dynamic": True,
         }
 
     def host_rows(ctx: Context) -> list[Record]:
@@ -178,8 +186,12 @@ def build_hotspot_menus(model: HotspotModel) -> list[Menu]:
             model.remove_host(host_id, ctx.now)
 
     def cookie_row(cookie: Cookie, ctx: Context) -> Values:
-        return {"user": cookie.user, "mac-address": cookie.mac,
-                "expires-in": round(cookie.expires_at - ctx.now), "mac-cookie": True}
+        return {
+            "user": cookie.user,
+            "mac-address": cookie.mac,
+            "expires-in": round(cookie.expires_at - ctx.now),
+            "mac-cookie": True,
+        }
 
     def cookie_rows(ctx: Context) -> list[Record]:
         return [(cookie.id, cookie_row(cookie, ctx)) for cookie in sorted(model.cookies.values(), key=lambda c: c.id)]
@@ -197,27 +209,60 @@ def build_hotspot_menus(model: HotspotModel) -> list[Menu]:
             model.cookies.pop(cookie_id, None)
 
     active_fields = [
-        Field("server"), Field("user"), Field("domain"), Field("address", IP), Field("mac-address", MAC),
-        Field("login-by"), Field("uptime", DURATION), Field("session-time-left", DURATION),
-        Field("idle-time", DURATION), Field("idle-timeout", DURATION), Field("keepalive-timeout", DURATION),
-        *TRAFFIC_FIELDS, *(Field(f"limit-bytes-{kind}", INT) for kind in ("in", "out", "total")),
-        Field("radius", BOOL), Field("blocked", BOOL),
+        Field("server"),
+        Field("user"),
+        Field("domain"),
+        Field("address", IP),
+        Field("mac-address", MAC),
+        Field("login-by"),
+        Field("uptime", DURATION),
+        Field("session-time-left", DURATION),
+        Field("idle-time", DURATION),
+        Field("idle-timeout", DURATION),
+        Field("keepalive-timeout", DURATION),
+        *TRAFFIC_FIELDS,
+        *(Field(f"limit-bytes-{kind}", INT) for kind in ("in", "out", "total")),
+        Field("radius", BOOL),
+        Field("blocked", BOOL),
     ]
     host_fields = [
-        Field("mac-address", MAC), Field("address", IP), Field("to-address", IP), Field("server"),
-        Field("uptime", DURATION), Field("idle-time", DURATION), Field("host-dead-time", DURATION),
-        *TRAFFIC_FIELDS, Field("found-by"), *(Field(flag, BOOL) for flag in
-                                              ("authorized", "bypassed", "blocked", "static", "DHCP", "dynamic")),
+        Field("mac-address", MAC),
+        Field("address", IP),
+        Field("to-address", IP),
+        Field("server"),
+        Field("uptime", DURATION),
+        Field("idle-time", DURATION),
+        Field("host-dead-time", DURATION),
+        *TRAFFIC_FIELDS,
+        Field("found-by"),
+        *(Field(flag, BOOL) for flag in ("authorized", "bypassed", "blocked", "static", "DHCP", "dynamic")),
     ]
-    cookie_fields = [Field("user"), Field("domain"), Field("mac-address", MAC), Field("expires-in", DURATION),
-                     Field("mac-cookie", BOOL)]
+    cookie_fields = [
+        Field("user"),
+        Field("domain"),
+        Field("mac-address", MAC),
+        Field("expires-in", DURATION),
+        Field("mac-cookie", BOOL),
+    ]
     return [
-        ComputedMenu("/ip/hotspot/active", active_fields, active_rows, remover=logout, actions={"login": login},
-                     table=LiveTable(active_fetch, active_lookup)),
-        ComputedMenu("/ip/hotspot/host", host_fields, host_rows, remover=remove_hosts,
-                     table=LiveTable(host_fetch, host_lookup)),
-        ComputedMenu("/ip/hotspot/cookie", cookie_fields, cookie_rows, remover=remove_cookies,
-                     table=LiveTable(cookie_fetch, cookie_lookup)),
+        ComputedMenu(
+            "/ip/hotspot/active",
+            active_fields,
+            active_rows,
+            remover=logout,
+            actions={"login": login},
+            table=LiveTable(active_fetch, active_lookup),
+        ),
+        ComputedMenu(
+            "/ip/hotspot/host", host_fields, host_rows, remover=remove_hosts, table=LiveTable(host_fetch, host_lookup)
+        ),
+        ComputedMenu(
+            "/ip/hotspot/cookie",
+            cookie_fields,
+            cookie_rows,
+            remover=remove_cookies,
+            table=LiveTable(cookie_fetch, cookie_lookup),
+        ),
     ]
 
 
@@ -234,27 +279,65 @@ def build_system_menus(system: SystemInfo) -> list[Menu]:
         return Outcome()
 
     def resource_rows(ctx: Context) -> list[Record]:
-        return [(None, {
-            "uptime": round(ctx.now - system.boot_at), "version": f"{system.version} (stable)",
-            "build-time": "2025-02-24 12:51:48", "factory-software": "7.1", "free-memory": 201_326_592,
-            "total-memory": 268_435_456, "cpu": "QEMU", "cpu-count": 1, "cpu-frequency": 2400, "cpu-load": 1,
-            "free-hdd-space": 83_886_080, "total-hdd-space": 134_217_728, "architecture-name": "x86_64",
-            "board-name": "CHR", "platform": "MikroTik",
-        })]
+        return [
+            (
+                None,
+                {
+                    "uptime": round(ctx.now - system.boot_at),
+                    "version": f"{system.version} (stable)",
+                    "build-time": "2025-02-24 12:51:48",
+                    "factory-software": "7.1",
+                    "free-memory": 201_326_592,
+                    "total-memory": 268_435_456,
+                    "cpu": "QEMU",
+                    "cpu-count": 1,
+                    "cpu-frequency": 2400,
+                    "cpu-load": 1,
+                    "free-hdd-space": 83_886_080,
+                    "total-hdd-space": 134_217_728,
+                    "architecture-name": "x86_64",
+                    "board-name": "CHR",
+                    "platform": "MikroTik",
+                },
+            )
+        ]
 
     def clock_rows(ctx: Context) -> list[Record]:
-        moment = datetime.fromtimestamp(ctx.now, tz=timezone.utc)
-        return [(None, {"time": moment.strftime("%H:%M:%S"), "date": moment.strftime("%Y-%m-%d"),
-                        "time-zone-autodetect": False, "time-zone-name": "UTC", "gmt-offset": "+00:00",
-                        "dst-active": False})]
+        moment = datetime.fromtimestamp(ctx.now, tz=UTC)
+        return [
+            (
+                None,
+                {
+                    "time": moment.strftime("%H:%M:%S"),
+                    "date": moment.strftime("%Y-%m-%d"),
+                    "time-zone-autodetect": False,
+                    "time-zone-name": "UTC",
+                    "gmt-offset": "+00:00",
+                    "dst-active": False,
+                },
+            )
+        ]
 
-    resource_fields = [Field("uptime", DURATION), Field("version"), Field("build-time"), Field("factory-software"),
-                       *(Field(name, INT) for name in ("free-memory", "total-memory")), Field("cpu"),
-                       *(Field(name, INT) for name in ("cpu-count", "cpu-frequency", "cpu-load",
-                                                       "free-hdd-space", "total-hdd-space")),
-                       Field("architecture-name"), Field("board-name"), Field("platform")]
-    clock_fields = [Field("time"), Field("date"), Field("time-zone-autodetect", BOOL), Field("time-zone-name"),
-                    Field("gmt-offset"), Field("dst-active", BOOL)]
+    resource_fields = [
+        Field("uptime", DURATION),
+        Field("version"),
+        Field("build-time"),
+        Field("factory-software"),
+        *(Field(name, INT) for name in ("free-memory", "total-memory")),
+        Field("cpu"),
+        *(Field(name, INT) for name in ("cpu-count", "cpu-frequency", "cpu-load", "free-hdd-space", "total-hdd-space")),
+        Field("architecture-name"),
+        Field("board-name"),
+        Field("platform"),
+    ]
+    clock_fields = [
+        Field("time"),
+        Field("date"),
+        Field("time-zone-autodetect", BOOL),
+        Field("time-zone-name"),
+        Field("gmt-offset"),
+        Field("dst-active", BOOL),
+    ]
     return [
         ComputedMenu("/system/identity", [Field("name")], identity_rows, actions={"set": set_identity}),
         ComputedMenu("/system/resource", resource_fields, resource_rows),

@@ -7,31 +7,38 @@ sessions, hosts, system resource). Both share ``print``/``getall`` with ``.propl
 candidate rows up through the menu's indexes (:meth:`Menu.select`) instead of testing
 every row; the query engine still decides each candidate, so the answer is the same.
 """
+
 from __future__ import annotations
 
-from collections.abc import Callable
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
 
 from router.emulator.codec import Command
-from router.emulator.query import QueryError
-from router.emulator.query import QueryStep
-from router.emulator.query import compile_query
-from router.emulator.query import matches
-from router.emulator.query import narrowing_terms
-from router.emulator.values import ID
-from router.emulator.values import TEXT
-from router.emulator.values import InvalidValue
-from router.emulator.values import ValueType
-from router.emulator.values import format_id
+from router.emulator.query import QueryError, QueryStep, compile_query, matches, narrowing_terms
+from router.emulator.values import ID, TEXT, InvalidValue, ValueType, format_id
 
 READ_VERBS = frozenset({"print", "getall"})
 CONFIG_VERBS = frozenset({"print", "getall", "add", "set", "unset", "remove", "enable", "disable"})
 PRINT_OPTIONS = frozenset(
-    {".proplist", "count-only", "detail", "stats", "without-paging", "terse", "brief", "as-value",
-     "show-ids", "follow", "follow-only", "interval", "value-list", "where", "from"}
+    {
+        ".proplist",
+        "count-only",
+        "detail",
+        "stats",
+        "without-paging",
+        "terse",
+        "brief",
+        "as-value",
+        "show-ids",
+        "follow",
+        "follow-only",
+        "interval",
+        "value-list",
+        "where",
+        "from",
+    }
 )
 
 Values = dict[str, Any]
@@ -170,8 +177,9 @@ class Menu:
 
     do_getall = do_print
 
-    def render(self, row_id: int | None, values: Values, ctx: Context, wanted: set[str] | None = None
-               ) -> list[tuple[str, str]]:
+    def render(
+        self, row_id: int | None, values: Values, ctx: Context, wanted: set[str] | None = None
+    ) -> list[tuple[str, str]]:
         """Canonical words for one row; unset, write-only and (without ``sensitive``) secret ones left out."""
         words: list[tuple[str, str]] = []
         if row_id is not None and (wanted is None or ".id" in wanted):

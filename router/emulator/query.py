@@ -5,15 +5,14 @@ starts with an endless supply of ``true``; the item matches when no ``false`` is
 Comparisons are typed: the query value is parsed with the field's type, so ``no``
 equals a stored ``false`` and ``aa:bb:…`` equals ``AA:BB:…``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from router.emulator.values import TEXT
-from router.emulator.values import InvalidValue
-from router.emulator.values import ValueType
+from router.emulator.values import TEXT, InvalidValue, ValueType
 
 
 class QueryError(Exception):
@@ -87,17 +86,18 @@ class _Algebra(Generic[T]):
     either: Callable[[T, T], T]
 
 
-_BOOLEANS: _Algebra[bool] = _Algebra(lambda value: not value, lambda left, right: left and right,
-                                     lambda left, right: left or right)
+_BOOLEANS: _Algebra[bool] = _Algebra(
+    lambda value: not value, lambda left, right: left and right, lambda left, right: left or right
+)
 
 
 def _apply_ops(stack: _Stack[T], ops: str, algebra: _Algebra[T]) -> None:
     position = 0
     while position < len(ops):
         char = ops[position]
-        if char.isdigit():
+        if char in "0123456789":
             end = position
-            while end < len(ops) and ops[end].isdigit():
+            while end < len(ops) and ops[end] in "0123456789":
                 end += 1
             index = int(ops[position:end])
             if end == len(ops):

@@ -1,6 +1,8 @@
 """The TCP (optionally TLS) side: listener, one thread per API connection, login, faults."""
+
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -8,17 +10,16 @@ import ssl
 import struct
 import threading
 
-from router.emulator.codec import Command
-from router.emulator.codec import ProtocolViolation
-from router.emulator.codec import SentenceDecoder
-from router.emulator.codec import encode_sentence
-from router.emulator.codec import parse_command
-from router.emulator.codec import reply_words
-from router.emulator.faults import SECOND_TRAP_MESSAGE
-from router.emulator.faults import Fault
-from router.emulator.faults import FaultPlan
-from router.emulator.menus import Outcome
-from router.emulator.menus import Trap
+from router.emulator.codec import (
+    Command,
+    ProtocolViolation,
+    SentenceDecoder,
+    encode_sentence,
+    parse_command,
+    reply_words,
+)
+from router.emulator.faults import SECOND_TRAP_MESSAGE, Fault, FaultPlan
+from router.emulator.menus import Outcome, Trap
 from router.emulator.state import RouterState
 
 logger = logging.getLogger(__name__)
@@ -75,19 +76,15 @@ class ApiConnection:
             logger.debug("connection %s ended: %s", self.peer, error)
         finally:
             self.closing = True
-            try:
+            with contextlib.suppress(OSError):
                 self.sock.close()
-            except OSError:
-                pass
             self.server.forget(self)
 
     def force_close(self) -> None:
         """From another thread: wake the reader (FIN to the peer); the owner thread closes the socket."""
         self.closing = True
-        try:
+        with contextlib.suppress(OSError):
             socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     def close_gracefully(self) -> None:
         """FIN, then drain briefly so unread peer bytes do not turn our close into an RST."""
@@ -161,8 +158,9 @@ class ApiConnection:
 
     def login(self, command: Command) -> tuple[Sentences, bool]:
         args, tag = command.attributes, command.tag
-        legacy = self.state.legacy_login or "response" in args or (
-            "name" not in args and self.state.version_tuple < (7,))
+        legacy = (
+            self.state.legacy_login or "response" in args or ("name" not in args and self.state.version_tuple < (7,))
+        )
         if legacy and "response" not in args:
             self.challenge = os.urandom(16)
             return [reply_words("!done", [("ret", self.challenge.hex())], tag)], False
@@ -210,8 +208,16 @@ class ApiConnection:
 class ApiServer:
     """Accepts API connections on one port; can go down and come back on the same port."""
 
-    def __init__(self, state: RouterState, faults: FaultPlan, *, host: str, port: int,
-                 tls_context: ssl.SSLContext | None, stall_ceiling: float | None) -> None:
+    def __init__(
+        self,
+        state: RouterState,
+        faults: FaultPlan,
+        *,
+        host: str,
+        port: int,
+        tls_context: ssl.SSLContext | None,
+        stall_ceiling: float | None,
+    ) -> None:
         self.state = state
         self.faults = faults
         self.host = host
@@ -231,8 +237,9 @@ class ApiServer:
             listener = socket.create_server((self.host, self.port), backlog=64)
             self.port = listener.getsockname()[1]
             self._listener = listener
-            self._accept_thread = threading.Thread(target=self._accept_loop, args=(listener,),
-                                                   name=f"routeros-emulator-accept-{self.port}", daemon=True)
+            self._accept_thread = threading.Thread(
+                target=self._accept_loop, args=(listener,), name=f"routeros-emulator-accept-{self.port}", daemon=True
+            )
             self._accept_thread.start()
         logger.info("RouterOS API emulator listening on %s:%s", self.host, self.port)
         return self.port
@@ -260,10 +267,8 @@ class ApiServer:
             listener, thread = self._listener, self._accept_thread
             self._listener = self._accept_thread = None
         if listener is not None:
-            try:
+            with contextlib.suppress(OSError):
                 listener.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             listener.close()
         if thread is not None:
             thread.join(timeout=2)

@@ -1,4 +1,5 @@
 """``pay2connect emulate-router``: the emulator as a stand-alone server on the real clock."""
+
 from __future__ import annotations
 
 import threading
@@ -10,8 +11,9 @@ FIRST_DEVICE_HOST = 11  # devices get 10.5.50.11, .12, … inside the seeded hot
 
 def simulated_devices(count: int) -> list[tuple[str, str]]:
     """``(mac, ip)`` pairs; the MACs are locally administered (``02:…``), never a real vendor's."""
-    return [(f"02:50:32:00:00:{number:02X}", f"10.5.50.{FIRST_DEVICE_HOST + number - 1}")
-            for number in range(1, count + 1)]
+    return [
+        (f"02:50:32:00:00:{number:02X}", f"10.5.50.{FIRST_DEVICE_HOST + number - 1}") for number in range(1, count + 1)
+    ]
 
 
 def serve_forever(host: str = "127.0.0.1", port: int = 8728, *, devices: int = 3) -> None:
@@ -20,10 +22,10 @@ def serve_forever(host: str = "127.0.0.1", port: int = 8728, *, devices: int = 3
     try:
         for mac, ip in simulated_devices(devices):
             emulator.device_join(mac, ip)
-        print(f"RouterOS API emulator (RouterOS {emulator.state.version}) listening on "
-              f"{emulator.host}:{emulator.port}")
-        print(f"  API user: {emulator.username}  password: {emulator.password}  "
-              f"hotspot server: {emulator.hotspot_server}")
+        print(f"RouterOS API emulator (RouterOS {emulator.state.version}) listening on {emulator.host}:{emulator.port}")
+        print(
+            f"  API user: {emulator.username}  password: {emulator.password}  hotspot server: {emulator.hotspot_server}"
+        )
         for mac, ip in simulated_devices(devices):
             print(f"  device on the hotspot: {mac}  {ip}")
         print("Press Ctrl-C to stop.", flush=True)

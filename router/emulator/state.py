@@ -1,4 +1,5 @@
 """Everything the emulated router knows, behind one lock, and how one API command is run."""
+
 from __future__ import annotations
 
 import hmac
@@ -7,20 +8,13 @@ import re
 import threading
 from hashlib import md5
 
-from portal.clock import Clock
-from router.emulator.catalog import build_config_menus
-from router.emulator.catalog import seed_factory_rows
+from router.clock import Clock
+from router.emulator.catalog import build_config_menus, seed_factory_rows
 from router.emulator.codec import Command
-from router.emulator.hotspot_rows import HotspotConfig
 from router.emulator.hotspot import HotspotModel
-from router.emulator.live_menus import SystemInfo
-from router.emulator.live_menus import build_hotspot_menus
-from router.emulator.live_menus import build_system_menus
-from router.emulator.menus import READ_VERBS
-from router.emulator.menus import Context
-from router.emulator.menus import Menu
-from router.emulator.menus import Outcome
-from router.emulator.menus import Trap
+from router.emulator.hotspot_rows import HotspotConfig
+from router.emulator.live_menus import SystemInfo, build_hotspot_menus, build_system_menus
+from router.emulator.menus import READ_VERBS, Context, Menu, Outcome, Trap
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +29,7 @@ def parse_version(version: str) -> tuple[int, ...]:
 
 def loggable(command: Command) -> tuple[str, dict[str, str]]:
     """``(command word, attributes)`` with secrets dropped; queries joined under the key ``"?"``."""
-    attributes = {name: value for name, value in command.attributes.items()
-                  if not name.endswith(SECRET_ATTRIBUTES)}
+    attributes = {name: value for name, value in command.attributes.items() if not name.endswith(SECRET_ATTRIBUTES)}
     if command.queries:
         attributes["?"] = " ".join(command.queries)
     return command.word, attributes
@@ -54,10 +47,15 @@ class RouterState:
         self.config = build_config_menus()
         seed_factory_rows(self.config, hotspot_server=hotspot_server, api_port=0, tls=tls)
         self.system = SystemInfo(identity=identity, version=version, boot_at=self.now())
-        self.hotspot = HotspotModel(HotspotConfig(
-            users=self.config["/ip/hotspot/user"], user_profiles=self.config["/ip/hotspot/user/profile"],
-            servers=self.config["/ip/hotspot"], server_profiles=self.config["/ip/hotspot/profile"],
-            bindings=self.config["/ip/hotspot/ip-binding"]))
+        self.hotspot = HotspotModel(
+            HotspotConfig(
+                users=self.config["/ip/hotspot/user"],
+                user_profiles=self.config["/ip/hotspot/user/profile"],
+                servers=self.config["/ip/hotspot"],
+                server_profiles=self.config["/ip/hotspot/profile"],
+                bindings=self.config["/ip/hotspot/ip-binding"],
+            )
+        )
         self.menus: dict[str, Menu] = dict(self.config)
         for menu in build_hotspot_menus(self.hotspot) + build_system_menus(self.system):
             self.menus[menu.path] = menu

@@ -8,11 +8,10 @@ these classes: all dict mutators are overridden, rows of a :class:`RowTable` are
 :class:`Row` dicts that report in-place writes, and objects in an :class:`IndexedTable`
 are re-indexed with :meth:`IndexedTable.reindex` wherever an indexed attribute changes.
 """
+
 from __future__ import annotations
 
-from collections.abc import Callable
-from collections.abc import Hashable
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 Keys = tuple[tuple[str, Hashable], ...]
@@ -115,7 +114,7 @@ class IndexedTable(_IndexedDict):
 class Row(dict):  # type: ignore[type-arg]
     """A configuration row that tells its :class:`RowTable` about in-place writes."""
 
-    __slots__ = ("_table", "_row_id")
+    __slots__ = ("_row_id", "_table")
 
     def __init__(self, table: RowTable, row_id: int, values: dict[str, Any]) -> None:
         super().__init__(values)

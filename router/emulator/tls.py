@@ -5,6 +5,7 @@ command line tool. The router side then does normal certificate TLS (what Router
 once ``/ip/service api-ssl`` has a certificate), not the anonymous-DH ``certificate=none``
 mode, which modern OpenSSL builds only allow at ``@SECLEVEL=0``.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -26,27 +27,30 @@ def _with_cryptography(common_name: str) -> Certificate:
     import ipaddress
 
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(common_name))]),
-                       critical=False)
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(common_name))]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     return Certificate(
         cert_pem=cert.public_bytes(serialization.Encoding.PEM),
-        key_pem=key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()),
+        key_pem=key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
     )
 
 
@@ -57,10 +61,29 @@ def _with_openssl_cli(common_name: str) -> Certificate:
     with tempfile.TemporaryDirectory(prefix="routeros-emulator-") as folder:
         cert_path, key_path = Path(folder, "cert.pem"), Path(folder, "key.pem")
         subprocess.run(
-            [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-             "-nodes", "-keyout", str(key_path), "-out", str(cert_path), "-days", "2",
-             "-subj", f"/CN={common_name}", "-addext", f"subjectAltName=IP:{common_name}"],
-            check=True, capture_output=True, timeout=30,
+            [
+                openssl,
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                str(key_path),
+                "-out",
+                str(cert_path),
+                "-days",
+                "2",
+                "-subj",
+                f"/CN={common_name}",
+                "-addext",
+                f"subjectAltName=IP:{common_name}",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=30,
         )
         return Certificate(cert_pem=cert_path.read_bytes(), key_pem=key_path.read_bytes())
 

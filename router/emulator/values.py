@@ -6,11 +6,12 @@ RouterOS is strict on input and canonical on output: booleans go in as
 upper-case. Queries compare *typed* values, so ``?=disabled=no`` matches a row that
 prints ``disabled=false``.
 """
+
 from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 
 class InvalidValue(Exception):
@@ -41,7 +42,7 @@ class ValueType:
 
 class BoolType(ValueType):
     name = "bool"
-    _WORDS = {"yes": True, "true": True, "no": False, "false": False}
+    _WORDS: ClassVar[dict[str, bool]] = {"yes": True, "true": True, "no": False, "false": False}
 
     def parse(self, field: str, text: str) -> bool:
         try:
@@ -93,7 +94,7 @@ def parse_duration(text: str) -> int | None:
     text = text.strip().lower()
     if not text:
         return None
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return int(text)
     clock = _CLOCK_RE.fullmatch(text)
     if clock:

@@ -1,5 +1,6 @@
 """Shared fixtures for the M-Pesa tests: a manual clock, a running Daraja simulator, a client
 pointed at it, a local callback receiver, and a deliberately broken "Daraja" for timeouts."""
+
 from __future__ import annotations
 
 import json
@@ -8,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from portal.mpesa.client import SANDBOX_PASSKEY, DarajaClient, DarajaCredentials
 from portal.mpesa.simulator import DarajaSimulator
 
 # 09:00 UTC is 12:00 in Nairobi.
-START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=timezone.utc)
+START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
 PHONE = "254712345678"
 
 
@@ -114,12 +115,8 @@ class CallbackReceiver:
         self.status = 200
         self._received: list[ReceivedCallback] = []
         self._lock = threading.Lock()
-        self._server: BaseWSGIServer = make_server(
-            "127.0.0.1", 0, self._app, threaded=True, request_handler=_Silent
-        )
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._server: BaseWSGIServer = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=_Silent)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
     @property

@@ -1,5 +1,6 @@
 """OAuth: token caching, single-flight minting, refresh-once, bad credentials. Real HTTP
 between DarajaClient and the simulator unless a test says otherwise."""
+
 from __future__ import annotations
 
 import base64
@@ -36,9 +37,7 @@ def test_one_token_serves_many_calls(sim: DarajaSimulator, client: DarajaClient)
     assert len(sim.transactions()) == 5
 
 
-def test_token_is_refreshed_before_it_expires(
-    sim: DarajaSimulator, client: DarajaClient, clock: ManualClock
-) -> None:
+def test_token_is_refreshed_before_it_expires(sim: DarajaSimulator, client: DarajaClient, clock: ManualClock) -> None:
     first = client.access_token()
     clock.advance(3599 - 120 - 1)
     assert client.access_token() == first
@@ -82,9 +81,7 @@ def test_reuse_mode_keeps_older_tokens_valid(
     assert sim.tokens_minted == 2
 
 
-def test_tokens_expired_server_side_are_replaced(
-    sim: DarajaSimulator, client: DarajaClient
-) -> None:
+def test_tokens_expired_server_side_are_replaced(sim: DarajaSimulator, client: DarajaClient) -> None:
     push(client, phone="254712345670")
     sim.expire_tokens()
     push(client, phone="254712345671")
@@ -124,9 +121,7 @@ def test_a_fresh_token_that_is_still_refused_raises_auth_error_after_one_retry(
     assert sim.tokens_minted == 2  # the first token and exactly one refresh
 
 
-def test_concurrent_callers_mint_a_single_token(
-    sim: DarajaSimulator, client: DarajaClient
-) -> None:
+def test_concurrent_callers_mint_a_single_token(sim: DarajaSimulator, client: DarajaClient) -> None:
     tokens: list[str] = []
     start = threading.Barrier(8)
 
@@ -143,9 +138,7 @@ def test_concurrent_callers_mint_a_single_token(
     assert sim.tokens_minted == 1
 
 
-def test_concurrent_rejections_refresh_only_once(
-    sim: DarajaSimulator, client: DarajaClient
-) -> None:
+def test_concurrent_rejections_refresh_only_once(sim: DarajaSimulator, client: DarajaClient) -> None:
     checkout_id = push(client)
     sim.expire_tokens()
     start = threading.Barrier(6)
@@ -190,9 +183,7 @@ def test_wrong_key_with_the_envelope_variant(
     assert caught.value.request_id
 
 
-def test_numeric_expires_in_is_understood(
-    sim: DarajaSimulator, client: DarajaClient, clock: ManualClock
-) -> None:
+def test_numeric_expires_in_is_understood(sim: DarajaSimulator, client: DarajaClient, clock: ManualClock) -> None:
     sim.expires_in_as_number = True
     first = client.access_token()
     clock.advance(3000)
@@ -214,17 +205,14 @@ def test_wrong_base_path_is_a_request_error(
     ("query", "authorization", "code"),
     [
         ("", "Basic c2ltLWNvbnN1bWVyLWtleTpzaW0tY29uc3VtZXItc2VjcmV0", "400.008.02"),
-        ("?grant_type=password", "Basic c2ltLWNvbnN1bWVyLWtleTpzaW0tY29uc3VtZXItc2VjcmV0",
-         "400.008.02"),
+        ("?grant_type=password", "Basic c2ltLWNvbnN1bWVyLWtleTpzaW0tY29uc3VtZXItc2VjcmV0", "400.008.02"),
         ("?grant_type=client_credentials", "Bearer abc", "400.008.01"),
         ("?grant_type=client_credentials", "Basic !!!not-base64!!!", "400.008.01"),
         ("?grant_type=client_credentials", "Basic bm9jb2xvbg==", "400.008.01"),  # "nocolon"
         ("?grant_type=client_credentials", "", "400.008.01"),
     ],
 )
-def test_simulator_oauth_error_envelopes(
-    sim: DarajaSimulator, query: str, authorization: str, code: str
-) -> None:
+def test_simulator_oauth_error_envelopes(sim: DarajaSimulator, query: str, authorization: str, code: str) -> None:
     response = requests.get(
         sim.base_url + "/oauth/v1/generate" + query,
         headers={"Authorization": authorization} if authorization else {},
@@ -266,14 +254,12 @@ BASE = "https://daraja.test"
 
 
 def _creds() -> DarajaCredentials:
-    return DarajaCredentials(base_url=BASE, consumer_key="k", consumer_secret="s",
-                             shortcode="174379", passkey="p")
+    return DarajaCredentials(base_url=BASE, consumer_key="k", consumer_secret="s", shortcode="174379", passkey="p")
 
 
 @responses.activate
 def test_html_answer_to_oauth_is_unavailable(clock: ManualClock) -> None:
-    responses.get(BASE + "/oauth/v1/generate", body="<html>gateway</html>",
-                  content_type="text/html")
+    responses.get(BASE + "/oauth/v1/generate", body="<html>gateway</html>", content_type="text/html")
     with pytest.raises(DarajaUnavailable) as caught:
         DarajaClient(_creds(), clock=clock).access_token()
     assert caught.value.retryable
@@ -281,12 +267,19 @@ def test_html_answer_to_oauth_is_unavailable(clock: ManualClock) -> None:
 
 @responses.activate
 def test_401_on_an_api_call_refreshes_once_then_succeeds(clock: ManualClock) -> None:
-    oauth = responses.get(BASE + "/oauth/v1/generate",
-                          json={"access_token": "t1", "expires_in": "3599"})
+    oauth = responses.get(BASE + "/oauth/v1/generate", json={"access_token": "t1", "expires_in": "3599"})
     responses.post(BASE + "/mpesa/stkpushquery/v1/query", status=401, body="")
-    responses.post(BASE + "/mpesa/stkpushquery/v1/query", json={
-        "ResponseCode": "0", "ResponseDescription": "ok", "MerchantRequestID": "m",
-        "CheckoutRequestID": "ws_CO_1", "ResultCode": "1032", "ResultDesc": "cancelled"})
+    responses.post(
+        BASE + "/mpesa/stkpushquery/v1/query",
+        json={
+            "ResponseCode": "0",
+            "ResponseDescription": "ok",
+            "MerchantRequestID": "m",
+            "CheckoutRequestID": "ws_CO_1",
+            "ResultCode": "1032",
+            "ResultDesc": "cancelled",
+        },
+    )
     result = DarajaClient(_creds(), clock=clock).stk_query("ws_CO_1")
     assert result.result_code == "1032" and result.status == "cancelled"
     assert oauth.call_count == 2

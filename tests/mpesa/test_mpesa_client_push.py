@@ -1,11 +1,13 @@
 """STK Push through the real client against the simulator: success, validation, every error
 envelope, timeouts and transport failures, and what never appears in logs."""
+
 from __future__ import annotations
 
 import logging
 import re
 import time
 from collections.abc import Callable
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -49,11 +51,9 @@ def test_golden_password_vector(sandbox_passkey: str) -> None:
 
 
 def test_timestamp_is_nairobi_time() -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    assert daraja_timestamp(datetime(2021, 6, 28, 6, 24, 8, tzinfo=timezone.utc)) == (
-        "20210628092408"
-    )
+    assert daraja_timestamp(datetime(2021, 6, 28, 6, 24, 8, tzinfo=UTC)) == ("20210628092408")
     with pytest.raises(ValueError):
         daraja_timestamp(datetime(2021, 6, 28, 6, 24, 8))
 
@@ -62,14 +62,17 @@ def test_push_is_accepted_with_realistic_ids(sim: DarajaSimulator, client: Daraj
     accepted = push(client)
     # 09:00:00 UTC on the manual clock is 12:00:00 EAT; the tail is the national number.
     assert accepted.checkout_request_id == "ws_CO_01032026120000000712345678"
-    assert re.fullmatch(r"[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\d{6,7}",
-                        accepted.merchant_request_id)
+    assert re.fullmatch(r"[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\d{6,7}", accepted.merchant_request_id)
     assert accepted.response_description == "Success. Request accepted for processing"
     assert accepted.customer_message == "Success. Request accepted for processing"
     [transaction] = sim.transactions()
-    assert (transaction.phone, transaction.amount, transaction.account_reference,
-            transaction.description, transaction.callback_url) == (
-        PHONE, 20, "WIFI1H", "1 hour wifi", CALLBACK)
+    assert (
+        transaction.phone,
+        transaction.amount,
+        transaction.account_reference,
+        transaction.description,
+        transaction.callback_url,
+    ) == (PHONE, 20, "WIFI1H", "1 hour wifi", CALLBACK)
     assert transaction.pending and transaction.prompted
 
 
@@ -118,8 +121,9 @@ def test_bad_arguments_are_refused_before_anything_is_sent(
     assert sim.transactions() == []
 
 
-def test_till_push(clock: ManualClock, make_client: Callable[..., DarajaClient],
-                   credentials_for: Callable[..., DarajaCredentials]) -> None:
+def test_till_push(
+    clock: ManualClock, make_client: Callable[..., DarajaClient], credentials_for: Callable[..., DarajaCredentials]
+) -> None:
     with DarajaSimulator(clock=clock, shortcode="7123456", till_number="5123456") as till_sim:
         client = make_client(credentials_for(till_sim, transaction_type=TILL, party_b="5123456"))
         accepted = push(client)
@@ -132,16 +136,23 @@ def test_till_push(clock: ManualClock, make_client: Callable[..., DarajaClient],
 
 def test_till_credentials_need_a_till_number() -> None:
     with pytest.raises(ValueError, match="party_b"):
-        DarajaCredentials(base_url="http://x", consumer_key="k", consumer_secret="s",
-                          shortcode="7123456", passkey="p", transaction_type=TILL)
+        DarajaCredentials(
+            base_url="http://x",
+            consumer_key="k",
+            consumer_secret="s",
+            shortcode="7123456",
+            passkey="p",
+            transaction_type=TILL,
+        )
 
 
-@pytest.mark.parametrize(
-    ("knob", "code"), [("operator_missing", "SFC_IC0003"), ("not_permitted", "2028")]
-)
+@pytest.mark.parametrize(("knob", "code"), [("operator_missing", "SFC_IC0003"), ("not_permitted", "2028")])
 def test_paybill_push_to_a_till_merchant_fails_in_the_result(
-    clock: ManualClock, make_client: Callable[..., DarajaClient],
-    credentials_for: Callable[..., DarajaCredentials], knob: str, code: str,
+    clock: ManualClock,
+    make_client: Callable[..., DarajaClient],
+    credentials_for: Callable[..., DarajaCredentials],
+    knob: str,
+    code: str,
 ) -> None:
     with DarajaSimulator(clock=clock, shortcode="7123456", till_number="5123456") as till_sim:
         till_sim.wrong_party_outcome = knob
@@ -153,20 +164,21 @@ def test_paybill_push_to_a_till_merchant_fails_in_the_result(
 
 
 def test_wrong_passkey_is_a_merchant_error(
-    sim: DarajaSimulator, make_client: Callable[..., DarajaClient],
+    sim: DarajaSimulator,
+    make_client: Callable[..., DarajaClient],
     credentials_for: Callable[..., DarajaCredentials],
 ) -> None:
     client = make_client(credentials_for(sim, passkey="not-the-passkey"))
     with pytest.raises(DarajaMerchantError) as caught:
         push(client)
     error = caught.value
-    assert (error.error_code, error.message, error.http_status) == (
-        "500.001.1001", "Wrong credentials", 500)
+    assert (error.error_code, error.message, error.http_status) == ("500.001.1001", "Wrong credentials", 500)
     assert error.retryable is False and error.key == "mpesa_merchant_config"
 
 
 def test_unknown_shortcode_is_a_merchant_error(
-    sim: DarajaSimulator, make_client: Callable[..., DarajaClient],
+    sim: DarajaSimulator,
+    make_client: Callable[..., DarajaClient],
     credentials_for: Callable[..., DarajaCredentials],
 ) -> None:
     client = make_client(credentials_for(sim, shortcode="600000"))
@@ -174,14 +186,11 @@ def test_unknown_shortcode_is_a_merchant_error(
         push(client)
 
 
-def test_amount_over_the_simulated_limit_is_an_invalid_request(
-    sim: DarajaSimulator, client: DarajaClient
-) -> None:
+def test_amount_over_the_simulated_limit_is_an_invalid_request(sim: DarajaSimulator, client: DarajaClient) -> None:
     sim.max_amount = 100
     with pytest.raises(DarajaRequestInvalid) as caught:
         push(client, amount=150)
-    assert (caught.value.error_code, caught.value.message) == (
-        "400.002.02", "Bad Request - Invalid Amount")
+    assert (caught.value.error_code, caught.value.message) == ("400.002.02", "Bad Request - Invalid Amount")
     assert caught.value.request_id
 
 
@@ -192,8 +201,7 @@ def test_second_push_while_a_prompt_is_open_is_subscriber_busy(
     with pytest.raises(DarajaSubscriberBusy) as caught:
         push(client, amount=50)
     assert caught.value.message == (
-        "Unable to lock subscriber, a transaction is already in process for the current "
-        "subscriber"
+        "Unable to lock subscriber, a transaction is already in process for the current subscriber"
     )
     assert caught.value.retryable and caught.value.retry_after_seconds == 60
     push(client, phone="254712345679")  # other phones are not affected
@@ -202,9 +210,7 @@ def test_second_push_while_a_prompt_is_open_is_subscriber_busy(
     push(client, amount=50)  # the first prompt has ended, the lock is gone
 
 
-def test_subscriber_lock_reported_in_the_callback_instead(
-    sim: DarajaSimulator, client: DarajaClient
-) -> None:
+def test_subscriber_lock_reported_in_the_callback_instead(sim: DarajaSimulator, client: DarajaClient) -> None:
     sim.subscriber_lock_in_callback = True
     push(client)
     second = push(client, amount=50)
@@ -242,9 +248,7 @@ def test_spike_arrest_then_recovery(sim: DarajaSimulator, client: DarajaClient) 
     push(client)
 
 
-def test_tps_limit_per_clock_second(
-    sim: DarajaSimulator, client: DarajaClient, clock: ManualClock
-) -> None:
+def test_tps_limit_per_clock_second(sim: DarajaSimulator, client: DarajaClient, clock: ManualClock) -> None:
     sim.tps_limit = 2
     push(client, phone="254712345670")
     push(client, phone="254712345671")
@@ -267,8 +271,7 @@ def test_quota_violation(sim: DarajaSimulator, client: DarajaClient) -> None:
 
 
 @pytest.fixture
-def raw_push(sim: DarajaSimulator, client: DarajaClient, clock: ManualClock
-             ) -> Callable[..., requests.Response]:
+def raw_push(sim: DarajaSimulator, client: DarajaClient, clock: ManualClock) -> Callable[..., requests.Response]:
     token = client.access_token()
 
     def send(body: Any = None, *, form: bool = False, **overrides: Any) -> requests.Response:
@@ -291,8 +294,7 @@ def raw_push(sim: DarajaSimulator, client: DarajaClient, clock: ManualClock
         headers = {"Authorization": f"Bearer {token}"}
         if form:
             return requests.post(url, data=payload, headers=headers, timeout=5)
-        return requests.post(url, json=payload if body is None else body, headers=headers,
-                             timeout=5)
+        return requests.post(url, json=payload if body is None else body, headers=headers, timeout=5)
 
     return send
 
@@ -323,8 +325,10 @@ def raw_push(sim: DarajaSimulator, client: DarajaClient, clock: ManualClock
     ],
 )
 def test_invalid_field_envelopes(
-    sim: DarajaSimulator, raw_push: Callable[..., requests.Response],
-    overrides: dict[str, Any], field: str,
+    sim: DarajaSimulator,
+    raw_push: Callable[..., requests.Response],
+    overrides: dict[str, Any],
+    field: str,
 ) -> None:
     response = raw_push(**overrides)
     assert response.status_code == 400
@@ -345,8 +349,9 @@ def test_form_encoded_body_is_invalid_business_shortcode(
 def test_numbers_as_strings_and_strings_as_numbers_are_both_fine(
     raw_push: Callable[..., requests.Response],
 ) -> None:
-    response = raw_push(BusinessShortCode="174379", Amount="1", PartyA="254712345678",
-                        PartyB="174379", PhoneNumber="254712345678")
+    response = raw_push(
+        BusinessShortCode="174379", Amount="1", PartyA="254712345678", PartyB="174379", PhoneNumber="254712345678"
+    )
     assert response.status_code == 200
     assert response.json()["ResponseCode"] == "0"
 
@@ -359,13 +364,10 @@ def test_password_built_with_another_timestamp_is_wrong_credentials(
     assert response.json()["errorMessage"] == "Wrong credentials"
 
 
-def test_optional_timestamp_freshness_window(
-    sim: DarajaSimulator, raw_push: Callable[..., requests.Response]
-) -> None:
+def test_optional_timestamp_freshness_window(sim: DarajaSimulator, raw_push: Callable[..., requests.Response]) -> None:
     sim.timestamp_window_seconds = 3600
     stale = "20260301080000"  # EAT 08:00 while the clock says 12:00 EAT
-    response = raw_push(Timestamp=stale,
-                        Password=build_password("174379", sim.merchant.passkey, stale))
+    response = raw_push(Timestamp=stale, Password=build_password("174379", sim.merchant.passkey, stale))
     assert response.json()["errorMessage"] == "Bad Request - Invalid Timestamp"
 
 
@@ -381,8 +383,7 @@ def test_wrong_method_and_unknown_path(sim: DarajaSimulator) -> None:
 
 def test_missing_or_bogus_bearer_token(sim: DarajaSimulator) -> None:
     for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}):
-        response = requests.post(sim.base_url + "/mpesa/stkpush/v1/processrequest",
-                                 json={}, headers=headers, timeout=5)
+        response = requests.post(sim.base_url + "/mpesa/stkpush/v1/processrequest", json={}, headers=headers, timeout=5)
         assert response.status_code == 404
         assert response.json()["errorCode"] == "404.001.03"
 
@@ -391,12 +392,14 @@ def test_missing_or_bogus_bearer_token(sim: DarajaSimulator) -> None:
 
 
 def test_read_timeout_on_a_push_is_outcome_unknown(
-    broken_daraja: Callable[[str], Any], clock: ManualClock,
+    broken_daraja: Callable[[str], Any],
+    clock: ManualClock,
     credentials_for: Callable[..., DarajaCredentials],
 ) -> None:
     server = broken_daraja("stall")
-    creds = DarajaCredentials(base_url=server.base_url, consumer_key="k", consumer_secret="s",
-                              shortcode="174379", passkey="p")
+    creds = DarajaCredentials(
+        base_url=server.base_url, consumer_key="k", consumer_secret="s", shortcode="174379", passkey="p"
+    )
     client = DarajaClient(creds, clock=clock, timeout=0.3)
     started = time.monotonic()
     with pytest.raises(DarajaTimeout) as caught:
@@ -408,11 +411,13 @@ def test_read_timeout_on_a_push_is_outcome_unknown(
 
 
 def test_hung_up_mid_push_is_outcome_unknown_but_a_query_is_just_unavailable(
-    broken_daraja: Callable[[str], Any], clock: ManualClock,
+    broken_daraja: Callable[[str], Any],
+    clock: ManualClock,
 ) -> None:
     server = broken_daraja("drop")
-    creds = DarajaCredentials(base_url=server.base_url, consumer_key="k", consumer_secret="s",
-                              shortcode="174379", passkey="p")
+    creds = DarajaCredentials(
+        base_url=server.base_url, consumer_key="k", consumer_secret="s", shortcode="174379", passkey="p"
+    )
     client = DarajaClient(creds, clock=clock, timeout=2)
     with pytest.raises(DarajaTimeout):
         push(client)
@@ -424,7 +429,8 @@ def test_hung_up_mid_push_is_outcome_unknown_but_a_query_is_just_unavailable(
 
 
 def test_simulator_held_answer_shows_why_a_timed_out_push_must_not_be_resent(
-    sim: DarajaSimulator, make_client: Callable[..., DarajaClient],
+    sim: DarajaSimulator,
+    make_client: Callable[..., DarajaClient],
     credentials_for: Callable[..., DarajaCredentials],
 ) -> None:
     client = make_client(credentials_for(sim), timeout=0.3)
@@ -440,11 +446,14 @@ def test_simulator_held_answer_shows_why_a_timed_out_push_must_not_be_resent(
         push(client)  # a blind retry would collide (or double-charge)
 
 
-def test_connection_refused_is_unavailable(
-    closed_port: int, clock: ManualClock
-) -> None:
-    creds = DarajaCredentials(base_url=f"http://127.0.0.1:{closed_port}", consumer_key="k",
-                              consumer_secret="s", shortcode="174379", passkey="p")
+def test_connection_refused_is_unavailable(closed_port: int, clock: ManualClock) -> None:
+    creds = DarajaCredentials(
+        base_url=f"http://127.0.0.1:{closed_port}",
+        consumer_key="k",
+        consumer_secret="s",
+        shortcode="174379",
+        passkey="p",
+    )
     client = DarajaClient(creds, clock=clock, timeout=2)
     with pytest.raises(DarajaUnavailable) as caught:
         push(client)
@@ -457,16 +466,16 @@ BASE = "https://daraja.test"
 
 def _mocked_client(clock: ManualClock) -> DarajaClient:
     responses.get(BASE + "/oauth/v1/generate", json={"access_token": "t", "expires_in": "3599"})
-    creds = DarajaCredentials(base_url=BASE, consumer_key="k", consumer_secret="s",
-                              shortcode="174379", passkey="p")
+    creds = DarajaCredentials(base_url=BASE, consumer_key="k", consumer_secret="s", shortcode="174379", passkey="p")
     return DarajaClient(creds, clock=clock)
 
 
 @responses.activate
 def test_html_200_to_a_push_is_unavailable(clock: ManualClock) -> None:
     client = _mocked_client(clock)
-    responses.post(BASE + "/mpesa/stkpush/v1/processrequest",
-                   body="<html><body>Apigee</body></html>", content_type="text/html")
+    responses.post(
+        BASE + "/mpesa/stkpush/v1/processrequest", body="<html><body>Apigee</body></html>", content_type="text/html"
+    )
     with pytest.raises(DarajaUnavailable, match="non-JSON"):
         push(client)
 
@@ -483,8 +492,7 @@ def test_503_without_envelope_is_unavailable(clock: ManualClock) -> None:
 @responses.activate
 def test_connection_reset_during_a_push_is_outcome_unknown(clock: ManualClock) -> None:
     client = _mocked_client(clock)
-    responses.post(BASE + "/mpesa/stkpush/v1/processrequest",
-                   body=requests.ConnectionError("Connection reset by peer"))
+    responses.post(BASE + "/mpesa/stkpush/v1/processrequest", body=requests.ConnectionError("Connection reset by peer"))
     with pytest.raises(DarajaTimeout):
         push(client)
 
@@ -492,9 +500,16 @@ def test_connection_reset_during_a_push_is_outcome_unknown(clock: ManualClock) -
 @responses.activate
 def test_every_call_has_a_timeout(clock: ManualClock) -> None:
     client = _mocked_client(clock)
-    responses.post(BASE + "/mpesa/stkpush/v1/processrequest", json={
-        "MerchantRequestID": "m", "CheckoutRequestID": "ws_CO_1", "ResponseCode": "0",
-        "ResponseDescription": "ok", "CustomerMessage": "ok"})
+    responses.post(
+        BASE + "/mpesa/stkpush/v1/processrequest",
+        json={
+            "MerchantRequestID": "m",
+            "CheckoutRequestID": "ws_CO_1",
+            "ResponseCode": "0",
+            "ResponseDescription": "ok",
+            "CustomerMessage": "ok",
+        },
+    )
     push(client)
     assert [call.request.req_kwargs["timeout"] for call in responses.calls] == [15.0, 15.0]
 
@@ -503,7 +518,9 @@ def test_every_call_has_a_timeout(clock: ManualClock) -> None:
 
 
 def test_logs_never_hold_secrets_or_full_phone_numbers(
-    sim: DarajaSimulator, client: DarajaClient, clock: ManualClock,
+    sim: DarajaSimulator,
+    client: DarajaClient,
+    clock: ManualClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -517,8 +534,15 @@ def test_logs_never_hold_secrets_or_full_phone_numbers(
     token = client.access_token()
     text = "\n".join(record.getMessage() for record in caplog.records)
     assert "2547****5678" in text  # phones do appear, masked
-    for secret in (PHONE, sim.merchant.passkey, sim.merchant.consumer_secret, token, password,
-                   "Authorization", "Bearer"):
+    for secret in (
+        PHONE,
+        sim.merchant.passkey,
+        sim.merchant.consumer_secret,
+        token,
+        password,
+        "Authorization",
+        "Bearer",
+    ):
         assert secret not in text
     assert "consumer_secret" not in repr(client.credentials)
     assert sim.merchant.passkey not in repr(client.credentials)
@@ -537,8 +561,13 @@ def test_logs_never_hold_secrets_or_full_phone_numbers(
     ],
 )
 def test_credentials_are_checked_when_built(changes: dict[str, Any], message: str | None) -> None:
-    values: dict[str, Any] = {"base_url": "https://sandbox.safaricom.co.ke/", "consumer_key": "k",
-                              "consumer_secret": "s", "shortcode": "174379", "passkey": "p"}
+    values: dict[str, Any] = {
+        "base_url": "https://sandbox.safaricom.co.ke/",
+        "consumer_key": "k",
+        "consumer_secret": "s",
+        "shortcode": "174379",
+        "passkey": "p",
+    }
     values.update(changes)
     if message is None:
         assert DarajaCredentials(**values).base_url == "https://sandbox.safaricom.co.ke"

@@ -1,4 +1,5 @@
 """STK Query through the client, and the simulator's raw query answers."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -17,7 +18,10 @@ PHONE = "254712345678"
 
 def push(client: DarajaClient, phone: str = PHONE) -> str:
     return client.stk_push(
-        phone=phone, amount=20, account_reference="WIFI1H", description="1 hour wifi",
+        phone=phone,
+        amount=20,
+        account_reference="WIFI1H",
+        description="1 hour wifi",
         callback_url="http://127.0.0.1:9/hooks/stk/x",
     ).checkout_request_id
 
@@ -26,8 +30,7 @@ def test_pending_then_paid(sim: DarajaSimulator, client: DarajaClient, clock: Ma
     checkout_id = push(client)
     pending = client.stk_query(checkout_id)
     assert pending.pending and pending.status == "pending"
-    assert (pending.result_code, pending.result_desc, pending.checkout_request_id) == (
-        None, None, checkout_id)
+    assert (pending.result_code, pending.result_desc, pending.checkout_request_id) == (None, None, checkout_id)
     clock.advance(2.9)
     assert sim.process_due() == 0
     assert client.stk_query(checkout_id).pending
@@ -42,13 +45,22 @@ def test_pending_then_paid(sim: DarajaSimulator, client: DarajaClient, clock: Ma
 
 @pytest.mark.parametrize(
     ("outcome", "code", "status"),
-    [("cancel", "1032", "cancelled"), ("timeout", "1037", "timeout"),
-     ("insufficient", "1", "failed"), ("wrong_pin", "2001", "failed"),
-     ("expired", "1019", "timeout"), ("pin_locked", "8006", "failed")],
+    [
+        ("cancel", "1032", "cancelled"),
+        ("timeout", "1037", "timeout"),
+        ("insufficient", "1", "failed"),
+        ("wrong_pin", "2001", "failed"),
+        ("expired", "1019", "timeout"),
+        ("pin_locked", "8006", "failed"),
+    ],
 )
 def test_query_reports_each_failure(
-    sim: DarajaSimulator, client: DarajaClient, clock: ManualClock,
-    outcome: str, code: str, status: str,
+    sim: DarajaSimulator,
+    client: DarajaClient,
+    clock: ManualClock,
+    outcome: str,
+    code: str,
+    status: str,
 ) -> None:
     sim.script_outcome(PHONE, outcome)
     checkout_id = push(client)
@@ -76,8 +88,7 @@ def test_unknown_checkout_id_is_an_invalid_request(client: DarajaClient) -> None
     assert caught.value.message == "Bad Request - Invalid CheckoutRequestID"
 
 
-def test_malformed_checkout_id_is_refused_locally(sim: DarajaSimulator,
-                                                  client: DarajaClient) -> None:
+def test_malformed_checkout_id_is_refused_locally(sim: DarajaSimulator, client: DarajaClient) -> None:
     for bad in ("", "ws CO", "x" * 65, "ws_CO_1\n"):
         with pytest.raises(ValueError):
             client.stk_query(bad)
@@ -94,8 +105,7 @@ def test_sandbox_lies_mode(sim: DarajaSimulator, client: DarajaClient, clock: Ma
 
 
 @pytest.fixture
-def raw_query(sim: DarajaSimulator, client: DarajaClient, clock: ManualClock
-              ) -> Callable[[str], requests.Response]:
+def raw_query(sim: DarajaSimulator, client: DarajaClient, clock: ManualClock) -> Callable[[str], requests.Response]:
     token = client.access_token()
 
     def send(checkout_id: str, **overrides: Any) -> requests.Response:
@@ -107,14 +117,17 @@ def raw_query(sim: DarajaSimulator, client: DarajaClient, clock: ManualClock
             "CheckoutRequestID": checkout_id,
         }
         body.update(overrides)
-        return requests.post(sim.base_url + "/mpesa/stkpushquery/v1/query", json=body,
-                             headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        return requests.post(
+            sim.base_url + "/mpesa/stkpushquery/v1/query",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        )
 
     return send
 
 
-def test_raw_pending_answer(client: DarajaClient, raw_query: Callable[..., requests.Response]
-                            ) -> None:
+def test_raw_pending_answer(client: DarajaClient, raw_query: Callable[..., requests.Response]) -> None:
     checkout_id = push(client)
     response = raw_query(checkout_id)
     assert response.status_code == 500
@@ -126,7 +139,9 @@ def test_raw_pending_answer(client: DarajaClient, raw_query: Callable[..., reque
 
 
 def test_raw_final_answer_is_all_strings_with_the_real_typo(
-    sim: DarajaSimulator, client: DarajaClient, clock: ManualClock,
+    sim: DarajaSimulator,
+    client: DarajaClient,
+    clock: ManualClock,
     raw_query: Callable[..., requests.Response],
 ) -> None:
     sim.script_outcome(PHONE, "cancel")
@@ -147,15 +162,15 @@ def test_raw_final_answer_is_all_strings_with_the_real_typo(
     assert all(isinstance(value, str) for value in body.values())
 
 
-def test_raw_query_with_wrong_password(client: DarajaClient,
-                                       raw_query: Callable[..., requests.Response]) -> None:
+def test_raw_query_with_wrong_password(client: DarajaClient, raw_query: Callable[..., requests.Response]) -> None:
     checkout_id = push(client)
     response = raw_query(checkout_id, Password="d3Jvbmc=")
     assert (response.status_code, response.json()["errorMessage"]) == (500, "Wrong credentials")
 
 
-def test_query_is_subject_to_spike_arrest(sim: DarajaSimulator, client: DarajaClient,
-                                          raw_query: Callable[..., requests.Response]) -> None:
+def test_query_is_subject_to_spike_arrest(
+    sim: DarajaSimulator, client: DarajaClient, raw_query: Callable[..., requests.Response]
+) -> None:
     checkout_id = push(client)
     sim.throttle_next_requests = 1
     response = raw_query(checkout_id)

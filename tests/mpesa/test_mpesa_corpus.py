@@ -5,6 +5,7 @@ through ``parse_stk_callback``; STK Query, STK Push and OAuth answers are served
 server on 127.0.0.1 and read by the real ``DarajaClient``. Bodies are re-encoded exactly as
 published: ``1.00`` stays ``1.00`` (floats are loaded as Decimal), strings stay strings.
 """
+
 from __future__ import annotations
 
 import json
@@ -75,12 +76,8 @@ class CorpusDaraja:
     def __init__(self) -> None:
         self.case: dict[str, Any] = {}
         self.seen: list[tuple[str, str, str]] = []
-        self._server: BaseWSGIServer = make_server(
-            "127.0.0.1", 0, self._app, threaded=True, request_handler=_Quiet
-        )
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._server: BaseWSGIServer = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=_Quiet)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
     @property
@@ -102,8 +99,7 @@ class CorpusDaraja:
         self.seen.append((request.method, request.path, request.headers.get("Authorization", "")))
         if request.path == OAUTH_PATH and self.case["kind"] != "oauth_answer":
             token = {"access_token": SERVED_TOKEN, "expires_in": "3599"}
-            return Response(json.dumps(token), 200, content_type="application/json")(
-                environ, start_response)
+            return Response(json.dumps(token), 200, content_type="application/json")(environ, start_response)
         body = self.case["body"]
         if body is None:
             answer = Response(b"", self.case["http_status"])
@@ -111,8 +107,7 @@ class CorpusDaraja:
             kind = "text/html; charset=UTF-8" if body.lstrip().startswith("<") else "text/plain"
             answer = Response(body, self.case["http_status"], content_type=kind)
         else:
-            answer = Response(encode(body), self.case["http_status"],
-                              content_type="application/json;charset=UTF-8")
+            answer = Response(encode(body), self.case["http_status"], content_type="application/json;charset=UTF-8")
         return answer(environ, start_response)
 
 
@@ -126,8 +121,11 @@ def daraja() -> Iterator[CorpusDaraja]:
 @pytest.fixture
 def client(daraja: CorpusDaraja, make_client: Callable[..., DarajaClient]) -> DarajaClient:
     credentials = DarajaCredentials(
-        base_url=daraja.base_url, consumer_key="corpus-key", consumer_secret="corpus-secret",
-        shortcode="174379", passkey=SANDBOX_PASSKEY,
+        base_url=daraja.base_url,
+        consumer_key="corpus-key",
+        consumer_secret="corpus-secret",
+        shortcode="174379",
+        passkey=SANDBOX_PASSKEY,
     )
     return make_client(credentials)
 
@@ -208,18 +206,17 @@ def test_callback(name: str) -> None:
     expect = case["expect"]
     callback = parse_stk_callback(encode(case["body"]).encode("utf-8"))
     assert (callback.merchant_request_id, callback.checkout_request_id) == (
-        expect["merchant_request_id"], expect["checkout_request_id"])
-    assert (callback.result_code, callback.result_desc) == (
-        expect["result_code"], expect["result_desc"])
+        expect["merchant_request_id"],
+        expect["checkout_request_id"],
+    )
+    assert (callback.result_code, callback.result_desc) == (expect["result_code"], expect["result_desc"])
     amount = None if expect["amount"] is None else Decimal(expect["amount"])
     assert callback.amount == amount and type(callback.amount) is type(amount)
-    assert (callback.receipt, callback.transaction_date) == (
-        expect["receipt"], expect["transaction_date"])
+    assert (callback.receipt, callback.transaction_date) == (expect["receipt"], expect["transaction_date"])
     assert callback.phone == expect["phone"]
     assert getattr(callback, "phone_uncomparable", "<missing>") == expect["phone_uncomparable"]
     assert callback.succeeded is (expect["status"] == "paid")
-    assert results.classify_result(callback.result_code) == (
-        expect["status"], expect["message_key"])
+    assert results.classify_result(callback.result_code) == (expect["status"], expect["message_key"])
     assert is_final(callback.result_code) is expect["final"]
     # An already-decoded body (what a JSON framework hands over) reads the same.
     assert parse_stk_callback(case["body"]) == callback
@@ -241,8 +238,7 @@ def test_query_answer(name: str, daraja: CorpusDaraja, client: DarajaClient) -> 
     else:
         result = client.stk_query(checkout_id)
         assert result.pending is expect["pending"], result
-        assert (result.result_code, result.result_desc) == (
-            expect["result_code"], expect["result_desc"])
+        assert (result.result_code, result.result_desc) == (expect["result_code"], expect["result_desc"])
         assert result.status == expect["status"]
         assert result.checkout_request_id == checkout_id
         assert result.merchant_request_id == expect["merchant_request_id"]
@@ -259,8 +255,11 @@ def test_push_answer(name: str, daraja: CorpusDaraja, client: DarajaClient) -> N
 
     def push() -> Any:
         return client.stk_push(
-            phone=TEST_MSISDN, amount=1, account_reference="WIFI1H",
-            description="1 hour wifi", callback_url="http://127.0.0.1:9/hooks/stk/x",
+            phone=TEST_MSISDN,
+            amount=1,
+            account_reference="WIFI1H",
+            description="1 hour wifi",
+            callback_url="http://127.0.0.1:9/hooks/stk/x",
         )
 
     if "raises" in expect:
@@ -270,7 +269,9 @@ def test_push_answer(name: str, daraja: CorpusDaraja, client: DarajaClient) -> N
     else:
         accepted = push()
         assert (accepted.merchant_request_id, accepted.checkout_request_id) == (
-            expect["merchant_request_id"], expect["checkout_request_id"])
+            expect["merchant_request_id"],
+            expect["checkout_request_id"],
+        )
         assert accepted.customer_message == expect["customer_message"]
     check_traffic(daraja, STK_PUSH_PATH, expect)
 

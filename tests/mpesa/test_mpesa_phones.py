@@ -1,4 +1,5 @@
 """Phone number normalisation and masking."""
+
 from __future__ import annotations
 
 import re
@@ -101,8 +102,8 @@ def test_other_networks_raise_not_safaricom_with_the_number(typed: str, msisdn: 
 
 
 @pytest.mark.parametrize(
-    "national", ["700", "729", "740", "743", "745", "746", "748", "757", "759", "768", "769",
-                 "790", "799", "110", "115"]
+    "national",
+    ["700", "729", "740", "743", "745", "746", "748", "757", "759", "768", "769", "790", "799", "110", "115"],
 )
 def test_safaricom_table_edges(national: str) -> None:
     assert normalize_phone("0" + national + "123456") == "254" + national + "123456"
@@ -171,8 +172,7 @@ def test_all_spellings_of_one_number_agree(
     national: str, styles: list[int], sep: str, digits: int, padding: str
 ) -> None:
     results = {
-        normalize_phone(padding + _spell(national, style, sep, digits) + padding,
-                        safaricom_prefixes=())
+        normalize_phone(padding + _spell(national, style, sep, digits) + padding, safaricom_prefixes=())
         for style in styles
     }
     assert results == {"254" + national}
@@ -191,13 +191,12 @@ def test_any_text_gives_a_valid_msisdn_or_invalid_phone(text: str) -> None:
 @settings(max_examples=200, deadline=None)
 @given(
     national=national_numbers,
-    junk=st.text(alphabet=st.characters(categories=["Lu", "Ll", "So", "Po"],
-                                        exclude_characters="-.()/"), min_size=1, max_size=3),
+    junk=st.text(
+        alphabet=st.characters(categories=["Lu", "Ll", "So", "Po"], exclude_characters="-.()/"), min_size=1, max_size=3
+    ),
     position=st.integers(0, 9),
 )
-def test_letters_or_symbols_anywhere_make_it_invalid(
-    national: str, junk: str, position: int
-) -> None:
+def test_letters_or_symbols_anywhere_make_it_invalid(national: str, junk: str, position: int) -> None:
     typed = "0" + national
     with pytest.raises(InvalidPhone):
         normalize_phone(typed[:position] + junk + typed[position:], safaricom_prefixes=())

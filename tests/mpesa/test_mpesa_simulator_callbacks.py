@@ -1,5 +1,6 @@
 """Callbacks from the simulator to a local receiver: real shapes, timing, and the delivery
 knobs (delay, drop, duplicate, retry, undeliverable, forged, replay)."""
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,10 @@ PHONE = "254712345678"
 
 def push(client: DarajaClient, url: str, phone: str = PHONE, amount: int = 20) -> str:
     return client.stk_push(
-        phone=phone, amount=amount, account_reference="WIFI1H", description="1 hour wifi",
+        phone=phone,
+        amount=amount,
+        account_reference="WIFI1H",
+        description="1 hour wifi",
         callback_url=url,
     ).checkout_request_id
 
@@ -56,8 +60,9 @@ def test_success_callback_has_the_real_shape(
     assert items["PhoneNumber"]["Value"] == 254712345678
     receipt = items["MpesaReceiptNumber"]["Value"]
     assert re.fullmatch(r"UC1[A-Z0-9]{7}", receipt)  # 2026 -> U, March -> C, 1st -> 1
-    assert json.loads(received.body, parse_float=Decimal)["Body"]["stkCallback"][
-        "CallbackMetadata"]["Item"][0]["Value"] == Decimal("20.00")
+    assert json.loads(received.body, parse_float=Decimal)["Body"]["stkCallback"]["CallbackMetadata"]["Item"][0][
+        "Value"
+    ] == Decimal("20.00")
 
     parsed = parse_stk_callback(received.body)
     assert parsed.succeeded and parsed.amount == 20 and parsed.receipt == receipt
@@ -67,12 +72,23 @@ def test_success_callback_has_the_real_shape(
 
 @pytest.mark.parametrize(
     ("outcome", "code", "seconds"),
-    [("cancel", 1032, 3), ("timeout", 1037, 60), ("insufficient", 1, 3),
-     ("wrong_pin", 2001, 3), ("expired", 1019, 60), ("push_failed", 1025, 0)],
+    [
+        ("cancel", 1032, 3),
+        ("timeout", 1037, 60),
+        ("insufficient", 1, 3),
+        ("wrong_pin", 2001, 3),
+        ("expired", 1019, 60),
+        ("push_failed", 1025, 0),
+    ],
 )
 def test_failure_callbacks_carry_no_metadata(
-    sim: DarajaSimulator, client: DarajaClient, clock: ManualClock, receiver: Any,
-    outcome: str, code: int, seconds: int,
+    sim: DarajaSimulator,
+    client: DarajaClient,
+    clock: ManualClock,
+    receiver: Any,
+    outcome: str,
+    code: int,
+    seconds: int,
 ) -> None:
     sim.script_outcome("0712 345 678", outcome)
     checkout_id = push(client, receiver.url)
@@ -91,8 +107,10 @@ def test_failure_callbacks_carry_no_metadata(
 
 
 def test_string_result_code_callback(
-    clock: ManualClock, make_client: Callable[..., DarajaClient],
-    credentials_for: Callable[..., DarajaCredentials], receiver: Any,
+    clock: ManualClock,
+    make_client: Callable[..., DarajaClient],
+    credentials_for: Callable[..., DarajaCredentials],
+    receiver: Any,
 ) -> None:
     with DarajaSimulator(clock=clock, shortcode="7123456", till_number="5123456") as till_sim:
         push(make_client(credentials_for(till_sim)), receiver.url)
@@ -102,8 +120,7 @@ def test_string_result_code_callback(
     assert stk["ResultDesc"] == "The operator does not exist."
 
 
-def test_callback_delay(sim: DarajaSimulator, client: DarajaClient, clock: ManualClock,
-                        receiver: Any) -> None:
+def test_callback_delay(sim: DarajaSimulator, client: DarajaClient, clock: ManualClock, receiver: Any) -> None:
     sim.callback_delay_seconds = 10
     push(client, receiver.url)
     clock.advance(3)
@@ -115,16 +132,14 @@ def test_callback_delay(sim: DarajaSimulator, client: DarajaClient, clock: Manua
     assert len(receiver.received) == 1
 
 
-def test_drop_next_callbacks(sim: DarajaSimulator, client: DarajaClient, clock: ManualClock,
-                             receiver: Any) -> None:
+def test_drop_next_callbacks(sim: DarajaSimulator, client: DarajaClient, clock: ManualClock, receiver: Any) -> None:
     sim.drop_next_callbacks = 1
     first = push(client, receiver.url, phone="254712345670")
     second = push(client, receiver.url, phone="254712345671")
     clock.advance(3)
     sim.process_due()
     assert sim.dropped_callbacks == [first]
-    assert [r.json()["Body"]["stkCallback"]["CheckoutRequestID"] for r in receiver.received] == [
-        second]
+    assert [r.json()["Body"]["stkCallback"]["CheckoutRequestID"] for r in receiver.received] == [second]
 
 
 def test_duplicates_are_identical_and_can_come_later(
@@ -173,8 +188,12 @@ def test_no_retry_by_default_and_optional_retries(
 
 @pytest.mark.parametrize(
     "url",
-    ["https://portal.invalid/hooks/stk/x", "http://example.com/hooks/stk/x",
-     "http://10.5.50.1:8080/hooks/stk/x", "http://127.0.0.1.nip.io/x"],
+    [
+        "https://portal.invalid/hooks/stk/x",
+        "http://example.com/hooks/stk/x",
+        "http://10.5.50.1:8080/hooks/stk/x",
+        "http://127.0.0.1.nip.io/x",
+    ],
 )
 def test_non_loopback_callbacks_are_never_contacted(
     sim: DarajaSimulator, client: DarajaClient, clock: ManualClock, url: str
@@ -188,9 +207,7 @@ def test_non_loopback_callbacks_are_never_contacted(
     assert attempt.url == url
 
 
-def test_forged_callback_reaches_the_receiver_byte_for_byte(
-    sim: DarajaSimulator, receiver: Any
-) -> None:
+def test_forged_callback_reaches_the_receiver_byte_for_byte(sim: DarajaSimulator, receiver: Any) -> None:
     forged = b'{"Body":{"stkCallback":{"ResultCode":0,"CheckoutRequestID":"ws_CO_guess"}}}'
     attempt = sim.send_raw_callback(receiver.url, forged)
     assert attempt.delivered and attempt.kind == "forged"
@@ -239,8 +256,10 @@ def test_unreachable_loopback_receiver_is_recorded_as_an_error(
 
 
 def test_with_a_real_clock_the_ticker_delivers_on_its_own(
-    make_client: Callable[..., DarajaClient], credentials_for: Callable[..., DarajaCredentials],
-    receiver: Any, wait_until: Callable[..., bool],
+    make_client: Callable[..., DarajaClient],
+    credentials_for: Callable[..., DarajaCredentials],
+    receiver: Any,
+    wait_until: Callable[..., bool],
 ) -> None:
     with DarajaSimulator(clock=SystemClock(), approve_after_seconds=0.0) as live:
         assert live.auto_process
@@ -252,7 +271,10 @@ def test_with_a_real_clock_the_ticker_delivers_on_its_own(
 
 
 def test_callback_delivery_survives_a_receiver_that_answers_slowly(
-    sim: DarajaSimulator, client: DarajaClient, clock: ManualClock, broken_daraja: Callable,
+    sim: DarajaSimulator,
+    client: DarajaClient,
+    clock: ManualClock,
+    broken_daraja: Callable,
 ) -> None:
     stalled = broken_daraja("stall")
     sim.callback_timeout_seconds = 0.2

@@ -1,8 +1,10 @@
 """Driving the simulator: per-phone scripts, the virtual phone page, the JSON admin API,
 identifiers, and knob validation."""
+
 from __future__ import annotations
 
 import re
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -16,10 +18,12 @@ from portal.mpesa.simulator.ids import IdFactory
 PHONE = "254712345678"
 
 
-def push(client: DarajaClient, url: str = "http://127.0.0.1:9/cb", phone: str = PHONE,
-         amount: int = 20) -> str:
+def push(client: DarajaClient, url: str = "http://127.0.0.1:9/cb", phone: str = PHONE, amount: int = 20) -> str:
     return client.stk_push(
-        phone=phone, amount=amount, account_reference="WIFI1H", description="1 hour wifi",
+        phone=phone,
+        amount=amount,
+        account_reference="WIFI1H",
+        description="1 hour wifi",
         callback_url=url,
     ).checkout_request_id
 
@@ -44,8 +48,7 @@ def test_script_for_a_number_of_pushes_then_default(
     assert (result_code(sim, first), result_code(sim, second)) == (1032, 0)
 
 
-def test_script_after_seconds(sim: DarajaSimulator, client: DarajaClient,
-                              clock: ManualClock) -> None:
+def test_script_after_seconds(sim: DarajaSimulator, client: DarajaClient, clock: ManualClock) -> None:
     sim.script_outcome(PHONE, "success", after_seconds=20)
     checkout_id = push(client)
     clock.advance(19)
@@ -55,8 +58,7 @@ def test_script_after_seconds(sim: DarajaSimulator, client: DarajaClient,
     assert result_code(sim, checkout_id) == 0
 
 
-def test_scripts_are_per_phone(sim: DarajaSimulator, client: DarajaClient,
-                               clock: ManualClock) -> None:
+def test_scripts_are_per_phone(sim: DarajaSimulator, client: DarajaClient, clock: ManualClock) -> None:
     sim.script_outcome("0712345670", "insufficient")
     broke = push(client, phone="254712345670")
     fine = push(client, phone="254712345671")
@@ -65,8 +67,7 @@ def test_scripts_are_per_phone(sim: DarajaSimulator, client: DarajaClient,
     assert (result_code(sim, broke), result_code(sim, fine)) == (1, 0)
 
 
-def test_default_outcome_knob(sim: DarajaSimulator, client: DarajaClient,
-                              clock: ManualClock) -> None:
+def test_default_outcome_knob(sim: DarajaSimulator, client: DarajaClient, clock: ManualClock) -> None:
     sim.default_outcome = "wrong_pin"
     checkout_id = push(client)
     clock.advance(3)
@@ -76,11 +77,14 @@ def test_default_outcome_knob(sim: DarajaSimulator, client: DarajaClient,
 
 @pytest.mark.parametrize(
     ("args", "kwargs"),
-    [(("0712345678", "explode"), {}), (("0712345678", "success"), {"times": 0}),
-     (("0712345678", "success"), {"after_seconds": -1}), (("hello", "success"), {})],
+    [
+        (("0712345678", "explode"), {}),
+        (("0712345678", "success"), {"times": 0}),
+        (("0712345678", "success"), {"after_seconds": -1}),
+        (("hello", "success"), {}),
+    ],
 )
-def test_bad_scripts_are_refused(sim: DarajaSimulator, args: tuple[str, str],
-                                 kwargs: dict[str, Any]) -> None:
+def test_bad_scripts_are_refused(sim: DarajaSimulator, args: tuple[str, str], kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         sim.script_outcome(*args, **kwargs)
 
@@ -134,7 +138,8 @@ def test_phone_page_shows_the_prompt_and_approve_pays(
     answer = requests.post(
         sim.base_url + "/phone/answer",
         data={"checkout_request_id": checkout_id, "answer": "approve", "pin": "1234"},
-        allow_redirects=False, timeout=5,
+        allow_redirects=False,
+        timeout=5,
     )
     assert answer.status_code == 303 and answer.headers["Location"] == "/phone"
     assert sim.process_due() == 1  # the callback (the prompt already ended on the click)
@@ -144,28 +149,29 @@ def test_phone_page_shows_the_prompt_and_approve_pays(
     assert sim.transactions()[0].receipt in after
 
 
-@pytest.mark.parametrize(
-    ("button", "code"), [("cancel", 1032), ("wrong_pin", 2001), ("insufficient", 1)]
-)
-def test_phone_page_buttons(sim: DarajaSimulator, client: DarajaClient, button: str,
-                            code: int) -> None:
+@pytest.mark.parametrize(("button", "code"), [("cancel", 1032), ("wrong_pin", 2001), ("insufficient", 1)])
+def test_phone_page_buttons(sim: DarajaSimulator, client: DarajaClient, button: str, code: int) -> None:
     sim.default_outcome = "ask"
     checkout_id = push(client)
-    requests.post(sim.base_url + "/phone/answer",
-                  data={"checkout_request_id": checkout_id, "answer": button}, timeout=5)
+    requests.post(
+        sim.base_url + "/phone/answer", data={"checkout_request_id": checkout_id, "answer": button}, timeout=5
+    )
     assert result_code(sim, checkout_id) == code
 
 
-def test_phone_page_unknown_answer_and_stale_clicks(sim: DarajaSimulator,
-                                                    client: DarajaClient) -> None:
+def test_phone_page_unknown_answer_and_stale_clicks(sim: DarajaSimulator, client: DarajaClient) -> None:
     checkout_id = push(client)
-    bad = requests.post(sim.base_url + "/phone/answer",
-                        data={"checkout_request_id": checkout_id, "answer": "explode"}, timeout=5)
+    bad = requests.post(
+        sim.base_url + "/phone/answer", data={"checkout_request_id": checkout_id, "answer": "explode"}, timeout=5
+    )
     assert bad.status_code == 400
     sim.force_outcome(checkout_id, "cancel")
-    late = requests.post(sim.base_url + "/phone/answer",
-                         data={"checkout_request_id": checkout_id, "answer": "approve"},
-                         allow_redirects=False, timeout=5)
+    late = requests.post(
+        sim.base_url + "/phone/answer",
+        data={"checkout_request_id": checkout_id, "answer": "approve"},
+        allow_redirects=False,
+        timeout=5,
+    )
     assert late.status_code == 303  # a double click is harmless
     assert result_code(sim, checkout_id) == 1032
 
@@ -184,13 +190,21 @@ def test_phone_page_escapes_what_the_merchant_sent(
     timestamp = daraja_timestamp(clock.now())
     response = requests.post(
         sim.base_url + "/mpesa/stkpush/v1/processrequest",
-        json={"BusinessShortCode": "174379",
-              "Password": build_password("174379", sim.merchant.passkey, timestamp),
-              "Timestamp": timestamp, "TransactionType": "CustomerPayBillOnline", "Amount": 5,
-              "PartyA": PHONE, "PartyB": "174379", "PhoneNumber": PHONE,
-              "CallBackURL": "http://127.0.0.1:9/cb", "AccountReference": "<b>x</b>",
-              "TransactionDesc": "t"},
-        headers={"Authorization": f"Bearer {token}"}, timeout=5,
+        json={
+            "BusinessShortCode": "174379",
+            "Password": build_password("174379", sim.merchant.passkey, timestamp),
+            "Timestamp": timestamp,
+            "TransactionType": "CustomerPayBillOnline",
+            "Amount": 5,
+            "PartyA": PHONE,
+            "PartyB": "174379",
+            "PhoneNumber": PHONE,
+            "CallBackURL": "http://127.0.0.1:9/cb",
+            "AccountReference": "<b>x</b>",
+            "TransactionDesc": "t",
+        },
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
     )
     assert response.status_code == 200
     html = requests.get(sim.phone_page_url, timeout=5).text
@@ -205,11 +219,9 @@ def test_root_redirects_to_the_phone_page(sim: DarajaSimulator) -> None:
 # -- JSON admin API ----------------------------------------------------------------------------
 
 
-def test_admin_api_round_trip(sim: DarajaSimulator, client: DarajaClient,
-                              receiver: Any) -> None:
+def test_admin_api_round_trip(sim: DarajaSimulator, client: DarajaClient, receiver: Any) -> None:
     api = sim.base_url + "/simulator"
-    scripted = requests.post(api + "/scripts", json={"phone": "0712345678", "outcome": "ask"},
-                             timeout=5)
+    scripted = requests.post(api + "/scripts", json={"phone": "0712345678", "outcome": "ask"}, timeout=5)
     assert scripted.json() == {"ok": True}
     checkout_id = push(client, receiver.url)
 
@@ -217,18 +229,14 @@ def test_admin_api_round_trip(sim: DarajaSimulator, client: DarajaClient,
     assert [t["checkout_request_id"] for t in listed] == [checkout_id]
     assert listed[0]["status"] == "pending" and listed[0]["outcome"] == "ask"
 
-    forced = requests.post(f"{api}/transactions/{checkout_id}/outcome",
-                           json={"outcome": "cancel"}, timeout=5)
+    forced = requests.post(f"{api}/transactions/{checkout_id}/outcome", json={"outcome": "cancel"}, timeout=5)
     assert forced.status_code == 200
     assert forced.json()["transaction"]["result_code"] == 1032
-    again = requests.post(f"{api}/transactions/{checkout_id}/outcome",
-                          json={"outcome": "success"}, timeout=5)
+    again = requests.post(f"{api}/transactions/{checkout_id}/outcome", json={"outcome": "success"}, timeout=5)
     assert again.status_code == 409
-    bad = requests.post(f"{api}/transactions/{checkout_id}/outcome", json={"outcome": "x"},
-                        timeout=5)
+    bad = requests.post(f"{api}/transactions/{checkout_id}/outcome", json={"outcome": "x"}, timeout=5)
     assert bad.status_code == 400
-    missing = requests.post(f"{api}/transactions/ws_CO_nope/outcome",
-                            json={"outcome": "cancel"}, timeout=5)
+    missing = requests.post(f"{api}/transactions/ws_CO_nope/outcome", json={"outcome": "cancel"}, timeout=5)
     assert missing.status_code == 404
 
     assert requests.post(api + "/process", timeout=5).json() == {"handled": 1}
@@ -236,8 +244,7 @@ def test_admin_api_round_trip(sim: DarajaSimulator, client: DarajaClient,
     assert attempts[0]["status"] == 200 and '"ResultCode": 1032' in attempts[0]["body"]
     replay = requests.post(f"{api}/transactions/{checkout_id}/replay", timeout=5).json()
     assert replay["attempt"]["kind"] == "replay"
-    forged = requests.post(api + "/callbacks/forge",
-                           json={"url": receiver.url, "body": {"x": 1}}, timeout=5).json()
+    forged = requests.post(api + "/callbacks/forge", json={"url": receiver.url, "body": {"x": 1}}, timeout=5).json()
     assert forged["attempt"]["status"] == 200
     assert len(receiver.received) == 3
 
@@ -251,8 +258,7 @@ def test_admin_api_round_trip(sim: DarajaSimulator, client: DarajaClient,
 def test_admin_knobs(sim: DarajaSimulator) -> None:
     api = sim.base_url + "/simulator/knobs"
     assert requests.get(api, timeout=5).json()["knobs"]["token_mode"] == "rotate"
-    changed = requests.post(api, json={"drop_callbacks": True, "callback_delay_seconds": 2.5},
-                            timeout=5)
+    changed = requests.post(api, json={"drop_callbacks": True, "callback_delay_seconds": 2.5}, timeout=5)
     assert changed.status_code == 200
     assert sim.drop_callbacks is True and sim.callback_delay_seconds == 2.5
     for bad in ({"drop_callbacks": "yes"}, {"no_such_knob": 1}, {"token_mode": "sometimes"}):
@@ -261,8 +267,14 @@ def test_admin_knobs(sim: DarajaSimulator) -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("drop_callbacks", 1), ("duplicate_callbacks", -1), ("duplicate_callbacks", 1.5),
-     ("token_mode", "never"), ("default_outcome", "explode"), ("callback_delay_seconds", "5")],
+    [
+        ("drop_callbacks", 1),
+        ("duplicate_callbacks", -1),
+        ("duplicate_callbacks", 1.5),
+        ("token_mode", "never"),
+        ("default_outcome", "explode"),
+        ("callback_delay_seconds", "5"),
+    ],
 )
 def test_knob_typos_fail_loudly(sim: DarajaSimulator, name: str, value: Any) -> None:
     with pytest.raises(ValueError):
@@ -277,9 +289,7 @@ def test_unknown_knob_on_the_knobs_object(sim: DarajaSimulator) -> None:
 # -- identifiers and lifecycle -----------------------------------------------------------------
 
 
-def test_checkout_ids_stay_unique_at_the_same_instant(
-    sim: DarajaSimulator, client: DarajaClient
-) -> None:
+def test_checkout_ids_stay_unique_at_the_same_instant(sim: DarajaSimulator, client: DarajaClient) -> None:
     ids = []
     for amount in (10, 11, 12):
         checkout_id = push(client, amount=amount)
@@ -290,20 +300,20 @@ def test_checkout_ids_stay_unique_at_the_same_instant(
 
 
 def test_receipts_encode_the_date_and_are_unique() -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     ids = IdFactory(seed=1)
-    moment = datetime(2025, 12, 31, 21, 30, tzinfo=timezone.utc)  # 00:30, 1 Jan 2026 in Nairobi
+    moment = datetime(2025, 12, 31, 21, 30, tzinfo=UTC)  # 00:30, 1 Jan 2026 in Nairobi
     receipts = {ids.receipt(moment) for _ in range(200)}
     assert len(receipts) == 200
     assert all(re.fullmatch(r"UA1[A-Z0-9]{7}", r) for r in receipts)
-    assert ids.receipt(datetime(2024, 10, 31, 9, tzinfo=timezone.utc)).startswith("SJV")
+    assert ids.receipt(datetime(2024, 10, 31, 9, tzinfo=UTC)).startswith("SJV")
 
 
 def test_simulator_lifecycle(clock: ManualClock) -> None:
     simulator = DarajaSimulator(clock=clock)
     with pytest.raises(RuntimeError):
-        simulator.base_url
+        _ = simulator.base_url
     simulator.start()
     try:
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", simulator.base_url)

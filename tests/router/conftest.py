@@ -1,4 +1,5 @@
 """Fixtures for tests that talk to the RouterOS API emulator over real TCP."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -1,25 +1,25 @@
 """Conformance with the real librouteros 4.2 client: login, menus, queries, values, permissions."""
+
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Iterator
 
 import pytest
-from librouteros import Api
-from librouteros import connect
+from librouteros import Api, connect
 from librouteros.exceptions import TrapError
-from librouteros.query import And
-from librouteros.query import Key
-from librouteros.query import Or
+from librouteros.query import And, Key, Or
 
 from router.emulator import RouterEmulator
 
 USERS = ("ip", "hotspot", "user")
 
 
-def open_api(emulator: RouterEmulator, username: str = "pay2connect", password: str = "secret",
-             **options: object) -> Api:
+def open_api(
+    emulator: RouterEmulator, username: str = "pay2connect", password: str = "secret", **options: object
+) -> Api:
     return connect(emulator.host, username, password, port=emulator.port, timeout=2, **options)
 
 
@@ -69,9 +69,12 @@ def test_add_returns_star_hex_ids_that_are_never_reused(api: Api) -> None:
 
 
 def test_where_supports_every_librouteros_operator(api: Api) -> None:
-    add_users(api, {"name": "u1", "limit-uptime": "1h", "disabled": True, "comment": "p2c:1"},
-              {"name": "u2", "limit-uptime": "30m", "comment": "p2c:2"},
-              {"name": "u3", "limit-uptime": "2h"})
+    add_users(
+        api,
+        {"name": "u1", "limit-uptime": "1h", "disabled": True, "comment": "p2c:1"},
+        {"name": "u2", "limit-uptime": "30m", "comment": "p2c:2"},
+        {"name": "u3", "limit-uptime": "2h"},
+    )
     users = api.path(*USERS)
     name, uptime, disabled, comment = Key("name"), Key("limit-uptime"), Key("disabled"), Key("comment")
 
@@ -135,21 +138,26 @@ def test_trap_category_is_an_int_for_a_missing_profile(api: Api) -> None:
     assert caught.value.category == 1 and isinstance(caught.value.category, int)
 
 
-@pytest.mark.parametrize("command, arguments, message", [
-    ("/ip/hotspot/user/add", {"name": "a", "colour": "red"}, "unknown parameter colour"),
-    ("/ip/hotspot/user/add", {"name": "a", "uptime": "1h"}, "unknown parameter uptime"),  # read-only
-    ("/ip/hotspot/user/add", {"name": "a", "mac-address": "nope"},
-     "invalid value of mac-address, mac address required"),
-    ("/ip/hotspot/user/add", {"name": "a", "limit-uptime": "soon"}, "invalid value for argument limit-uptime"),
-    ("/ip/hotspot/user/add", {"name": "a", "disabled": "maybe"}, "invalid value for argument disabled"),
-    ("/ip/hotspot/user/frobnicate", {}, "no such command"),
-    ("/ip/hotspot/active/add", {}, "no such command"),
-    ("/ip/nothing/print", {}, "no such command prefix"),
-    ("/ip/hotspot/user/set", {".id": "*99", "comment": "x"}, "no such item"),
-    ("/ip/hotspot/user/profile/remove", {".id": "default"}, "failure: can not remove default item"),
-])
-def test_refusals_carry_the_routeros_message(api: Api, command: str, arguments: dict[str, str],
-                                             message: str) -> None:
+@pytest.mark.parametrize(
+    "command, arguments, message",
+    [
+        ("/ip/hotspot/user/add", {"name": "a", "colour": "red"}, "unknown parameter colour"),
+        ("/ip/hotspot/user/add", {"name": "a", "uptime": "1h"}, "unknown parameter uptime"),  # read-only
+        (
+            "/ip/hotspot/user/add",
+            {"name": "a", "mac-address": "nope"},
+            "invalid value of mac-address, mac address required",
+        ),
+        ("/ip/hotspot/user/add", {"name": "a", "limit-uptime": "soon"}, "invalid value for argument limit-uptime"),
+        ("/ip/hotspot/user/add", {"name": "a", "disabled": "maybe"}, "invalid value for argument disabled"),
+        ("/ip/hotspot/user/frobnicate", {}, "no such command"),
+        ("/ip/hotspot/active/add", {}, "no such command"),
+        ("/ip/nothing/print", {}, "no such command prefix"),
+        ("/ip/hotspot/user/set", {".id": "*99", "comment": "x"}, "no such item"),
+        ("/ip/hotspot/user/profile/remove", {".id": "default"}, "failure: can not remove default item"),
+    ],
+)
+def test_refusals_carry_the_routeros_message(api: Api, command: str, arguments: dict[str, str], message: str) -> None:
     with pytest.raises(TrapError) as caught:
         tuple(api(command, **arguments))
     assert caught.value.message == message
@@ -163,15 +171,18 @@ def test_duplicate_hotspot_user_is_refused_per_server(api: Api) -> None:
 
 
 def test_values_are_typed_on_the_way_in_and_canonical_on_the_way_out(api: Api) -> None:
-    api.path(*USERS).add(name="v", **{"mac-address": "aa-bb-cc-dd-ee-0f", "limit-uptime": "1d2h3m",
-                                      "disabled": "true", "limit-bytes-total": 500})
+    api.path(*USERS).add(
+        name="v",
+        **{"mac-address": "aa-bb-cc-dd-ee-0f", "limit-uptime": "1d2h3m", "disabled": "true", "limit-bytes-total": 500},
+    )
     row = next(iter(api.path(*USERS).select().where(Key("name") == "v")))
     assert row["mac-address"] == "AA:BB:CC:DD:EE:0F"
     assert row["limit-uptime"] == "1d2h3m"
     assert row["disabled"] is True and row["limit-bytes-total"] == 500
     assert "password" not in row and "email" not in row  # unset or secret: omitted
-    assert [r["name"] for r in api.path(*USERS).select(Key("name")).where(
-        Key("mac-address") == "aa:bb:cc:dd:ee:0f")] == ["v"]
+    assert [
+        r["name"] for r in api.path(*USERS).select(Key("name")).where(Key("mac-address") == "aa:bb:cc:dd:ee:0f")
+    ] == ["v"]
 
 
 def test_name_may_stand_in_for_id_and_unset_clears_a_property(api: Api) -> None:
@@ -228,8 +239,9 @@ def test_permissions_read_write_and_sensitive(emulator: RouterEmulator, api: Api
     emulator.add_api_user("reader", "r", {"api", "read"})
     emulator.add_api_user("writer", "w", {"api", "write"})
     emulator.add_api_user("auditor", "a", {"api", "read", "sensitive"})
-    reader, writer, auditor = (open_api(emulator, n, p) for n, p in
-                               (("reader", "r"), ("writer", "w"), ("auditor", "a")))
+    reader, writer, auditor = (
+        open_api(emulator, n, p) for n, p in (("reader", "r"), ("writer", "w"), ("auditor", "a"))
+    )
     try:
         with pytest.raises(TrapError, match=r"not enough permissions \(9\)"):
             reader.path(*USERS).add(name="nope")
@@ -274,8 +286,7 @@ def test_references_to_servers_are_checked(api: Api) -> None:
 def test_world_snapshots_use_routeros_field_names(emulator: RouterEmulator, api: Api) -> None:
     api.path("ip", "hotspot", "user", "profile").add(name="p2c-1h", **{"rate-limit": "2M/2M"})
     api.path(*USERS).add(name="u", password="pw", profile="p2c-1h")
-    assert [(p["name"], p.get("rate-limit")) for p in emulator.profiles()] == [("default", None),
-                                                                              ("p2c-1h", "2M/2M")]
+    assert [(p["name"], p.get("rate-limit")) for p in emulator.profiles()] == [("default", None), ("p2c-1h", "2M/2M")]
     assert emulator.users()[-1]["password"] == "pw"  # snapshots see secrets
     with pytest.raises(ValueError, match="not a MAC address"):
         emulator.device_join("nope", "10.5.50.11")
@@ -286,7 +297,7 @@ def test_world_snapshots_use_routeros_field_names(emulator: RouterEmulator, api:
     with pytest.raises(KeyError):
         emulator.device_traffic("02:00:00:00:00:09", 1, 1)
     emulator.device_join("02:00:00:00:00:01", "10.5.50.11")
-    with pytest.raises(ValueError, match="10.5.50.11 is already used by 02:00:00:00:00:01"):
+    with pytest.raises(ValueError, match=re.escape("10.5.50.11 is already used by 02:00:00:00:00:01")):
         emulator.device_join("02:00:00:00:00:02", "10.5.50.11")
 
 

@@ -1,4 +1,5 @@
 """Failure injection: each fault kind makes librouteros raise what a real router would (§2.4)."""
+
 from __future__ import annotations
 
 import functools
@@ -7,12 +8,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from librouteros import Api
-from librouteros import connect
-from librouteros.exceptions import ConnectionClosed
-from librouteros.exceptions import FatalError
-from librouteros.exceptions import MultiTrapError
-from librouteros.exceptions import TrapError
+from librouteros import Api, connect
+from librouteros.exceptions import ConnectionClosed, FatalError, MultiTrapError, TrapError
 from librouteros.query import Key
 
 from portal.clock import ManualClock
@@ -22,8 +19,7 @@ CLIENT_TIMEOUT = 0.5
 
 
 def open_api(emulator: RouterEmulator, **options: object) -> Api:
-    return connect(emulator.host, "pay2connect", "secret", port=emulator.port,
-                   timeout=CLIENT_TIMEOUT, **options)
+    return connect(emulator.host, "pay2connect", "secret", port=emulator.port, timeout=CLIENT_TIMEOUT, **options)
 
 
 @pytest.fixture
@@ -116,8 +112,7 @@ def test_fatal_raises_fatal_error_with_the_reason(emulator: RouterEmulator, api:
 
 
 def test_trap_keeps_the_connection_usable(emulator: RouterEmulator, api: Api) -> None:
-    emulator.fail_next("trap", path="/ip/hotspot/active/login", message="already authorizing, retry later",
-                       category=4)
+    emulator.fail_next("trap", path="/ip/hotspot/active/login", message="already authorizing, retry later", category=4)
     emulator.device_join("02:00:00:00:00:01", "10.5.50.11")
     with pytest.raises(TrapError) as caught:
         tuple(api("/ip/hotspot/active/login", user="x", password="y", ip="10.5.50.11"))
@@ -167,8 +162,9 @@ def test_tls_with_a_verified_self_signed_certificate(clock: ManualClock) -> None
         try:
             assert client.protocol.transport.sock.version() is not None
             client.path("ip", "hotspot", "user").add(name="over-tls")
-            assert [r["port"] for r in client.path("ip", "service").select(Key("port")).where(
-                Key("name") == "api-ssl")] == [router.port]
+            assert [
+                r["port"] for r in client.path("ip", "service").select(Key("port")).where(Key("name") == "api-ssl")
+            ] == [router.port]
         finally:
             client.close()
         strict = ssl.create_default_context()  # does not trust the emulator's certificate

@@ -1,13 +1,12 @@
 """The hotspot model through the real client: host table, active/login, limits on virtual time."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from librouteros import Api
-from librouteros import connect
-from librouteros.exceptions import ConnectionClosed
-from librouteros.exceptions import TrapError
+from librouteros import Api, connect
+from librouteros.exceptions import ConnectionClosed, TrapError
 from librouteros.query import Key
 
 from router.emulator import RouterEmulator
@@ -50,13 +49,16 @@ def test_join_creates_an_unauthorized_host(emulator: RouterEmulator, api: Api) -
     assert (host["address"], host["server"], host["authorized"], host["bypassed"]) == (IP, "hotspot1", False, False)
 
 
-@pytest.mark.parametrize("login_kwargs, message", [
-    ({"ip": "10.5.50.99"}, "unknown host IP 10.5.50.99"),
-    ({"mac": OTHER_MAC}, "wrong MAC provided"),
-    ({"password": "bad"}, "invalid username or password"),
-    ({"user": "nobody"}, "invalid username or password"),
-    ({"ip": "10.5.50"}, "invalid value for argument ip"),
-])
+@pytest.mark.parametrize(
+    "login_kwargs, message",
+    [
+        ({"ip": "10.5.50.99"}, "unknown host IP 10.5.50.99"),
+        ({"mac": OTHER_MAC}, "wrong MAC provided"),
+        ({"password": "bad"}, "invalid username or password"),
+        ({"user": "nobody"}, "invalid username or password"),
+        ({"ip": "10.5.50"}, "invalid value for argument ip"),
+    ],
+)
 def test_login_refusals(emulator: RouterEmulator, api: Api, login_kwargs: dict[str, str], message: str) -> None:
     emulator.device_join(MAC, IP)
     add_user(api)
@@ -207,8 +209,12 @@ def test_mac_cookie_logs_a_returning_device_in_while_its_user_exists(emulator: R
 
 
 def test_mac_login_by_for_users_named_by_mac(emulator: RouterEmulator, api: Api) -> None:
-    tuple(api("/ip/hotspot/profile/set", **{".id": "hsprof1", "login-by": "mac,http-chap",
-                                            "mac-auth-mode": "mac-as-username-and-password"}))
+    tuple(
+        api(
+            "/ip/hotspot/profile/set",
+            **{".id": "hsprof1", "login-by": "mac,http-chap", "mac-auth-mode": "mac-as-username-and-password"},
+        )
+    )
     add_user(api, password=MAC)
     emulator.device_join(MAC, IP)
     assert [row["login-by"] for row in active(api)] == ["mac"]

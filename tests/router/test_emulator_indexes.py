@@ -2,6 +2,7 @@
 they replace (every print testing every row, every tick looking at every session, cookie
 and host). Two emulators run the same steps, one of them forced onto the slow paths, and
 must answer alike, word for word."""
+
 from __future__ import annotations
 
 import random
@@ -9,8 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portal.clock import ManualClock
@@ -35,9 +35,37 @@ FIELDS = {
     PROFILES: ["name", "shared-users", "idle-timeout", ".id"],
 }
 # Values in every spelling the router accepts (MAC case and dashes, yes/true, hex ids), and some it does not.
-VALUES = [*MACS, *(mac.lower() for mac in MACS[:3]), MACS[0].replace(":", "-"), *IPS[:4], "alice", "bob",
-          "yes", "no", "true", "false", "", "garbage", "*1", "*2", "*a", "*B", "hotspot1", "all", "default",
-          "fast", "p2c:1", "1h", "0s", "regular", "bypassed", "blocked", "1", "unlimited", "10.5.50.002"]
+VALUES = [
+    *MACS,
+    *(mac.lower() for mac in MACS[:3]),
+    MACS[0].replace(":", "-"),
+    *IPS[:4],
+    "alice",
+    "bob",
+    "yes",
+    "no",
+    "true",
+    "false",
+    "",
+    "garbage",
+    "*1",
+    "*2",
+    "*a",
+    "*B",
+    "hotspot1",
+    "all",
+    "default",
+    "fast",
+    "p2c:1",
+    "1h",
+    "0s",
+    "regular",
+    "bypassed",
+    "blocked",
+    "1",
+    "unlimited",
+    "10.5.50.002",
+]
 OPS = ["|", "&", "!", "|&", "0", "1.", "!|", "||", "&&", "01", ".", "2|", "x"]
 
 
@@ -76,10 +104,17 @@ def use_full_scans(emulator: RouterEmulator) -> RouterEmulator:
 def _value_for(rng: random.Random, field: str) -> str:
     """Mostly a value of the field's kind (so queries find rows), sometimes anything."""
     mac = rng.choice(MACS)
-    pools = {"mac-address": [mac, mac.lower(), mac.replace(":", "-")], "address": IPS, "to-address": IPS,
-             "name": NAMES, "user": NAMES, "disabled": ["yes", "no", "true", "false"],
-             "authorized": ["yes", "no", "true", "false"], "bypassed": ["yes", "false"],
-             ".id": [f"*{rng.randint(1, 12):X}", f"*{rng.randint(1, 12):x}"]}
+    pools = {
+        "mac-address": [mac, mac.lower(), mac.replace(":", "-")],
+        "address": IPS,
+        "to-address": IPS,
+        "name": NAMES,
+        "user": NAMES,
+        "disabled": ["yes", "no", "true", "false"],
+        "authorized": ["yes", "no", "true", "false"],
+        "bypassed": ["yes", "false"],
+        ".id": [f"*{rng.randint(1, 12):X}", f"*{rng.randint(1, 12):x}"],
+    }
     return rng.choice(pools.get(field, VALUES) if rng.random() < 0.8 else VALUES)
 
 
@@ -119,32 +154,85 @@ def random_step(rng: random.Random, ips: dict[int, str]) -> tuple[str, ...]:
     steps: list[tuple[int, tuple[str, ...]]] = [
         (40, ("cmd", *print_words(rng, rng.choice(list(FIELDS))))),
         (4, ("cmd", f"{rng.choice([ACTIVE, HOSTS])}/print", f"?=address={ip}")),
-        (12, ("join", mac, ip)), (4, ("join", mac, moved)),
-        (3, ("leave", mac)), (4, ("traffic", mac, str(rng.choice([10, 10**6])))),
+        (12, ("join", mac, ip)),
+        (4, ("join", mac, moved)),
+        (3, ("leave", mac)),
+        (4, ("traffic", mac, str(rng.choice([10, 10**6])))),
         (6, ("advance", str(rng.choice([1, 30, 61, 130, 300, 3600])))),
-        (6, ("cmd", f"{USERS}/add", f"=name={name}", "=password=pw", f"=mac-address={mac_spelling}",
-             f"=server={rng.choice(['all', 'hotspot1'])}", f"=profile={rng.choice(['default', 'fast'])}",
-             f"=limit-uptime={rng.choice(['0s', '2m', '1h'])}", f"=limit-bytes-total={rng.choice([0, 1500000])}",
-             f"=comment=p2c:{rng.randint(1, 3)}")),
+        (
+            6,
+            (
+                "cmd",
+                f"{USERS}/add",
+                f"=name={name}",
+                "=password=pw",
+                f"=mac-address={mac_spelling}",
+                f"=server={rng.choice(['all', 'hotspot1'])}",
+                f"=profile={rng.choice(['default', 'fast'])}",
+                f"=limit-uptime={rng.choice(['0s', '2m', '1h'])}",
+                f"=limit-bytes-total={rng.choice([0, 1500000])}",
+                f"=comment=p2c:{rng.randint(1, 3)}",
+            ),
+        ),
         (1, ("cmd", f"{USERS}/add", f"=name={name}", "=password=pw")),
         (2, ("cmd", f"{USERS}/set", f"=.id={rng.choice([row, name])}", f"=name={rng.choice(NAMES)}")),
-        (2, ("cmd", f"{USERS}/set", f"=.id={rng.choice([row, name])}", f"=mac-address={mac_spelling}",
-             "=disabled=no", f"=profile={rng.choice(['default', 'fast'])}")),
+        (
+            2,
+            (
+                "cmd",
+                f"{USERS}/set",
+                f"=.id={rng.choice([row, name])}",
+                f"=mac-address={mac_spelling}",
+                "=disabled=no",
+                f"=profile={rng.choice(['default', 'fast'])}",
+            ),
+        ),
         (1, ("cmd", f"{USERS}/unset", f"=.id={row}", "=value-name=mac-address")),
-        (3, ("cmd", f"{USERS}/{rng.choice(['remove', 'disable', 'enable', 'reset-counters'])}",
-             f"=.id={rng.choice([row, name])}")),
+        (
+            3,
+            (
+                "cmd",
+                f"{USERS}/{rng.choice(['remove', 'disable', 'enable', 'reset-counters'])}",
+                f"=.id={rng.choice([row, name])}",
+            ),
+        ),
         (12, ("cmd", f"{ACTIVE}/login", f"=user={name}", "=password=pw", f"=ip={ip}", f"=mac-address={mac}")),
         (2, ("cmd", f"{ACTIVE}/login", f"=user={name}", "=password=pw", f"=ip={ip}")),
         (4, ("cmd", f"{rng.choice([ACTIVE, HOSTS, COOKIES, BINDINGS])}/remove", f"=.id={row}")),
         (1, ("cmd", f"{rng.choice([ACTIVE, COOKIES])}/remove", f"=.id={row},*{rng.randint(1, 9):X}")),
-        (1, ("cmd", f"{BINDINGS}/add", f"=mac-address={mac}", f"=type={rng.choice(['bypassed', 'blocked', 'regular'])}")),
+        (
+            1,
+            (
+                "cmd",
+                f"{BINDINGS}/add",
+                f"=mac-address={mac}",
+                f"=type={rng.choice(['bypassed', 'blocked', 'regular'])}",
+            ),
+        ),
         (1, ("cmd", f"{BINDINGS}/add", f"=address={ip}", f"=type={rng.choice(['bypassed', 'blocked'])}")),
         (2, ("cmd", f"{BINDINGS}/{rng.choice(['disable', 'enable', 'remove'])}", f"=.id=*{rng.randint(1, 4)}")),
-        (2, ("cmd", f"{PROFILES}/set", "=.id=fast", f"=idle-timeout={rng.choice(['none', '1m'])}",
-             f"=keepalive-timeout={rng.choice(['none', '2m'])}", f"=session-timeout={rng.choice(['none', '10m'])}",
-             f"=mac-cookie-timeout={rng.choice(['1m', '1d'])}", f"=shared-users={rng.choice(['1', '2'])}")),
-        (1, ("cmd", "/ip/hotspot/profile/set", "=.id=hsprof1",
-             f"=login-by={rng.choice(['cookie,http-chap,mac-cookie', 'mac,mac-cookie', 'http-chap'])}")),
+        (
+            2,
+            (
+                "cmd",
+                f"{PROFILES}/set",
+                "=.id=fast",
+                f"=idle-timeout={rng.choice(['none', '1m'])}",
+                f"=keepalive-timeout={rng.choice(['none', '2m'])}",
+                f"=session-timeout={rng.choice(['none', '10m'])}",
+                f"=mac-cookie-timeout={rng.choice(['1m', '1d'])}",
+                f"=shared-users={rng.choice(['1', '2'])}",
+            ),
+        ),
+        (
+            1,
+            (
+                "cmd",
+                "/ip/hotspot/profile/set",
+                "=.id=hsprof1",
+                f"=login-by={rng.choice(['cookie,http-chap,mac-cookie', 'mac,mac-cookie', 'http-chap'])}",
+            ),
+        ),
         (1, ("cmd", "/ip/hotspot/profile/set", "=.id=hsprof1", "=mac-auth-mode=mac-as-username-and-password")),
     ]
     if rng.random() < 0.004:
@@ -158,7 +246,9 @@ def random_step(rng: random.Random, ips: dict[int, str]) -> tuple[str, ...]:
 def apply(emulator: RouterEmulator, step: tuple[str, ...]) -> Any:
     kind, *args = step
     world: dict[str, Callable[..., Any]] = {
-        "join": emulator.device_join, "leave": emulator.device_leave, "reboot": emulator.reboot,
+        "join": emulator.device_join,
+        "leave": emulator.device_leave,
+        "reboot": emulator.reboot,
         "traffic": lambda mac, amount: emulator.device_traffic(mac, int(amount), int(amount)),
         "advance": lambda seconds: emulator.advance(float(seconds)),
     }
@@ -171,8 +261,13 @@ def apply(emulator: RouterEmulator, step: tuple[str, ...]) -> Any:
 
 
 def snapshot(emulator: RouterEmulator) -> tuple[Any, ...]:
-    return (emulator.hosts(), emulator.active(), emulator.users(), emulator.cookies(),
-            run(emulator, f"{BINDINGS}/print"))
+    return (
+        emulator.hosts(),
+        emulator.active(),
+        emulator.users(),
+        emulator.cookies(),
+        run(emulator, f"{BINDINGS}/print"),
+    )
 
 
 def pair() -> tuple[RouterEmulator, RouterEmulator]:
@@ -198,11 +293,18 @@ def _populated() -> tuple[RouterEmulator, RouterEmulator]:
     fast, slow = pair()
     rng = random.Random(99)
     for emulator in (fast, slow):
-        for n, (mac, ip) in enumerate(zip(MACS, IPS)):
+        for n, (mac, ip) in enumerate(zip(MACS, IPS, strict=False)):
             emulator.device_join(mac, ip)
-            run(emulator, f"{USERS}/add", f"=name={NAMES[n % len(NAMES)]}", "=password=pw",
-                f"=mac-address={mac.lower() if n % 2 else mac}", f"=disabled={'yes' if n % 3 == 0 else 'no'}",
-                f"=server={'all' if n % 2 else 'hotspot1'}", f"=comment=p2c:{n % 3}")
+            run(
+                emulator,
+                f"{USERS}/add",
+                f"=name={NAMES[n % len(NAMES)]}",
+                "=password=pw",
+                f"=mac-address={mac.lower() if n % 2 else mac}",
+                f"=disabled={'yes' if n % 3 == 0 else 'no'}",
+                f"=server={'all' if n % 2 else 'hotspot1'}",
+                f"=comment=p2c:{n % 3}",
+            )
             if n % 3:
                 run(emulator, f"{ACTIVE}/login", f"=user={NAMES[n % len(NAMES)]}", "=password=pw", f"=ip={ip}")
         run(emulator, f"{BINDINGS}/add", f"=mac-address={MACS[-1]}", "=type=bypassed")
@@ -221,20 +323,24 @@ def test_any_query_finds_the_same_rows_as_a_full_scan(seed: int, path: str) -> N
     assert run(fast, *words) == run(slow, *words)
 
 
-@pytest.mark.parametrize(("path", "query", "expected"), [
-    (USERS, [f"?=mac-address={MACS[1]}"], 1),  # stored from a lower-case spelling
-    (USERS, [f"?=mac-address={MACS[1].lower().replace(':', '-')}"], 1),
-    (USERS, [f"?=name={MACS[0]}", "?=disabled=yes"], 1),  # yes/true
-    (USERS, [f"?=name={MACS[0]}", "?=disabled=false"], 0),
-    (USERS, [f"?=name={MACS[1]}", f"?=mac-address={MACS[2].lower()}", "?#|"], 2),
-    (ACTIVE, [f"?=mac-address={MACS[1].lower()}", f"?=user={MACS[2]}", "?#|"], 2),
-    (HOSTS, [f"?=address={IPS[4]}"], 1),
-    (HOSTS, ["?=.id=*a"], 0),
-    (HOSTS, ["?=.id=*2"], 1),
-    (COOKIES, [f"?=user={MACS[4]}"], 1),
-])
-def test_equality_queries_take_the_index_and_compare_typed(path: str, query: list[str], expected: int,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("path", "query", "expected"),
+    [
+        (USERS, [f"?=mac-address={MACS[1]}"], 1),  # stored from a lower-case spelling
+        (USERS, [f"?=mac-address={MACS[1].lower().replace(':', '-')}"], 1),
+        (USERS, [f"?=name={MACS[0]}", "?=disabled=yes"], 1),  # yes/true
+        (USERS, [f"?=name={MACS[0]}", "?=disabled=false"], 0),
+        (USERS, [f"?=name={MACS[1]}", f"?=mac-address={MACS[2].lower()}", "?#|"], 2),
+        (ACTIVE, [f"?=mac-address={MACS[1].lower()}", f"?=user={MACS[2]}", "?#|"], 2),
+        (HOSTS, [f"?=address={IPS[4]}"], 1),
+        (HOSTS, ["?=.id=*a"], 0),
+        (HOSTS, ["?=.id=*2"], 1),
+        (COOKIES, [f"?=user={MACS[4]}"], 1),
+    ],
+)
+def test_equality_queries_take_the_index_and_compare_typed(
+    path: str, query: list[str], expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fast, slow = POPULATED
     want = run(slow, f"{path}/print", *query)
     assert len(want[1]) == expected

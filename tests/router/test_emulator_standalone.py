@@ -1,4 +1,5 @@
 """``serve_forever`` as ``pay2connect emulate-router`` runs it: a separate process until Ctrl-C."""
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,9 @@ def test_simulated_devices_use_locally_administered_macs() -> None:
 
 def test_serve_forever_prints_where_to_connect_and_stops_on_ctrl_c() -> None:
     command = "from router.emulator import serve_forever; serve_forever(port=0, devices=2)"
-    with subprocess.Popen([sys.executable, "-u", "-c", command], stdout=subprocess.PIPE,
-                          stderr=subprocess.DEVNULL, text=True) as process:
+    with subprocess.Popen(
+        [sys.executable, "-u", "-c", command], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as process:
         try:
             _check_running_emulator(process)
         finally:

@@ -1,4 +1,5 @@
 """The indexed dicts behind the emulator's fast lookups stay in step with every kind of write."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,11 +8,8 @@ from router.emulator.catalog import build_config_menus
 from router.emulator.codec import parse_command
 from router.emulator.menus import Context
 from router.emulator.state import API_POLICIES
-from router.emulator.tables import IndexedTable
-from router.emulator.tables import RowTable
-from router.emulator.values import MAC
-from router.emulator.values import TEXT
-from router.emulator.values import ValueType
+from router.emulator.tables import IndexedTable, RowTable
+from router.emulator.values import MAC, TEXT, ValueType
 
 
 def type_of(name: str) -> ValueType:

@@ -1,4 +1,5 @@
 """Typed values and the query stack machine, checked against librouteros' own query builder."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -7,29 +8,39 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from librouteros.query import And
-from librouteros.query import Key
-from librouteros.query import Or
+from librouteros.query import And, Key, Or
 
-from router.emulator.query import compile_query
-from router.emulator.query import matches
-from router.emulator.values import BOOL
-from router.emulator.values import DURATION
-from router.emulator.values import ID
-from router.emulator.values import INT
-from router.emulator.values import MAC
-from router.emulator.values import OPTIONAL_DURATION
-from router.emulator.values import TEXT
-from router.emulator.values import InvalidValue
-from router.emulator.values import ValueType
-from router.emulator.values import format_duration
-from router.emulator.values import parse_duration
+from router.emulator.query import compile_query, matches
+from router.emulator.values import (
+    BOOL,
+    DURATION,
+    ID,
+    INT,
+    MAC,
+    OPTIONAL_DURATION,
+    TEXT,
+    InvalidValue,
+    ValueType,
+    format_duration,
+    parse_duration,
+)
 
 
-@pytest.mark.parametrize("text, seconds", [
-    ("300", 300), ("5m", 300), ("1h", 3600), ("1d2h3m", 93780), ("1w2d3h4m5s", 788645),
-    ("00:05:00", 300), ("1d 00:00:01", 86401), ("2d00:00:00", 172800), ("1500ms", 1), ("0s", 0),
-])
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("300", 300),
+        ("5m", 300),
+        ("1h", 3600),
+        ("1d2h3m", 93780),
+        ("1w2d3h4m5s", 788645),
+        ("00:05:00", 300),
+        ("1d 00:00:01", 86401),
+        ("2d00:00:00", 172800),
+        ("1500ms", 1),
+        ("0s", 0),
+    ],
+)
 def test_durations_parse_every_routeros_spelling(text: str, seconds: int) -> None:
     assert parse_duration(text) == seconds
 
@@ -39,8 +50,9 @@ def test_bad_durations_are_refused(text: str) -> None:
     assert parse_duration(text) is None
 
 
-@pytest.mark.parametrize("seconds, text", [(0, "0s"), (18, "18s"), (282, "4m42s"), (3600, "1h"),
-                                           (788645, "1w2d3h4m5s"), (86400 + 5, "1d5s")])
+@pytest.mark.parametrize(
+    "seconds, text", [(0, "0s"), (18, "18s"), (282, "4m42s"), (3600, "1h"), (788645, "1w2d3h4m5s"), (86400 + 5, "1d5s")]
+)
 def test_durations_print_in_routeros_form(seconds: int, text: str) -> None:
     assert format_duration(seconds) == text
 
@@ -85,12 +97,18 @@ def _leaf() -> st.SearchStrategy[tuple[Words, Predicate]]:
         names.map(lambda n: (list(Key("name") == n), lambda r, n=n: r["name"] == n)),
         names.map(lambda n: (list(Key("name") != n), lambda r, n=n: r["name"] != n)),
         st.booleans().map(lambda b: (list(Key("disabled") == b), lambda r, b=b: r["disabled"] == b)),
-        seconds.map(lambda s: (list(Key("limit-uptime") < format_duration(s)),
-                               lambda r, s=s: "limit-uptime" in r and r["limit-uptime"] < s)),
-        seconds.map(lambda s: (list(Key("limit-uptime") > str(s)),
-                               lambda r, s=s: "limit-uptime" in r and r["limit-uptime"] > s)),
+        seconds.map(
+            lambda s: (
+                list(Key("limit-uptime") < format_duration(s)),
+                lambda r, s=s: "limit-uptime" in r and r["limit-uptime"] < s,
+            )
+        ),
+        seconds.map(
+            lambda s: (list(Key("limit-uptime") > str(s)), lambda r, s=s: "limit-uptime" in r and r["limit-uptime"] > s)
+        ),
         st.lists(comments, min_size=2, max_size=3).map(
-            lambda cs: (list(Key("comment").In(*cs)), lambda r, cs=cs: r.get("comment") in cs)),
+            lambda cs: (list(Key("comment").In(*cs)), lambda r, cs=cs: r.get("comment") in cs)
+        ),
     )
 
 
@@ -108,19 +126,23 @@ def _combine(children: st.SearchStrategy[tuple[Words, Predicate]]) -> st.SearchS
 def test_librouteros_queries_select_exactly_what_python_would(query: tuple[Words, Predicate]) -> None:
     words, predicate = query
     steps = compile_query(words)
-    assert [row["name"] for row in ROWS if matches(steps, row, type_of)] == \
-        [row["name"] for row in ROWS if predicate(row)]
+    assert [row["name"] for row in ROWS if matches(steps, row, type_of)] == [
+        row["name"] for row in ROWS if predicate(row)
+    ]
 
 
-@pytest.mark.parametrize("words, expected", [
-    (["?name"], ["a", "b", "c", "d"]),
-    (["?-comment"], ["b"]),
-    (["?=name=a", "?=name=b", "?#|"], ["a", "b"]),
-    (["?=name=a", "?=name=b", "?#1"], ["a"]),  # index at end: keep element 1 only
-    (["?=name=a", "?#0.|"], ["a"]),  # copy of top OR top
-    (["?=name=a", "?=name=b", "?#.|&"], []),  # a AND (b OR b)
-    (["?>.id=*2"], ["c", "d"]),
-])
+@pytest.mark.parametrize(
+    "words, expected",
+    [
+        (["?name"], ["a", "b", "c", "d"]),
+        (["?-comment"], ["b"]),
+        (["?=name=a", "?=name=b", "?#|"], ["a", "b"]),
+        (["?=name=a", "?=name=b", "?#1"], ["a"]),  # index at end: keep element 1 only
+        (["?=name=a", "?#0.|"], ["a"]),  # copy of top OR top
+        (["?=name=a", "?=name=b", "?#.|&"], []),  # a AND (b OR b)
+        (["?>.id=*2"], ["c", "d"]),
+    ],
+)
 def test_raw_stack_operations(words: Words, expected: list[str]) -> None:
     steps = compile_query(words)
     assert [row["name"] for row in ROWS if matches(steps, row, type_of)] == expected

@@ -1,4 +1,5 @@
 """Wire-level conformance: length prefixes, sentences, tags, fragmentation (raw sockets)."""
+
 from __future__ import annotations
 
 import socket
@@ -8,17 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from librouteros.connections import SocketTransport
-from librouteros.protocol import ApiProtocol
-from librouteros.protocol import decode_length
+from librouteros.protocol import ApiProtocol, decode_length
 from librouteros.protocol import encode_length as library_encode_length
 
 from portal.clock import ManualClock
 from router.emulator import RouterEmulator
-from router.emulator.codec import ProtocolViolation
-from router.emulator.codec import SentenceDecoder
-from router.emulator.codec import encode_length
-from router.emulator.codec import encode_sentence
-from router.emulator.codec import parse_command
+from router.emulator.codec import ProtocolViolation, SentenceDecoder, encode_length, encode_sentence, parse_command
 
 LOGIN = ["/login", "=name=pay2connect", "=password=secret"]
 
@@ -57,11 +53,21 @@ def raw(emulator: RouterEmulator) -> Iterator[RawClient]:
     client.close()
 
 
-@pytest.mark.parametrize("length, prefix", [
-    (0, b"\x00"), (0x7F, b"\x7f"), (0x80, b"\x80\x80"), (256, b"\x81\x00"), (0x3FFF, b"\xbf\xff"),
-    (0x4000, b"\xc0\x40\x00"), (70_000, b"\xc1\x11\x70"), (0x1FFFFF, b"\xdf\xff\xff"),
-    (0x200000, b"\xe0\x20\x00\x00"), (0xFFFFFFF, b"\xef\xff\xff\xff"),
-])
+@pytest.mark.parametrize(
+    "length, prefix",
+    [
+        (0, b"\x00"),
+        (0x7F, b"\x7f"),
+        (0x80, b"\x80\x80"),
+        (256, b"\x81\x00"),
+        (0x3FFF, b"\xbf\xff"),
+        (0x4000, b"\xc0\x40\x00"),
+        (70_000, b"\xc1\x11\x70"),
+        (0x1FFFFF, b"\xdf\xff\xff"),
+        (0x200000, b"\xe0\x20\x00\x00"),
+        (0xFFFFFFF, b"\xef\xff\xff\xff"),
+    ],
+)
 def test_length_prefixes_match_the_manual_table(length: int, prefix: bytes) -> None:
     assert encode_length(length) == prefix
     assert library_encode_length(length) == prefix
@@ -104,8 +110,13 @@ def test_attribute_words_split_on_the_first_two_equals_only() -> None:
 
 def test_five_byte_prefix_is_accepted_on_the_wire(raw: RawClient) -> None:
     command = b"/login"
-    raw.send_bytes(b"\xf0" + len(command).to_bytes(4, "big") + command
-                   + b"".join(encode_sentence([word])[:-1] for word in LOGIN[1:]) + b"\x00")
+    raw.send_bytes(
+        b"\xf0"
+        + len(command).to_bytes(4, "big")
+        + command
+        + b"".join(encode_sentence([word])[:-1] for word in LOGIN[1:])
+        + b"\x00"
+    )
     assert raw.read() == ["!done"]
 
 
@@ -116,10 +127,14 @@ def test_sentence_dripped_one_byte_at_a_time_is_answered(raw: RawClient) -> None
 
 
 def test_empty_sentences_are_ignored_and_pipelined_commands_answered_in_order(raw: RawClient) -> None:
-    raw.send_bytes(b"\x00\x00" + encode_sentence(LOGIN) + b"\x00"
-                   + encode_sentence(["/system/identity/print", ".tag=a"])
-                   + encode_sentence(["/system/identity/set", "=name=cafe", ".tag=b"])
-                   + encode_sentence(["/system/identity/print", ".tag=c"]))
+    raw.send_bytes(
+        b"\x00\x00"
+        + encode_sentence(LOGIN)
+        + b"\x00"
+        + encode_sentence(["/system/identity/print", ".tag=a"])
+        + encode_sentence(["/system/identity/set", "=name=cafe", ".tag=b"])
+        + encode_sentence(["/system/identity/print", ".tag=c"])
+    )
     assert raw.read() == ["!done"]
     assert raw.read_until_done() == [["!re", ".tag=a", "=name=MikroTik"], ["!done", ".tag=a"]]
     assert raw.read_until_done() == [["!done", ".tag=b"]]
@@ -187,8 +202,7 @@ def test_legacy_challenge_login_on_a_pre_643_router(clock: ManualClock) -> None:
     from librouteros.login import token
 
     with RouterEmulator(clock=clock, version="6.42") as old_router:
-        api = connect(old_router.host, "pay2connect", "secret", port=old_router.port, timeout=2,
-                      login_method=token)
+        api = connect(old_router.host, "pay2connect", "secret", port=old_router.port, timeout=2, login_method=token)
         try:
             assert [row["name"] for row in api.path("system", "identity")] == ["MikroTik"]
         finally:

@@ -3,6 +3,7 @@
 Every test checks the router's state as the emulator holds it (users, profiles, active
 sessions), not just that a call returned. Time moves only through the emulator's clock.
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,7 +35,10 @@ def router(emu: RouterEmulator) -> Iterator[MikrotikRouter]:
 
 def adapter_for(emu: RouterEmulator, **overrides: Any) -> MikrotikRouter:
     settings: dict[str, Any] = {
-        "username": API_USER, "password": API_PASSWORD, "hotspot_server": SERVER, "timeout": 2.0,
+        "username": API_USER,
+        "password": API_PASSWORD,
+        "hotspot_server": SERVER,
+        "timeout": 2.0,
     }
     settings.update(overrides)
     return MikrotikRouter("main", emu.host, emu.port, **settings)
@@ -49,8 +53,12 @@ def join(emu: RouterEmulator, n: int) -> tuple[str, str]:
 
 def grant_for(mac: str, ip: str, grant_id: str = "g-1", **overrides: Any) -> DeviceGrant:
     settings: dict[str, Any] = {
-        "grant_id": grant_id, "mac": mac, "ip": ip, "profile": "p2c-1h-2M",
-        "limit_uptime_seconds": 3600, "rate_limit": "2M/2M",
+        "grant_id": grant_id,
+        "mac": mac,
+        "ip": ip,
+        "profile": "p2c-1h-2M",
+        "limit_uptime_seconds": 3600,
+        "rate_limit": "2M/2M",
     }
     settings.update(overrides)
     return DeviceGrant(**settings)

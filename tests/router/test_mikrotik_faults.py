@@ -4,6 +4,7 @@ Each connection failure must surface as our own RouterUnreachable, within the ad
 timeout (plus a small margin), and the next call must reconnect and work. Traps keep the
 connection and surface as RouterRejected (or a more specific subclass).
 """
+
 from __future__ import annotations
 
 import time
@@ -12,8 +13,15 @@ from typing import Any
 
 import pytest
 
-from router import DeviceGrant, DeviceNotOnHotspot, RouterAuthFailed, RouterError, RouterNotPermitted
-from router import RouterRejected, RouterUnreachable
+from router import (
+    DeviceGrant,
+    DeviceNotOnHotspot,
+    RouterAuthFailed,
+    RouterError,
+    RouterNotPermitted,
+    RouterRejected,
+    RouterUnreachable,
+)
 from router.emulator import RouterEmulator
 from router.mikrotik import MikrotikRouter
 
@@ -81,7 +89,7 @@ def test_failure_during_login_command_is_unreachable_and_the_next_call_reconnect
 
 
 def test_router_down_is_unreachable_fast_and_recovers(emu, router):
-    mac, ip = join(emu, 1)
+    mac, _ip = join(emu, 1)
     emu.set_down(True)
 
     error, elapsed = timed_failure(router.host_for_mac, mac)
@@ -93,7 +101,7 @@ def test_router_down_is_unreachable_fast_and_recovers(emu, router):
 
 
 def test_connection_closed_on_accept_is_unreachable(emu, router):
-    mac, ip = join(emu, 1)
+    mac, _ip = join(emu, 1)
     emu.fail_next("close_on_accept")
 
     error, elapsed = timed_failure(router.host_for_mac, mac)
@@ -180,9 +188,8 @@ def test_revoke_during_an_outage_raises_and_succeeds_later(emu, router):
 
 
 def test_wrong_api_password_is_router_auth_failed(emu):
-    with adapter_for(emu, password="wrong") as router:
-        with pytest.raises(RouterAuthFailed) as caught:
-            router.host_for_ip("10.5.50.2")
+    with adapter_for(emu, password="wrong") as router, pytest.raises(RouterAuthFailed) as caught:
+        router.host_for_ip("10.5.50.2")
 
     assert "main" in caught.value.message and caught.value.router == "main"
 
@@ -227,8 +234,11 @@ def test_two_traps_are_rejected_with_both_messages(emu, router):
 
 @pytest.mark.parametrize(
     "message",
-    ["unknown host IP 10.5.50.2", "wrong MAC provided",
-     "user 02:00:00:00:00:01 is not allowed to log in from this MAC address"],
+    [
+        "unknown host IP 10.5.50.2",
+        "wrong MAC provided",
+        "user 02:00:00:00:00:01 is not allowed to log in from this MAC address",
+    ],
 )
 def test_hotspot_login_refusals_about_the_device_are_device_not_on_hotspot(emu, router, message):
     mac, ip = join(emu, 1)

@@ -2,6 +2,7 @@
 
 health() must never raise: every failure becomes one plain sentence in ``problems``.
 """
+
 from __future__ import annotations
 
 import socket
@@ -35,7 +36,10 @@ def router(emu: RouterEmulator) -> Iterator[MikrotikRouter]:
 
 def adapter_for(emu: RouterEmulator, **overrides: Any) -> MikrotikRouter:
     settings: dict[str, Any] = {
-        "username": API_USER, "password": API_PASSWORD, "hotspot_server": SERVER, "timeout": 2.0,
+        "username": API_USER,
+        "password": API_PASSWORD,
+        "hotspot_server": SERVER,
+        "timeout": 2.0,
     }
     settings.update(overrides)
     return MikrotikRouter("main", emu.host, emu.port, **settings)
@@ -134,9 +138,8 @@ def test_api_ssl_with_an_untrusted_certificate_is_unreachable():
 
 
 def test_api_ssl_against_a_plain_api_port_is_unreachable(emu):
-    with adapter_for(emu, tls=True, timeout=0.5) as router:
-        with pytest.raises(RouterUnreachable) as caught:
-            router.host_for_ip("10.5.50.2")
+    with adapter_for(emu, tls=True, timeout=0.5) as router, pytest.raises(RouterUnreachable) as caught:
+        router.host_for_ip("10.5.50.2")
 
     assert "main" in caught.value.message
 
@@ -212,8 +215,14 @@ def test_api_ssl_to_a_router_without_certificate_uses_anonymous_dh(emu, tmp_path
         with MikrotikRouter("main", "127.0.0.1", relay.port, API_USER, API_PASSWORD, tls=True) as router:
             router.authorize(DeviceGrant("g-1", mac, ip, "p2c-1h-2M", 3600))
         with MikrotikRouter(
-            "main", "127.0.0.1", relay.port, API_USER, API_PASSWORD, tls=True,
-            tls_context=ssl.create_default_context(), timeout=0.5,
+            "main",
+            "127.0.0.1",
+            relay.port,
+            API_USER,
+            API_PASSWORD,
+            tls=True,
+            tls_context=ssl.create_default_context(),
+            timeout=0.5,
         ) as strict:
             health = strict.health()
     finally:

@@ -1,4 +1,5 @@
 """RouterOS value conversions used by the MikroTik adapter."""
+
 from __future__ import annotations
 
 import logging
@@ -11,8 +12,7 @@ from router.ros_values import as_bool, as_text, format_duration, parse_duration,
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0, "0s"), (18, "18s"), (300, "5m"), (3600, "1h"), (3900, "1h5m"), (90061, "1d1h1m1s"),
-     (1_209_600, "2w")],
+    [(0, "0s"), (18, "18s"), (300, "5m"), (3600, "1h"), (3900, "1h5m"), (90061, "1d1h1m1s"), (1_209_600, "2w")],
 )
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
@@ -21,8 +21,17 @@ def test_format_duration(seconds, text):
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [("4m42s", 282), ("00:05:00", 300), ("1d02:00:00", 93_600), (300, 300), ("300", 300),
-     ("1s500ms", 1), ("", 0), (None, 0), ("garbage", 0)],
+    [
+        ("4m42s", 282),
+        ("00:05:00", 300),
+        ("1d02:00:00", 93_600),
+        (300, 300),
+        ("300", 300),
+        ("1s500ms", 1),
+        ("", 0),
+        (None, 0),
+        ("garbage", 0),
+    ],
 )
 def test_parse_duration(value, seconds):
     assert parse_duration(value) == seconds

@@ -1,4 +1,5 @@
 """Helpers for the customer-page tests: read the HTML we send the way a browser would."""
+
 from __future__ import annotations
 
 import html

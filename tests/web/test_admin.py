@@ -1,5 +1,6 @@
 """The admin UI over the real stack: login, CSRF, packages, live sessions (kick/extend against
 the RouterOS emulator), payments with filters and timelines, callbacks, routers, audit."""
+
 from __future__ import annotations
 
 import json
@@ -77,8 +78,17 @@ def paid(portal: Any, package: Any, emulator: Any) -> Grant:
 # -- login ------------------------------------------------------------------------------
 
 
-PAGES = ["/admin/", "/admin/packages", "/admin/packages/new", "/admin/sessions", "/admin/payments?status=paid",
-         "/admin/payments/1", "/admin/callbacks", "/admin/routers", "/admin/audit"]
+PAGES = [
+    "/admin/",
+    "/admin/packages",
+    "/admin/packages/new",
+    "/admin/sessions",
+    "/admin/payments?status=paid",
+    "/admin/payments/1",
+    "/admin/callbacks",
+    "/admin/routers",
+    "/admin/audit",
+]
 
 
 def test_every_page_redirects_to_login_with_a_local_next(client: Any, owner: str) -> None:
@@ -113,8 +123,14 @@ def test_login_then_lands_on_next_and_logout_ends_the_session(client: Any, owner
 
 
 def test_login_never_redirects_off_the_admin(app: Any, owner: str) -> None:
-    for target in ["https://evil.example/x", "//evil.example/admin", "/\\evil.example", "/splash",
-                   "javascript:alert(1)", "/admin/login?next=//evil.example"]:
+    for target in [
+        "https://evil.example/x",
+        "//evil.example/admin",
+        "/\\evil.example",
+        "/splash",
+        "javascript:alert(1)",
+        "/admin/login?next=//evil.example",
+    ]:
         answer = AdminActions(app.test_client()).login(next_url=target)
         assert answer.status_code == 303, target
         assert answer.headers["Location"] == "/admin/", target
@@ -171,14 +187,29 @@ def test_csrf_token_is_required_on_every_form(app: Any, client: Any, admin: Admi
 
 
 def test_add_a_package(admin: AdminActions) -> None:
-    form = {"name": "Day pass", "name_sw": "Siku nzima", "price": "50", "duration": "1d", "data_cap": "2GB",
-            "rate_limit": "5M/5M", "devices": "2", "sort_order": "3"}
+    form = {
+        "name": "Day pass",
+        "name_sw": "Siku nzima",
+        "price": "50",
+        "duration": "1d",
+        "data_cap": "2GB",
+        "rate_limit": "5M/5M",
+        "devices": "2",
+        "sort_order": "3",
+    }
     answer = admin.post("/admin/packages/new", form, token_page="/admin/packages/new")
     assert answer.status_code == 303 and answer.headers["Location"] == "/admin/packages"
     package = Package.get(Package.name == "Day pass")
-    assert (package.price, package.duration_seconds, package.data_cap_bytes, package.rate_limit, package.devices,
-            package.sort_order, package.name_sw, package.active) == (
-        50, 86400, 2_000_000_000, "5M/5M", 2, 3, "Siku nzima", True)
+    assert (
+        package.price,
+        package.duration_seconds,
+        package.data_cap_bytes,
+        package.rate_limit,
+        package.devices,
+        package.sort_order,
+        package.name_sw,
+        package.active,
+    ) == (50, 86400, 2_000_000_000, "5M/5M", 2, 3, "Siku nzima", True)
     listing = text(admin.get("/admin/packages"))
     assert "Day pass" in listing and "KSh 50" in listing and "2GB" in listing
     assert "Package “Day pass” added." in listing
@@ -218,8 +249,9 @@ def test_bad_package_values_are_shown_with_the_input_kept(admin: AdminActions) -
 
 
 def test_several_problems_are_listed_together(admin: AdminActions) -> None:
-    answer = admin.post("/admin/packages/new", {"name": "X", "price": "-3", "duration": "1y"},
-                        token_page="/admin/packages/new")
+    answer = admin.post(
+        "/admin/packages/new", {"name": "X", "price": "-3", "duration": "1y"}, token_page="/admin/packages/new"
+    )
     assert answer.status_code == 400
     problems = re.findall(r"<li>(.*?)</li>", text(answer).split('class="problems"', 1)[1].split("</ul>")[0])
     assert len(problems) == 2
@@ -228,8 +260,16 @@ def test_several_problems_are_listed_together(admin: AdminActions) -> None:
 def test_edit_a_package(admin: AdminActions, package: Any) -> None:
     page = text(admin.get(f"/admin/packages/{package.id}/edit"))
     assert 'value="1h"' in page and 'value="2M/2M"' in page and 'value="Saa 1"' in page
-    form = {"name": "1 hour", "name_sw": "", "price": "25", "duration": "1h", "data_cap": "500MB",
-            "rate_limit": "", "devices": "1", "sort_order": "0"}
+    form = {
+        "name": "1 hour",
+        "name_sw": "",
+        "price": "25",
+        "duration": "1h",
+        "data_cap": "500MB",
+        "rate_limit": "",
+        "devices": "1",
+        "sort_order": "0",
+    }
     answer = admin.post(f"/admin/packages/{package.id}/edit", form, token_page="/admin/packages")
     assert answer.status_code == 303
     saved = Package.get_by_id(package.id)
@@ -298,8 +338,9 @@ def test_extend_adds_time_and_keeps_the_device_online(admin: AdminActions, paid:
     assert kinds.count("extended_by_admin") == 2
 
 
-def test_an_extension_reaches_the_live_router_session(admin: AdminActions, paid: Grant, emulator: Any,
-                                                      clock: Any) -> None:
+def test_an_extension_reaches_the_live_router_session(
+    admin: AdminActions, paid: Grant, emulator: Any, clock: Any
+) -> None:
     assert admin.post(f"/admin/sessions/{paid.id}/extend", {"minutes": "60"}).status_code == 303
     clock.advance(3600 + 600)  # past the purchase's own hour and the router's 2-minute backstop margin
     assert Grant.get_by_id(paid.id).expires_at > clock.now()
@@ -318,9 +359,20 @@ def test_an_ended_session_cannot_be_extended(admin: AdminActions, paid: Grant) -
 
 def _failed_payment(package: Any, clock: Any, phone: str = "254799000111") -> Payment:
     now = clock.now()
-    return Payment.create(public_id=f"pub-{phone}", package=package, router="main", mac="AA:BB:CC:00:00:09",
-                          ip="10.5.50.19", phone=phone, amount=package.price, status="failed",
-                          created_at=now, updated_at=now, result_code="1032", result_desc="Request cancelled by user")
+    return Payment.create(
+        public_id=f"pub-{phone}",
+        package=package,
+        router="main",
+        mac="AA:BB:CC:00:00:09",
+        ip="10.5.50.19",
+        phone=phone,
+        amount=package.price,
+        status="failed",
+        created_at=now,
+        updated_at=now,
+        result_code="1032",
+        result_desc="Request cancelled by user",
+    )
 
 
 def test_payments_list_and_filters(admin: AdminActions, paid: Grant, package: Any, clock: Any) -> None:
@@ -377,8 +429,13 @@ def test_payment_page_shows_the_whole_timeline(admin: AdminActions, paid: Grant)
     answer = admin.get(f"/admin/payments/{payment.id}")
     assert answer.status_code == 200
     body = text(answer)
-    labels = ["Payment started", "M-Pesa prompt sent to the phone", "M-Pesa callback received",
-              "Paid: session created", "Router let the device in"]
+    labels = [
+        "Payment started",
+        "M-Pesa prompt sent to the phone",
+        "M-Pesa callback received",
+        "Paid: session created",
+        "Router let the device in",
+    ]
     positions = [body.index(label) for label in labels]
     assert positions == sorted(positions), "events must be listed in the order they happened"
     assert body.count('class="event ') == len(list(payment.events))
@@ -392,9 +449,13 @@ def test_payment_page_shows_the_whole_timeline(admin: AdminActions, paid: Grant)
 
 def test_unmatched_callbacks_are_escaped_and_cut(admin: AdminActions, clock: Any) -> None:
     body = '{"Body": "<script>alert(1)</script>"}' + "x" * 5000
-    UnmatchedCallback.create(received_at=clock.now(), source_ip="203.0.113.9",
-                             reason="no pending payment with that CheckoutRequestID",
-                             checkout_request_id="<img src=x onerror=alert(2)>", body=body)
+    UnmatchedCallback.create(
+        received_at=clock.now(),
+        source_ip="203.0.113.9",
+        reason="no pending payment with that CheckoutRequestID",
+        checkout_request_id="<img src=x onerror=alert(2)>",
+        body=body,
+    )
     page = text(admin.get("/admin/callbacks"))
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
     assert "<img src=x" not in page and "&lt;img src=x" in page
@@ -416,8 +477,15 @@ def test_dashboard_shows_money_sessions_backlog_and_charts(admin: AdminActions, 
     assert "router is up to date" in body
     # The router misses one device: the dashboard must raise the "paid, not connected" alarm.
     Grant.update(router_state="pending").where(Grant.id == paid.id).execute()
-    OutboxItem.create(grant=paid, action="authorize", router="main", mac=paid.mac,
-                      next_attempt_at=clock.now(), created_at=clock.now(), last_error="timeout")
+    OutboxItem.create(
+        grant=paid,
+        action="authorize",
+        router="main",
+        mac=paid.mac,
+        next_attempt_at=clock.now(),
+        created_at=clock.now(),
+        last_error="timeout",
+    )
     alarm = text(admin.get("/admin/"))
     assert f'href="/admin/payments/{paid.payment_id}">#{paid.payment_id}</a> (pending)' in alarm
     assert "router is up to date" not in alarm

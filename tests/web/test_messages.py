@@ -1,4 +1,5 @@
 """Every key the product can show a customer has English words and a Swahili translation."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,10 +19,16 @@ def catalog():
 
 def produced_keys() -> set[str]:
     keys = {key for _status, key in results._RESULTS.values()}
-    keys |= {cls.key for cls in vars(mpesa_errors).values()
-             if isinstance(cls, type) and issubclass(cls, mpesa_errors.DarajaError)}
-    keys |= {cls.key for cls in vars(domain_errors).values()
-             if isinstance(cls, type) and issubclass(cls, domain_errors.PortalError)}
+    keys |= {
+        cls.key
+        for cls in vars(mpesa_errors).values()
+        if isinstance(cls, type) and issubclass(cls, mpesa_errors.DarajaError)
+    }
+    keys |= {
+        cls.key
+        for cls in vars(domain_errors).values()
+        if isinstance(cls, type) and issubclass(cls, domain_errors.PortalError)
+    }
     return keys | {"mpesa_failed", "mpesa_still_confirming", "payment_unconfirmed"}
 
 

@@ -1,5 +1,6 @@
 """'I already paid': the M-Pesa receipt code plus the paying phone moves a live purchase to
 the device in hand, over the real stack (simulator over HTTP, emulator over TCP)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -8,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from portal.domain.errors import BadInput
-from portal.ledger.models import Grant, Payment, PaymentEvent
 from portal.domain.reconnect import normalize_receipt
+from portal.ledger.models import Grant, Payment, PaymentEvent
 from tests.web.conftest import IP_A, IP_B, MAC_A, MAC_B, parse
 
 PHONE = "0712345678"
@@ -53,8 +54,9 @@ def test_the_form_carries_the_device_params_and_the_language(client: Any) -> Non
 
 def test_a_purchase_moves_to_a_new_device(client: Any, paid_on_a: Payment, emulator: Any, clock: Any) -> None:
     clock.advance(10 * 60)
-    response = move(client, f" {paid_on_a.receipt.lower()} ", "+254 712 345 678",
-                    **{"link-orig": "http://example.com/b"})
+    response = move(
+        client, f" {paid_on_a.receipt.lower()} ", "+254 712 345 678", **{"link-orig": "http://example.com/b"}
+    )
 
     assert response.status_code == 303
     location = urlsplit(response.headers["Location"])
@@ -129,8 +131,7 @@ def test_an_expired_purchase_cannot_be_moved(client: Any, paid_on_a: Payment, po
     assert response.status_code == 404 and NOT_FOUND in parse(response.data).text
 
 
-def test_guessing_from_one_device_is_rate_limited(client: Any, paid_on_a: Payment, emulator: Any,
-                                                  clock: Any) -> None:
+def test_guessing_from_one_device_is_rate_limited(client: Any, paid_on_a: Payment, emulator: Any, clock: Any) -> None:
     for n in range(6):
         assert move(client, f"QZZ{n}ZZZZ99", f"07220001{n:02d}").status_code == 404
 
@@ -143,8 +144,7 @@ def test_guessing_from_one_device_is_rate_limited(client: Any, paid_on_a: Paymen
     assert move(client, paid_on_a.receipt).status_code == 404
 
 
-def test_guessing_one_phone_from_many_devices_is_rate_limited(client: Any, paid_on_a: Payment,
-                                                              portal: Any) -> None:
+def test_guessing_one_phone_from_many_devices_is_rate_limited(client: Any, paid_on_a: Payment, portal: Any) -> None:
     for n in range(6):  # a guesser rotating its MAC address, aiming at one customer's phone
         mac, ip = f"AA:BB:CC:00:01:{n:02X}", f"10.5.50.{100 + n}"
         portal.join(mac, ip)

@@ -1,5 +1,6 @@
 """The splash page, the pay form and the payment status page, over the real stack:
 the Daraja simulator over HTTP, the RouterOS emulator over TCP, real Redis and SQLite."""
+
 from __future__ import annotations
 
 import gzip
@@ -12,8 +13,8 @@ import pytest
 import requests
 
 from portal.ledger.models import Grant, Payment
-from portal.web.messages import MESSAGES
 from portal.mpesa.results import classify_result
+from portal.web.messages import MESSAGES
 from tests.web.conftest import IP_A, MAC_A, parse, words
 
 LINK_ORIG = "http://example.com/news?a=1&b=2"
@@ -47,8 +48,13 @@ def test_splash_lists_packages_and_carries_the_device_params(client: Any, packag
     assert page.one("label", for_="phone")  # a visible label for the phone field
     hidden = page.hidden()
     assert {k: hidden[k] for k in ("mac", "ip", "router", "link-orig", "link-login-only", "lang")} == {
-        "mac": MAC_A, "ip": IP_A, "router": "main", "link-orig": LINK_ORIG, "link-login-only": LOGIN_ONLY,
-        "lang": "en"}
+        "mac": MAC_A,
+        "ip": IP_A,
+        "router": "main",
+        "link-orig": LINK_ORIG,
+        "link-login-only": LOGIN_ONLY,
+        "lang": "en",
+    }
     assert re.fullmatch(r"[0-9a-f]{32}", hidden["idempotency_key"])
     assert page.one("button", type="submit") is not None and "Pay with M-Pesa" in page.text
     again = parse(client.get("/", query_string=device_query()).data).hidden()["idempotency_key"]
@@ -84,8 +90,9 @@ def test_without_a_device_the_packages_show_with_a_note_to_use_the_wifi(client: 
         assert "paying works only from the Wi-Fi" in page.text
 
 
-def test_paying_from_the_form_connects_the_device(base_url: str, portal: Any, package: Any,
-                                                   joined: Any, emulator: Any) -> None:
+def test_paying_from_the_form_connects_the_device(
+    base_url: str, portal: Any, package: Any, joined: Any, emulator: Any
+) -> None:
     response = requests.post(f"{base_url}/pay", data=pay_form(package.id), allow_redirects=False, timeout=10)
 
     assert response.status_code == 303
@@ -114,9 +121,9 @@ def test_paying_from_the_form_connects_the_device(base_url: str, portal: Any, pa
 
 
 @pytest.mark.parametrize("outcome", ["cancel", "insufficient", "wrong_pin", "timeout"])
-def test_each_failure_shows_plain_words_and_a_way_to_try_again(client: Any, portal: Any, simulator: Any,
-                                                                package: Any, joined: Any, outcome: str,
-                                                                emulator: Any) -> None:
+def test_each_failure_shows_plain_words_and_a_way_to_try_again(
+    client: Any, portal: Any, simulator: Any, package: Any, joined: Any, outcome: str, emulator: Any
+) -> None:
     simulator.script_outcome("0712345678", outcome)
     status_path = client.post("/pay", data=pay_form(package.id)).headers["Location"]
 
@@ -135,8 +142,9 @@ def test_each_failure_shows_plain_words_and_a_way_to_try_again(client: Any, port
     assert not emulator.is_online(MAC_A)
 
 
-def test_a_failure_reads_in_swahili_when_the_customer_chose_swahili(client: Any, portal: Any, simulator: Any,
-                                                                    package: Any, joined: Any) -> None:
+def test_a_failure_reads_in_swahili_when_the_customer_chose_swahili(
+    client: Any, portal: Any, simulator: Any, package: Any, joined: Any
+) -> None:
     simulator.script_outcome("0712345678", "cancel")
     status_path = client.post("/pay", data=pay_form(package.id, lang="sw")).headers["Location"]
     assert "lang=sw" in status_path
@@ -189,8 +197,15 @@ def test_hostile_or_missing_form_input_never_gives_a_server_error(client: Any, p
     assert b"<script>alert" not in response.data and b"&lt;script&gt;" in response.data
     too_big = client.post("/pay", data={"phone": "0" * 50_000, "package": str(package.id)})
     assert too_big.status_code == 413 and b"Traceback" not in too_big.data
-    weird = client.post("/pay", data=pay_form(package.id, phone="\u0660\u0667\u0661\u0662" + "\x00" * 3,
-                                              idempotency_key="'; drop table payment; --", lang="xx"))
+    weird = client.post(
+        "/pay",
+        data=pay_form(
+            package.id,
+            phone="\u0660\u0667\u0661\u0662" + "\x00" * 3,
+            idempotency_key="'; drop table payment; --",
+            lang="xx",
+        ),
+    )
     assert weird.status_code == 400
     assert client.get("/", query_string={"mac": "\x00" * 600, "ip": "::1", "router": "x" * 10_000}).status_code == 200
 
@@ -215,8 +230,9 @@ def test_a_device_with_time_left_is_logged_back_in_and_told_how_long(
     assert Grant.get().ip == "10.5.50.77"
 
 
-def test_a_spoofed_mac_with_time_left_is_not_logged_in(client: Any, portal: Any, package: Any,
-                                                        joined: Any, emulator: Any) -> None:
+def test_a_spoofed_mac_with_time_left_is_not_logged_in(
+    client: Any, portal: Any, package: Any, joined: Any, emulator: Any
+) -> None:
     portal.pay(package.id, mac=MAC_A, ip=IP_A)
     portal.settle()
     portal.join("AA:BB:CC:00:00:09", "10.5.50.99")  # another device claims A's MAC in the URL
@@ -229,8 +245,16 @@ def test_a_spoofed_mac_with_time_left_is_not_logged_in(client: Any, portal: Any,
 
 @pytest.mark.parametrize(
     "bad_link",
-    ["javascript:alert(1)", " JaVaScRiPt:alert(document.cookie)", "data:text/html,<b>x</b>",
-     "//evil.example/x", "http:\\\\evil.example", "ftp://evil.example/", "http://", "vbscript:msgbox(1)"],
+    [
+        "javascript:alert(1)",
+        " JaVaScRiPt:alert(document.cookie)",
+        "data:text/html,<b>x</b>",
+        "//evil.example/x",
+        "http:\\\\evil.example",
+        "ftp://evil.example/",
+        "http://",
+        "vbscript:msgbox(1)",
+    ],
 )
 def test_link_orig_that_is_not_a_plain_web_address_never_becomes_a_link(
     client: Any, portal: Any, package: Any, joined: Any, bad_link: str
@@ -250,8 +274,9 @@ def test_link_orig_that_is_not_a_plain_web_address_never_becomes_a_link(
     assert Payment.get().link_orig == ""
 
 
-def test_a_double_tap_with_the_same_key_sends_one_prompt(client: Any, simulator: Any, package: Any,
-                                                        joined: Any) -> None:
+def test_a_double_tap_with_the_same_key_sends_one_prompt(
+    client: Any, simulator: Any, package: Any, joined: Any
+) -> None:
     form = pay_form(package.id)
     first = client.post("/pay", data=form)
     second = client.post("/pay", data=form)
@@ -266,9 +291,18 @@ def test_the_splash_fits_the_captive_budget(client: Any, services: Any, package:
     from portal.domain.packages import add_package, validate_changes
 
     for n in range(2, 9):  # a venue with a long price list
-        add_package(validate_changes({"name": f"{n} hours of fast internet", "name_sw": f"Saa {n} za intaneti",
-                                      "price": str(10 * n), "duration": f"{n}h", "data_cap": "2GB"}),
-                    services.clock)
+        add_package(
+            validate_changes(
+                {
+                    "name": f"{n} hours of fast internet",
+                    "name_sw": f"Saa {n} za intaneti",
+                    "price": str(10 * n),
+                    "duration": f"{n}h",
+                    "data_cap": "2GB",
+                }
+            ),
+            services.clock,
+        )
     for lang in ("en", "sw"):
         response = client.get("/", query_string=device_query(lang=lang))
         body = response.data
@@ -313,8 +347,7 @@ def test_a_paid_device_whose_router_is_down_sees_paid_and_connecting(
     assert page.meta_refresh() == "3"  # keeps looking until the router lets the device through
 
 
-def test_the_status_page_answers_in_the_language_the_customer_paid_in(client: Any, package: Any,
-                                                                      joined: Any) -> None:
+def test_the_status_page_answers_in_the_language_the_customer_paid_in(client: Any, package: Any, joined: Any) -> None:
     status_path = client.post("/pay", data=pay_form(package.id, lang="sw")).headers["Location"]
 
     bare = client.get(urlsplit(status_path).path)
@@ -340,11 +373,18 @@ def test_every_customer_string_has_swahili_with_the_same_placeholders() -> None:
     from babel.messages.pofile import read_po
 
     from portal import ROOT
+
     with (ROOT / "translations/sw/LC_MESSAGES/messages.po").open("rb") as po:
         catalog = read_po(po)
     wanted: list[str | tuple[str, ...]] = list(MESSAGES.values())
-    for name in ("portal/web/customer/splash.py", "templates/base.html", "templates/splash.html", "templates/pay_status.html",
-                 "templates/reconnect.html", "templates/error.html"):
+    for name in (
+        "portal/web/customer/splash.py",
+        "templates/base.html",
+        "templates/splash.html",
+        "templates/pay_status.html",
+        "templates/reconnect.html",
+        "templates/error.html",
+    ):
         method = "jinja2" if name.endswith(".html") else "python"
         wanted += [found[1] for found in extract_from_file(method, ROOT / name)]
     assert len(wanted) > 80
@@ -361,10 +401,13 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
-                    reason="Debian chromium and chromium-driver are not installed")
-def test_the_pages_fit_a_320px_phone_with_javascript_off(base_url: str, tmp_path: Any, services: Any,
-                                                          package: Any, joined: Any) -> None:
+@pytest.mark.skipif(
+    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+    reason="Debian chromium and chromium-driver are not installed",
+)
+def test_the_pages_fit_a_320px_phone_with_javascript_off(
+    base_url: str, tmp_path: Any, services: Any, package: Any, joined: Any
+) -> None:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -372,24 +415,45 @@ def test_the_pages_fit_a_320px_phone_with_javascript_off(base_url: str, tmp_path
 
     from portal.domain.packages import add_package, validate_changes
 
-    add_package(validate_changes({"name": "Siku nzima ya intaneti ya kasi sana", "price": "1500",
-                                  "duration": "1d", "data_cap": "10GB", "devices": "3"}), services.clock)
+    add_package(
+        validate_changes(
+            {
+                "name": "Siku nzima ya intaneti ya kasi sana",
+                "price": "1500",
+                "duration": "1d",
+                "data_cap": "10GB",
+                "devices": "3",
+            }
+        ),
+        services.clock,
+    )
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
-                 f"--user-data-dir={tmp_path / 'chrome'}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'chrome'}",
+    ):
         options.add_argument(flag)
     options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": 320, "height": 640, "deviceScaleFactor": 2, "mobile": True})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride", {"width": 320, "height": 640, "deviceScaleFactor": 2, "mobile": True}
+    )
     try:
         query = "&".join(f"{k}={v}" for k, v in device_query(lang="sw").items() if k in ("mac", "ip", "lang"))
         for path in (f"/?{query}", f"/reconnect?{query}", "/pay/unknown?lang=sw"):
             driver.get(f"{base_url}{path}")
-            width = driver.execute_cdp_cmd("Runtime.evaluate", {
-                "expression": "[document.documentElement.scrollWidth, window.innerWidth]", "returnByValue": True,
-            })["result"]["value"]
+            width = driver.execute_cdp_cmd(
+                "Runtime.evaluate",
+                {
+                    "expression": "[document.documentElement.scrollWidth, window.innerWidth]",
+                    "returnByValue": True,
+                },
+            )["result"]["value"]
             assert width[0] <= width[1] <= 320, (path, width)
         driver.get(f"{base_url}/?{query}")
         for target in driver.find_elements(By.CSS_SELECTOR, "label.choice, button, a.btn, input[type=tel]"):

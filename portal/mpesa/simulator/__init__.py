@@ -3,6 +3,7 @@
 ``DarajaSimulator`` is for tests and the demo; :func:`serve_forever` backs the
 ``pay2connect simulate-daraja --port N`` command.
 """
+
 from __future__ import annotations
 
 import threading

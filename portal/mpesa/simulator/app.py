@@ -1,13 +1,15 @@
 """HTTP surface of the simulator: Daraja's endpoints, the virtual phone page, and a small JSON
 admin API under ``/simulator/``. A plain werkzeug WSGI app; all logic lives in the state and
 dispatcher modules, reached through the :class:`DarajaSimulator` facade."""
+
 from __future__ import annotations
 
 import base64
 import hmac
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -47,12 +49,9 @@ _URLS = Map(
         Rule("/phone", endpoint="phone", methods=["GET"]),
         Rule("/phone/answer", endpoint="phone_answer", methods=["POST"]),
         Rule("/simulator/transactions", endpoint="admin_transactions", methods=["GET"]),
-        Rule("/simulator/transactions/<checkout_id>", endpoint="admin_transaction",
-             methods=["GET"]),
-        Rule("/simulator/transactions/<checkout_id>/outcome", endpoint="admin_outcome",
-             methods=["POST"]),
-        Rule("/simulator/transactions/<checkout_id>/replay", endpoint="admin_replay",
-             methods=["POST"]),
+        Rule("/simulator/transactions/<checkout_id>", endpoint="admin_transaction", methods=["GET"]),
+        Rule("/simulator/transactions/<checkout_id>/outcome", endpoint="admin_outcome", methods=["POST"]),
+        Rule("/simulator/transactions/<checkout_id>/replay", endpoint="admin_replay", methods=["POST"]),
         Rule("/simulator/scripts", endpoint="admin_script", methods=["POST"]),
         Rule("/simulator/callbacks", endpoint="admin_callbacks", methods=["GET"]),
         Rule("/simulator/callbacks/forge", endpoint="admin_forge", methods=["POST"]),
@@ -166,9 +165,7 @@ class SimulatorApp:
                 }
             )
         if transaction.pending:
-            raise ApiError(
-                500, MERCHANT_ERROR, "The transaction is being processed", request_id=checkout_id
-            )
+            raise ApiError(500, MERCHANT_ERROR, "The transaction is being processed", request_id=checkout_id)
         code, desc = transaction.result_code, transaction.result_desc
         if self.sim.knobs.sandbox_lies and code == 0:
             code, desc = 1032, "Request cancelled by user"
@@ -198,10 +195,7 @@ class SimulatorApp:
     def _phone(self, request: Request) -> Response:
         wanted = _phone_filter(request.args.get("msisdn", ""))
         prompts = [p for p in self.sim.pending_prompts() if not wanted or p.phone == wanted]
-        finished = [
-            t for t in self.sim.transactions()
-            if not t.pending and (not wanted or t.phone == wanted)
-        ]
+        finished = [t for t in self.sim.transactions() if not t.pending and (not wanted or t.phone == wanted)]
         html = render_phone_page(
             prompts=prompts,
             recent=list(reversed(finished))[:RECENT_RESULTS],

@@ -8,6 +8,7 @@ failures carry no CallbackMetadata. No signature header: the real one has none.
 Delivery is loopback-only: a callback to any other host (or a ``.invalid`` name) is recorded as
 undeliverable and never contacted.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -190,8 +191,7 @@ class CallbackDispatcher:
                 self._sequence += 1
                 self._jobs.append(
                     _Job(
-                        due_at=self.clock.now()
-                        + timedelta(seconds=self.knobs.callback_retry_delay_seconds),
+                        due_at=self.clock.now() + timedelta(seconds=self.knobs.callback_retry_delay_seconds),
                         url=job.url,
                         body=job.body,
                         kind="retry",
@@ -202,9 +202,7 @@ class CallbackDispatcher:
                 )
         return attempt
 
-    def send_now(
-        self, url: str, body: bytes, *, kind: str, checkout_request_id: str | None = None
-    ) -> CallbackAttempt:
+    def send_now(self, url: str, body: bytes, *, kind: str, checkout_request_id: str | None = None) -> CallbackAttempt:
         """POST an arbitrary body right away (forged callbacks, replays)."""
         return self._post(url, body, kind, checkout_request_id)
 
@@ -245,9 +243,7 @@ class CallbackDispatcher:
             )
         )
 
-    def _post(
-        self, url: str, body: bytes, kind: str, checkout_request_id: str | None
-    ) -> CallbackAttempt:
+    def _post(self, url: str, body: bytes, kind: str, checkout_request_id: str | None) -> CallbackAttempt:
         attempted_at = self.clock.now()
         status: int | None = None
         error: str | None = None

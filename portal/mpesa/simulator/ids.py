@@ -4,6 +4,7 @@ CheckoutRequestID embeds the EAT time and the customer's number (``ws_CO_`` + DD
 millis + 9-digit MSISDN tail), receipts encode the date in their first three characters, and
 MerchantRequestID/requestId use the current "UUID tail + digits" form.
 """
+
 from __future__ import annotations
 
 import random
@@ -39,12 +40,9 @@ class IdFactory:
 
     def checkout_request_id(self, moment: datetime, msisdn: str, taken: Container[str]) -> str:
         """``ws_CO_`` + EAT time with millis + the 9-digit national number, unique in ``taken``."""
-        for offset_ms in range(0, 100_000):
+        for offset_ms in range(100_000):
             when = to_nairobi(moment + timedelta(milliseconds=offset_ms))
-            candidate = (
-                "ws_CO_" + when.strftime("%d%m%Y%H%M%S") + f"{when.microsecond // 1000:03d}"
-                + msisdn[-9:]
-            )
+            candidate = "ws_CO_" + when.strftime("%d%m%Y%H%M%S") + f"{when.microsecond // 1000:03d}" + msisdn[-9:]
             if candidate not in taken:
                 return candidate
         raise RuntimeError("ran out of CheckoutRequestIDs for one instant")

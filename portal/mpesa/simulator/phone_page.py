@@ -4,6 +4,7 @@ Plain HTML with inline CSS, no JavaScript; it refreshes itself every 3 seconds (
 prompt waits for its PIN) and every
 button is a form POST, so it works in any browser during a demo.
 """
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -5,6 +5,7 @@ Prompts end when the injected clock passes their due time: with a real clock a t
 calls :meth:`DarajaSimulator.process_due` every 50 ms; with a ``ManualClock`` tests advance the
 clock and call ``process_due()`` themselves, so every run is deterministic.
 """
+
 from __future__ import annotations
 
 import json
@@ -64,9 +65,7 @@ class DarajaSimulator:
     wrong_credentials_envelope = _knob(
         "wrong_credentials_envelope", "Wrong key/secret gets 400.008.01 instead of an empty 400."
     )
-    product_enabled = _knob(
-        "product_enabled", "False: every API call gets 404.001.03, even with a fresh token."
-    )
+    product_enabled = _knob("product_enabled", "False: every API call gets 404.001.03, even with a fresh token.")
     # prompts
     default_outcome = _knob("default_outcome", "Outcome for phones without a script.")
     approve_after_seconds = _knob("approve_after_seconds", "When a scripted answer arrives.")
@@ -75,9 +74,7 @@ class DarajaSimulator:
     subscriber_lock_in_callback = _knob(
         "subscriber_lock_in_callback", "Accept a second push and fail it with 1001 instead."
     )
-    wrong_party_outcome = _knob(
-        "wrong_party_outcome", '"operator_missing" (SFC_IC0003) or "not_permitted" (2028).'
-    )
+    wrong_party_outcome = _knob("wrong_party_outcome", '"operator_missing" (SFC_IC0003) or "not_permitted" (2028).')
     # validation and throttling
     max_amount = _knob("max_amount", "Largest accepted Amount.")
     strict_lengths = _knob("strict_lengths", "Refuse AccountReference > 12, TransactionDesc > 13.")
@@ -146,9 +143,7 @@ class DarajaSimulator:
             callback_delay_seconds=callback_delay_seconds,
         )
         self.ids = IdFactory(seed)
-        self.state = SimulatorState(
-            clock=self.clock, merchant=self.merchant, knobs=self.knobs, ids=self.ids
-        )
+        self.state = SimulatorState(clock=self.clock, merchant=self.merchant, knobs=self.knobs, ids=self.ids)
         self._dispatcher = CallbackDispatcher(clock=self.clock, knobs=self.knobs)
         if auto_process is None:
             auto_process = not isinstance(self.clock, ManualClock)
@@ -185,9 +180,7 @@ class DarajaSimulator:
             )
         ]
         if self.auto_process:
-            self._threads.append(
-                threading.Thread(target=self._tick, name="daraja-sim-ticker", daemon=True)
-            )
+            self._threads.append(threading.Thread(target=self._tick, name="daraja-sim-ticker", daemon=True))
         for thread in self._threads:
             thread.start()
         log.info("Daraja simulator listening on %s", self.base_url)
@@ -312,9 +305,7 @@ class DarajaSimulator:
         """CheckoutRequestIDs whose callback was deliberately lost."""
         return self._dispatcher.dropped
 
-    def send_raw_callback(
-        self, url: str, body: bytes | str | Mapping[str, Any]
-    ) -> CallbackAttempt:
+    def send_raw_callback(self, url: str, body: bytes | str | Mapping[str, Any]) -> CallbackAttempt:
         """POST any body to ``url`` now, as an attacker (or a confused Daraja) would."""
         if isinstance(body, Mapping):
             data = json.dumps(body).encode("utf-8")

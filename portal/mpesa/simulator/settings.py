@@ -1,5 +1,6 @@
 """What the simulator pretends to be (the merchant), how it behaves (knobs), and the outcomes
 a virtual phone can produce."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -35,16 +36,13 @@ OUTCOMES: dict[str, Outcome] = {
         Outcome("wrong_pin", 2001, "The initiator information is invalid.", "approve"),
         Outcome("expired", 1019, "Transaction has expired.", "timeout"),
         Outcome("pin_locked", 8006, "The security credential is locked.", "approve"),
-        Outcome(
-            "push_failed", 1025, "An error occurred while sending a push request.", "immediate"
-        ),
+        Outcome("push_failed", 1025, "An error occurred while sending a push request.", "immediate"),
         # Decided by the simulator itself, never scripted:
         Outcome("rule_limited", 17, "Rule limited.", "immediate"),
         Outcome(
             "subscriber_locked",
             1001,
-            "Unable to lock subscriber, a transaction is already in process for the current "
-            "subscriber",
+            "Unable to lock subscriber, a transaction is already in process for the current subscriber",
             "immediate",
         ),
         Outcome(
@@ -60,8 +58,7 @@ OUTCOMES: dict[str, Outcome] = {
 #: "ask" waits for a person on the virtual phone page (unanswered -> "timeout").
 ASK = "ask"
 SCRIPTABLE_OUTCOMES = frozenset(
-    {"success", "cancel", "timeout", "insufficient", "wrong_pin", "expired", "pin_locked",
-     "push_failed", ASK}
+    {"success", "cancel", "timeout", "insufficient", "wrong_pin", "expired", "pin_locked", "push_failed", ASK}
 )
 FORCEABLE_OUTCOMES = SCRIPTABLE_OUTCOMES - {ASK}
 WRONG_PARTY_OUTCOMES = frozenset({"not_permitted", "operator_missing"})
@@ -155,9 +152,7 @@ _CHOICES: dict[str, frozenset[str]] = {
     "wrong_party_outcome": WRONG_PARTY_OUTCOMES,
     "callback_phone_style": PHONE_STYLES,
 }
-_BOOL_KNOBS = frozenset(
-    f.name for f in fields(SimulatorKnobs) if isinstance(f.default, bool)
-)
+_BOOL_KNOBS = frozenset(f.name for f in fields(SimulatorKnobs) if isinstance(f.default, bool))
 _OPTIONAL_KNOBS = frozenset({"timestamp_window_seconds", "tps_limit", "quota_remaining"})
 _FLOAT_KNOBS = frozenset(
     {

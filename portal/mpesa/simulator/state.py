@@ -2,6 +2,7 @@
 and the clock-driven life of a prompt. No HTTP in here, so every rule is easy to test and to
 read. All times come from the injected clock; nothing waits in real time.
 """
+
 from __future__ import annotations
 
 import threading
@@ -26,9 +27,7 @@ from portal.mpesa.simulator.validation import MERCHANT_ERROR, ApiError, PushRequ
 
 PENDING = "pending"
 COMPLETED = "completed"
-SUBSCRIBER_LOCKED_MESSAGE = (
-    "Unable to lock subscriber, a transaction is already in process for the current subscriber"
-)
+SUBSCRIBER_LOCKED_MESSAGE = "Unable to lock subscriber, a transaction is already in process for the current subscriber"
 
 
 @dataclass(frozen=True)
@@ -101,9 +100,7 @@ class SimulatorState:
     """Everything the simulator remembers. Thread-safe: HTTP threads, the ticker and tests
     all call in concurrently."""
 
-    def __init__(
-        self, *, clock: Clock, merchant: Merchant, knobs: SimulatorKnobs, ids: IdFactory
-    ) -> None:
+    def __init__(self, *, clock: Clock, merchant: Merchant, knobs: SimulatorKnobs, ids: IdFactory) -> None:
         self.clock = clock
         self.merchant = merchant
         self.knobs = knobs
@@ -162,9 +159,7 @@ class SimulatorState:
                 count = self._requests_this_second.get(key, 0)
                 if count >= knobs.tps_limit:
                     raise ApiError(500, "500.003.02", "Error Occurred: Spike Arrest Violation")
-                self._requests_this_second = {
-                    k: v for k, v in self._requests_this_second.items() if k[1] == key[1]
-                }
+                self._requests_this_second = {k: v for k, v in self._requests_this_second.items() if k[1] == key[1]}
                 self._requests_this_second[key] = count + 1
             if knobs.quota_remaining is not None:
                 if knobs.quota_remaining <= 0:
@@ -208,9 +203,7 @@ class SimulatorState:
             self._transactions[checkout_id] = transaction
             return transaction.snapshot()
 
-    def script_outcome(
-        self, phone: str, outcome: str, *, after_seconds: float | None, times: int | None
-    ) -> None:
+    def script_outcome(self, phone: str, outcome: str, *, after_seconds: float | None, times: int | None) -> None:
         """Decide how the next pushes to ``phone`` end (replacing any earlier script).
 
         ``times=None`` applies to every push from now on; otherwise to the next ``times``
@@ -265,11 +258,7 @@ class SimulatorState:
     def pending_prompts(self) -> list[TransactionSnapshot]:
         """Prompts showing on a phone right now, oldest first."""
         with self._lock:
-            return [
-                t.snapshot()
-                for t in self._transactions.values()
-                if t.status == PENDING and t.prompted
-            ]
+            return [t.snapshot() for t in self._transactions.values() if t.status == PENDING and t.prompted]
 
     def reset(self) -> None:
         """Forget transactions, scripts and throttling counters (tokens stay valid)."""
@@ -281,10 +270,7 @@ class SimulatorState:
     # -- rules ------------------------------------------------------------------------------
 
     def _prompt_pending_for(self, phone: str) -> bool:
-        return any(
-            t.phone == phone and t.status == PENDING and t.prompted
-            for t in self._transactions.values()
-        )
+        return any(t.phone == phone and t.status == PENDING and t.prompted for t in self._transactions.values())
 
     def _party_matches(self, request: PushRequest) -> bool:
         """PayBill pays the shortcode itself; a Till merchant's PartyB must be the till."""

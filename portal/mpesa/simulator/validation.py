@@ -3,6 +3,7 @@
 A failed check raises :class:`ApiError`, which the HTTP layer turns into Daraja's envelope
 ``{"requestId", "errorCode", "errorMessage"}`` with the right status.
 """
+
 from __future__ import annotations
 
 import json
@@ -89,9 +90,7 @@ def _credentials(body: Any) -> tuple[str, str, str]:
     return shortcode, password, _timestamp(body.get("Timestamp"))
 
 
-def validate_push(
-    body: Any, *, merchant: Merchant, knobs: SimulatorKnobs, now: datetime
-) -> PushRequest:
+def validate_push(body: Any, *, merchant: Merchant, knobs: SimulatorKnobs, now: datetime) -> PushRequest:
     """Check a processrequest body field by field, in the order Daraja reports them."""
     shortcode, password, timestamp = _credentials(body)
     transaction_type = body.get("TransactionType")
@@ -119,9 +118,7 @@ def validate_push(
     )
 
 
-def validate_query(
-    body: Any, *, merchant: Merchant, knobs: SimulatorKnobs, now: datetime
-) -> str:
+def validate_query(body: Any, *, merchant: Merchant, knobs: SimulatorKnobs, now: datetime) -> str:
     """Check a query body; return the CheckoutRequestID it asks about."""
     shortcode, password, timestamp = _credentials(body)
     checkout_id = body.get("CheckoutRequestID")

@@ -5,6 +5,7 @@ Every page needs a logged-in admin; every form carries a CSRF token (Flask-WTF's
 Views here only parse input, call :mod:`portal.reports`, :mod:`portal.catalog` or
 :mod:`portal.grants`, and render ``templates/admin/``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -19,8 +20,8 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from portal.web.admin import formatting
 from portal.domain import accounts
+from portal.web.admin import formatting
 from portal.web.context import services
 
 bp = Blueprint("admin", __name__)

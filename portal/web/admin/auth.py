@@ -1,4 +1,5 @@
 """Admin login and logout, with a per-address limit against password guessing."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -26,11 +27,16 @@ def login() -> Any:
     try:
         user = sign_in(svc, username=username, password=request.form.get("password", ""), address=address)
     except TooManyRequests:
-        return render("login.html", 429, {"Retry-After": str(LOGIN_WINDOW_SECONDS)},
-                      next_url=next_url, username=username, error=TOO_MANY)
+        return render(
+            "login.html",
+            429,
+            {"Retry-After": str(LOGIN_WINDOW_SECONDS)},
+            next_url=next_url,
+            username=username,
+            error=TOO_MANY,
+        )
     except PortalError:
-        return render("login.html", 401, next_url=next_url, username=username,
-                      error="Wrong username or password.")
+        return render("login.html", 401, next_url=next_url, username=username, error="Wrong username or password.")
     session.clear()  # drop anything from before the login (and the old CSRF secret)
     session["admin"] = user.username
     session["admin_since"] = svc.clock.now().timestamp()

@@ -4,6 +4,7 @@ The output is a self-contained ``<svg>`` element that can be inlined in HTML or 
 file. Every piece of text in it is escaped (labels are package names an owner typed), and
 integer arithmetic is used for the axis so very large totals cannot overflow a float.
 """
+
 from __future__ import annotations
 
 import html
@@ -67,7 +68,7 @@ def bar_chart(
     max_chars = max(3, int(slot * every / CHAR_WIDTH) - 1)
     show_zero = count <= 12
     baseline = top + plot_h
-    for index, (label, value) in enumerate(zip(labels, values)):
+    for index, (label, value) in enumerate(zip(labels, values, strict=False)):
         centre = left + slot * index + slot / 2
         bar_h = max(plot_h * value / axis_top, 1.0) if value else 0.0  # a sale never looks like none
         y = baseline - bar_h
@@ -78,13 +79,15 @@ def bar_chart(
         )
         if value or show_zero:
             if rotate_values:
-                parts.append(_text_el(centre + 3, y - 4, _compact(value), size=10, anchor="start",
-                                      rotate=True, cls="value"))
+                parts.append(
+                    _text_el(centre + 3, y - 4, _compact(value), size=10, anchor="start", rotate=True, cls="value")
+                )
             else:
                 parts.append(_text_el(centre, y - 4, _compact(value), size=10, anchor="middle", cls="value"))
         if (count - 1 - index) % every == 0:  # counted from the end: the latest bar is labelled
-            parts.append(_text_el(centre, baseline + 15, _shorten(label, max_chars), size=11,
-                                  anchor="middle", cls="label"))
+            parts.append(
+                _text_el(centre, baseline + 15, _shorten(label, max_chars), size=11, anchor="middle", cls="label")
+            )
     parts.append(f'<line x1="{left}" y1="{baseline}" x2="{width - right}" y2="{baseline}" stroke="{AXIS_COLOUR}"/>')
     parts.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{baseline}" stroke="{AXIS_COLOUR}"/>')
     parts.append("</svg>")
@@ -103,10 +106,7 @@ def _description(labels: list[str], values: list[int], unit: str, total: int) ->
     if not values:
         return "No data for this period."
     best = max(range(len(values)), key=lambda i: values[i])
-    return (
-        f"{len(values)} bars, total {_money(total, unit)}; "
-        f"highest {labels[best]} at {_money(values[best], unit)}."
-    )
+    return f"{len(values)} bars, total {_money(total, unit)}; highest {labels[best]} at {_money(values[best], unit)}."
 
 
 def _text_el(

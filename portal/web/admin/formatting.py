@@ -1,10 +1,11 @@
 """How the admin pages write times, money, durations and phone numbers."""
+
 from __future__ import annotations
 
 from datetime import datetime
 
-from portal.domain.packages import format_duration
 from portal.clock import to_nairobi
+from portal.domain.packages import format_duration
 
 
 def time_text(moment: datetime | None, with_seconds: bool = False) -> str:

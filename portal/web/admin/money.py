@@ -1,4 +1,5 @@
 """The money pages: dashboard, payments (filters + per-payment timeline), unmatched callbacks."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -7,10 +8,9 @@ from typing import Any
 from flask import abort, request
 from markupsafe import Markup
 
-from portal.web.admin import charts
 from portal.domain import reports
-from portal.web.admin import ROW_ID, bp, login_required, now, page_arg, render
 from portal.domain.errors import BadInput
+from portal.web.admin import ROW_ID, bp, charts, login_required, now, page_arg, render
 from portal.web.context import services
 
 CHART_DAYS = 30
@@ -26,10 +26,12 @@ def dashboard() -> Any:
     start = today - timedelta(days=CHART_DAYS - 1)
     days = reports.revenue_by_day(start, today)
     by_package = reports.revenue_by_package(start, today)
-    day_chart = charts.bar_chart([(f"{d.day.day} {d.day:%b}", d.amount) for d in days],
-                                 title=f"Revenue per day, last {CHART_DAYS} days (KSh)")
-    package_chart = charts.bar_chart([(p.name, p.amount) for p in by_package],
-                                     title=f"Revenue per package, last {CHART_DAYS} days (KSh)")
+    day_chart = charts.bar_chart(
+        [(f"{d.day.day} {d.day:%b}", d.amount) for d in days], title=f"Revenue per day, last {CHART_DAYS} days (KSh)"
+    )
+    package_chart = charts.bar_chart(
+        [(p.name, p.amount) for p in by_package], title=f"Revenue per package, last {CHART_DAYS} days (KSh)"
+    )
     routers = [router.health() for router in svc.routers.values()]  # never raises
     return render(
         "dashboard.html",
@@ -50,11 +52,19 @@ def payments() -> Any:
     try:
         filters = reports.parse_payment_filters(request.args)
     except BadInput as err:
-        return render("payments.html", 400, filters=None, raw=request.args, result=None,
-                      problems=err.params.get("problems", []), states=reports.PAYMENT_STATES)
+        return render(
+            "payments.html",
+            400,
+            filters=None,
+            raw=request.args,
+            result=None,
+            problems=err.params.get("problems", []),
+            states=reports.PAYMENT_STATES,
+        )
     result = reports.find_payments(filters)
-    return render("payments.html", filters=filters, raw=request.args, result=result, problems=[],
-                  states=reports.PAYMENT_STATES)
+    return render(
+        "payments.html", filters=filters, raw=request.args, result=result, problems=[], states=reports.PAYMENT_STATES
+    )
 
 
 @bp.get(f"/payments/<{ROW_ID}:payment_id>")
@@ -67,8 +77,15 @@ def payment(payment_id: int) -> Any:
     router_note = ""
     if story.grant is not None and story.grant.status == "active":
         on_router, router_note = reports.device_on_router(services().router(story.grant.router), story.grant.mac)
-    return render("payment.html", story=story, p=story.payment, grant=story.grant, now=now(),
-                  on_router=on_router, router_note=router_note)
+    return render(
+        "payment.html",
+        story=story,
+        p=story.payment,
+        grant=story.grant,
+        now=now(),
+        on_router=on_router,
+        router_note=router_note,
+    )
 
 
 @bp.get("/callbacks")
@@ -76,6 +93,7 @@ def payment(payment_id: int) -> Any:
 def callbacks() -> Any:
     page = page_arg(request.args.get("page"))
     if page is None:
-        return render("callbacks.html", 400, result=None, preview=BODY_PREVIEW,
-                      error="page must be a whole number from 1")
+        return render(
+            "callbacks.html", 400, result=None, preview=BODY_PREVIEW, error="page must be a whole number from 1"
+        )
     return render("callbacks.html", result=reports.unmatched_page(page), preview=BODY_PREVIEW, error="")

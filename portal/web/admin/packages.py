@@ -1,4 +1,5 @@
 """Packages: list, add, edit, disable/enable, all through :mod:`portal.catalog`."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -9,8 +10,8 @@ from werkzeug.datastructures import MultiDict
 
 from portal.domain import packages as catalog
 from portal.domain.accounts import audit
-from portal.web.admin import ROW_ID, actor, back_to, bp, formatting, login_required, render
 from portal.domain.errors import BadInput, NotFound
+from portal.web.admin import ROW_ID, actor, back_to, bp, formatting, login_required, render
 from portal.web.context import services
 
 if TYPE_CHECKING:
@@ -81,8 +82,13 @@ def package_new() -> Any:
         _raw, changes = changes_from_form(request.form)
         package = catalog.add_package(changes, services().clock)
     except BadInput as err:
-        return render("package_form.html", 400, package=None, values=err.params.get("values", request.form),
-                      problems=err.params.get("problems", []))
+        return render(
+            "package_form.html",
+            400,
+            package=None,
+            values=err.params.get("values", request.form),
+            problems=err.params.get("problems", []),
+        )
     audit(actor(), "package.add", services().clock, package=package.id, **form_values(package))
     flash(f"Package “{package.name}” added.", "ok")
     return back_to("admin.packages")
@@ -98,8 +104,13 @@ def package_edit(package_id: int) -> Any:
     try:
         _raw, changes = changes_from_form(request.form)
     except BadInput as err:
-        return render("package_form.html", 400, package=package, values=err.params.get("values", request.form),
-                      problems=err.params.get("problems", []))
+        return render(
+            "package_form.html",
+            400,
+            package=package,
+            values=err.params.get("values", request.form),
+            problems=err.params.get("problems", []),
+        )
     package = catalog.update_package(package, changes)
     after = snapshot(package)
     changed = {key: [before[key], after[key]] for key in after if before[key] != after[key]}
@@ -119,7 +130,12 @@ def package_active(package_id: int) -> Any:
     active = wanted == "1"
     if package.active != active:
         catalog.set_active(package, active)
-        audit(actor(), "package.enable" if active else "package.disable", services().clock,
-              package=package.id, name=package.name)
+        audit(
+            actor(),
+            "package.enable" if active else "package.disable",
+            services().clock,
+            package=package.id,
+            name=package.name,
+        )
     flash(f"Package “{package.name}” is {'on sale' if active else 'disabled: customers no longer see it'}.", "ok")
     return back_to("admin.packages")

@@ -1,4 +1,5 @@
 """Live sessions: who is online now; kick a device off or give it more time."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -15,8 +16,9 @@ EXTEND_CHOICES = {"15": 15 * 60, "60": 60 * 60}  # minutes offered on the form -
 
 
 def _sessions_page(status: int = 200, error: str = "") -> Any:
-    return render("sessions.html", status, rows=reports.live_sessions(now()), error=error,
-                  extend_choices=EXTEND_CHOICES)
+    return render(
+        "sessions.html", status, rows=reports.live_sessions(now()), error=error, extend_choices=EXTEND_CHOICES
+    )
 
 
 def _grant_or_404(grant_id: int) -> Any:
@@ -38,8 +40,15 @@ def session_kick(grant_id: int) -> Any:
     grant = _grant_or_404(grant_id)
     if not grants.end_grant(services(), grant, reason=f"kicked by admin {actor()}"):
         return _sessions_page(409, f"Session {grant.id} ({grant.mac}) had already ended.")
-    audit(actor(), "session.kick", services().clock, grant=grant.id, payment=grant.payment_id,
-          router=grant.router, mac=grant.mac)
+    audit(
+        actor(),
+        "session.kick",
+        services().clock,
+        grant=grant.id,
+        payment=grant.payment_id,
+        router=grant.router,
+        mac=grant.mac,
+    )
     flash(f"Device {grant.mac} was logged out and its session ended.", "ok")
     return back_to("admin.sessions")
 
@@ -55,7 +64,16 @@ def session_extend(grant_id: int) -> Any:
         return _sessions_page(409, f"Session {grant.id} ({grant.mac}) has ended; it cannot be extended.")
     before = grant.expires_at
     grant = grants.extend_grant(services(), grant, seconds, reason=f"extended by admin {actor()}")
-    audit(actor(), "session.extend", services().clock, grant=grant.id, payment=grant.payment_id,
-          mac=grant.mac, seconds=seconds, old_expiry=before.isoformat(), new_expiry=grant.expires_at.isoformat())
+    audit(
+        actor(),
+        "session.extend",
+        services().clock,
+        grant=grant.id,
+        payment=grant.payment_id,
+        mac=grant.mac,
+        seconds=seconds,
+        old_expiry=before.isoformat(),
+        new_expiry=grant.expires_at.isoformat(),
+    )
     flash(f"Device {grant.mac} got {seconds // 60} more minutes.", "ok")
     return back_to("admin.sessions")

@@ -1,4 +1,5 @@
 """Routers (health, backlog) and the audit log."""
+
 from __future__ import annotations
 
 import json
@@ -18,13 +19,15 @@ def routers() -> Any:
     rows = []
     for name, router in services().routers.items():
         waiting, last_error = reports.router_backlog(name)
-        rows.append({
-            "name": name,
-            "health": router.health(),
-            "active": reports.active_count(name, moment),
-            "waiting": waiting,
-            "last_error": last_error,
-        })
+        rows.append(
+            {
+                "name": name,
+                "health": router.health(),
+                "active": reports.active_count(name, moment),
+                "waiting": waiting,
+                "last_error": last_error,
+            }
+        )
     return render("routers.html", rows=rows)
 
 
@@ -41,6 +44,5 @@ def _detail_pairs(text: str) -> list[tuple[str, str]]:
 def audit_log() -> Any:
     page = page_arg(request.args.get("page"))
     if page is None:
-        return render("audit.html", 400, result=None, error="page must be a whole number from 1",
-                      details=_detail_pairs)
+        return render("audit.html", 400, result=None, error="page must be a whole number from 1", details=_detail_pairs)
     return render("audit.html", result=reports.audit_page(page), error="", details=_detail_pairs)

@@ -5,13 +5,15 @@ render. Everything must work with JavaScript off inside the captive mini-browser
 no state lives in cookies (the mini-browser throws them away): the device parameters
 and the language ride along in the URL and in hidden form fields.
 """
+
 from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from babel.dates import format_date, format_time
@@ -20,13 +22,13 @@ from flask_babel import gettext, ngettext
 from werkzeug.exceptions import HTTPException, default_exceptions
 from werkzeug.http import HTTP_STATUS_CODES
 
-from portal.domain import payment_status, payments, reconnect
-from portal.domain.packages import listed_packages
 from portal.clock import NAIROBI
+from portal.domain import payment_status, payments, reconnect
 from portal.domain.errors import PaymentPending, PortalError
+from portal.domain.packages import listed_packages
+from portal.web.context import error_response, services
 from portal.web.i18n import current_language
 from portal.web.messages import message
-from portal.web.context import error_response, services
 
 bp = Blueprint("splash", __name__)
 
@@ -325,8 +327,14 @@ def status(public_id: str) -> Any:
     lang = current_language()
     now = services().clock.now()
     view = _status_view(payment, now, lang)
-    back = {"mac": payment.mac, "ip": payment.ip, "router": payment.router, "lang": lang,
-            "link-orig": payment.link_orig, "link-login-only": payment.link_login_only}
+    back = {
+        "mac": payment.mac,
+        "ip": payment.ip,
+        "router": payment.router,
+        "lang": lang,
+        "link-orig": payment.link_orig,
+        "link-login-only": payment.link_login_only,
+    }
     continue_url = safe_link(request.args.get("link-orig")) or safe_link(payment.link_orig)
     return render_template(
         "pay_status.html",
@@ -378,8 +386,12 @@ def reconnect_submit() -> Any:
         return _render_reconnect(params, form), err.http_status, headers
     extra = {"link-orig": safe_link(params.link_orig)}
     return redirect(
-        url_for("splash.status", public_id=grant.payment.public_id, lang=params.lang,
-                **{k: v for k, v in extra.items() if v}),
+        url_for(
+            "splash.status",
+            public_id=grant.payment.public_id,
+            lang=params.lang,
+            **{k: v for k, v in extra.items() if v},
+        ),
         code=303,
     )
 
