@@ -1,0 +1,86 @@
+"""Fixtures for the outbound channels: a manual clock, the three simulators on loopback
+sockets, and two broken "servers" (a port nobody listens on, a listener that never answers)
+for connection and timeout failures."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from portal.clock import ManualClock
+from portal.notify import Outgoing
+from portal.notify.sms_simulator import SmsGatewaySimulator
+from portal.notify.smtp_simulator import SmtpSimulator
+from portal.notify.webhook_simulator import WebhookReceiver
+
+# 09:00 UTC is 12:00 in Nairobi.
+START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
+PHONE = "254712345678"
+SMTP_USER = "alerts@venue.co.ke"
+SMTP_PASSWORD = "correct horse battery staple"
+WEBHOOK_SECRET = "s3cret-for-the-owner-endpoint"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def sms_gateway(clock: ManualClock) -> Iterator[SmsGatewaySimulator]:
+    with SmsGatewaySimulator(clock=clock, seed=14, api_key="test-at-key") as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def smtp_tls(clock: ManualClock) -> Iterator[SmtpSimulator]:
+    """A port-587 style relay: STARTTLS required, then AUTH required."""
+    with SmtpSimulator(clock=clock, tls="starttls", username=SMTP_USER, password=SMTP_PASSWORD) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def receiver(clock: ManualClock) -> Iterator[WebhookReceiver]:
+    with WebhookReceiver(clock=clock, secret=WEBHOOK_SECRET) as server:
+        yield server
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port with nothing listening: connecting is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A loopback port that accepts connections (kernel backlog) and never says a word."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=8)
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        listener.close()
+
+
+@pytest.fixture
+def message() -> Callable[..., Outgoing]:
+    """``message(channel, **overrides)``: a valid Outgoing for that channel."""
+
+    def build(channel: str = "sms", **overrides: Any) -> Outgoing:
+        to = {"sms": PHONE, "email": "owner@venue.co.ke"}.get(channel, "")
+        values: dict[str, Any] = {
+            "channel": channel,
+            "to": to,
+            "subject": "Payment received",
+            "body": "KSh 50 received, 1 hour package. Receipt SC12AB34CD.",
+            "reference": "receipt-42",
+        }
+        values.update(overrides)
+        return Outgoing(**values)
+
+    return build
