@@ -231,7 +231,7 @@ class RouterConnection:
             router=self.name,
         )
 
-    def _rejected(self, command: str, err: TrapError | MultiTrapError) -> RouterRejected:
+    def _rejected(self, command: str, err: TrapError | MultiTrapError) -> RouterRejected | RouterNotPermitted:
         text = str(err)
         lowered = text.lower()
         if any(phrase in lowered for phrase in _PERMISSION_TRAPS):

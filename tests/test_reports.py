@@ -94,7 +94,7 @@ def test_revenue_by_day_includes_days_without_sales(hour: Package, day_pass: Pac
         (date(2026, 3, 3), 20, 1),
         (date(2026, 3, 4), 0, 0),
     ]
-    assert days[0].amount == 120 and days[0].count == 2
+    assert days[0].amount == 120 and days[0].sales == 2
 
 
 def test_a_day_is_a_nairobi_day(hour: Package) -> None:
@@ -102,9 +102,9 @@ def test_a_day_is_a_nairobi_day(hour: Package) -> None:
     pay(hour, datetime(2026, 3, 1, 21, 0, 0, tzinfo=UTC))  # 00:00:00 in Nairobi, 2 March
     pay(hour, datetime(2026, 2, 28, 21, 0, 0, tzinfo=UTC))  # 00:00:00 in Nairobi, 1 March
     days = reports.revenue_by_day(date(2026, 3, 1), date(2026, 3, 2))
-    assert [(d.day, d.count) for d in days] == [(date(2026, 3, 1), 2), (date(2026, 3, 2), 1)]
+    assert [(d.day, d.sales) for d in days] == [(date(2026, 3, 1), 2), (date(2026, 3, 2), 1)]
     in_utc = reports.revenue_by_day(date(2026, 3, 1), date(2026, 3, 2), tz=UTC)
-    assert [(d.day, d.count) for d in in_utc] == [(date(2026, 3, 1), 2), (date(2026, 3, 2), 0)]
+    assert [(d.day, d.sales) for d in in_utc] == [(date(2026, 3, 1), 2), (date(2026, 3, 2), 0)]
 
 
 def test_only_paid_money_in_range_counts(hour: Package) -> None:
@@ -134,7 +134,7 @@ def test_revenue_by_package(hour: Package, day_pass: Package, ledger: None) -> N
     pay(retired, at)
     pay(day_pass, datetime(2026, 4, 1, 9, 0, tzinfo=UTC))  # outside the range
     rows = reports.revenue_by_package(date(2026, 3, 1), date(2026, 3, 31))
-    assert [(r.name, r.amount, r.count) for r in rows] == [
+    assert [(r.name, r.amount, r.sales) for r in rows] == [
         ("Day pass", 100, 1),
         ("1 hour", 75, 4),
         ("Old promo", 5, 1),

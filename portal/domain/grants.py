@@ -20,6 +20,10 @@ from portal.ledger.timeline import record
 log = logging.getLogger(__name__)
 
 
+def _later(first: datetime, second: datetime) -> datetime:
+    return first if first >= second else second
+
+
 def grant_by_id(grant_id: int) -> Grant:
     """Raises NotFound (``grant_not_found``)."""
     grant = Grant.get_or_none(Grant.id == grant_id)
@@ -36,7 +40,7 @@ def create_for_payment(services: Services, payment: Payment, now: datetime) -> G
     """
     package = payment.package
     current = active_grant_for_device(payment.router, payment.mac, now)
-    starts_at = max(now, current.expires_at) if current else now
+    starts_at = _later(now, current.expires_at) if current else now
     grant = Grant.create(
         payment=payment,
         package=package,
@@ -80,7 +84,7 @@ def end_grant(services: Services, grant: Grant, *, reason: str) -> bool:
 def extend_grant(services: Services, grant: Grant, seconds: int, *, reason: str) -> Grant:
     """Give an active grant more time (admin goodwill) and refresh the router backstop."""
     now = services.clock.now()
-    new_expiry = max(grant.expires_at, now) + timedelta(seconds=seconds)
+    new_expiry = _later(grant.expires_at, now) + timedelta(seconds=seconds)
     Grant.update(expires_at=new_expiry).where(Grant.id == grant.id).execute()
     grant = Grant.get_by_id(grant.id)
     publish_live(services, grant)

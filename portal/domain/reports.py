@@ -39,19 +39,19 @@ T = TypeVar("T")
 class DayRevenue(NamedTuple):
     day: date
     amount: int
-    count: int
+    sales: int  # how many payments
 
 
 class PackageRevenue(NamedTuple):
     package_id: int
     name: str
     amount: int
-    count: int
+    sales: int  # how many payments
 
 
 class Totals(NamedTuple):
     amount: int
-    count: int
+    sales: int  # how many payments
 
 
 def day_bounds(start: date, end: date, tz: tzinfo = NAIROBI) -> tuple[datetime, datetime]:
@@ -107,7 +107,7 @@ def revenue_by_package(start: date, end: date, tz: tzinfo = NAIROBI) -> list[Pac
     result = [
         PackageRevenue(p.id, p.name, int(sold.get(p.id, (0, 0))[0]), int(sold.get(p.id, (0, 0))[1])) for p in packages
     ]
-    return sorted(result, key=lambda r: (-r.amount, -r.count, r.name.lower()))
+    return sorted(result, key=lambda r: (-r.amount, -r.sales, r.name.lower()))
 
 
 def totals(start: date, end: date, tz: tzinfo = NAIROBI) -> Totals:

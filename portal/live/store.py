@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 import redis
 
@@ -91,10 +92,10 @@ class LiveStore:
             self.redis.delete(key)
 
     def session_for_device(self, router: str, mac: str) -> LiveGrant | None:
-        raw_id = self.redis.get(f"{PREFIX}device:{router}:{mac}")
+        raw_id = cast("bytes | None", self.redis.get(f"{PREFIX}device:{router}:{mac}"))
         if raw_id is None:
             return None
-        data = self.redis.hgetall(f"{PREFIX}session:{int(raw_id)}")
+        data = cast("dict[bytes, bytes]", self.redis.hgetall(f"{PREFIX}session:{int(raw_id)}"))
         if not data:
             return None
         return LiveGrant(
@@ -106,11 +107,11 @@ class LiveStore:
 
     def due_grant_ids(self, now: datetime, limit: int = 500) -> list[int]:
         """Grant ids whose expiry time has come, oldest first."""
-        raw = self.redis.zrangebyscore(EXPIRY_INDEX, "-inf", _ts(now), start=0, num=limit)
+        raw = cast("list[bytes]", self.redis.zrangebyscore(EXPIRY_INDEX, "-inf", _ts(now), start=0, num=limit))
         return [int(item) for item in raw]
 
     def session_count(self) -> int:
-        return int(self.redis.zcard(EXPIRY_INDEX))
+        return int(cast(int, self.redis.zcard(EXPIRY_INDEX)))
 
     def rebuild(self, sessions: Iterable[LiveGrant]) -> int:
         """Replace the live mirror with ``sessions`` (from the ledger). Returns the count."""
@@ -146,11 +147,11 @@ class LiveStore:
         """How many events of ``key`` fall in the window ending ``now`` (no new hit)."""
         full_key = f"{PREFIX}rate:{key}"
         stamp = _ts(now)
-        return int(self.redis.zcount(full_key, stamp - window_seconds, "+inf"))
+        return int(cast(int, self.redis.zcount(full_key, stamp - window_seconds, "+inf")))
 
     def last_hit_age(self, key: str, now: datetime) -> float | None:
         """Seconds since the newest event of ``key``, or None when there is none."""
-        newest = self.redis.zrange(f"{PREFIX}rate:{key}", -1, -1, withscores=True)
+        newest = cast("list[tuple[bytes, float]]", self.redis.zrange(f"{PREFIX}rate:{key}", -1, -1, withscores=True))
         if not newest:
             return None
         return _ts(now) - float(newest[0][1])

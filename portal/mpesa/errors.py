@@ -143,22 +143,20 @@ def error_from_envelope(http_status: int, envelope: dict[str, Any] | None) -> Da
     request_id = envelope.get("requestId")
     request_id = str(request_id) if request_id is not None else None
     lowered = message.lower()
-    details = {"error_code": code, "request_id": request_id, "http_status": http_status}
-
+    kind: type[DarajaError] = DarajaUnavailable
     if is_token_rejection(http_status, envelope) or (code or "").startswith("400.008."):
-        return DarajaAuthError(message, **details)
-    if code == "500.001.1001" and _SUBSCRIBER_BUSY_HINT in lowered:
-        return DarajaSubscriberBusy(message, **details)
-    if code == "500.001.1001" and any(hint in lowered for hint in _MERCHANT_HINTS):
-        return DarajaMerchantError(message, **details)
-    if code == "500.003.03":
-        error = DarajaThrottled(message, **details)
+        kind = DarajaAuthError
+    elif code == "500.001.1001" and _SUBSCRIBER_BUSY_HINT in lowered:
+        kind = DarajaSubscriberBusy
+    elif code == "500.001.1001" and any(hint in lowered for hint in _MERCHANT_HINTS):
+        kind = DarajaMerchantError
+    elif code in ("500.003.02", "500.003.03") or http_status == 429:
+        kind = DarajaThrottled
+    elif http_status == 403:
+        kind = DarajaAuthError
+    elif 400 <= http_status < 500:
+        kind = DarajaRequestInvalid
+    error = kind(message, error_code=code, request_id=request_id, http_status=http_status)
+    if code == "500.003.03":  # quota: Daraja's window is longer than a spike arrest's
         error.retry_after_seconds = 300
-        return error
-    if code == "500.003.02" or http_status == 429:
-        return DarajaThrottled(message, **details)
-    if http_status == 403:
-        return DarajaAuthError(message, **details)
-    if 400 <= http_status < 500:
-        return DarajaRequestInvalid(message, **details)
-    return DarajaUnavailable(message, **details)
+    return error

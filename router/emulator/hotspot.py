@@ -303,7 +303,7 @@ class HotspotModel:
 
     def _user_removed(self, account: Values) -> None:
         if self.kick_on_user_remove:
-            for session in self.sessions_of("user", account.get("name")):
+            for session in self.sessions_of("user", str(account.get("name") or "")):
                 self.end_session(session.id, self.now, "user removed")
 
     # ----- admin actions ----------------------------------------------------------

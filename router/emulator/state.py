@@ -7,6 +7,7 @@ import logging
 import re
 import threading
 from hashlib import md5
+from typing import Any
 
 from router.clock import Clock
 from router.emulator.catalog import build_config_menus, seed_factory_rows
@@ -102,7 +103,7 @@ class RouterState:
             groups.seed({"name": name, "policy": policy_text})
             users.seed({"name": name, "group": name, "password": password})
 
-    def _account(self, name: str) -> tuple[dict, frozenset[str]] | None:  # type: ignore[type-arg]
+    def _account(self, name: str) -> tuple[dict[str, Any], frozenset[str]] | None:
         user = next((v for _, v in self.config["/user"].records() if v.get("name") == name), None)
         if user is None or user.get("disabled"):
             return None

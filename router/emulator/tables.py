@@ -18,7 +18,7 @@ Keys = tuple[tuple[str, Hashable], ...]
 _MISSING = object()
 
 
-class _IndexedDict(dict):  # type: ignore[type-arg]
+class _IndexedDict(dict[Any, Any]):
     """``key -> entry`` plus ``field -> field key -> keys of the entries having it``."""
 
     def __init__(self, fields: Iterable[str]) -> None:
@@ -79,7 +79,7 @@ class _IndexedDict(dict):  # type: ignore[type-arg]
         for key, entry in dict(*args, **kwargs).items():
             self[key] = entry
 
-    def __ior__(self, other: Any) -> _IndexedDict:
+    def __ior__(self, other: Any) -> _IndexedDict:  # type: ignore[misc]
         self.update(other)
         return self
 
@@ -111,7 +111,7 @@ class IndexedTable(_IndexedDict):
         self._add(key, self[key])
 
 
-class Row(dict):  # type: ignore[type-arg]
+class Row(dict[str, Any]):
     """A configuration row that tells its :class:`RowTable` about in-place writes."""
 
     __slots__ = ("_row_id", "_table")
@@ -155,7 +155,7 @@ class Row(dict):  # type: ignore[type-arg]
         super().update(*args, **kwargs)
         self._changed()
 
-    def __ior__(self, other: Any) -> Row:
+    def __ior__(self, other: Any) -> Row:  # type: ignore[misc,override]
         self.update(other)
         return self
 

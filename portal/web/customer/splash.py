@@ -84,7 +84,7 @@ class DeviceParams:
             lang=current_language(),
         )
 
-    def query(self, **extra: str) -> dict[str, str]:
+    def query(self, **extra: str) -> dict[str, Any]:
         """The parameters for a URL or hidden fields, empty ones left out."""
         pairs = {
             "mac": self.mac,
@@ -384,16 +384,8 @@ def reconnect_submit() -> Any:
         form.error_text = message(err.key, **err.params)
         headers = {"Retry-After": str(err.params["seconds"])} if "seconds" in err.params else {}
         return _render_reconnect(params, form), err.http_status, headers
-    extra = {"link-orig": safe_link(params.link_orig)}
-    return redirect(
-        url_for(
-            "splash.status",
-            public_id=grant.payment.public_id,
-            lang=params.lang,
-            **{k: v for k, v in extra.items() if v},
-        ),
-        code=303,
-    )
+    extra: dict[str, Any] = {"link-orig": safe_link(params.link_orig)} if safe_link(params.link_orig) else {}
+    return redirect(url_for("splash.status", public_id=grant.payment.public_id, lang=params.lang, **extra), code=303)
 
 
 def _render_reconnect(params: DeviceParams, form: FormState) -> str:
