@@ -27,7 +27,7 @@ START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print the attack suite's one line per attack (tests/test_attacks.py)."""
+    """Print the attack suite's one line per attack (tests/security/test_attacks.py)."""
     import sys
 
     module = next((m for name, m in sys.modules.items() if name.endswith("test_attacks")), None)

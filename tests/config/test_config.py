@@ -8,7 +8,7 @@ import pytest
 
 from portal.config import ConfigError, load_settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_example_config_loads_through_the_real_loader():

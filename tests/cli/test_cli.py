@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from portal.cli.main import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
