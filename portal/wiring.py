@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from portal.clock import Clock, SystemClock
 from portal.config import RouterSettings, Settings
 from portal.domain.context import Services
+from portal.ledger import migrations
 from portal.ledger.database import open_database
-from portal.ledger.models import create_tables
 from portal.live import LiveStore, RedisHandle, open_redis
 from portal.mpesa.client import DarajaClient, DarajaCredentials
 from router import Router
@@ -119,7 +119,10 @@ def build_services(
     clock = clock or SystemClock()
     closers: list[Callable[[], None]] = []
     db = open_database(settings.database_url)
-    create_tables()
+    if settings.mpesa.environment == "simulator":
+        migrations.upgrade(db)  # demo, tests, staging: a throwaway ledger follows the code
+    else:
+        migrations.check_current(db)  # a real ledger is upgraded on purpose: `pay2connect migrate`
     if redis_handle is None:
         redis_handle = open_redis(settings.redis.url, settings.data_path)
         closers.append(redis_handle.close)

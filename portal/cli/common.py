@@ -27,13 +27,15 @@ def settings_from(ctx: click.Context) -> Settings:
         fail(err.problems, EXIT_CONFIG)
 
 
-def open_ledger(settings: Settings) -> None:
+def open_ledger(settings: Settings, *, report: Callable[[str], None] | None = None) -> None:
+    """Open the ledger and bring its schema to this release's version (data kept)."""
+    from portal.ledger import migrations
     from portal.ledger.database import DatabaseUnavailable, open_database
-    from portal.ledger.models import create_tables
 
     try:
-        open_database(settings.database_url)
-        create_tables()
+        migrations.upgrade(open_database(settings.database_url), report=report)
+    except migrations.SchemaAhead as err:
+        fail(str(err))
     except DatabaseUnavailable as err:
         fail(str(err))
     except Exception as err:  # noqa: BLE001 - e.g. a read-only folder; say it in one line

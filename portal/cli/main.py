@@ -38,6 +38,19 @@ def init_db(ctx: click.Context) -> None:
     click.echo(f"database ready: {redact_url(settings.database_url)}")
 
 
+@main.command("migrate")
+@config_option
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Upgrade the ledger's schema to this release (keeps every row; safe to run again)."""
+    from portal.ledger import migrations
+    from portal.ledger.database import redact_url
+
+    settings = settings_from(ctx)
+    open_ledger(settings, report=click.echo)
+    click.echo(f"schema version {migrations.latest_version()}: {redact_url(settings.database_url)}")
+
+
 @main.group()
 def admin() -> None:
     """Venue-owner accounts."""

@@ -16,12 +16,13 @@ log = logging.getLogger(__name__)
 
 def _services(settings: Any, **kwargs: Any) -> Any:
     from portal.ledger.database import DatabaseUnavailable
+    from portal.ledger.migrations import SchemaAhead, SchemaBehind
     from portal.live import LiveStoreUnavailable
     from portal.wiring import build_services
 
     try:
         return build_services(settings, **kwargs)
-    except (DatabaseUnavailable, LiveStoreUnavailable) as err:
+    except (DatabaseUnavailable, LiveStoreUnavailable, SchemaBehind, SchemaAhead) as err:
         fail(str(err))
     except OSError as err:
         fail(f"cannot start: {err}")

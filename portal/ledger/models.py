@@ -174,6 +174,7 @@ MODELS: list[type[BaseModel]] = [
 
 
 def create_tables() -> None:
-    """Create missing tables and indexes; safe to run any number of times."""
-    with database.atomic():
-        database.create_tables(MODELS, safe=True)
+    """Bring the ledger to this release's schema (new or old ledger alike); safe to repeat."""
+    from portal.ledger import migrations
+
+    migrations.upgrade(database.obj)

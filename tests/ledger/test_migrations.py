@@ -1,0 +1,61 @@
+"""Schema migrations on a real SQLite file: fresh ledgers, old ledgers adopted, data kept."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from datetime import UTC, datetime
+
+import pytest
+
+from portal.ledger import migrations
+from portal.ledger.database import open_database
+from portal.ledger.migrations import m0001_baseline
+from portal.ledger.models import MODELS, Package
+
+NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def db(tmp_path):
+    database = open_database(f"sqlite:///{tmp_path / 'ledger.db'}")
+    yield database
+    database.close()
+
+
+def test_a_new_ledger_is_built_to_the_latest_version(db):
+    assert migrations.current_version(db) == 0
+    applied = migrations.upgrade(db)
+    assert [m.version for m in applied] == list(range(1, migrations.latest_version() + 1))
+    assert migrations.current_version(db) == migrations.latest_version()
+    assert {m._meta.table_name for m in MODELS} <= set(db.get_tables())
+    migrations.check_current(db)
+
+
+def test_upgrading_twice_changes_nothing(db):
+    migrations.upgrade(db)
+    Package.create(name="1 hour", price=10, duration_seconds=3600, created_at=NOW)
+    assert migrations.upgrade(db) == []
+    assert Package.select().count() == 1
+
+
+def test_a_ledger_from_before_migrations_is_adopted_with_its_data(db):
+    """The first release created its tables without a schema_migration record."""
+    with db.bind_ctx(m0001_baseline.TABLES):
+        db.create_tables(m0001_baseline.TABLES)
+        m0001_baseline.Package.create(name="old", price=5, duration_seconds=600, created_at=NOW)
+    assert migrations.current_version(db) == 1
+    with pytest.raises(migrations.SchemaBehind) if migrations.latest_version() > 1 else nullcontext():
+        migrations.check_current(db)
+    migrations.upgrade(db)
+    assert migrations.current_version(db) == migrations.latest_version()
+    assert [p.name for p in Package.select()] == ["old"]
+
+
+def test_a_ledger_from_a_newer_release_is_refused(db):
+    migrations.upgrade(db)
+    with db.bind_ctx([migrations.SchemaMigration]):
+        migrations.SchemaMigration.create(version=999, name="future", applied_at=NOW)
+    with pytest.raises(migrations.SchemaAhead):
+        migrations.check_current(db)
+    with pytest.raises(migrations.SchemaAhead):
+        migrations.upgrade(db)
