@@ -37,8 +37,10 @@ def create_admin(username: str, password: str, clock: Clock) -> AdminUser:
     return user
 
 
-def admin_exists(username: str) -> bool:
-    return AdminUser.select().where(AdminUser.username == username).exists()
+def admin_role(username: str) -> str | None:
+    """``owner`` or ``cashier``; None when there is no such admin (any more)."""
+    role = AdminUser.select(AdminUser.role).where(AdminUser.username == username).scalar()
+    return str(role) if role is not None else None
 
 
 def authenticate(username: str, password: str, clock: Clock) -> AdminUser | None:

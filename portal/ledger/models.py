@@ -88,6 +88,7 @@ class Payment(BaseModel):
     created_at = UTCDateTimeField(index=True)
     updated_at = UTCDateTimeField()
     paid_at = UTCDateTimeField(null=True)
+    method = peewee.CharField(max_length=16, default="mpesa", index=True)  # see PAYMENT_METHODS
 
 
 class PaymentEvent(BaseModel):
@@ -147,11 +148,18 @@ class UnmatchedCallback(BaseModel):
     body = peewee.TextField(default="")
 
 
+ROLES = ("owner", "cashier")
+PAYMENT_METHODS = ("mpesa", "voucher", "complimentary", "statement")
+
+
 class AdminUser(BaseModel):
+    """Someone who signs in to /admin: an ``owner`` (everything) or a ``cashier``."""
+
     username = peewee.CharField(max_length=40, unique=True)
     password_hash = peewee.CharField(max_length=200)
     created_at = UTCDateTimeField()
     last_login_at = UTCDateTimeField(null=True)
+    role = peewee.CharField(max_length=12, default="owner")
 
 
 class AuditLog(BaseModel):

@@ -59,3 +59,26 @@ def test_a_ledger_from_a_newer_release_is_refused(db):
         migrations.check_current(db)
     with pytest.raises(migrations.SchemaAhead):
         migrations.upgrade(db)
+
+
+def test_version_2_keeps_admins_as_owners_and_payments_as_mpesa(db):
+    with db.bind_ctx(m0001_baseline.TABLES):
+        db.create_tables(m0001_baseline.TABLES)
+        m0001_baseline.AdminUser.create(username="boss", password_hash="x", created_at=NOW)
+        package = m0001_baseline.Package.create(name="1h", price=20, duration_seconds=3600, created_at=NOW)
+        m0001_baseline.Payment.create(
+            public_id="p1",
+            package=package,
+            router="main",
+            mac="AA:BB:CC:00:00:01",
+            ip="10.5.50.2",
+            phone="254712345678",
+            amount=20,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+    migrations.upgrade(db)
+    from portal.ledger.models import AdminUser, Payment
+
+    assert AdminUser.get(AdminUser.username == "boss").role == "owner"
+    assert Payment.get(Payment.public_id == "p1").method == "mpesa"

@@ -20,7 +20,10 @@ from types import ModuleType
 import peewee
 
 #: Every migration, oldest first. Version N is ``MIGRATIONS[N - 1]``.
-MODULES: tuple[str, ...] = ("m0001_baseline",)
+MODULES: tuple[str, ...] = (
+    "m0001_baseline",
+    "m0002_roles_and_payment_methods",
+)
 
 
 class SchemaMigration(peewee.Model):

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -73,14 +73,31 @@ def login_required(view: F) -> F:
         username = session.get("admin")
         since = session.get("admin_since")
         fresh = isinstance(since, (int, float)) and 0 <= now().timestamp() - since < SESSION_MAX_HOURS * 3600
-        if not username or not fresh or not accounts.admin_exists(username):
+        role = accounts.admin_role(username) if username and fresh else None
+        if role is None:
             session.pop("admin", None)
             target = request.full_path.rstrip("?") if request.method == "GET" else ""
             return redirect(url_for("admin.login", next=target or None))
         g.admin = username
+        g.admin_role = role
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def owner_required(view: F) -> F:
+    """Only an owner: prices, packages, routers, users, settings, the pause switch, the money.
+
+    A cashier (sessions and payments, kick and extend) gets a plain 403 page.
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if g.get("admin_role") != "owner":
+            abort(403, description="Only the owner can open this page. Ask the owner, or go back.")
+        return view(*args, **kwargs)
+
+    return login_required(wrapper)  # type: ignore[return-value]
 
 
 def render(template: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any) -> Any:
@@ -102,6 +119,7 @@ def page_arg(raw: str | None) -> int | None:
 def _helpers() -> dict[str, Any]:
     return {
         "admin_user": g.get("admin"),
+        "admin_role": g.get("admin_role"),
         "fmt_time": formatting.time_text,
         "fmt_money": formatting.money,
         "fmt_left": formatting.duration_left,

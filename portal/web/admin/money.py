@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import abort, request
+from flask import abort, g, redirect, request, url_for
 from markupsafe import Markup
 
 from portal.domain import reports
 from portal.domain.errors import BadInput
-from portal.web.admin import ROW_ID, bp, charts, login_required, now, page_arg, render
+from portal.web.admin import ROW_ID, bp, charts, login_required, now, owner_required, page_arg, render
 from portal.web.context import services
 
 CHART_DAYS = 30
@@ -20,6 +20,8 @@ BODY_PREVIEW = 600  # characters of a callback body shown on the list
 @bp.get("/")
 @login_required
 def dashboard() -> Any:
+    if g.admin_role != "owner":  # a cashier's day starts at the live sessions
+        return redirect(url_for("admin.sessions"))
     svc = services()
     moment = now()
     today = reports.local_today(moment)
@@ -89,7 +91,7 @@ def payment(payment_id: int) -> Any:
 
 
 @bp.get("/callbacks")
-@login_required
+@owner_required
 def callbacks() -> Any:
     page = page_arg(request.args.get("page"))
     if page is None:

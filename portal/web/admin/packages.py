@@ -11,7 +11,7 @@ from werkzeug.datastructures import MultiDict
 from portal.domain import packages as catalog
 from portal.domain.accounts import audit
 from portal.domain.errors import BadInput, NotFound
-from portal.web.admin import ROW_ID, actor, back_to, bp, formatting, login_required, render
+from portal.web.admin import ROW_ID, actor, back_to, bp, formatting, owner_required, render
 from portal.web.context import services
 
 if TYPE_CHECKING:
@@ -68,13 +68,13 @@ def _package_or_404(package_id: int) -> Package:
 
 
 @bp.get("/packages")
-@login_required
+@owner_required
 def packages() -> Any:
     return render("packages.html", packages=catalog.listed_packages(include_inactive=True))
 
 
 @bp.route("/packages/new", methods=["GET", "POST"])
-@login_required
+@owner_required
 def package_new() -> Any:
     if request.method == "GET":
         return render("package_form.html", package=None, values={"devices": "1", "sort_order": "0"})
@@ -95,7 +95,7 @@ def package_new() -> Any:
 
 
 @bp.route(f"/packages/<{ROW_ID}:package_id>/edit", methods=["GET", "POST"])
-@login_required
+@owner_required
 def package_edit(package_id: int) -> Any:
     package = _package_or_404(package_id)
     if request.method == "GET":
@@ -121,7 +121,7 @@ def package_edit(package_id: int) -> Any:
 
 
 @bp.post(f"/packages/<{ROW_ID}:package_id>/active")
-@login_required
+@owner_required
 def package_active(package_id: int) -> Any:
     package = _package_or_404(package_id)
     wanted = request.form.get("active", "")

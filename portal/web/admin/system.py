@@ -8,12 +8,12 @@ from typing import Any
 from flask import request
 
 from portal.domain import reports
-from portal.web.admin import bp, login_required, now, page_arg, render
+from portal.web.admin import bp, now, owner_required, page_arg, render
 from portal.web.context import services
 
 
 @bp.get("/routers")
-@login_required
+@owner_required
 def routers() -> Any:
     moment = now()
     rows = []
@@ -40,7 +40,7 @@ def _detail_pairs(text: str) -> list[tuple[str, str]]:
 
 
 @bp.get("/audit")
-@login_required
+@owner_required
 def audit_log() -> Any:
     page = page_arg(request.args.get("page"))
     if page is None:

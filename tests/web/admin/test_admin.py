@@ -515,3 +515,19 @@ def test_audit_log_lists_what_admins_did(admin: AdminActions, package: Any) -> N
     assert "owner" in body and "1 hour" in body
     assert admin.get("/admin/audit?page=x").status_code == 400
     assert admin.get("/admin/audit?page=%C2%B2").status_code == 400
+
+
+def test_a_cashier_sees_sessions_and_payments_but_not_the_owner_pages(app: Any, services: Any) -> None:
+    from portal.ledger.models import AdminUser
+
+    create_admin("cashier1", "cashier-password-1", services.clock)
+    AdminUser.update(role="cashier").where(AdminUser.username == "cashier1").execute()
+    cashier = AdminActions(app.test_client())
+    assert cashier.login("cashier1", "cashier-password-1").status_code == 303
+    assert cashier.get("/admin/").headers["Location"].endswith("/admin/sessions")
+    for allowed in ("/admin/sessions", "/admin/payments"):
+        assert cashier.get(allowed).status_code == 200, allowed
+    for owner_only in ("/admin/packages", "/admin/packages/new", "/admin/routers", "/admin/audit", "/admin/callbacks"):
+        assert cashier.get(owner_only).status_code == 403, owner_only
+    page = text(cashier.get("/admin/sessions"))
+    assert "Packages" not in page and "Audit log" not in page
