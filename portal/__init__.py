@@ -13,7 +13,24 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from flask import Flask
 
-ROOT = Path(__file__).resolve().parent.parent
+_PACKAGE = Path(__file__).resolve().parent
+ROOT = _PACKAGE.parent
+"""The source checkout (tests and developer tools). Installed from a wheel it is site-packages."""
+
+
+def _assets() -> Path:
+    """The folder holding ``templates/``, ``static/`` and ``translations/`` (compiled ``.mo``).
+
+    A wheel carries them in the package as ``portal/assets/`` (``setup.py`` copies them and
+    compiles the catalogs at build time); an editable install or a bare checkout has no such
+    folder and reads them at the top of the repository. Flask and Flask-Babel take folders on
+    disk, so this is a path, not an ``importlib.resources`` traversable (wheels install unzipped).
+    """
+    bundled = _PACKAGE / "assets"
+    return bundled if bundled.is_dir() else ROOT
+
+
+ASSETS = _assets()
 
 
 def create_app(*args: Any, **kwargs: Any) -> Flask:

@@ -12,7 +12,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import ROOT
+from portal import ASSETS
 from portal.config import Settings, load_settings
 from portal.domain.context import Services
 from portal.web import admin, api, i18n, metrics
@@ -41,8 +41,8 @@ def create_app(
         settings = services.settings if services is not None else load_settings(overrides=config)
     app = Flask(
         "portal",
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
+        template_folder=str(ASSETS / "templates"),
+        static_folder=str(ASSETS / "static"),
     )
     app.config.update(
         SECRET_KEY=settings.portal.secret_key or secrets.token_hex(32),

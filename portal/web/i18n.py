@@ -1,8 +1,10 @@
 """English and Swahili through Flask-Babel.
 
 The language travels in the URL (``?lang=sw``) or a form field, never in a cookie: the
-captive mini-browser throws cookies away. Catalogs live in ``translations/``; the
-``.mo`` files are compiled from the ``.po`` sources at start when missing or older.
+captive mini-browser throws cookies away. The compiled catalogs (``.mo``) are read from
+``translations/`` under :data:`portal.ASSETS`; they are built with the package (``setup.py``)
+or, in a checkout, by ``scripts/translations compile`` (``scripts/setup`` runs it), never here:
+an installed app's folder may be read-only (systemd's ``ProtectSystem=strict``).
 """
 
 from __future__ import annotations
@@ -10,17 +12,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from flask import Flask, current_app, has_request_context, request
 from flask_babel import Babel
 from werkzeug.exceptions import HTTPException
 
-from portal import ROOT
+from portal import ASSETS
 
 log = logging.getLogger(__name__)
 LANGUAGES = ("en", "sw")
-TRANSLATIONS = ROOT / "translations"
+TRANSLATIONS = ASSETS / "translations"
 babel = Babel()
 
 
@@ -40,26 +40,22 @@ def current_language() -> str:
     return "en"
 
 
-def compile_catalogs(folder: Path = TRANSLATIONS) -> int:
-    """Compile every ``messages.po`` whose ``.mo`` is missing or stale. Returns the count."""
-    compiled = 0
-    for po_path in folder.glob("*/LC_MESSAGES/messages.po"):
-        mo_path = po_path.with_suffix(".mo")
-        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
-            continue
-        with po_path.open("rb") as po_file:
-            catalog = read_po(po_file)
-        with mo_path.open("wb") as mo_file:
-            write_mo(mo_file, catalog)
-        compiled += 1
-    return compiled
+def catalog_problems(folder: Path = TRANSLATIONS) -> list[str]:
+    """What keeps a language other than English from being served: a missing or stale ``.mo``."""
+    problems = []
+    for lang in LANGUAGES[1:]:
+        mo_path = folder / lang / "LC_MESSAGES" / "messages.mo"
+        po_path = mo_path.with_suffix(".po")
+        if not mo_path.is_file():
+            problems.append(f"{mo_path} is missing: {lang} pages will be in English")
+        elif po_path.is_file() and po_path.stat().st_mtime > mo_path.stat().st_mtime:
+            problems.append(f"{mo_path} is older than {po_path.name}")
+    return problems
 
 
 def init_app(app: Flask) -> None:
-    try:
-        compile_catalogs()
-    except OSError as err:  # read-only install: use whatever .mo files exist
-        log.warning("could not compile translations: %s", err)
+    for problem in catalog_problems():
+        log.warning("%s (in a checkout: scripts/translations compile)", problem)
     babel.init_app(app, locale_selector=current_language, default_translation_directories=str(TRANSLATIONS))
 
     @app.context_processor

@@ -368,35 +368,6 @@ def swahili(english: str) -> str:
     return str(entry.string)
 
 
-def test_every_customer_string_has_swahili_with_the_same_placeholders() -> None:
-    from babel.messages.extract import extract_from_file
-    from babel.messages.pofile import read_po
-
-    from portal import ROOT
-
-    with (ROOT / "translations/sw/LC_MESSAGES/messages.po").open("rb") as po:
-        catalog = read_po(po)
-    wanted: list[str | tuple[str, ...]] = list(MESSAGES.values())
-    for name in (
-        "portal/web/customer/splash.py",
-        "templates/base.html",
-        "templates/splash.html",
-        "templates/pay_status.html",
-        "templates/reconnect.html",
-        "templates/error.html",
-    ):
-        method = "jinja2" if name.endswith(".html") else "python"
-        wanted += [found[1] for found in extract_from_file(method, ROOT / name)]
-    assert len(wanted) > 80
-    for msgid in wanted:
-        entry = catalog.get(msgid)
-        assert entry is not None and entry.string and not entry.fuzzy, f"no Swahili for {msgid!r}"
-        english = msgid if isinstance(msgid, tuple) else (msgid,)
-        swahili = entry.string if isinstance(entry.string, tuple) else (entry.string,)
-        for text in swahili:
-            assert sorted(re.findall(r"%\(\w+\)s", text)) == sorted(re.findall(r"%\(\w+\)s", english[-1])), msgid
-
-
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
