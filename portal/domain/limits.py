@@ -73,8 +73,7 @@ def _check_key(condition: peewee.Expression, cooldown: int, daily_cap: int, what
     )
     if not count:
         return
-    newest = Payment.created_at.python_value(newest) if not isinstance(newest, datetime) else newest
-    age = (now - newest).total_seconds() if newest is not None else math.inf
+    age = (now - newest).total_seconds()  # peewee hands MAX back through the field: aware UTC
     if age < cooldown:
         raise TooManyRequests(f"{what}_cooldown", seconds=int(cooldown - age) + 1)
     if count >= daily_cap:
@@ -90,7 +89,5 @@ def _check_window(condition: peewee.Expression | None, allowed: int, now: dateti
         return
     # The push that must leave the window before one more fits: the (count - allowed + 1)th oldest.
     freeing = recent.select(Payment.created_at).order_by(Payment.created_at).offset(count - allowed).limit(1).scalar()
-    if isinstance(freeing, str):
-        freeing = Payment.created_at.python_value(freeing)
-    wait = MINUTE_SECONDS if freeing is None else (freeing - since).total_seconds()
+    wait = (freeing - since).total_seconds() if freeing is not None else MINUTE_SECONDS
     raise TooManyRequests("global_busy", seconds=max(1, math.ceil(wait)))

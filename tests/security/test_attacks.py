@@ -359,7 +359,7 @@ def test_wrong_receipts_with_a_victims_phone_do_not_lock_the_victim_out(portal, 
     assert answer.status_code == 303, answer.text
     assert emulator.is_online(new_mac) and Grant.get().mac == new_mac
     report(
-        "62 wrong receipt codes with a victim's phone, 11 MACs, 1 address",
+        "62 wrong codes + a victim's phone from 11 MACs, 1 address",
         "attacker 429 after 10/device, 30/address; victim's code works",
     )
 
@@ -393,7 +393,7 @@ def test_fifty_spoofed_devices_cannot_stop_a_real_customer(portal, package, base
     busiest = max(sum(1 for t in pushed if start <= t < start + timedelta(seconds=60)) for start in pushed)
     assert len(pushed) == flood.count(200) and busiest <= 10
     report(
-        f"50 spoofed devices flooding from one address ({len(flood)} requests, 3 min)",
+        f"50 spoofed devices, 1 address: {len(flood)} pay requests in 3 min",
         f"{len(pushed)} pushed (max {busiest}/min of 30); real customers 3/3 paid",
     )
 
@@ -442,7 +442,7 @@ def test_forged_success_on_a_sandbox_install_needs_stk_query(services, portal, p
     assert Grant.select().count() == 0 and not emulator.is_online(mac)
     queries = [e.detail_data for e in PaymentEvent.select().where(PaymentEvent.kind == "query")]
     assert [q["purpose"] for q in queries] == ["confirm callback"] * 2 and queries[-1]["result_code"] == "1032"
-    report("forged success (exact ids) on a sandbox install, open and cancelled", "no grant: STK Query says not paid")
+    report("forged exact success on sandbox, prompt open / cancelled", "no grant: STK Query says not paid")
 
 
 @pytest.mark.parametrize("settings_overrides", [{"portal": {"public_url": "https://wifi.example.co.ke"}}])
