@@ -118,6 +118,8 @@ def make_settings(tmp_path: Path, base_url: str, sim_base: str, **sections: dict
             overrides[name] = values
         else:
             overrides.setdefault(name, {}).update(values)
+    if overrides["mpesa"].get("verify_by_query", False) is None:  # None: the environment's own default
+        del overrides["mpesa"]["verify_by_query"]
     config_file = tmp_path / "config.toml"
     config_file.write_text("# settings come from the test's overrides\n")
     return load_settings(config_file, environ={}, overrides=overrides)

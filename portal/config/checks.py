@@ -73,10 +73,31 @@ def problems_in(s: Settings) -> list[str]:
             problems.append(f"{where}.backend: expected mikrotik or emulator, got {r.backend!r}")
         if r.timeout <= 0:
             problems.append(f"{where}.timeout: must be greater than 0")
-    for section in (s.limits, s.worker):
+    if m.verify_by_query is False and m.environment != "simulator":
+        problems.append(
+            f"mpesa.verify_by_query: cannot be false for the {m.environment} environment "
+            "(callbacks are unsigned; only the built-in simulator may skip STK Query)"
+        )
+    problems.extend(_limit_problems(s))
+    for name, section in (("limits", s.limits), ("worker", s.worker)):
         for spec in fields(section):
-            if getattr(section, spec.name) < 0:
-                problems.append(
-                    f"{type(section).__name__.replace('Settings', '').lower()}.{spec.name}: must not be negative"
-                )
+            value = getattr(section, spec.name)
+            if isinstance(value, int) and value < 0:
+                problems.append(f"{name}.{spec.name}: must not be negative")
+    return problems
+
+
+def _limit_problems(s: Settings) -> list[str]:
+    problems: list[str] = []
+    lim = s.limits
+    if 0 < lim.global_pushes_per_minute <= lim.source_pushes_per_minute:
+        problems.append(
+            "limits.source_pushes_per_minute: must be less than global_pushes_per_minute, "
+            "or one address could take the whole budget"
+        )
+    for entry in lim.shared_sources:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            problems.append(f"limits.shared_sources: {entry!r} is not an IP address or CIDR")
     return problems

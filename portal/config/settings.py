@@ -68,7 +68,7 @@ class MpesaSettings:
     callback_url: str = ""
     callback_token: str = ""
     callback_allow_ips: tuple[str, ...] = ()
-    verify_by_query: bool | None = None  # None: on in production, off elsewhere
+    verify_by_query: bool | None = None  # None: on, except in the built-in simulator
     request_timeout: float = 15.0
     query_after_seconds: int = 20
     query_every_seconds: int = 10
@@ -78,9 +78,15 @@ class MpesaSettings:
 
     @property
     def verify_success_by_query(self) -> bool:
-        if self.verify_by_query is None:
-            return self.environment == "production"
-        return self.verify_by_query
+        """Confirm every success callback with STK Query before granting.
+
+        Callbacks are unsigned and the Wi-Fi's users can post them, so every real
+        environment (``sandbox``, ``production``) always confirms; only the built-in
+        ``simulator`` may switch it off (checks.py refuses ``false`` elsewhere).
+        """
+        if self.environment != "simulator":
+            return True
+        return bool(self.verify_by_query)
 
 
 @dataclass(frozen=True)
@@ -103,8 +109,12 @@ class LimitSettings:
     device_cooldown_seconds: int = 30
     device_daily_cap: int = 20
     global_pushes_per_minute: int = 120
+    source_pushes_per_minute: int = 20
+    shared_sources: tuple[str, ...] = ()
     reconnect_max_moves: int = 3
     reconnect_attempts_per_hour: int = 10
+    reconnect_source_attempts_per_hour: int = 30
+    reconnect_receipt_failures_per_hour: int = 5
 
 
 @dataclass(frozen=True)

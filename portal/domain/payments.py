@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 import peewee
 
-from portal.domain import grants, outbox
+from portal.domain import grants, limits, outbox
 from portal.domain.context import Services
 from portal.domain.errors import (
     BadInput,
@@ -24,7 +24,6 @@ from portal.domain.errors import (
     NotFound,
     PaymentPending,
     PaymentRefused,
-    TooManyRequests,
     UpstreamUnavailable,
 )
 from portal.ledger.models import Grant, OutboxItem, Package, Payment
@@ -54,6 +53,7 @@ class PayRequest:
     link_orig: str = ""
     link_login_only: str = ""
     idempotency_key: str | None = None
+    source: str = ""  # the address the request came from (after trusted proxies); "" if unknown
 
 
 def active_package(package_id: object) -> Package:
@@ -99,29 +99,6 @@ def confirm_device(services: Services, router_name: str, mac: str, ip: str) -> N
         raise UpstreamUnavailable("hotspot_unreachable") from err
     if host is None or host.mac != mac:
         raise DeviceNotRecognized()
-
-
-def _check_limits(services: Services, phone: str, mac: str, now: datetime) -> None:
-    limits = services.settings.limits
-    live = services.live
-    day = 24 * 3600
-    checks = (
-        (f"phone:{phone}", limits.phone_cooldown_seconds, limits.phone_daily_cap, "phone"),
-        (f"device:{mac}", limits.device_cooldown_seconds, limits.device_daily_cap, "device"),
-    )
-    for key, cooldown, cap, what in checks:
-        age = live.last_hit_age(key, now)
-        if age is not None and age < cooldown:
-            raise TooManyRequests(f"{what}_cooldown", seconds=int(cooldown - age) + 1)
-        if live.count(key, now, day) >= cap:
-            raise TooManyRequests(f"{what}_daily_cap")
-    if live.count("global", now, 60) >= limits.global_pushes_per_minute:
-        raise TooManyRequests("global_busy", seconds=60)
-
-
-def _count_push(services: Services, phone: str, mac: str, now: datetime) -> None:
-    for key, window in ((f"phone:{phone}", 86400), (f"device:{mac}", 86400), ("global", 60)):
-        services.live.hit(key, now, window)
 
 
 def _open_payment(phone: str, mac: str, now: datetime, window: int) -> Payment | None:
@@ -174,7 +151,7 @@ def start_payment(services: Services, req: PayRequest) -> Payment:
             raise PaymentPending()
         if _open_payment(phone, mac, now, services.settings.mpesa.give_up_after_seconds):
             raise PaymentPending()
-        _check_limits(services, phone, mac, now)
+        limits.check_push(services, phone=phone, mac=mac, source=req.source, now=now)
         confirm_device(services, router_name, mac, ip)
         payment = Payment.create(
             public_id=secrets.token_urlsafe(18),
@@ -188,10 +165,10 @@ def start_payment(services: Services, req: PayRequest) -> Payment:
             link_orig=(req.link_orig or "")[:500],
             link_login_only=(req.link_login_only or "")[:500],
             idempotency_key=req.idempotency_key,
+            source=req.source[:45],
             created_at=now,
             updated_at=now,
         )
-        _count_push(services, phone, mac, now)
         return _push(services, payment, package, now)
 
 

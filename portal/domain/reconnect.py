@@ -4,7 +4,13 @@ Phones randomise their MAC per network and can rotate it, and the captive sheet 
 vanish mid-payment, so a purchase must be recoverable without the old MAC: the M-Pesa
 receipt code plus the phone number that paid moves the live grant to the device in hand,
 a bounded number of times. Wrong code and wrong phone get the same answer, and guessing
-is rate-limited per device and per phone, so this cannot be used to probe receipts.
+is rate-limited so this cannot be used to probe receipts.
+
+The limits are keyed on what the person trying controls, so an attacker spends only their
+own budget: tries per device, tries per source address (not for addresses many customers
+share, see :func:`portal.domain.limits.is_shared_source`), and wrong tries per receipt code
+typed. Never per phone number: anyone can type a victim's number, and ten wrong codes with
+it must not lock the victim's right code out.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from datetime import datetime
 from portal.domain import grants, outbox
 from portal.domain.context import Services
 from portal.domain.errors import BadInput, DeviceNotRecognized, NotFound, TooManyRequests
+from portal.domain.limits import is_shared_source
 from portal.domain.payments import clean_device, confirm_device, resolve_router
 from portal.ledger.models import Grant, OutboxItem, Payment
 from portal.ledger.queries import active_grant_for_device
@@ -60,7 +67,9 @@ def welcome_back(services: Services, *, router: str, mac: str, ip: str) -> Grant
     return grants.resume_device(services, router, mac, ip)
 
 
-def move_purchase(services: Services, *, receipt: str, phone: str, router: str, mac: str, ip: str) -> Grant:
+def move_purchase(
+    services: Services, *, receipt: str, phone: str, router: str, mac: str, ip: str, source: str = ""
+) -> Grant:
     """Move the live grant bought with ``receipt`` from ``phone`` to this device.
 
     Raises BadInput (malformed code, phone or device), DeviceNotRecognized,
@@ -76,11 +85,12 @@ def move_purchase(services: Services, *, receipt: str, phone: str, router: str, 
     except InvalidPhone as err:
         raise BadInput(err.key) from None
     confirm_device(services, router_name, mac, ip)
-    _count_attempt(services, mac, msisdn)
+    _count_attempt(services, mac, source, code)
 
     now = services.clock.now()
     grant = _live_grant(code, msisdn, now)
     if grant is None:
+        services.live.hit(f"reconnect:receipt:{code}", now, ATTEMPT_WINDOW_SECONDS)
         log.info("reconnect refused for %s on %s: no live purchase matches", mask_phone(msisdn), mac)
         raise NotFound("reconnect_not_found")
     if grant.router == router_name and grant.mac == mac:
@@ -92,15 +102,22 @@ def move_purchase(services: Services, *, receipt: str, phone: str, router: str, 
     return _move(services, grant, router_name, mac, ip)
 
 
-def _count_attempt(services: Services, mac: str, msisdn: str) -> None:
-    """Every well-formed try from a real device counts, whether it works or not."""
+def _count_attempt(services: Services, mac: str, source: str, code: str) -> None:
+    """Every well-formed try from a real device counts against the device and its address,
+    whether it works or not; a code that has been tried wrongly too often is refused."""
     now = services.clock.now()
-    allowed = services.settings.limits.reconnect_attempts_per_hour
-    keys = (f"reconnect:device:{mac}", f"reconnect:phone:{msisdn}")
-    if any(services.live.count(key, now, ATTEMPT_WINDOW_SECONDS) >= allowed for key in keys):
-        log.info("reconnect rate-limited for %s on %s", mask_phone(msisdn), mac)
+    limits = services.settings.limits
+    budgets = [(f"reconnect:device:{mac}", limits.reconnect_attempts_per_hour)]
+    if not is_shared_source(services.settings, source):
+        budgets.append((f"reconnect:source:{source}", limits.reconnect_source_attempts_per_hour))
+    spent = [key for key, allowed in budgets if services.live.count(key, now, ATTEMPT_WINDOW_SECONDS) >= allowed]
+    wrong = services.live.count(f"reconnect:receipt:{code}", now, ATTEMPT_WINDOW_SECONDS)
+    if wrong >= limits.reconnect_receipt_failures_per_hour:
+        spent.append(f"reconnect:receipt:{code}")
+    if spent:
+        log.info("reconnect rate-limited on %s from %s (%s)", mac, source or "?", spent[0].split(":")[1])
         raise TooManyRequests("reconnect_rate_limited")
-    for key in keys:
+    for key, _allowed in budgets:
         services.live.hit(key, now, ATTEMPT_WINDOW_SECONDS)
 
 

@@ -89,6 +89,16 @@ class Payment(BaseModel):
     updated_at = UTCDateTimeField()
     paid_at = UTCDateTimeField(null=True)
     method = peewee.CharField(max_length=16, default="mpesa", index=True)  # see PAYMENT_METHODS
+    source = peewee.CharField(max_length=45, default="")  # address the pay request came from
+
+    class Meta:
+        # Push limits count recent pushes per phone, device and address (portal.domain.limits).
+        indexes = (
+            (("phone", "method", "created_at"), False),
+            (("mac", "method", "created_at"), False),
+            (("source", "method", "created_at"), False),
+            (("method", "created_at"), False),
+        )
 
 
 class PaymentEvent(BaseModel):

@@ -65,6 +65,7 @@ def init_app(app: Flask, services: Services) -> None:
     if settings.portal.trusted_proxies:
         n = settings.portal.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+    https_site = settings.portal.public_url.startswith("https://")
     csrf.init_app(app)
     i18n.init_app(app)
     metrics.init_app(app)
@@ -84,6 +85,7 @@ def init_app(app: Flask, services: Services) -> None:
             response.headers.setdefault("Cache-Control", "no-store")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
+        _frame_and_transport_headers(response, https_site)
         return response
 
     @app.errorhandler(HTTPException)
@@ -100,3 +102,22 @@ def init_app(app: Flask, services: Services) -> None:
     app.register_blueprint(splash.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp, url_prefix="/admin")
+
+
+#: Customer pages may never be framed (clickjacking the pay form); the admin sets its own,
+#: stricter policy first (``portal.web.admin.SECURITY_HEADERS``), which ``setdefault`` keeps.
+FRAME_HEADERS = {"Content-Security-Policy": "frame-ancestors 'none'", "X-Frame-Options": "DENY"}
+HSTS = "max-age=31536000"
+
+
+def _frame_and_transport_headers(response: Any, https_site: bool) -> None:
+    """No framing anywhere; HSTS when the site is served over HTTPS.
+
+    HTTPS means ``public_url`` is https, or this request came over https (directly, or by
+    ``X-Forwarded-Proto`` from a trusted proxy: ProxyFix honours it only with
+    ``portal.trusted_proxies`` set, so a visitor cannot claim it).
+    """
+    for name, value in FRAME_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if https_site or request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", HSTS)

@@ -43,14 +43,14 @@ def test_environment_overrides_use_the_usual_names(tmp_path):
             "PAY2CONNECT_PORTAL__LISTEN": "0.0.0.0:8081",
             "PAY2CONNECT_ROUTERS__0__PASSWORD": "from-env",
             "PAY2CONNECT_LIMITS__PHONE_DAILY_CAP": "3",
-            "PAY2CONNECT_MPESA__VERIFY_BY_QUERY": "false",
+            "PAY2CONNECT_MPESA__VERIFY_BY_QUERY": "true",
         },
     )
     assert settings.mpesa.shortcode == "600000" and settings.mpesa.environment == "sandbox"
     assert settings.portal.listen == "0.0.0.0:8081"
     assert settings.routers[0].password == "from-env"
     assert settings.limits.phone_daily_cap == 3
-    assert settings.mpesa.verify_by_query is False
+    assert settings.mpesa.verify_by_query is True
 
 
 @pytest.mark.parametrize(

@@ -82,3 +82,36 @@ def test_version_2_keeps_admins_as_owners_and_payments_as_mpesa(db):
 
     assert AdminUser.get(AdminUser.username == "boss").role == "owner"
     assert Payment.get(Payment.public_id == "p1").method == "mpesa"
+
+
+def test_push_limits_version_keeps_payments_and_indexes_the_counts(db):
+    """m0009: payments from before have source "", and the limits' counts use indexes."""
+    with db.bind_ctx(m0001_baseline.TABLES):
+        db.create_tables(m0001_baseline.TABLES)
+        package = m0001_baseline.Package.create(name="1h", price=20, duration_seconds=3600, created_at=NOW)
+        m0001_baseline.Payment.create(
+            public_id="p1",
+            package=package,
+            router="main",
+            mac="AA:BB:CC:00:00:01",
+            ip="10.5.50.2",
+            phone="254712345678",
+            amount=20,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+    migrations.upgrade(db)
+    from portal.ledger.models import Payment
+
+    assert Payment.get(Payment.public_id == "p1").source == ""
+    indexed = {tuple(index.columns) for index in db.get_indexes("payment")}
+    assert {(key, "method", "created_at") for key in ("phone", "mac", "source")} <= indexed
+    assert ("method", "created_at") in indexed
+    plan = " ".join(
+        str(row)
+        for row in db.execute_sql(
+            "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM payment WHERE phone = ? AND method = ? AND created_at > ?",
+            ("254712345678", "mpesa", NOW.isoformat()),
+        )
+    )
+    assert "payment_phone_method_created_at" in plan, plan

@@ -245,6 +245,7 @@ def pay() -> Any:
         link_orig=safe_link(params.link_orig),
         link_login_only=safe_link(params.link_login_only),
         idempotency_key=key or None,
+        source=request.remote_addr or "",
     )
     try:
         payment = payments.start_payment(services(), req)
@@ -377,7 +378,13 @@ def reconnect_submit() -> Any:
     form = FormState(values={"receipt": receipt[:40], "phone": phone})
     try:
         grant = reconnect.move_purchase(
-            services(), receipt=receipt, phone=phone, router=params.router, mac=params.mac, ip=params.ip
+            services(),
+            receipt=receipt,
+            phone=phone,
+            router=params.router,
+            mac=params.mac,
+            ip=params.ip,
+            source=request.remote_addr or "",
         )
     except PortalError as err:
         form.error_key = err.key

@@ -19,7 +19,14 @@ NOT_FOUND = "We could not find a live purchase with that M-Pesa code and phone n
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    return {"limits": {"reconnect_max_moves": 2, "reconnect_attempts_per_hour": 6}}
+    return {
+        "limits": {
+            "reconnect_max_moves": 2,
+            "reconnect_attempts_per_hour": 6,
+            "reconnect_source_attempts_per_hour": 6,
+            "reconnect_receipt_failures_per_hour": 3,
+        }
+    }
 
 
 @pytest.fixture
@@ -34,9 +41,17 @@ def paid_on_a(portal: Any, package: Any, emulator: Any) -> Payment:
     return payment
 
 
-def move(client: Any, receipt: str, phone: str = PHONE, mac: str = MAC_B, ip: str = IP_B, **extra: str) -> Any:
+def move(
+    client: Any,
+    receipt: str,
+    phone: str = PHONE,
+    mac: str = MAC_B,
+    ip: str = IP_B,
+    environ_base: dict[str, str] | None = None,
+    **extra: str,
+) -> Any:
     form = {"receipt": receipt, "phone": phone, "mac": mac, "ip": ip, "router": "main", **extra}
-    return client.post("/reconnect", data=form)
+    return client.post("/reconnect", data=form, environ_base=environ_base or {})
 
 
 def test_the_form_carries_the_device_params_and_the_language(client: Any) -> None:
@@ -144,16 +159,39 @@ def test_guessing_from_one_device_is_rate_limited(client: Any, paid_on_a: Paymen
     assert move(client, paid_on_a.receipt).status_code == 404
 
 
-def test_guessing_one_phone_from_many_devices_is_rate_limited(client: Any, paid_on_a: Payment, portal: Any) -> None:
+def test_wrong_codes_with_someone_elses_phone_spend_only_the_guessers_budget(
+    client: Any, paid_on_a: Payment, portal: Any, emulator: Any
+) -> None:
+    guesser = {"REMOTE_ADDR": "10.5.50.66"}  # the portal sees each phone's own address
     for n in range(6):  # a guesser rotating its MAC address, aiming at one customer's phone
         mac, ip = f"AA:BB:CC:00:01:{n:02X}", f"10.5.50.{100 + n}"
         portal.join(mac, ip)
-        assert move(client, f"QZZ{n}ZZZZ99", mac=mac, ip=ip).status_code == 404
+        assert move(client, f"QZZ{n}ZZZZ99", mac=mac, ip=ip, environ_base=guesser).status_code == 404
+    portal.join("AA:BB:CC:00:01:09", "10.5.50.109")
+    over = move(client, "QZZ9ZZZZ99", mac="AA:BB:CC:00:01:09", ip="10.5.50.109", environ_base=guesser)
 
-    blocked = move(client, paid_on_a.receipt)  # device B is fresh, but the phone is over its limit
+    moved = move(client, paid_on_a.receipt, environ_base={"REMOTE_ADDR": IP_B})  # the customer's new device
 
-    assert blocked.status_code == 429
-    assert Grant.get().mac == MAC_A
+    assert over.status_code == 429  # the guesser's address is over its 6 tries
+    assert moved.status_code == 303 and emulator.is_online(MAC_B) and Grant.get().mac == MAC_B
+
+
+def test_a_code_tried_wrongly_too_often_is_refused_for_an_hour(
+    client: Any, paid_on_a: Payment, portal: Any, clock: Any
+) -> None:
+    for n in range(3):  # someone who saw the code on a shared screen tries phone numbers
+        mac, ip = f"AA:BB:CC:00:01:{n:02X}", f"10.5.50.{100 + n}"
+        portal.join(mac, ip)
+        assert move(client, paid_on_a.receipt, f"07220001{n:02d}", mac=mac, ip=ip).status_code == 404
+
+    refused = move(client, paid_on_a.receipt)  # three wrong tries of one code: the code rests for an hour
+    other_code = move(client, "QZZ9ZZZZ99")
+    clock.advance(3601)
+    an_hour_on = move(client, paid_on_a.receipt)
+
+    assert refused.status_code == 429 and Grant.get().mac == MAC_A
+    assert other_code.status_code == 404  # only that code rests, not the device
+    assert an_hour_on.status_code == 404  # no longer refused (the purchase itself has run out by now)
 
 
 @pytest.mark.parametrize(
