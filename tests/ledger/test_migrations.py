@@ -85,7 +85,7 @@ def test_version_2_keeps_admins_as_owners_and_payments_as_mpesa(db):
 
 
 def test_push_limits_version_keeps_payments_and_indexes_the_counts(db):
-    """m0009: payments from before have source "", and the limits' counts use indexes."""
+    """m0003: payments from before have source "", and the limits' counts use indexes."""
     with db.bind_ctx(m0001_baseline.TABLES):
         db.create_tables(m0001_baseline.TABLES)
         package = m0001_baseline.Package.create(name="1h", price=20, duration_seconds=3600, created_at=NOW)

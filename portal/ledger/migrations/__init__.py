@@ -23,7 +23,7 @@ import peewee
 MODULES: tuple[str, ...] = (
     "m0001_baseline",
     "m0002_roles_and_payment_methods",
-    "m0009_push_limits_from_the_ledger",
+    "m0003_push_limits_from_the_ledger",
 )
 
 
