@@ -27,6 +27,10 @@ from portal.mpesa.statement import phone_compatible, phone_hint
 UNPAID = ("created", "pending", "failed", "cancelled", "timeout")
 
 
+def line_by_id(line_id: int) -> StatementLine | None:
+    return StatementLine.get_or_none(StatementLine.id == line_id)
+
+
 def open_line(line_id: int) -> StatementLine:
     """A statement line that no payment holds yet and no refund settled; else BadInput/NotFound."""
     line = StatementLine.get_or_none(StatementLine.id == line_id)
