@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import BinaryIO, NamedTuple
+from typing import IO, NamedTuple
 
 import peewee
 
@@ -78,7 +78,7 @@ class ImportResult:
         return list(json.loads(self.statement.problems or "[]"))
 
 
-def _sha256(binary: BinaryIO) -> str:
+def _sha256(binary: IO[bytes]) -> str:
     digest = hashlib.sha256()
     binary.seek(0)
     for chunk in iter(lambda: binary.read(1 << 16), b""):
@@ -87,7 +87,7 @@ def _sha256(binary: BinaryIO) -> str:
     return digest.hexdigest()
 
 
-def import_statement(binary: BinaryIO, *, filename: str, actor: str, settings: Settings, clock: Clock) -> ImportResult:
+def import_statement(binary: IO[bytes], *, filename: str, actor: str, settings: Settings, clock: Clock) -> ImportResult:
     """Import a statement file (seekable, binary). Raises StatementFormatError when it cannot be read.
 
     Needs only the ledger (no Redis, no M-Pesa): the CLI runs it beside a live portal.

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import BinaryIO, TextIO
+from typing import IO, TextIO
 
 from portal.clock import NAIROBI
 
@@ -229,7 +229,7 @@ def phone_compatible(hint: str, phone: str) -> bool:
     return len(hint) == len(phone) and all(h in ("*", p) for h, p in zip(hint, phone, strict=True))
 
 
-def open_statement(binary: BinaryIO) -> StatementReader:
+def open_statement(binary: IO[bytes]) -> StatementReader:
     """Find the header row (after any preamble) and return a reader for the rows below it.
 
     Raises :class:`StatementFormatError` with the reason: not a CSV (a workbook, a PDF),

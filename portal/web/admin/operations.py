@@ -7,6 +7,7 @@ was paid is credited once through the normal path) and confirm a kick.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import Response, abort, flash, g, request, stream_with_context
@@ -106,8 +107,9 @@ def recheck_progress(run_id: int) -> Any:
         run = recheck.run_by_id(run_id)
     except NotFound:
         abort(404, description="There is no such re-check.")
-    stalled = run.finished_at is None and (now() - run.updated_at).total_seconds() > 300
-    refresh = REFRESH_SECONDS if run.finished_at is None and not stalled else 0
+    finished: datetime | None = run.finished_at  # a peewee field: None until the run is done
+    stalled = finished is None and (now() - run.updated_at).total_seconds() > 300
+    refresh = REFRESH_SECONDS if finished is None and not stalled else 0
     return render("recheck.html", run=run, refresh=refresh, stalled=stalled)
 
 
