@@ -47,7 +47,8 @@ def org_portal_csv(lines: list[Line], start: datetime, end: datetime) -> bytes:
         "Account:,Utility Account,,,,,,,,,,,",
         f"Time Period:,,From {eat(start)},,To {eat(end)},,,,,,,,",
         f"Operator:,owner,,,Date of Report:,{eat(end)},,,,,,,",
-        'Opening Balance:,"0.00",Closing Balance:,"0.00",Available Balance:,"0.00",Total Paid In:,0,Total Withdrawn:,0,,,',
+        'Opening Balance:,"0.00",Closing Balance:,"0.00",Available Balance:,"0.00",'
+        "Total Paid In:,0,Total Withdrawn:,0,,,",
         HEADER,
     ]
     for line in lines:

@@ -130,7 +130,7 @@ def test_money_from_nobody_is_granted_to_a_chosen_device_or_settled_as_refunded(
 def test_the_daily_review_is_green_only_when_both_sides_agree(services, day, clock):
     do_import(services, day["data"])
     today = local_today(clock.now())
-    (row,) = [d for d in daily_review.review(today, today)]
+    (row,) = daily_review.review(today, today)
     assert row.covered and not row.agrees  # four planted differences
     assert row.statement_cents == (20 * 3 + 25 + 20 + 50) * 100 and row.ledger_cents == 5 * 20 * 100
     yesterday = today - timedelta(days=1)

@@ -53,7 +53,7 @@ def _page(status: int = 200, problems: list[str] | None = None, result: Any = No
         kind=kind,
         titles=LIST_TITLES,
         items=items,
-        pager=reports.Page(items=items, page=page, total=total, per_page=PER_PAGE),
+        listing=reports.Page(items=items, page=page, total=total, per_page=PER_PAGE),
         imports=statement.imports(),
         problems=problems or [],
         result=result,
