@@ -17,7 +17,10 @@ from portal.domain.accounts import create_admin
 from portal.ledger.models import AdminUser, Payment
 from tests.statement_files import Line, from_simulator, org_portal_csv
 
-from .test_demo_walkthrough import SHOTS, browser, needs_chromium, wait_until  # noqa: F401 - fixture
+from . import test_demo_walkthrough as demo
+from .test_demo_walkthrough import SHOTS, needs_chromium, wait_until
+
+browser = demo.browser  # the walkthrough's headless Chromium fixture
 
 PASSWORD = "correct horse battery"
 

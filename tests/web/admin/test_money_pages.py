@@ -14,7 +14,10 @@ from portal.domain.accounts import create_admin
 from portal.ledger.models import AdminUser, AuditLog, Grant, Payment
 from tests.statement_files import from_simulator, org_portal_csv
 
-from .test_admin import PASSWORD, AdminActions, admin, owner, text  # noqa: F401 - fixtures
+from . import test_admin as base
+from .test_admin import PASSWORD, AdminActions, text
+
+owner, admin = base.owner, base.admin  # the owner and their logged-in browser session
 
 
 @pytest.fixture
@@ -109,7 +112,7 @@ def test_kick_asks_first_and_complimentary_time_is_audited(admin, portal, packag
     sessions = text(admin.get("/admin/sessions"))
     assert f"/admin/sessions/{grant.id}/kick" in sessions and "Yes, log this device out" not in sessions
     assert "Yes, log this device out" in text(admin.get(f"/admin/sessions/{grant.id}/kick"))
-    other, other_ip = portal.join("AA:BB:CC:00:09:01", "10.5.59.2")
+    other, _ip = portal.join("AA:BB:CC:00:09:01", "10.5.59.2")
     answer = admin.post(
         "/admin/sessions/complimentary",
         {"mac": other, "router": "main", "package": str(package.id), "reason": "router was down"},
