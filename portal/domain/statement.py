@@ -30,7 +30,7 @@ import peewee
 from portal.clock import Clock
 from portal.config import Settings
 from portal.domain.accounts import audit
-from portal.ledger.models import Payment, StatementImport, StatementLine
+from portal.ledger.models import Payment, StatementImport, StatementLine, UTCDateTimeField
 from portal.mpesa.statement import StatementRow, open_statement, phone_compatible
 
 BATCH = 500
@@ -87,7 +87,9 @@ def _sha256(binary: IO[bytes]) -> str:
     return digest.hexdigest()
 
 
-def import_statement(binary: IO[bytes], *, filename: str, actor: str, settings: Settings, clock: Clock) -> ImportResult:
+def import_statement(
+    binary: IO[bytes], *, filename: str, actor: str, settings: Settings, clock: Clock, with_counts: bool = True
+) -> ImportResult:
     """Import a statement file (seekable, binary). Raises StatementFormatError when it cannot be read.
 
     Needs only the ledger (no Redis, no M-Pesa): the CLI runs it beside a live portal.
@@ -98,7 +100,7 @@ def import_statement(binary: IO[bytes], *, filename: str, actor: str, settings: 
     sha = _sha256(binary)
     earlier = StatementImport.get_or_none(StatementImport.sha256 == sha)
     if earlier is not None:
-        return ImportResult(earlier, True, counts(settings))
+        return ImportResult(earlier, True, counts(settings) if with_counts else {})
     reader = open_statement(binary)
     now = clock.now()
     with StatementImport._meta.database.atomic():
@@ -110,16 +112,18 @@ def import_statement(binary: IO[bytes], *, filename: str, actor: str, settings: 
 
         def flush() -> None:
             nonlocal added, known, conflicting
-            existing = {
-                line.receipt: line
-                for line in StatementLine.select().where(StatementLine.receipt.in_([r.receipt for r in batch]))
-            }
+            known_rows = StatementLine.select(
+                StatementLine.receipt, StatementLine.completed_at, StatementLine.paid_in_cents
+            ).where(StatementLine.receipt.in_([r.receipt for r in batch]))
+            existing = {receipt: (at, cents) for receipt, at, cents in known_rows.tuples()}
             fresh: dict[str, StatementRow] = {}
             for r in batch:
-                old = existing.get(r.receipt) or fresh.get(r.receipt)
+                old = existing.get(r.receipt)
+                if old is None and r.receipt in fresh:
+                    old = (fresh[r.receipt].completed_at, fresh[r.receipt].paid_in_cents)
                 if old is None:
                     fresh[r.receipt] = r
-                elif (old.completed_at, old.paid_in_cents) == (r.completed_at, r.paid_in_cents):
+                elif old == (r.completed_at, r.paid_in_cents):
                     known += 1
                 else:
                     conflicting += 1
@@ -127,7 +131,7 @@ def import_statement(binary: IO[bytes], *, filename: str, actor: str, settings: 
                         f"line {r.line_no}: receipt {r.receipt} was imported before with another amount or time"
                     )
             if fresh:
-                StatementLine.insert_many([_line_fields(r, row.id) for r in fresh.values()]).execute()
+                _insert_lines(list(fresh.values()), row.id)
                 added += len(fresh)
             batch.clear()
 
@@ -155,23 +159,51 @@ def import_statement(binary: IO[bytes], *, filename: str, actor: str, settings: 
             period_to=period[1],
         ).where(StatementImport.id == row.id).execute()
         audit(actor, "statement.import", clock, file=filename[:100], added=added, known=known)
-    return ImportResult(StatementImport.get_by_id(row.id), False, counts(settings))
+    return ImportResult(StatementImport.get_by_id(row.id), False, counts(settings) if with_counts else {})
 
 
-def _line_fields(r: StatementRow, import_id: int) -> dict[str, object]:
-    return {
-        "receipt": r.receipt,
-        "statement_import": import_id,
-        "completed_at": r.completed_at,
-        "initiated_at": r.initiated_at,
-        "details": r.details[:200],
-        "status": r.status[:30],
-        "paid_in_cents": r.paid_in_cents,
-        "withdrawn_cents": r.withdrawn_cents,
-        "reason_type": r.reason_type[:80],
-        "party": r.party[:120],
-        "account_ref": r.account_ref[:60],
-    }
+_INSERTED = (
+    "receipt", "statement_import", "completed_at", "initiated_at", "details", "status", "paid_in_cents",
+    "withdrawn_cents", "reason_type", "party", "account_ref", "resolution", "resolution_note", "resolved_by",
+)  # fmt: skip
+
+
+def _insert_lines(rows: list[StatementRow], import_id: int) -> None:
+    """One prepared INSERT run for the whole batch: peewee's insert_many builds SQL text per
+    value, which costs more than parsing the file (bench/statement.py)."""
+    db = StatementLine._meta.database
+    fields = [StatementLine._meta.fields[name] for name in _INSERTED]
+    sql = (
+        f"INSERT INTO {StatementLine._meta.table_name} ({', '.join(f.column_name for f in fields)}) "
+        f"VALUES ({', '.join([db.param] * len(fields))})"
+    )
+    values = [
+        (
+            r.receipt,
+            import_id,
+            r.completed_at,
+            r.initiated_at,
+            r.details[:200],
+            r.status[:30],
+            r.paid_in_cents,
+            r.withdrawn_cents,
+            r.reason_type[:80],
+            r.party[:120],
+            r.account_ref[:60],
+            "",
+            "",
+            "",
+        )  # fmt: skip
+        for r in rows
+    ]
+    times = [i for i, f in enumerate(fields) if isinstance(f, UTCDateTimeField)]
+    prepared = []
+    for row in values:
+        cells = list(row)
+        for i in times:
+            cells[i] = fields[i].db_value(cells[i])
+        prepared.append(cells)
+    db.cursor().executemany(sql, prepared)
 
 
 # -- matching ---------------------------------------------------------------------------

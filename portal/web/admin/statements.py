@@ -75,7 +75,12 @@ def statement_import() -> Any:
     svc = services()
     try:
         result = statement.import_statement(
-            upload.stream, filename=upload.filename, actor=actor(), settings=svc.settings, clock=svc.clock
+            upload.stream,
+            filename=upload.filename,
+            actor=actor(),
+            settings=svc.settings,
+            clock=svc.clock,
+            with_counts=False,
         )
     except StatementFormatError as err:
         return _page(400, [f"{upload.filename}: {err}"])
