@@ -193,7 +193,7 @@ def _insert_lines(rows: list[StatementRow], import_id: int) -> None:
             "",
             "",
             "",
-        )  # fmt: skip
+        )
         for r in rows
     ]
     times = [i for i, f in enumerate(fields) if isinstance(f, UTCDateTimeField)]
