@@ -128,3 +128,19 @@ def test_kick_asks_first_and_complimentary_time_is_audited(admin, portal, packag
         token_page="/admin/sessions/complimentary",
     )
     assert missing.status_code == 403 and "not on the main hotspot" in text(missing)
+
+
+def test_after_a_move_the_payment_page_shows_both_devices_and_real_attempts(admin, portal, package, services):
+    from portal.domain.reconnect import move_purchase
+
+    mac, ip = portal.join()
+    portal.pay_ids(package.id, mac=mac, ip=ip)
+    portal.settle(5)
+    payment = Payment.get()
+    new_mac, new_ip = portal.join("AA:BB:CC:00:09:02", "10.5.59.3")
+    move_purchase(services, receipt=payment.receipt, phone="0712345678", router="main", mac=new_mac, ip=new_ip)
+    page = text(admin.get(f"/admin/payments/{payment.id}"))
+    assert "Paid from device" in page and mac in page and "Session now on" in page and new_mac in page
+    assert "Session moved to another device" in page and "(moved)" not in page
+    attempts = re.findall(r'<td class="num">(\d+)</td>', page)
+    assert attempts and all(int(n) >= 1 for n in attempts)  # each router call that was made is counted
