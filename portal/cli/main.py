@@ -86,9 +86,13 @@ def admin_create(ctx: click.Context, username: str) -> None:
 
 
 from portal.cli.packages import packages  # noqa: E402 - sub-commands join the group defined above
+from portal.cli.payments import payments  # noqa: E402
 from portal.cli.servers import SERVER_COMMANDS  # noqa: E402
+from portal.cli.statement import statement  # noqa: E402
 
 main.add_command(packages)
+main.add_command(payments)
+main.add_command(statement)
 for server_command in SERVER_COMMANDS:
     main.add_command(server_command)
 

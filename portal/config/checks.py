@@ -54,6 +54,11 @@ def problems_in(s: Settings) -> list[str]:
         "query_every_seconds",
         "give_up_after_seconds",
         "query_max_interval_seconds",
+        "pause_after_failures",
+        "failure_window_seconds",
+        "pause_cooldown_seconds",
+        "statement_time_tolerance_seconds",
+        "statement_attach_window_seconds",
     ):
         if getattr(m, key) <= 0:
             problems.append(f"mpesa.{key}: must be greater than 0")

@@ -75,6 +75,16 @@ class MpesaSettings:
     give_up_after_seconds: int = 180
     query_for_hours: int = 24
     query_max_interval_seconds: int = 900
+    # Automatic pause: this many Daraja failures (5xx, throttling, timeouts) within
+    # failure_window_seconds stop new pushes for pause_cooldown_seconds.
+    pause_after_failures: int = 5
+    failure_window_seconds: int = 60
+    pause_cooldown_seconds: int = 120
+    # Statement reconciliation: a receipt found on both sides whose times differ by more
+    # than this is listed as a mismatch; unpaid payments this close to a statement line
+    # are offered as the one it paid for.
+    statement_time_tolerance_seconds: int = 600
+    statement_attach_window_seconds: int = 1800
 
     @property
     def verify_success_by_query(self) -> bool:

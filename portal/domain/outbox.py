@@ -107,7 +107,8 @@ def _run_outbox_item(services: Services, item_id: int) -> bool:
         )
         log.warning("router %s %s failed (attempt %d): %s", item.router, item.action, attempts, err.message)
         return False
-    _finish(item, now)
+    # ``attempts`` counts router calls made, the one that worked included.
+    OutboxItem.update(done_at=now, attempts=item.attempts + 1).where(OutboxItem.id == item.id).execute()
     return True
 
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 import peewee
 
-from portal.domain import grants, limits, outbox
+from portal.domain import grants, limits, outbox, pause
 from portal.domain.context import Services
 from portal.domain.errors import (
     BadInput,
@@ -142,6 +142,7 @@ def start_payment(services: Services, req: PayRequest) -> Payment:
         earlier = Payment.get_or_none(Payment.idempotency_key == req.idempotency_key)
         if earlier is not None:
             return earlier  # a double tap on a slow link: same payment, no second prompt
+    pause.check_can_push(services)  # the owner's switch or the automatic pause: no prompt at all
     with services.live.try_locks([f"pay:{phone}", f"pay:{mac}"]) as locked:
         if not locked:
             if req.idempotency_key:  # the first of two simultaneous taps may have just created it
@@ -206,7 +207,11 @@ def _push(services: Services, payment: Payment, package: Package, now: datetime)
             request_id=err.request_id,
         )
         log.warning("STK push for %s refused: %s", mask_phone(payment.phone), err.key)
+        if pause.note_push_failure(services, err) and err.key != "mpesa_timeout_unknown":
+            # This one failed like the ones before it; say what the next customers will read.
+            raise pause.PaymentsPaused("payments_slow") from err
         raise PaymentRefused(err.key) from err
+    pause.note_push_success(services)
     first_query = now + timedelta(seconds=services.settings.mpesa.query_after_seconds)
     # Conditional: a callback that raced ahead of this answer may already have adopted it.
     Payment.update(

@@ -18,6 +18,7 @@ import peewee
 
 from portal.clock import NAIROBI
 from portal.domain.errors import BadInput
+from portal.domain.event_labels import event_label
 from portal.ledger.models import (
     PAYMENT_STATES,
     AuditLog,
@@ -68,7 +69,13 @@ def local_today(now: datetime, tz: tzinfo = NAIROBI) -> date:
 
 
 def _paid_between(lo: datetime, hi: datetime) -> peewee.Expression:
-    return (Payment.status == "paid") & (Payment.paid_at >= lo) & (Payment.paid_at < hi)
+    """Money taken: a complimentary session (KES 0) is not a sale."""
+    return (
+        (Payment.status == "paid")
+        & (Payment.paid_at >= lo)
+        & (Payment.paid_at < hi)
+        & (Payment.method != "complimentary")
+    )
 
 
 def revenue_by_day(start: date, end: date, tz: tzinfo = NAIROBI) -> list[DayRevenue]:
@@ -322,6 +329,11 @@ def parse_payment_filters(raw: Mapping[str, str]) -> PaymentFilters:
 
 def find_payments(filters: PaymentFilters, tz: tzinfo = NAIROBI, per_page: int = PER_PAGE) -> Page[Payment]:
     """Payments matching ``filters``, newest first, one page of them."""
+    return _paginate(payments_query(filters, tz), filters.page, per_page)
+
+
+def payments_query(filters: PaymentFilters, tz: tzinfo = NAIROBI) -> peewee.SelectQuery:
+    """Every payment matching ``filters`` (all pages), newest first: the list and its export."""
     query = Payment.select(Payment, Package).join(Package)
     if filters.status:
         query = query.where(Payment.status == filters.status)
@@ -335,33 +347,7 @@ def find_payments(filters: PaymentFilters, tz: tzinfo = NAIROBI, per_page: int =
         query = query.where(Payment.created_at >= day_bounds(filters.date_from, filters.date_from, tz)[0])
     if filters.date_to:
         query = query.where(Payment.created_at < day_bounds(filters.date_to, filters.date_to, tz)[1])
-    query = query.order_by(Payment.created_at.desc(), Payment.id.desc())
-    return _paginate(query, filters.page, per_page)
-
-
-EVENT_LABELS = {
-    "created": "Payment started",
-    "push_accepted": "M-Pesa prompt sent to the phone",
-    "push_failed": "M-Pesa refused to send the prompt",
-    "callback": "M-Pesa callback received",
-    "callback_rejected": "Callback rejected (did not match this payment)",
-    "query": "Asked M-Pesa for the result (STK Query)",
-    "query_error": "STK Query failed",
-    "query_stopped": "Stopped asking M-Pesa",
-    "paid": "Paid: session created",
-    "failure_ignored": "Late failure report ignored (already paid)",
-    "duplicate_success_ignored": "Duplicate success ignored (credited once)",
-    "success_rejected": "Success refused: receipt already credited",
-    "receipt_backfilled": "Receipt number filled in",
-    "timeout": "Timed out waiting for the customer",
-    "extended": "Stacked after the device's earlier session",
-    "extended_by_admin": "Extended by an admin",
-    "router_authorized": "Router let the device in",
-    "router_error": "Router call failed (will retry)",
-    "router_revoked": "Router cut the device off",
-    "revoked": "Session ended by an admin",
-    "expired": "Session time ran out",
-}
+    return query.order_by(Payment.created_at.desc(), Payment.id.desc())
 
 
 @dataclass(frozen=True)
@@ -408,12 +394,7 @@ def payment_story(payment_id: int, tz: tzinfo = NAIROBI) -> PaymentStory | None:
     if payment is None:
         return None
     events = PaymentEvent.select().where(PaymentEvent.payment == payment).order_by(PaymentEvent.at, PaymentEvent.id)
-    timeline = [
-        TimelineEntry(
-            e.at, e.kind, EVENT_LABELS.get(e.kind, e.kind.replace("_", " ")), readable_detail(e.detail_data, tz)
-        )
-        for e in events
-    ]
+    timeline = [TimelineEntry(e.at, e.kind, event_label(e.kind), readable_detail(e.detail_data, tz)) for e in events]
     grant = Grant.get_or_none(Grant.payment == payment)
     outbox = list(OutboxItem.select().where(OutboxItem.grant == grant).order_by(OutboxItem.id)) if grant else []
     return PaymentStory(payment, timeline, grant, outbox)

@@ -60,6 +60,12 @@ MESSAGES: dict[str, str] = {
     "receipt_invalid": N_(
         "That does not look like an M-Pesa code. It has 10 letters and numbers, like QJK3ABCD12, and is at the start of your M-Pesa SMS."
     ),
+    "payments_paused": N_(
+        "M-Pesa payments are paused on this Wi-Fi right now. No money was taken. Please ask the staff, or try again later."
+    ),
+    "payments_slow": N_(
+        "M-Pesa is slow right now, so we have stopped sending payment prompts for a few minutes. No money was taken. Please try again in a few minutes."
+    ),
     # M-Pesa outcomes and errors (keys from portal.mpesa.results and portal.mpesa.errors)
     "mpesa_paid": N_("Payment received. You are online."),
     "mpesa_cancelled": N_("You cancelled the M-Pesa request. No money was taken. Try again when you are ready."),

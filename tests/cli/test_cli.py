@@ -163,3 +163,27 @@ def test_check_fails_for_an_unreachable_router(tmp_path):
     result = CliRunner().invoke(main, ["--config", str(path), "check"], obj={})
     assert result.exit_code == 1
     assert any(line.startswith("FAIL  router gate") for line in result.output.splitlines()), result.output
+
+
+def test_payments_pause_resume_status(config_file):
+    assert "payments are on" in run(config_file, "payments", "status").output
+    paused = run(config_file, "payments", "pause", "--reason", "Safaricom outage")
+    assert paused.exit_code == 0 and "paused" in paused.output
+    assert "Safaricom outage" in run(config_file, "payments", "status").output
+    assert "already paused" in run(config_file, "payments", "pause").output
+    assert "on again" in run(config_file, "payments", "resume").output
+
+
+def test_statement_import_prints_four_counts_and_refuses_bad_files(config_file):
+    files = ROOT / "tests" / "mpesa" / "statements"
+    first = run(config_file, "statement", "import", str(files / "org_portal_2025.csv"))
+    assert first.exit_code == 0, first.output
+    for words in ("matched: 0", "statement only (money received, no access given): 3", "ledger only", "mismatched"):
+        assert words in first.output
+    again = run(config_file, "statement", "import", str(files / "org_portal_2025.csv"))
+    assert again.exit_code == 0 and "nothing changed" in again.output
+    for name, words in (("missing_paid_in.csv", "'Paid In'"), ("not_a_statement.csv", "no header row")):
+        refused = run(config_file, "statement", "import", str(files / name))
+        assert refused.exit_code == 1 and words in refused.output
+    missing = run(config_file, "statement", "import", str(files / "no-such-file.csv"))
+    assert missing.exit_code != 0 and "cannot read it" in missing.output

@@ -115,3 +115,41 @@ def test_push_limits_version_keeps_payments_and_indexes_the_counts(db):
         )
     )
     assert "payment_phone_method_created_at" in plan, plan
+
+
+def test_version_4_upgrades_a_version_2_ledger_with_rows(db):
+    from portal.ledger.migrations import m0002_roles_and_payment_methods
+
+    with db.bind_ctx(m0001_baseline.TABLES):
+        db.create_tables(m0001_baseline.TABLES)
+        package = m0001_baseline.Package.create(name="1h", price=20, duration_seconds=3600, created_at=NOW)
+        m0001_baseline.Payment.create(
+            public_id="p2",
+            package=package,
+            router="main",
+            mac="AA:BB:CC:00:00:02",
+            ip="10.5.50.3",
+            phone="254712345678",
+            amount=20,
+            status="paid",
+            receipt="UC1AB2CD3E",
+            created_at=NOW,
+            updated_at=NOW,
+            paid_at=NOW,
+        )
+    m0002_roles_and_payment_methods.apply(db)
+    with db.bind_ctx([migrations.SchemaMigration]):
+        db.create_tables([migrations.SchemaMigration])
+        for version, name in ((1, "baseline"), (2, "roles and payment methods")):
+            migrations.SchemaMigration.create(version=version, name=name, applied_at=NOW)
+    assert migrations.current_version(db) == 2
+    migrations.upgrade(db)
+    from portal.ledger.models import OperatorSwitch, Payment, StatementImport, StatementLine
+
+    assert migrations.current_version(db) == migrations.latest_version()
+    payment = Payment.get(Payment.public_id == "p2")
+    assert (payment.receipt, payment.method, payment.status) == ("UC1AB2CD3E", "mpesa", "paid")
+    assert OperatorSwitch.select().count() == 0  # payments are on after the upgrade
+    imported = StatementImport.create(imported_at=NOW, actor="owner", sha256="x" * 64)
+    StatementLine.create(receipt="UC1AB2CD3E", statement_import=imported, completed_at=NOW, paid_in_cents=2000)
+    assert StatementLine.get().resolved_payment is None

@@ -24,6 +24,7 @@ MODULES: tuple[str, ...] = (
     "m0001_baseline",
     "m0002_roles_and_payment_methods",
     "m0003_push_limits_from_the_ledger",
+    "m0004_money_operations",
 )
 
 

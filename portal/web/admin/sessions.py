@@ -63,7 +63,10 @@ def session_extend(grant_id: int) -> Any:
     if grant.status != "active":
         return _sessions_page(409, f"Session {grant.id} ({grant.mac}) has ended; it cannot be extended.")
     before = grant.expires_at
-    grant = grants.extend_grant(services(), grant, seconds, reason=f"extended by admin {actor()}")
+    why = " ".join(str(request.form.get("reason") or "").split())[:200]
+    grant = grants.extend_grant(
+        services(), grant, seconds, reason=f"extended by admin {actor()}" + (f": {why}" if why else "")
+    )
     audit(
         actor(),
         "session.extend",
@@ -72,6 +75,7 @@ def session_extend(grant_id: int) -> Any:
         payment=grant.payment_id,
         mac=grant.mac,
         seconds=seconds,
+        reason=why,
         old_expiry=before.isoformat(),
         new_expiry=grant.expires_at.isoformat(),
     )

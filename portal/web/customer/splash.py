@@ -23,7 +23,7 @@ from werkzeug.exceptions import HTTPException, default_exceptions
 from werkzeug.http import HTTP_STATUS_CODES
 
 from portal.clock import NAIROBI
-from portal.domain import payment_status, payments, reconnect
+from portal.domain import pause, payment_status, payments, reconnect
 from portal.domain.errors import PaymentPending, PortalError
 from portal.domain.packages import listed_packages
 from portal.web.context import error_response, services
@@ -289,6 +289,7 @@ def _render_splash(params: DeviceParams, form: FormState) -> str:
         except PortalError as err:  # the router cannot be asked: say so, show nothing about the MAC
             resume_error = message(err.key, **err.params)
     packages = [package_choice(p, params.lang) for p in listed_packages()]
+    pause_key = pause.state(svc).message_key  # read per request: a pause shows at once
     chosen = form.values.get("package") or (str(packages[0]["id"]) if len(packages) == 1 else "")
     return render_template(
         "splash.html",
@@ -303,6 +304,8 @@ def _render_splash(params: DeviceParams, form: FormState) -> str:
         form=form,
         idempotency_key=secrets.token_hex(16),  # new per render: a double tap sends the same one
         reconnect_url=url_for("splash.reconnect_form", **params.query()),
+        pause_key=pause_key,
+        pause_text=message(pause_key) if pause_key else "",
     )
 
 
