@@ -73,10 +73,29 @@ def problems_in(s: Settings) -> list[str]:
             problems.append(f"{where}.backend: expected mikrotik or emulator, got {r.backend!r}")
         if r.timeout <= 0:
             problems.append(f"{where}.timeout: must be greater than 0")
+    problems.extend(_voucher_problems(s))
     for section in (s.limits, s.worker):
         for spec in fields(section):
             if getattr(section, spec.name) < 0:
                 problems.append(
                     f"{type(section).__name__.replace('Settings', '').lower()}.{spec.name}: must not be negative"
                 )
+    return problems
+
+
+def _voucher_problems(s: Settings) -> list[str]:
+    v = s.vouchers
+    problems: list[str] = []
+    if not 10 <= v.code_length <= 24:
+        problems.append(f"vouchers.code_length: expected 10-24 (shorter codes can be guessed), got {v.code_length}")
+    for key in ("max_checks_per_device_per_hour", "max_checks_per_hour"):
+        if getattr(v, key) < 1:
+            problems.append(f"vouchers.{key}: must be 1 or more")
+    if len(v.wifi_name.encode()) > 32:
+        problems.append("vouchers.wifi_name: a Wi-Fi name has at most 32 bytes")
+    for index, old in enumerate(v.previous_secret_keys):
+        if len(old) < 16 or old == s.portal.secret_key:
+            problems.append(
+                f"vouchers.previous_secret_keys[{index}]: an old secret of 16+ characters, not the current one"
+            )
     return problems
