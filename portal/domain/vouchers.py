@@ -185,6 +185,11 @@ def state_counts(batch_ids: list[int], now: datetime) -> dict[int, dict[str, int
     return result
 
 
+def batch_for_request(request_id: str | None) -> VoucherBatch | None:
+    """The batch an earlier submit of the same form made, if any."""
+    return VoucherBatch.get_or_none(VoucherBatch.request_id == request_id) if request_id else None
+
+
 def get_batch(batch_id: object) -> VoucherBatch:
     text = str(batch_id).strip()
     if not re.fullmatch(r"[0-9]{1,9}", text):
