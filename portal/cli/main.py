@@ -87,8 +87,10 @@ def admin_create(ctx: click.Context, username: str) -> None:
 
 from portal.cli.packages import packages  # noqa: E402 - sub-commands join the group defined above
 from portal.cli.servers import SERVER_COMMANDS  # noqa: E402
+from portal.cli.vouchers import vouchers  # noqa: E402
 
 main.add_command(packages)
+main.add_command(vouchers)
 for server_command in SERVER_COMMANDS:
     main.add_command(server_command)
 

@@ -30,7 +30,9 @@ def device(mac: str = MAC_A, ip: str = IP_A, **extra: str) -> dict[str, str]:
 
 
 def redeem_form(base_url: str, code: str, **fields: str) -> requests.Response:
-    return requests.post(f"{base_url}/voucher", data={**device(), **fields, "code": code}, allow_redirects=False, timeout=10)
+    return requests.post(
+        f"{base_url}/voucher", data={**device(), **fields, "code": code}, allow_redirects=False, timeout=10
+    )
 
 
 def redeem_api(base_url: str, code: str, mac: str = MAC_A, ip: str = IP_A) -> requests.Response:
@@ -73,9 +75,7 @@ def test_codes_are_read_whatever_the_case_spaces_or_dashes(base_url: str, portal
     assert redeem_form(base_url, typed).status_code == 303
 
 
-def test_the_same_code_is_refused_on_a_second_device(
-    base_url: str, portal: Any, batch: Any, emulator: Any
-) -> None:
+def test_the_same_code_is_refused_on_a_second_device(base_url: str, portal: Any, batch: Any, emulator: Any) -> None:
     portal.join(MAC_A, IP_A)
     portal.join(MAC_B, IP_B)
     assert redeem_form(base_url, batch.codes[0]).status_code == 303
@@ -108,7 +108,9 @@ def test_a_two_device_voucher_serves_two_devices_until_the_same_time(
 ) -> None:
     from portal.domain.packages import add_package, validate_changes
 
-    pair = add_package(validate_changes({"name": "Couple", "price": "50", "duration": "2h", "devices": "2"}), portal.clock)
+    pair = add_package(
+        validate_changes({"name": "Couple", "price": "50", "duration": "2h", "devices": "2"}), portal.clock
+    )
     code = make_batch(services, pair, 1).codes[0]
     third_mac, third_ip = "AA:BB:CC:00:00:03", "10.5.50.13"
     for mac, ip in ((MAC_A, IP_A), (MAC_B, IP_B), (third_mac, third_ip)):
