@@ -71,6 +71,7 @@ def redeem(services: Services, req: RedeemRequest) -> Payment:
     mac, ip = clean_device(req.mac, req.ip)
     router_name = resolve_router(services, req.router)
     code = codes.normalize(req.code, services.settings.vouchers.code_length)
+    _refuse_when_full(services, mac)  # under a flood, refuse before asking the router anything
     confirm_device(services, router_name, mac, ip)
     _count_check(services, mac)
     voucher = find_voucher(services, code)
@@ -83,6 +84,15 @@ def redeem(services: Services, req: RedeemRequest) -> Payment:
         return _use(services, voucher.id, req, router_name, mac, ip)
 
 
+def _refuse_when_full(services: Services, mac: str) -> None:
+    limits = services.settings.vouchers
+    now = services.clock.now()
+    if services.live.count(f"voucher:device:{mac}", now, CHECK_WINDOW_SECONDS) >= limits.max_checks_per_device_per_hour:
+        raise TooManyRequests("voucher_rate_limited")
+    if services.live.count("voucher:global", now, CHECK_WINDOW_SECONDS) >= limits.max_checks_per_hour:
+        raise TooManyRequests("voucher_busy")
+
+
 def _count_check(services: Services, mac: str) -> None:
     """One check = one slot from this device's window and one from the global window."""
     limits = services.settings.vouchers
@@ -93,7 +103,8 @@ def _count_check(services: Services, mac: str) -> None:
         log.info("voucher checks rate-limited for %s", mac)
         raise TooManyRequests("voucher_rate_limited")
     if not services.live.take("voucher:global", now, CHECK_WINDOW_SECONDS, limits.max_checks_per_hour):
-        log.warning("voucher checks hit the global limit (%d an hour)", limits.max_checks_per_hour)
+        if services.live.take("voucher:global-warned", now, 600, 1):  # one line per 10 minutes, not per guess
+            log.warning("voucher checks hit the global limit (%d an hour): guessing?", limits.max_checks_per_hour)
         raise TooManyRequests("voucher_busy")
 
 
