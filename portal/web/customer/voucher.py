@@ -17,7 +17,7 @@ from flask_babel import gettext
 from portal.domain import payment_status, payments, vouchers_redeem
 from portal.domain.errors import BadInput, PortalError
 from portal.web.context import error_response, services
-from portal.web.customer.splash import DeviceParams, FormState, ksh, safe_link
+from portal.web.customer.splash import DeviceParams, FormState, ksh, refreshing, safe_link
 from portal.web.customer.splash import _time_left as time_left
 from portal.web.i18n import current_language
 from portal.web.messages import message
@@ -124,13 +124,16 @@ def status(public_id: str) -> Any:
     if current.session is not None and current.stage != "ended":
         view.update(time_left(current.session.expires_at, now, lang))
     back = {"mac": payment.mac, "ip": payment.ip, "router": payment.router, "lang": lang}
-    return render_template(
+    refresh = REFRESH_SECONDS if current.stage == "connecting" and request.args.get("refresh") != "0" else 0
+    page = render_template(
         "voucher_status.html",
         view=view,
-        refresh=REFRESH_SECONDS if current.stage == "connecting" else 0,
+        refresh=refresh,
         package_label=payment.package.label(lang),
         amount=ksh(payment.amount) if payment.amount else "",
         continue_url=safe_link(request.args.get("link-orig")) or safe_link(payment.link_orig),
         splash_url=url_for("splash.index", **{k: v for k, v in back.items() if v}),
         refresh_url=url_for("voucher.status", public_id=payment.public_id, lang=lang),
+        stop_url=url_for("voucher.status", public_id=payment.public_id, lang=lang, refresh="0"),
     )
+    return refreshing(page, refresh)
