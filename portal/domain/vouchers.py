@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import peewee
 
@@ -64,7 +64,7 @@ def parse_use_by(raw: object, now: datetime) -> datetime | None:
         day = date.fromisoformat(text)
     except ValueError:
         raise BadInput("voucher_values", problems=["use-by date must be a date like 2026-12-31"]) from None
-    moment = datetime.combine(day + timedelta(days=1), time(0), tzinfo=NAIROBI)
+    moment = datetime.combine(day + timedelta(days=1), time(0), tzinfo=NAIROBI).astimezone(UTC)
     if moment <= now:
         raise BadInput("voucher_values", problems=["use-by date is in the past"])
     return moment
