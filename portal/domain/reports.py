@@ -380,6 +380,7 @@ EVENT_LABELS = {
     "router_revoked": "Router cut the device off",
     "revoked": "Session ended by an admin",
     "expired": "Session time ran out",
+    "voucher_redeemed": "Voucher code accepted (paid by voucher)",
 }
 
 
