@@ -89,10 +89,12 @@ from portal.cli.packages import packages  # noqa: E402 - sub-commands join the g
 from portal.cli.payments import payments  # noqa: E402
 from portal.cli.servers import SERVER_COMMANDS  # noqa: E402
 from portal.cli.statement import statement  # noqa: E402
+from portal.cli.vouchers import vouchers  # noqa: E402
 
 main.add_command(packages)
 main.add_command(payments)
 main.add_command(statement)
+main.add_command(vouchers)
 for server_command in SERVER_COMMANDS:
     main.add_command(server_command)
 

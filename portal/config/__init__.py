@@ -16,6 +16,7 @@ from portal.config.settings import (
     RedisSettings,
     RouterSettings,
     Settings,
+    VoucherSettings,
     WorkerSettings,
     with_routers,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "RedisSettings",
     "RouterSettings",
     "Settings",
+    "VoucherSettings",
     "WorkerSettings",
     "load_settings",
     "with_routers",

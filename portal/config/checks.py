@@ -84,6 +84,7 @@ def problems_in(s: Settings) -> list[str]:
             "(callbacks are unsigned; only the built-in simulator may skip STK Query)"
         )
     problems.extend(_limit_problems(s))
+    problems.extend(_voucher_problems(s))
     for name, section in (("limits", s.limits), ("worker", s.worker)):
         for spec in fields(section):
             value = getattr(section, spec.name)
@@ -105,4 +106,22 @@ def _limit_problems(s: Settings) -> list[str]:
             ipaddress.ip_network(entry, strict=False)
         except ValueError:
             problems.append(f"limits.shared_sources: {entry!r} is not an IP address or CIDR")
+    return problems
+
+
+def _voucher_problems(s: Settings) -> list[str]:
+    v = s.vouchers
+    problems: list[str] = []
+    if not 10 <= v.code_length <= 24:
+        problems.append(f"vouchers.code_length: expected 10-24 (shorter codes can be guessed), got {v.code_length}")
+    for key in ("max_checks_per_device_per_hour", "max_checks_per_hour"):
+        if getattr(v, key) < 1:
+            problems.append(f"vouchers.{key}: must be 1 or more")
+    if len(v.wifi_name.encode()) > 32:
+        problems.append("vouchers.wifi_name: a Wi-Fi name has at most 32 bytes")
+    for index, old in enumerate(v.previous_secret_keys):
+        if len(old) < 16 or old == s.portal.secret_key:
+            problems.append(
+                f"vouchers.previous_secret_keys[{index}]: an old secret of 16+ characters, not the current one"
+            )
     return problems

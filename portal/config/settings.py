@@ -128,6 +128,15 @@ class LimitSettings:
 
 
 @dataclass(frozen=True)
+class VoucherSettings:
+    code_length: int = 12  # symbols from a 32-letter alphabet: 5 bits each
+    max_checks_per_device_per_hour: int = 10
+    max_checks_per_hour: int = 300  # every device together
+    wifi_name: str = ""  # printed on the cards; empty = the venue name
+    previous_secret_keys: tuple[str, ...] = ()  # old portal.secret_key values whose codes still work
+
+
+@dataclass(frozen=True)
 class WorkerSettings:
     sweep_interval_seconds: int = 15
     reconcile_interval_seconds: int = 120
@@ -145,6 +154,7 @@ class Settings:
     routers: tuple[RouterSettings, ...] = ()
     limits: LimitSettings = field(default_factory=LimitSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
+    vouchers: VoucherSettings = field(default_factory=VoucherSettings)
 
     @property
     def data_path(self) -> Path:
@@ -169,6 +179,7 @@ SECTIONS: dict[str, type] = {
     "mpesa": MpesaSettings,
     "limits": LimitSettings,
     "worker": WorkerSettings,
+    "vouchers": VoucherSettings,
 }
 
 

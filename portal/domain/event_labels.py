@@ -32,6 +32,7 @@ EVENT_LABELS: dict[str, str] = {
     "extended": "Stacked after the device's earlier session",
     "extended_by_admin": "Extended by an admin",
     "complimentary": "Complimentary session given by an admin",
+    "voucher_redeemed": "Voucher code accepted (paid by voucher)",
     "statement_matched": "Matched to a line of the M-Pesa statement",
     "moved": "Session moved to another device (\u201cI already paid\u201d)",
     "move_refused": "Move to another device refused (moved too often)",

@@ -34,6 +34,10 @@ from router import Router, RouterError
 PER_PAGE = 50
 MAX_PAGE = 100_000
 DUPLICATE_KINDS = ("success_rejected", "duplicate_success_ignored")
+# Money by how it came in: M-Pesa (an STK push, or found on the M-Pesa statement) versus
+# vouchers (cash at the counter or an agent's float; counted when a voucher is first used).
+MPESA_METHODS = ("mpesa", "statement")
+VOUCHER_METHODS = ("voucher",)
 T = TypeVar("T")
 
 
@@ -55,6 +59,9 @@ class Totals(NamedTuple):
     sales: int  # how many payments
 
 
+NOTHING = Totals(0, 0)
+
+
 def day_bounds(start: date, end: date, tz: tzinfo = NAIROBI) -> tuple[datetime, datetime]:
     """UTC instants from local midnight starting ``start`` to local midnight after ``end``."""
     if end < start:
@@ -68,17 +75,23 @@ def local_today(now: datetime, tz: tzinfo = NAIROBI) -> date:
     return now.astimezone(tz).date()
 
 
-def _paid_between(lo: datetime, hi: datetime) -> peewee.Expression:
-    """Money taken: a complimentary session (KES 0) is not a sale."""
-    return (
+def _paid_between(lo: datetime, hi: datetime, methods: tuple[str, ...] | None = None) -> peewee.Expression:
+    """Money taken, by the payment methods asked for (all when None).
+
+    A complimentary session (KES 0) is never a sale.
+    """
+    paid = (
         (Payment.status == "paid")
         & (Payment.paid_at >= lo)
         & (Payment.paid_at < hi)
         & (Payment.method != "complimentary")
     )
+    return paid & Payment.method.in_(methods) if methods else paid
 
 
-def revenue_by_day(start: date, end: date, tz: tzinfo = NAIROBI) -> list[DayRevenue]:
+def revenue_by_day(
+    start: date, end: date, tz: tzinfo = NAIROBI, methods: tuple[str, ...] | None = MPESA_METHODS
+) -> list[DayRevenue]:
     """Money taken per local day, ``start`` to ``end`` inclusive; days without sales are 0.
 
     Bucketed in Python rather than SQL so the time zone rule is the same on SQLite and
@@ -86,7 +99,7 @@ def revenue_by_day(start: date, end: date, tz: tzinfo = NAIROBI) -> list[DayReve
     """
     lo, hi = day_bounds(start, end, tz)
     buckets = {start + timedelta(days=i): [0, 0] for i in range((end - start).days + 1)}
-    rows = Payment.select(Payment.paid_at, Payment.amount).where(_paid_between(lo, hi)).tuples()
+    rows = Payment.select(Payment.paid_at, Payment.amount).where(_paid_between(lo, hi, methods)).tuples()
     for paid_at, amount in rows:
         bucket = buckets[paid_at.astimezone(tz).date()]
         bucket[0] += amount
@@ -94,7 +107,9 @@ def revenue_by_day(start: date, end: date, tz: tzinfo = NAIROBI) -> list[DayReve
     return [DayRevenue(day, amount, count) for day, (amount, count) in buckets.items()]
 
 
-def revenue_by_package(start: date, end: date, tz: tzinfo = NAIROBI) -> list[PackageRevenue]:
+def revenue_by_package(
+    start: date, end: date, tz: tzinfo = NAIROBI, methods: tuple[str, ...] | None = MPESA_METHODS
+) -> list[PackageRevenue]:
     """Money per package over local days ``start``..``end``, best seller first.
 
     Active packages that sold nothing are listed with 0 (the owner should see them);
@@ -106,7 +121,7 @@ def revenue_by_package(start: date, end: date, tz: tzinfo = NAIROBI) -> list[Pac
         for pid, amount, count in Payment.select(
             Payment.package, peewee.fn.SUM(Payment.amount), peewee.fn.COUNT(Payment.id)
         )
-        .where(_paid_between(lo, hi))
+        .where(_paid_between(lo, hi, methods))
         .group_by(Payment.package)
         .tuples()
     }
@@ -117,11 +132,12 @@ def revenue_by_package(start: date, end: date, tz: tzinfo = NAIROBI) -> list[Pac
     return sorted(result, key=lambda r: (-r.amount, -r.sales, r.name.lower()))
 
 
-def totals(start: date, end: date, tz: tzinfo = NAIROBI) -> Totals:
+def totals(start: date, end: date, tz: tzinfo = NAIROBI, methods: tuple[str, ...] | None = MPESA_METHODS) -> Totals:
+    """Money taken over local days ``start``..``end`` by ``methods`` (M-Pesa unless told)."""
     lo, hi = day_bounds(start, end, tz)
     amount, count = (
         Payment.select(peewee.fn.COALESCE(peewee.fn.SUM(Payment.amount), 0), peewee.fn.COUNT(Payment.id))
-        .where(_paid_between(lo, hi))
+        .where(_paid_between(lo, hi, methods))
         .tuples()
         .get()
     )
@@ -141,6 +157,9 @@ class Summary:
     authorize_backlog: int  # paid, router not yet told to let the device in
     revoke_backlog: int  # ended, router not yet told to cut the device off
     oldest_backlog_at: datetime | None
+    vouchers_today: Totals = NOTHING  # voucher face value, counted at first use
+    vouchers_last_7_days: Totals = NOTHING
+    vouchers_last_30_days: Totals = NOTHING
 
     @property
     def backlog(self) -> int:
@@ -161,6 +180,9 @@ def summary(now: datetime, tz: tzinfo = NAIROBI) -> Summary:
         authorize_backlog=open_items.where(OutboxItem.action == "authorize").count(),
         revoke_backlog=open_items.where(OutboxItem.action == "revoke").count(),
         oldest_backlog_at=oldest.created_at if oldest else None,
+        vouchers_today=totals(today, today, tz, VOUCHER_METHODS),
+        vouchers_last_7_days=totals(today - timedelta(days=6), today, tz, VOUCHER_METHODS),
+        vouchers_last_30_days=totals(today - timedelta(days=29), today, tz, VOUCHER_METHODS),
     )
 
 

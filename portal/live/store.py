@@ -21,6 +21,14 @@ log = logging.getLogger(__name__)
 
 PREFIX = "p2c:"
 EXPIRY_INDEX = PREFIX + "expiry"
+# KEYS[1] window; ARGV: oldest score kept, now, limit, member, key ttl (see LiveStore.take)
+_TAKE_SCRIPT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
 
 
 def _ts(moment: datetime) -> float:
@@ -142,6 +150,25 @@ class LiveStore:
         pipe.zcard(full_key)
         pipe.expire(full_key, max(window_seconds, 1) + 60)
         return int(pipe.execute()[2])
+
+    def take(self, key: str, now: datetime, window_seconds: int, limit: int) -> bool:
+        """Add one event to a sliding window only if it holds fewer than ``limit``; True if added.
+
+        One Lua script, so concurrent callers can never take more than ``limit`` between them,
+        and refused tries add nothing (a flood does not grow the key or stretch the lockout).
+        """
+        stamp = _ts(now)
+        taken = self.redis.eval(
+            _TAKE_SCRIPT,
+            1,
+            f"{PREFIX}rate:{key}",
+            str(stamp - window_seconds),
+            str(stamp),
+            str(limit),
+            f"{stamp}:{secrets.token_hex(4)}",
+            str(max(window_seconds, 1) + 60),
+        )
+        return bool(taken)
 
     def count(self, key: str, now: datetime, window_seconds: int) -> int:
         """How many events of ``key`` fall in the window ending ``now`` (no new hit)."""

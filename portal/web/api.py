@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, abort, jsonify, request
 
-from portal.domain import confirmations, payment_status, payments
+from portal.domain import confirmations, payment_status, payments, vouchers_redeem
 from portal.domain import health as health_checks
 from portal.domain.errors import PortalError
 from portal.web.context import services
@@ -58,6 +58,25 @@ def pay() -> Any:
         amount=payment.amount,
         packageName=payment.package.name,
     )
+
+
+@bp.post("/portal/voucher")
+def voucher() -> Any:
+    """``{"code", "macAddress"}`` (+ ``"ip"``, ``"router"``, ``"lang"``) -> the status answer
+    for the session the voucher gives, plus its ``statusId``."""
+    try:
+        body = _json_body()
+        req = vouchers_redeem.RedeemRequest(
+            code=str(body.get("code") or "")[:200],
+            mac=str(body.get("macAddress") or "")[:100],
+            ip=str(body.get("ip") or request.remote_addr or "")[:100],
+            router=str(body.get("router") or "")[:100],
+            language=str(body.get("lang") or "en")[:2],
+        )
+        payment = vouchers_redeem.redeem(services(), req)
+    except PortalError as err:
+        return _fail(err)
+    return jsonify({**status_json(payment, trusted=True), "statusId": payment.public_id})
 
 
 def _idempotency_key(raw: object) -> str | None:

@@ -17,7 +17,7 @@ from portal.config import Settings, load_settings
 from portal.domain.context import Services
 from portal.web import admin, api, i18n, metrics
 from portal.web.context import error_response
-from portal.web.customer import splash
+from portal.web.customer import splash, voucher
 from portal.wiring import build_services
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,9 @@ def init_app(app: Flask, services: Services) -> None:
 
     csrf.exempt(api.bp)
     csrf.exempt(splash.bp)
+    csrf.exempt(voucher.bp)
     app.register_blueprint(splash.bp)
+    app.register_blueprint(voucher.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp, url_prefix="/admin")
 

@@ -66,6 +66,14 @@ MESSAGES: dict[str, str] = {
     "payments_slow": N_(
         "M-Pesa is slow right now, so we have stopped sending payment prompts for a few minutes. No money was taken. Please try again in a few minutes."
     ),
+    "voucher_invalid": N_(
+        "That does not look like a voucher code. Type the %(length)s letters and numbers printed on your card."
+    ),
+    "voucher_not_valid": N_(
+        "That voucher code does not work. Check that you typed it as printed, or ask the staff for help."
+    ),
+    "voucher_rate_limited": N_("Too many voucher tries from this device. Please wait an hour, or ask the staff."),
+    "voucher_busy": N_("Too many voucher tries on this Wi-Fi right now. Please wait a few minutes, or ask the staff."),
     # M-Pesa outcomes and errors (keys from portal.mpesa.results and portal.mpesa.errors)
     "mpesa_paid": N_("Payment received. You are online."),
     "mpesa_cancelled": N_("You cancelled the M-Pesa request. No money was taken. Try again when you are ready."),

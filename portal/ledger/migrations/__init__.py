@@ -25,6 +25,7 @@ MODULES: tuple[str, ...] = (
     "m0002_roles_and_payment_methods",
     "m0003_push_limits_from_the_ledger",
     "m0004_money_operations",
+    "m0005_vouchers",
 )
 
 

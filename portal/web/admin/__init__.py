@@ -146,4 +146,13 @@ def _harden(response: Response) -> Response:
 
 
 # Routes register themselves on ``bp`` when imported (after ``bp`` exists).
-from portal.web.admin import auth, money, operations, packages, sessions, statements, system  # noqa: E402,F401  # noqa: E402,F401
+from portal.web.admin import (  # noqa: E402,F401 - routes register themselves on bp
+    auth,
+    money,
+    operations,
+    packages,
+    sessions,
+    statements,
+    system,
+    vouchers,
+)

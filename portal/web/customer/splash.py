@@ -331,6 +331,8 @@ def status(public_id: str) -> Any:
     lang = current_language()
     now = services().clock.now()
     view = _status_view(payment, now, lang)
+    if request.args.get("refresh") == "0":
+        view["refresh"] = 0  # the customer turned updating off (WCAG 2.2.1); "Check again" stays
     back = {
         "mac": payment.mac,
         "ip": payment.ip,
@@ -340,7 +342,7 @@ def status(public_id: str) -> Any:
         "link-login-only": payment.link_login_only,
     }
     continue_url = safe_link(request.args.get("link-orig")) or safe_link(payment.link_orig)
-    return render_template(
+    page = render_template(
         "pay_status.html",
         payment=payment,
         view=view,
@@ -350,7 +352,18 @@ def status(public_id: str) -> Any:
         continue_url=continue_url,
         retry_url=url_for("splash.index", **{k: v for k, v in back.items() if v}),
         refresh_url=url_for("splash.status", public_id=payment.public_id, lang=lang),
+        stop_url=url_for("splash.status", public_id=payment.public_id, lang=lang, refresh="0"),
     )
+    return refreshing(page, view["refresh"])
+
+
+def refreshing(page: str, seconds: int) -> Any:
+    """A page that reloads itself every ``seconds`` (0: never) with no JavaScript.
+
+    An HTTP ``Refresh`` header rather than ``<meta http-equiv>``: the same for the browser,
+    and the page pairs it with a "Stop updating" link, so the customer can turn it off.
+    """
+    return page, 200, ({"Refresh": str(seconds)} if seconds else {})
 
 
 def _status_view(payment: Any, now: datetime, lang: str) -> dict[str, Any]:
