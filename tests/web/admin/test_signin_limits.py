@@ -8,57 +8,14 @@ address (127.0.0.2, 127.0.0.3, ...), so the app sees real, different client addr
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+import pyotp
 import pytest
-import requests
-from requests.adapters import HTTPAdapter
 
 from portal.domain.accounts import create_admin
 from portal.ledger.models import AuditLog
-
-PASSWORD = "correct horse battery"
-TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-class _FromAddress(HTTPAdapter):
-    def __init__(self, address: str) -> None:
-        self.address = address
-        super().__init__()
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["source_address"] = (self.address, 0)
-        super().init_poolmanager(*args, **kwargs)
-
-
-class Browser:
-    """A person at one address, signing in to /admin over HTTP."""
-
-    def __init__(self, base_url: str, address: str) -> None:
-        self.base_url = base_url
-        self.http = requests.Session()
-        self.http.mount("http://", _FromAddress(address))
-
-    def sign_in(self, username: str = "owner", password: str = PASSWORD, code: str = "") -> requests.Response:
-        page = self.http.get(f"{self.base_url}/admin/login", timeout=10)
-        match = TOKEN.search(page.text)
-        assert match, page.text[:300]
-        form = {"username": username, "password": password, "csrf_token": match.group(1)}
-        if code:
-            form["code"] = code
-        return self.http.post(f"{self.base_url}/admin/login", data=form, allow_redirects=False, timeout=10)
-
-    def dashboard(self) -> int:
-        return self.http.get(f"{self.base_url}/admin/", allow_redirects=False, timeout=10).status_code
-
-    def sign_out(self) -> int:
-        page = self.http.get(f"{self.base_url}/admin/", timeout=10)
-        token = TOKEN.search(page.text)
-        assert token
-        return self.http.post(
-            f"{self.base_url}/admin/logout", data={"csrf_token": token.group(1)}, allow_redirects=False, timeout=10
-        ).status_code
+from tests.web.admin.conftest import PASSWORD, Browser
 
 
 @pytest.fixture
@@ -148,3 +105,71 @@ def test_the_dashboard_shows_failed_sign_ins(base_url: str, owner: str, clock: A
     assert "owner" in panel and "root&lt;b&gt;" in panel and "root<b>" not in panel
     failures = AuditLog.select().where(AuditLog.action == "admin.login_failed").count()
     assert failures == 2
+
+
+def flood(base_url: str, clock: Any, username: str = "owner", addresses: int = 3, rounds: int = 8) -> None:
+    """Attackers at several addresses guess ``username`` until each of them is held back."""
+    attackers = [Browser(base_url, f"127.0.1.{n}") for n in range(1, addresses + 1)]
+    for round_ in range(rounds):
+        for attacker in attackers:
+            assert attacker.sign_in(username, f"guess-{round_}").status_code in (401, 429)
+        clock.advance(0.5)
+
+
+def test_while_the_username_is_held_the_authenticator_code_still_gets_the_owner_in(
+    base_url: str, owner: str, clock: Any
+) -> None:
+    from portal.domain import totp
+    from portal.ledger.models import AdminUser
+
+    user = AdminUser.get(AdminUser.username == "owner")
+    app_on_phone = pyotp.TOTP(totp.new_secret())
+    totp.enable(user.id, app_on_phone.secret, app_on_phone.at(clock.now()), clock)
+    clock.advance(30)
+    owner_browser = Browser(base_url, "127.0.0.7")
+    assert owner_browser.sign_in(password="a typo").status_code == 401  # this address is no longer clean
+    flood(base_url, clock)
+    held = owner_browser.sign_in()
+    assert held.status_code == 429 and 'name="code"' in held.text  # the page offers the code field
+    assert "enter the code from your authenticator app" in held.text
+    # A wrong code is a plain failure (no hint whether the password was right) ...
+    assert owner_browser.sign_in(code="000000").status_code == 401
+    # ... and the password with the app's code gets in at once.
+    answer = owner_browser.sign_in(code=app_on_phone.at(clock.now()))
+    assert answer.status_code == 303, answer.text[:300]
+    assert owner_browser.dashboard() == 200
+
+
+def test_an_account_without_an_app_gains_nothing_from_a_code_while_held(base_url: str, owner: str, clock: Any) -> None:
+    guesser = Browser(base_url, "127.0.0.8")
+    assert guesser.sign_in(password="first guess").status_code == 401
+    flood(base_url, clock)
+    assert guesser.sign_in().status_code == 429
+    assert guesser.sign_in(code="123456").status_code == 401  # checked, and can never succeed
+    assert Browser(base_url, "127.0.0.9").sign_in().status_code == 303  # a clean address still can
+
+
+def test_changing_the_password_revokes_trusted_browsers(base_url: str, owner: str, clock: Any) -> None:
+    from portal.domain.accounts import change_password
+    from portal.ledger.models import AdminUser
+
+    owner_browser = Browser(base_url, "127.0.0.5")
+    assert owner_browser.sign_in().status_code == 303
+    assert owner_browser.sign_out() == 303
+    change_password(AdminUser.get(AdminUser.username == "owner").id, PASSWORD, "another long password", None, clock)
+    for n in range(6):
+        Browser(base_url, "127.0.0.5").sign_in(password=f"guess-{n}")
+    assert owner_browser.sign_in(password="another long password").status_code == 429  # trusted no more
+    clock.advance(1)
+    assert owner_browser.sign_in(password="another long password").status_code == 303
+
+
+def test_a_forged_trusted_browser_cookie_is_ignored(base_url: str, owner: str, clock: Any) -> None:
+    from portal.ledger.models import AdminUser
+
+    user_id = AdminUser.get(AdminUser.username == "owner").id
+    attacker = Browser(base_url, "127.0.0.5")
+    attacker.http.cookies.set("p2c_admin_browser", f"{user_id}.{int(clock.now().timestamp())}.abcd.{'0' * 32}")
+    for n in range(5):
+        assert attacker.sign_in(password=f"guess-{n}").status_code == 401
+    assert attacker.sign_in(password="guess").status_code == 429  # held like anyone at this address
