@@ -31,13 +31,16 @@ nothing; one audit line per address per minute records it).
 So the owner has three ways in that an attacker elsewhere cannot close: a browser they
 signed in with before, any new address, and their authenticator code. What an attacker
 gets: from one address about a hundred guesses a day; with many addresses, one more guess
-per fresh address while the username is held.
+per fresh address while the username is held. An IPv6 address counts as its /64 (one
+subscriber's network), or a single machine could bring billions of "new" addresses.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
+import ipaddress
 import json
 import math
 import secrets
@@ -79,6 +82,19 @@ class Outcome:
     user: AdminUser
     needs_code: bool
     browser_token: str = ""  # a fresh trusted-browser token to store (after a full sign-in)
+
+
+def address_key(address: str) -> str:
+    """The address as sign-in limits count it: IPv4 as is, IPv6 by its /64."""
+    try:
+        ip = ipaddress.ip_address((address or "").strip())
+    except ValueError:
+        return (address or "unknown")[:45]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 # -- the delay schedule --------------------------------------------------------------------
@@ -168,6 +184,7 @@ def sign_in(services: Services, attempt: Attempt) -> Outcome:
     BadInput (``admin_login_failed``). See the module docstring for the gates.
     """
     now = services.clock.now()
+    attempt = dataclasses.replace(attempt, address=address_key(attempt.address))
     user = find_admin(attempt.username)
     device = trusted_browser(services, attempt.browser_token, user)
     code_required = False
@@ -207,6 +224,7 @@ def sign_in(services: Services, attempt: Attempt) -> Outcome:
 def sign_in_code(services: Services, attempt: Attempt) -> Outcome:
     """Step two, after a correct password: the authenticator (or a recovery) code."""
     now = services.clock.now()
+    attempt = dataclasses.replace(attempt, address=address_key(attempt.address))
     user = find_admin(attempt.username)
     device = trusted_browser(services, attempt.browser_token, user)
     if device is not None:

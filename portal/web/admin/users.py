@@ -82,7 +82,7 @@ def change_password() -> Any:
     return back_to("admin.account")
 
 
-@bp.post("/account/sessions/<int:session_id>/end")
+@bp.post(f"/account/sessions/<{ROW_ID}:session_id>/end")
 @login_required
 def end_my_session(session_id: int) -> Any:
     if admin_sessions.end_one(g.admin_id, session_id):

@@ -282,3 +282,31 @@ def test_turning_totp_off_needs_the_password(admin: AdminActions, app: Any, cloc
     assert AdminUser.get(AdminUser.username == "owner").totp_secret is None
     assert AdminActions(app.test_client()).login().status_code == 303
     assert audit_actions()[-2] == "admin.totp_disable"
+
+
+ODD_VALUES = ["", " ", "0", "-1", "9" * 40, "x" * 5000, "<script>", "\x00", "ü" * 50, "owner\r\nX: y", "%s%n"]
+
+
+def test_account_forms_answer_odd_input_without_a_server_error(admin: AdminActions, app: Any, clock: Any) -> None:
+    app.config["WTF_CSRF_ENABLED"] = False  # the handlers themselves, not the CSRF wall
+    me = admin_id("owner")
+    paths = [
+        "/admin/account/password",
+        "/admin/account/totp",
+        "/admin/account/totp/off",
+        "/admin/account/recovery-codes",
+        f"/admin/account/sessions/{'9' * 30}/end",
+        "/admin/users/new",
+        f"/admin/users/{me}/role",
+        f"/admin/users/{'9' * 30}/role",
+        f"/admin/users/{'9' * 30}/remove",
+        "/admin/login",
+        "/admin/login/code",
+    ]
+    for path in paths:
+        for value in ODD_VALUES:
+            form = dict.fromkeys(("current", "new", "again", "code", "password", "username", "role"), value)
+            answer = admin.client.post(path, data=form)
+            assert answer.status_code < 500, (path, value[:20], answer.status_code)
+    assert AdminUser.get_by_id(me).role == "owner"
+    assert admin.get(f"/admin/account/sessions/{'9' * 30}/end").status_code == 405
