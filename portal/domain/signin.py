@@ -41,11 +41,9 @@ import dataclasses
 import hashlib
 import hmac
 import ipaddress
-import json
 import math
 import secrets
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import peewee
@@ -54,7 +52,7 @@ from portal.domain import totp
 from portal.domain.accounts import audit, find_admin, password_matches, spend_hash_time
 from portal.domain.context import Services
 from portal.domain.errors import BadInput, TooManyRequests
-from portal.ledger.models import AdminUser, AuditLog, SignInFailure
+from portal.ledger.models import AdminUser, SignInFailure
 
 FREE_FAILURES = 5
 FIRST_DELAY = 1  # seconds, after the FREE_FAILURES-th failure
@@ -254,42 +252,15 @@ def _signed_in(services: Services, attempt: Attempt, user: AdminUser, device: st
     return Outcome(user=user, needs_code=False, browser_token=browser_token(services, user))
 
 
-# -- what the owner sees -------------------------------------------------------------------
+def recheck_wait(services: Services, address: str) -> int:
+    """Seconds a signed-in admin must wait before their password is checked again (0: none).
+
+    Forms that ask for the current password (change it, turn the app off) are held by the
+    same address budget as sign-in, so a stolen session cookie is no unlimited password oracle.
+    """
+    return wait_seconds(SignInFailure.address == address_key(address), services.clock.now())
 
 
-@dataclass(frozen=True)
-class FailedSignIns:
-    """Failed sign-ins in the last day, from the audit log (the dashboard's panel)."""
-
-    count: int = 0
-    last_at: datetime | None = None
-    held_back: int = 0  # audit lines for attempts answered "wait" (at most one per address a minute)
-    addresses: list[tuple[str, int]] = field(default_factory=list)
-    usernames: list[tuple[str, int]] = field(default_factory=list)
-
-
-def failed_sign_ins(now: datetime, limit: int = 5000) -> FailedSignIns:
-    rows = (
-        AuditLog.select(AuditLog.at, AuditLog.action, AuditLog.detail)
-        .where(AuditLog.action.in_(("admin.login_failed", "admin.login_held")), AuditLog.at > now - WINDOW)
-        .order_by(AuditLog.at.desc())
-        .limit(limit)
-    )
-    addresses: Counter[str] = Counter()
-    usernames: Counter[str] = Counter()
-    count = held = 0
-    last_at = None
-    for row in rows:
-        if row.action == "admin.login_held":
-            held += 1
-            continue
-        count += 1
-        last_at = last_at or row.at
-        try:
-            detail = json.loads(row.detail or "{}")
-        except ValueError:
-            detail = {}
-        if isinstance(detail, dict):
-            addresses[str(detail.get("ip", "?"))[:45]] += 1
-            usernames[str(detail.get("username", ""))[:40]] += 1
-    return FailedSignIns(count, last_at, held, addresses.most_common(10), usernames.most_common(10))
+def recheck_failed(services: Services, username: str, address: str) -> None:
+    attempt = Attempt(username=username, address=address_key(address))
+    _record_failure(services, attempt, None, "current password")

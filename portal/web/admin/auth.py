@@ -13,7 +13,8 @@ from werkzeug.wrappers import Response
 from portal.domain import admin_sessions
 from portal.domain.accounts import audit
 from portal.domain.errors import PortalError, TooManyRequests
-from portal.domain.signin import TRUSTED_BROWSER_DAYS, Attempt, Outcome, failed_sign_ins, sign_in, sign_in_code
+from portal.domain.signin import TRUSTED_BROWSER_DAYS, Attempt, Outcome, sign_in, sign_in_code
+from portal.domain.signin_report import failed_sign_ins
 from portal.web.admin import back_to, bp, login_required, now, render, safe_next, signed_in
 from portal.web.context import services
 

@@ -14,9 +14,10 @@ import segno
 from flask import flash, g, request, session
 from markupsafe import Markup
 
-from portal.domain import accounts, admin_sessions, totp
+from portal.domain import accounts, admin_sessions, signin, totp
 from portal.domain.errors import PortalError
 from portal.web.admin import ROW_ID, back_to, bp, login_required, now, owner_required, render
+from portal.web.admin.auth import wait_text
 from portal.web.context import services
 
 REASONS = {
@@ -48,17 +49,33 @@ def _form(name: str, limit: int = 200) -> str:
 # -- your own account --------------------------------------------------------------------------
 
 
-def _account_page(status: int = 200, **extra: Any) -> Any:
+def _account_page(status: int = 200, headers: dict[str, str] | None = None, **extra: Any) -> Any:
     user = accounts.admin_by_id(g.admin_id)
     return render(
         "account.html",
         status,
+        headers,
         user=user,
         totp_on=bool(user.totp_secret),
         codes_left=totp.recovery_codes_left(user.id) if user.totp_secret else 0,
         my_sessions=admin_sessions.sessions_of(user.id, now(), session.get("admin_sid")),
         **{"error": "", **extra},
     )
+
+
+def _recheck_held() -> Any | None:
+    """The answer when this address must wait before a password is checked again (else None)."""
+    wait = signin.recheck_wait(services(), request.remote_addr or "unknown")
+    if not wait:
+        return None
+    error = f"Too many wrong passwords from here. Try again in {wait_text(wait)}."
+    return _account_page(429, {"Retry-After": str(wait)}, error=error)
+
+
+def _refused(err: PortalError) -> Any:
+    if err.key == "current_password_wrong":  # counts like a failed sign-in (see _recheck_held)
+        signin.recheck_failed(services(), g.admin, request.remote_addr or "unknown")
+    return _account_page(400, error=reason(err))
 
 
 @bp.get("/account")
@@ -72,12 +89,15 @@ def account() -> Any:
 def change_password() -> Any:
     if _form("new") != _form("again"):
         return _account_page(400, error="The two new passwords differ.")
+    held = _recheck_held()
+    if held is not None:
+        return held
     try:
         ended = accounts.change_password(
             g.admin_id, _form("current", 1000), _form("new", 1000), session.get("admin_sid"), services().clock
         )
     except PortalError as err:
-        return _account_page(400, error=reason(err))
+        return _refused(err)
     flash(f"Password changed. Signed out {ended} other session{'s' if ended != 1 else ''}.", "ok")
     return back_to("admin.account")
 
@@ -122,10 +142,13 @@ def totp_setup() -> Any:
 @bp.post("/account/totp/off")
 @owner_required
 def totp_off() -> Any:
+    held = _recheck_held()
+    if held is not None:
+        return held
     try:
         totp.disable(g.admin_id, _form("password", 1000), services().clock)
     except PortalError as err:
-        return _account_page(400, error=reason(err))
+        return _refused(err)
     flash("The authenticator app is off: your password alone signs you in.", "ok")
     return back_to("admin.account")
 
@@ -133,10 +156,13 @@ def totp_off() -> Any:
 @bp.post("/account/recovery-codes")
 @owner_required
 def new_recovery_codes() -> Any:
+    held = _recheck_held()
+    if held is not None:
+        return held
     try:
         codes = totp.replace_recovery_codes(g.admin_id, _form("password", 1000), services().clock)
     except PortalError as err:
-        return _account_page(400, error=reason(err))
+        return _refused(err)
     return render("one_time.html", title="New recovery codes", codes=codes, password="", username="")
 
 

@@ -310,3 +310,17 @@ def test_account_forms_answer_odd_input_without_a_server_error(admin: AdminActio
             assert answer.status_code < 500, (path, value[:20], answer.status_code)
     assert AdminUser.get_by_id(me).role == "owner"
     assert admin.get(f"/admin/account/sessions/{'9' * 30}/end").status_code == 405
+
+
+def test_a_stolen_session_cannot_guess_the_password_on_the_account_page(admin: AdminActions, clock: Any) -> None:
+    for n in range(5):
+        form = {"current": f"guess-{n}", "new": NEW_PASSWORD, "again": NEW_PASSWORD}
+        assert admin.post("/admin/account/password", form, token_page="/admin/account").status_code == 400
+    form = {"current": PASSWORD, "new": NEW_PASSWORD, "again": NEW_PASSWORD}
+    held = admin.post("/admin/account/password", form, token_page="/admin/account")
+    assert held.status_code == 429 and held.headers["Retry-After"] == "1"
+    assert "Too many wrong passwords from here" in text(held)
+    clock.advance(1)
+    assert admin.post("/admin/account/password", form, token_page="/admin/account").status_code == 303
+    failures = AuditLog.select().where(AuditLog.action == "admin.login_failed").count()
+    assert failures == 5  # and the owner sees them on the dashboard
