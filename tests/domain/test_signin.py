@@ -49,3 +49,14 @@ def test_unknown_usernames_fail_like_wrong_passwords(services: Any, clock: Any) 
     with pytest.raises(BadInput) as wrong:
         sign_in(services, attempt("198.51.100.1"))
     assert unknown.value.key == wrong.value.key == "admin_login_failed"
+
+
+def test_the_limits_survive_losing_redis(services: Any, clock: Any, redis_handle: Any) -> None:
+    """The failures are in the ledger: a Redis flush hands the guesser no fresh budget."""
+    create_admin("owner", PASSWORD, clock)
+    for _ in range(5):
+        with pytest.raises(BadInput):
+            sign_in(services, attempt("203.0.113.50"))
+    redis_handle.client.flushall()
+    with pytest.raises(TooManyRequests):
+        sign_in(services, attempt("203.0.113.50", PASSWORD))
