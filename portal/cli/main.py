@@ -58,10 +58,19 @@ def admin() -> None:
 
 @admin.command("create")
 @click.argument("username")
+@click.option(
+    "--role",
+    type=click.Choice(["owner", "cashier"]),
+    default=None,
+    help="New admins are owners unless this says cashier; an existing admin keeps their role unless given.",
+)
 @config_option
 @click.pass_context
-def admin_create(ctx: click.Context, username: str) -> None:
-    """Create USERNAME (or reset its password). Password from a prompt, or stdin when piped."""
+def admin_create(ctx: click.Context, username: str, role: str | None) -> None:
+    """Create USERNAME (or reset its password). Password from a prompt, or stdin when piped.
+
+    Resetting a password ends every session of that admin.
+    """
     from portal.clock import SystemClock
     from portal.domain.accounts import create_admin
     from portal.domain.errors import BadInput
@@ -75,14 +84,16 @@ def admin_create(ctx: click.Context, username: str) -> None:
         password = sys.stdin.readline().rstrip("\r\n")
     open_ledger(settings)
     try:
-        create_admin(username, password, SystemClock())
+        user = create_admin(username, password, SystemClock(), role=role, actor="cli")
     except BadInput as err:
         reasons = {
             "username_invalid": "username must be 3-40 letters, digits or . _ @ -",
             "password_too_short": f"password must be at least {err.params.get('minimum')} characters",
+            "password_too_long": f"password must be at most {err.params.get('maximum')} characters",
+            "last_owner": f"{username} is the only owner: make another admin an owner first",
         }
         fail(reasons.get(err.key, err.key))
-    click.echo(f"admin {username} is ready")
+    click.echo(f"admin {user.username} ({user.role}) is ready")
 
 
 from portal.cli.packages import packages  # noqa: E402 - sub-commands join the group defined above

@@ -52,6 +52,8 @@ def create_app(
         WTF_CSRF_TIME_LIMIT=None,
         PAY2CONNECT_SETTINGS=settings,
     )
+    # accounts (issue 11): admin cookies travel only over HTTPS when the portal is served over HTTPS.
+    app.config["SESSION_COOKIE_SECURE"] = settings.portal.public_url.lower().startswith("https://")
     if services is None:
         services = build_services(settings)
     app.extensions["pay2connect"] = services

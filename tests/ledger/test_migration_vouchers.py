@@ -56,7 +56,7 @@ def test_a_version_2_ledger_with_rows_gains_the_voucher_tables(db, monkeypatch):
         assert migrations.current_version(db) == 2
     assert "voucher" not in db.get_tables()
     applied = migrations.upgrade(db)
-    assert [m.name for m in applied][-1] == "vouchers"
+    assert "vouchers" in [m.name for m in applied]
     assert migrations.current_version(db) == migrations.latest_version()
     assert "m0005_vouchers" in migrations.MODULES
     assert m0002_roles_and_payment_methods.NAME in [m.name for m in migrations.all_migrations()]

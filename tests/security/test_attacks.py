@@ -458,3 +458,29 @@ def test_customer_pages_cannot_be_framed(portal, package, base_url):
         assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
         assert answer.headers["Strict-Transport-Security"] == "max-age=31536000"
     report(f"framing customer pages (clickjacking), {len(paths)} pages", "DENY, frame-ancestors 'none', HSTS on https")
+
+
+def test_admin_password_flood_cannot_lock_the_owner_out(base_url, clock, services):
+    """Issue 12: three addresses guess the owner's password for ten minutes; one of them is
+    the owner's own (shared NAT). The owner still signs in, from a new address and from the
+    browser they used before at the shared address."""
+    from portal.domain.accounts import create_admin
+    from tests.web.admin.conftest import PASSWORD, Browser
+
+    create_admin("owner", PASSWORD, clock)
+    owner_at_home = Browser(base_url, "127.0.0.5")
+    assert owner_at_home.sign_in().status_code == 303 and owner_at_home.sign_out() == 303
+    attackers = [Browser(base_url, address) for address in ("127.0.1.1", "127.0.1.2", "127.0.0.5")]
+    answers = {401: 0, 429: 0}
+    for second in range(100):
+        for n, attacker in enumerate(attackers):
+            answer = attacker.sign_in(password=f"guess-{second}-{n}")
+            answers[answer.status_code] += 1
+        clock.advance(6)
+    assert answers[401] + answers[429] == 300 and answers[429] > answers[401]
+    assert Browser(base_url, "127.0.0.9").sign_in().status_code == 303
+    assert owner_at_home.sign_in().status_code == 303
+    report(
+        "admin password flood: 300 guesses from 3 addresses in 10 min",
+        f"{answers[401]} checked, {answers[429]} told to wait; the owner signs in (new and shared address)",
+    )

@@ -26,6 +26,7 @@ MODULES: tuple[str, ...] = (
     "m0003_push_limits_from_the_ledger",
     "m0004_money_operations",
     "m0005_vouchers",
+    "m0006_admin_accounts",
 )
 
 

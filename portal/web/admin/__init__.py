@@ -20,12 +20,11 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from portal.domain import accounts
+from portal.domain import admin_sessions
 from portal.web.admin import formatting
 from portal.web.context import services
 
 bp = Blueprint("admin", __name__)
-SESSION_MAX_HOURS = 12  # an owner's login lasts a working day, then asks again
 SECURITY_HEADERS = {
     # Admin pages show attacker-controlled text (phones, callback bodies): even if escaping
     # ever slipped, no script may run, no frame may embed the page, no form may post away.
@@ -65,21 +64,28 @@ def safe_next(target: str | None) -> str:
     return url_for("admin.dashboard")
 
 
+def signed_in() -> admin_sessions.SignedIn | None:
+    """The admin whose session cookie this request carries, if that session is still open."""
+    return admin_sessions.current(session.get("admin_sid"), now())
+
+
 def login_required(view: F) -> F:
-    """Send anyone without a live admin session to the login page (with a local ``next``)."""
+    """Send anyone without a live admin session to the login page (with a local ``next``).
+
+    The session is looked up on the server on every request (:mod:`portal.domain.admin_sessions`),
+    so sign-out, a password change or removing the admin ends it even where the cookie was copied.
+    """
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        username = session.get("admin")
-        since = session.get("admin_since")
-        fresh = isinstance(since, (int, float)) and 0 <= now().timestamp() - since < SESSION_MAX_HOURS * 3600
-        role = accounts.admin_role(username) if username and fresh else None
-        if role is None:
-            session.pop("admin", None)
+        who = signed_in()
+        if who is None:
+            session.pop("admin_sid", None)
             target = request.full_path.rstrip("?") if request.method == "GET" else ""
             return redirect(url_for("admin.login", next=target or None))
-        g.admin = username
-        g.admin_role = role
+        g.admin = who.username
+        g.admin_role = who.role
+        g.admin_id = who.user_id
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -154,5 +160,6 @@ from portal.web.admin import (  # noqa: E402,F401 - routes register themselves o
     sessions,
     statements,
     system,
+    users,
     vouchers,
 )

@@ -13,14 +13,14 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from flask import Response, abort, flash, g, redirect, request, session, url_for
+from flask import Response, abort, flash, g, redirect, request, url_for
 
-from portal.domain import accounts, reports, vouchers, vouchers_report
+from portal.domain import reports, vouchers, vouchers_report
 from portal.domain.accounts import audit
 from portal.domain.errors import BadInput, NotFound
 from portal.domain.outbox import run_outbox_item
 from portal.domain.packages import listed_packages
-from portal.web.admin import ROW_ID, actor, back_to, bp, login_required, now, owner_required, render
+from portal.web.admin import ROW_ID, actor, back_to, bp, login_required, now, owner_required, render, signed_in
 from portal.web.admin.vouchers_print import LAYOUTS, build_sheet
 from portal.web.context import services
 
@@ -32,8 +32,10 @@ REPORT_DAYS = 30
 @bp.before_request
 def _agents_stay_on_their_page() -> Any:
     """An ``agent`` login sees only its own voucher page (not sessions, payments or money)."""
-    username = session.get("admin")
-    if not username or request.endpoint in AGENT_ENDPOINTS or accounts.admin_role(username) != "agent":
+    if request.endpoint in AGENT_ENDPOINTS:
+        return None
+    who = signed_in()
+    if who is None or who.role != "agent":
         return None
     if request.endpoint == "admin.dashboard":
         return redirect(url_for("admin.voucher_agent_home"))
