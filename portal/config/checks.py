@@ -6,6 +6,7 @@ import ipaddress
 import re
 from dataclasses import fields
 
+from portal.config.notify_checks import notify_problems
 from portal.config.settings import Settings
 
 
@@ -79,4 +80,5 @@ def problems_in(s: Settings) -> list[str]:
                 problems.append(
                     f"{type(section).__name__.replace('Settings', '').lower()}.{spec.name}: must not be negative"
                 )
+    problems.extend(notify_problems(s))  # [sms] [email] [webhook] [alerts] [receipts]
     return problems

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 import peewee
 
-from portal.domain import grants, outbox
+from portal.domain import grants, outbox, receipts
 from portal.domain.context import Services
 from portal.domain.errors import (
     BadInput,
@@ -27,6 +27,7 @@ from portal.domain.errors import (
     TooManyRequests,
     UpstreamUnavailable,
 )
+from portal.domain.observe import record_push_outcome
 from portal.ledger.models import Grant, OutboxItem, Package, Payment
 from portal.ledger.timeline import record
 from portal.mpesa.client import NO_CALLBACK_URL
@@ -54,6 +55,7 @@ class PayRequest:
     link_orig: str = ""
     link_login_only: str = ""
     idempotency_key: str | None = None
+    receipt_sms: bool = False  # ticked "send me an SMS receipt" (honoured only where offered)
 
 
 def active_package(package_id: object) -> Package:
@@ -188,6 +190,7 @@ def start_payment(services: Services, req: PayRequest) -> Payment:
             link_orig=(req.link_orig or "")[:500],
             link_login_only=(req.link_login_only or "")[:500],
             idempotency_key=req.idempotency_key,
+            receipt_consent=bool(req.receipt_sms) and receipts.offered(services),
             created_at=now,
             updated_at=now,
         )
@@ -229,6 +232,7 @@ def _push(services: Services, payment: Payment, package: Package, now: datetime)
             request_id=err.request_id,
         )
         log.warning("STK push for %s refused: %s", mask_phone(payment.phone), err.key)
+        record_push_outcome(services.meters, "refused", err.error_code or err.key)
         raise PaymentRefused(err.key) from err
     first_query = now + timedelta(seconds=services.settings.mpesa.query_after_seconds)
     # Conditional: a callback that raced ahead of this answer may already have adopted it.
@@ -291,6 +295,9 @@ def mark_paid(services: Services, payment_id: int, *, receipt: str | None, sourc
         expires_at=grant.expires_at.isoformat(),
     )
     grants.publish_live(services, grant)
+    if payment.method == "mpesa":
+        record_push_outcome(services.meters, "paid", "0")
+    receipts.on_paid(services, payment, grant)  # only queues a row: sending is the worker's
     item = grant.outbox.where(OutboxItem.done_at.is_null()).first()
     if item is not None:
         services.dispatch(lambda: outbox.run_outbox_item(services, item.id))
@@ -332,6 +339,7 @@ def mark_failed(services: Services, payment_id: int, result_code: str, result_de
         )
     else:
         record(payment_id, status, services.clock, source=source, result_code=str(result_code), result_desc=result_desc)
+        record_push_outcome(services.meters, status, str(result_code))
     return bool(changed)
 
 

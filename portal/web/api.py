@@ -45,6 +45,7 @@ def pay() -> Any:
             router=str(body.get("router") or ""),
             language=str(body.get("lang") or "en"),
             idempotency_key=_idempotency_key(body.get("idempotencyKey")),
+            receipt_sms=body.get("receiptSms") is True,
         )
         payment = payments.start_payment(services(), req)
     except PortalError as err:

@@ -23,6 +23,7 @@ import peewee
 MODULES: tuple[str, ...] = (
     "m0001_baseline",
     "m0002_roles_and_payment_methods",
+    "m0005_deliveries",  # the lead renumbers on merge: m0003 and m0004 come from other branches
 )
 
 

@@ -80,6 +80,7 @@ class DarajaSimulator:
     strict_lengths = _knob("strict_lengths", "Refuse AccountReference > 12, TransactionDesc > 13.")
     timestamp_window_seconds = _knob("timestamp_window_seconds", "Max Timestamp drift, or None.")
     throttle_next_requests = _knob("throttle_next_requests", "Answer the next N with 500.003.02.")
+    fail_next_requests = _knob("fail_next_requests", "Answer the next N with HTTP 500 500.003.1001 (an outage).")
     tps_limit = _knob("tps_limit", "Requests per clock second per endpoint, or None.")
     quota_remaining = _knob("quota_remaining", "Requests left before 500.003.03, or None.")
     hang_push_responses = _knob(

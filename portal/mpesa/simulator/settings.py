@@ -98,6 +98,7 @@ class SimulatorKnobs:
     timestamp_window_seconds: float | None = None
     # throttling
     throttle_next_requests: int = 0
+    fail_next_requests: int = 0  # next N API calls answer HTTP 500 500.003.1001 (a Daraja outage)
     tps_limit: int | None = None
     quota_remaining: int | None = None
     # answers

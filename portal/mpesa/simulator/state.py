@@ -151,6 +151,9 @@ class SimulatorState:
         """Spike arrest (forced, or over ``tps_limit`` per clock second) and quota."""
         knobs = self.knobs
         with self._lock:
+            if knobs.fail_next_requests > 0:
+                knobs.fail_next_requests -= 1
+                raise ApiError(500, "500.003.1001", "Internal Server Error")
             if knobs.throttle_next_requests > 0:
                 knobs.throttle_next_requests -= 1
                 raise ApiError(500, "500.003.02", "Error Occurred: Spike Arrest Violation")

@@ -146,4 +146,4 @@ def _harden(response: Response) -> Response:
 
 
 # Routes register themselves on ``bp`` when imported (after ``bp`` exists).
-from portal.web.admin import auth, money, packages, sessions, system  # noqa: E402,F401
+from portal.web.admin import alerts_banner, auth, money, packages, sessions, system  # noqa: E402,F401
