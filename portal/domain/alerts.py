@@ -67,7 +67,13 @@ def compose(services: Services, check: Check, phase: str, since: datetime | None
         "body": body[:1500],
         "event": check.key.split(":")[0],
         "severity": "resolved" if phase == "resolved" else check.severity,
-        "data": {"alert": check.key, "status": phase, "summary": check.summary, "since": since, "admin": admin},
+        "data": {
+            "alert": check.key,
+            "status": phase,
+            "summary": check.summary,
+            "since": since.isoformat() if since else None,
+            "admin": admin,
+        },
     }
 
 
