@@ -107,7 +107,7 @@ def routers(services: Services) -> list[Check]:
     for name, router in services.routers.items():
         health = router.health()  # never raises
         services.meters.set_gauge(ROUTER_UP.name, {"router": name}, 1.0 if health.reachable else 0.0)
-        problem = "; ".join(health.problems) or "no answer"
+        problem = "; ".join(health.problems).rstrip(".") or "no answer"
         checks.append(
             Check(
                 f"router_down:{name}",

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from portal.config import MpesaSettings
 from portal.domain.context import Services
-from portal.domain.observe import record_callback_delay
+from portal.domain.observe import record_callback_delay, record_push_outcome
 from portal.domain.payments import QUERY_STATES, mark_failed, mark_paid
 from portal.ledger.models import FINAL_FAILURES, Payment, UnmatchedCallback
 from portal.ledger.timeline import record
@@ -206,6 +206,7 @@ def _fail_stale_created(services: Services, now: datetime) -> int:
             .execute()
         ):
             record(payment.id, "push_unanswered", services.clock)
+            record_push_outcome(services.meters, "failed", "unanswered")
     return len(stale)
 
 
@@ -244,6 +245,7 @@ def _poll_one(services: Services, payment: Payment, now: datetime, m: MpesaSetti
             Payment.id == payment.id, Payment.status == "pending"
         ).execute()
         record(payment.id, "timeout", services.clock, after_seconds=int(age))
+        record_push_outcome(services.meters, "timeout", "unconfirmed")
     if age >= m.query_for_hours * 3600:
         Payment.update(next_query_at=None).where(Payment.id == payment.id).execute()
         record(payment.id, "query_stopped", services.clock, after_hours=m.query_for_hours)
