@@ -69,7 +69,8 @@ def daraja(services: Services) -> list[Check]:
         calls = signals.daraja_calls(services, a.daraja_window_minutes)
     except Exception as err:  # noqa: BLE001 - Redis down: cannot judge, keep the state
         log.warning("Daraja figures unavailable: %s", err)
-        return []
+        unknown = "Daraja figures are unavailable (Redis does not answer)."
+        return [Check(key, TITLES[key], None, unknown) for key in ("daraja_errors", "daraja_slow")]
 
     def judge(count: int, percent: float, threshold: float) -> bool | None:
         if count == 0:

@@ -135,10 +135,10 @@ def evaluate(services: Services) -> int:
     Connects to the ledger itself (and survives it being down), so the worker runs it
     without opening the database first (``Job(..., ledger=False)``).
     """
+    now = services.clock.now()
+    services.meters.set_gauge(LAST_EVALUATION.name, {}, now.timestamp())  # the worker is alive
     if not services.settings.alerts.enabled:
         return 0
-    now = services.clock.now()
-    services.meters.set_gauge(LAST_EVALUATION.name, {}, now.timestamp())
     if not _ledger_answers(services):
         return _ledger_down(services, now)
     try:

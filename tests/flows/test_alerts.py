@@ -293,3 +293,26 @@ def test_the_worker_runs_the_alert_job_while_the_ledger_is_away(portal, services
         shutil.move(str(moved), str(ledger_file))
         worker.stop()
     assert news(services) == [("ledger_down", "firing")]
+
+
+def test_redis_gone_keeps_the_daraja_alert_as_it_was(portal, package, services, simulator):
+    """Without the shared meters the Daraja figures are unknown: not a reason to say "resolved"."""
+    import redis
+
+    from portal.live.meters import Meters
+
+    simulator.fail_next_requests = 1_000_000
+    for i in range(3):
+        mac, ip = portal.join(f"AA:BB:CC:00:04:{i:02X}", f"10.5.50.{160 + i}")
+        portal.pay(package.id, phone=f"07150000{i:02d}", mac=mac, ip=ip)
+    tick(services)
+    assert news(services, "daraja_errors") == [("daraja_errors", "firing")]
+    shared = services.meters
+    services.meters = Meters(redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
+    portal.clock.advance(11 * 60)
+    tick(services)
+    assert news(services, "daraja_errors") == [("daraja_errors", "firing")]
+    assert AlertState.get(AlertState.key == "daraja_errors").status == "firing"
+    services.meters = shared
+    tick(services)
+    assert news(services, "daraja_errors")[-1] == ("daraja_errors", "resolved")
