@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from portal.clock import Clock, SystemClock
 from portal.config import ConfigError, RouterSettings, Settings
@@ -26,6 +26,8 @@ from portal.live import LiveStore, RedisHandle, open_redis
 from portal.live.meters import Meters
 from portal.mpesa.client import DarajaClient, DarajaCredentials
 from portal.notify import LIVE_BASE_URL, SANDBOX_BASE_URL, AfricasTalkingSms, JsonWebhook, SmtpEmail
+from portal.notify.email import Security
+from portal.notify.webhook import WebhookStyle
 from router import Router
 
 if TYPE_CHECKING:
@@ -141,6 +143,9 @@ def build_email(services: Services, given: SmtpSimulator | None) -> None:
     if mail.environment == "off":
         return
     sender = mail.sender or "wifi@pay2connect.test"
+    host, port, context = mail.host, mail.port, None
+    login = (mail.username, mail.password) if mail.username else None
+    security = cast(Security, mail.security)  # checked by portal.config.notify_checks
     if mail.environment == "simulator":
         smtp = given
         if smtp is None:
@@ -149,34 +154,23 @@ def build_email(services: Services, given: SmtpSimulator | None) -> None:
             from portal.notify.smtp_outbox import SmtpOutboxPage
             from portal.notify.smtp_simulator import SmtpSimulator
 
-            smtp = SmtpSimulator(
-                clock=services.clock, tls="starttls", username=sender, password=secrets.token_urlsafe(12)
-            ).start()
+            password = secrets.token_urlsafe(12)
+            smtp = SmtpSimulator(clock=services.clock, tls="starttls", username=sender, password=password).start()
             services.closers.append(smtp.stop)
             services.smtp_outbox = SmtpOutboxPage(smtp).start()
             services.closers.append(services.smtp_outbox.stop)
         services.smtp_server = smtp
-        login = smtp.credentials
-        security = {"none": "none", "starttls": "starttls", "implicit": "ssl"}[smtp.tls]
-        services.channels["email"] = SmtpEmail(
-            smtp.host,
-            smtp.port,
-            sender=sender,
-            username=login[0] if login else None,
-            password=login[1] if login else None,
-            security=security,  # type: ignore[arg-type]
-            ssl_context=smtp.client_ssl_context() if smtp.tls != "none" else None,
-            timeout=mail.request_timeout,
-            clock=services.clock,
-        )
-        return
+        modes: dict[str, Security] = {"none": "none", "starttls": "starttls", "implicit": "ssl"}
+        host, port, login, security = smtp.host, smtp.port, smtp.credentials, modes[smtp.tls]
+        context = smtp.client_ssl_context() if smtp.tls != "none" else None
     services.channels["email"] = SmtpEmail(
-        mail.host,
-        mail.port,
+        host,
+        port,
         sender=sender,
-        username=mail.username or None,
-        password=mail.password or None,
-        security=mail.security,  # type: ignore[arg-type]
+        username=login[0] if login else None,
+        password=login[1] if login else None,
+        security=security,
+        ssl_context=context,
         timeout=mail.request_timeout,
         clock=services.clock,
     )
@@ -200,7 +194,7 @@ def build_webhook(services: Services, given: WebhookReceiver | None) -> None:
     services.channels["webhook"] = JsonWebhook(
         url,
         secret=hook.secret or None,
-        style=hook.style,  # type: ignore[arg-type]
+        style=cast(WebhookStyle, hook.style),  # checked by portal.config.notify_checks
         timeout=hook.request_timeout,
         clock=services.clock,
     )

@@ -172,14 +172,16 @@ class ObservedGateway:
     def stk_push(
         self, *, phone: str, amount: int, account_reference: str, description: str, callback_url: str
     ) -> StkPushAccepted:
-        call = lambda: self.inner.stk_push(  # noqa: E731
-            phone=phone,
-            amount=amount,
-            account_reference=account_reference,
-            description=description,
-            callback_url=callback_url,
-        )
-        result: StkPushAccepted = self._timed("stk_push", call)
+        def push() -> StkPushAccepted:
+            return self.inner.stk_push(
+                phone=phone,
+                amount=amount,
+                account_reference=account_reference,
+                description=description,
+                callback_url=callback_url,
+            )
+
+        result: StkPushAccepted = self._timed("stk_push", push)
         return result
 
     def stk_query(self, checkout_request_id: str) -> StkQueryResult:
