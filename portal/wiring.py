@@ -2,7 +2,9 @@
 
 This is the one place that chooses implementations by config: the Daraja client aimed at
 Safaricom or at the in-process simulator, the MikroTik adapter aimed at a real router or
-at the in-process RouterOS emulator, Redis at a URL or embedded. Built once per process
+at the in-process RouterOS emulator, Redis at a URL or embedded, and the SMS, email and
+webhook channels aimed at the real services or at their in-process simulators. The gateway
+and the routers are wrapped so every call is timed for ``/metrics``. Built once per process
 (web, worker, demo); nothing here starts on import.
 """
 
@@ -11,19 +13,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from portal.clock import Clock, SystemClock
-from portal.config import RouterSettings, Settings
+from portal.config import ConfigError, RouterSettings, Settings
+from portal.config.notify_settings import WEBHOOK_SIMULATOR
 from portal.domain.context import Services
+from portal.domain.observe import ObservedGateway, ObservedRouter, record_first_login
 from portal.ledger import migrations
 from portal.ledger.database import open_database
 from portal.live import LiveStore, RedisHandle, open_redis
+from portal.live.meters import Meters
 from portal.mpesa.client import DarajaClient, DarajaCredentials
+from portal.notify import LIVE_BASE_URL, SANDBOX_BASE_URL, AfricasTalkingSms, JsonWebhook, SmtpEmail
+from portal.notify.email import Security
+from portal.notify.webhook import WebhookStyle
 from router import Router
 
 if TYPE_CHECKING:
     from portal.mpesa.simulator import DarajaSimulator
+    from portal.notify.sms_simulator import SmsGatewaySimulator
+    from portal.notify.smtp_simulator import SmtpSimulator
+    from portal.notify.webhook_simulator import WebhookReceiver
     from router.emulator import RouterEmulator
 
 log = logging.getLogger(__name__)
@@ -101,6 +112,126 @@ def build_gateway(settings: Settings, clock: Clock, simulator: DarajaSimulator |
     return DarajaClient(credentials, clock=clock, timeout=m.request_timeout)
 
 
+def build_sms(services: Services, given: SmsGatewaySimulator | None) -> None:
+    """``[sms]``: Africa's Talking (sandbox or live), or the in-process gateway simulator."""
+    sms = services.settings.sms
+    if sms.environment == "off":
+        return
+    username, api_key, base_url = sms.username, sms.api_key, sms.base_url
+    if sms.environment == "simulator" and not base_url:
+        gateway = given
+        if gateway is None:
+            from portal.notify.sms_simulator import SmsGatewaySimulator
+
+            gateway = SmsGatewaySimulator(clock=services.clock).start()
+            services.closers.append(gateway.stop)
+        services.sms_gateway = gateway
+        username, api_key, base_url = gateway.username, gateway.api_key, gateway.base_url
+    elif sms.environment == "simulator":  # a stand-alone simulator: its defaults unless configured
+        username, api_key = username or "sandbox", api_key or "sim-at-api-key"
+    if not base_url:
+        base_url = SANDBOX_BASE_URL if sms.environment == "sandbox" else LIVE_BASE_URL
+    services.channels["sms"] = AfricasTalkingSms(
+        username, api_key, sender_id=sms.sender_id or None, base_url=base_url, timeout=sms.request_timeout
+    )
+
+
+def build_email(services: Services, given: SmtpSimulator | None) -> None:
+    """``[email]``: an SMTP server, or the in-process SMTP simulator (STARTTLS and AUTH, as a
+    provider's port 587 would ask) with a web page listing what it received."""
+    mail = services.settings.email
+    if mail.environment == "off":
+        return
+    sender = mail.sender or "wifi@pay2connect.test"
+    host, port, context = mail.host, mail.port, None
+    login = (mail.username, mail.password) if mail.username else None
+    security = cast(Security, mail.security)  # checked by portal.config.notify_checks
+    if mail.environment == "simulator":
+        smtp = given
+        if smtp is None:
+            import secrets
+
+            from portal.notify.smtp_outbox import SmtpOutboxPage
+            from portal.notify.smtp_simulator import SmtpSimulator
+
+            password = secrets.token_urlsafe(12)
+            smtp = SmtpSimulator(clock=services.clock, tls="starttls", username=sender, password=password).start()
+            services.closers.append(smtp.stop)
+            services.smtp_outbox = SmtpOutboxPage(smtp).start()
+            services.closers.append(services.smtp_outbox.stop)
+        services.smtp_server = smtp
+        modes: dict[str, Security] = {"none": "none", "starttls": "starttls", "implicit": "ssl"}
+        host, port, login, security = smtp.host, smtp.port, smtp.credentials, modes[smtp.tls]
+        context = smtp.client_ssl_context() if smtp.tls != "none" else None
+    services.channels["email"] = SmtpEmail(
+        host,
+        port,
+        sender=sender,
+        username=login[0] if login else None,
+        password=login[1] if login else None,
+        security=security,
+        ssl_context=context,
+        timeout=mail.request_timeout,
+        clock=services.clock,
+    )
+
+
+def build_webhook(services: Services, given: WebhookReceiver | None) -> None:
+    """``[webhook]``: the owner's URL, or an in-process receiver with a page (``"simulator"``)."""
+    hook = services.settings.webhook
+    if not hook.url:
+        return
+    url = hook.url
+    if url == WEBHOOK_SIMULATOR:
+        receiver = given
+        if receiver is None:
+            from portal.notify.webhook_simulator import WebhookReceiver
+
+            receiver = WebhookReceiver(clock=services.clock, secret=hook.secret or None).start()
+            services.closers.append(receiver.stop)
+        services.webhook_receiver = receiver
+        url = receiver.url
+    services.channels["webhook"] = JsonWebhook(
+        url,
+        secret=hook.secret or None,
+        style=cast(WebhookStyle, hook.style),  # checked by portal.config.notify_checks
+        timeout=hook.request_timeout,
+        clock=services.clock,
+    )
+
+
+def build_channels(
+    services: Services,
+    *,
+    sms_gateway: SmsGatewaySimulator | None = None,
+    smtp_server: SmtpSimulator | None = None,
+    webhook_receiver: WebhookReceiver | None = None,
+) -> None:
+    """Every configured channel into ``services.channels`` (simulators started as needed)."""
+    try:
+        build_sms(services, sms_gateway)
+        build_email(services, smtp_server)
+        build_webhook(services, webhook_receiver)
+    except ValueError as err:  # config checks catch these first; never a traceback at start
+        raise ConfigError([f"notification channels: {err}"]) from None
+
+
+def observe(services: Services) -> None:
+    """Time every Daraja call and router operation (``/metrics``, the Daraja alerts)."""
+    alerts = services.settings.alerts
+    services.gateway = ObservedGateway(
+        services.gateway,
+        services.meters,
+        clock_now=services.clock.now,
+        slow_seconds=lambda: alerts.slow_response_seconds,
+        keep_seconds=alerts.daraja_window_minutes * 60 + 60,
+    )
+    services.routers = {
+        name: ObservedRouter(router, services.meters, on_authorized=lambda gid: record_first_login(services, gid))
+        for name, router in services.routers.items()
+    }
+
+
 def build_services(
     settings: Settings,
     *,
@@ -109,12 +240,16 @@ def build_services(
     emulators: dict[str, RouterEmulator] | None = None,
     redis_handle: RedisHandle | None = None,
     background: bool = True,
+    sms_gateway: SmsGatewaySimulator | None = None,
+    smtp_server: SmtpSimulator | None = None,
+    webhook_receiver: WebhookReceiver | None = None,
 ) -> Services:
-    """Open the ledger and Redis, and build the Daraja client and the routers.
+    """Open the ledger and Redis, and build the Daraja client, the routers and the channels.
 
     In the ``simulator`` environment with no ``base_url`` an in-process Daraja simulator
     is started (unless one is passed in); routers with ``backend = "emulator"`` get an
-    in-process RouterOS emulator.
+    in-process RouterOS emulator; channels set to ``simulator`` get theirs (or the ones
+    passed in).
     """
     clock = clock or SystemClock()
     closers: list[Callable[[], None]] = []
@@ -141,10 +276,17 @@ def build_services(
         live=LiveStore(redis_handle.client),
         gateway=build_gateway(settings, clock, simulator),
         routers=routers,
+        meters=Meters(redis_handle.client),
         simulator=simulator,
         emulators=emulators,
         closers=closers,
     )
+    observe(services)
+    try:
+        build_channels(services, sms_gateway=sms_gateway, smtp_server=smtp_server, webhook_receiver=webhook_receiver)
+    except ConfigError:
+        services.close()
+        raise
     if background:
         pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="p2c-side")
         closers.append(lambda: pool.shutdown(wait=True))

@@ -1,7 +1,9 @@
 """Demo mode: everything embedded in one process, ready to click through in a browser.
 
 SQLite file + private Redis + the Daraja simulator (with its virtual phone page) + the
-RouterOS emulator with a few simulated devices + sample packages + the worker.
+RouterOS emulator with a few simulated devices + sample packages + the worker + the SMS
+gateway simulator, the SMTP simulator and a webhook receiver, whose outbox pages show the
+customer's receipts and the owner's alerts.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ SAMPLE_PACKAGES = (
         "sort_order": "3",
     },
 )
+DEMO_OWNER_PHONE = "0722000000"
+DEMO_OWNER_EMAIL = "owner@mama-njeri.example"
 DEMO_DEVICES = (
     ("02:00:5E:10:00:01", "10.5.50.11"),
     ("02:00:5E:10:00:02", "10.5.50.12"),
@@ -77,6 +81,17 @@ def demo_settings(*, host: str, port: int, data_dir: str, router_port: int = 0) 
             ],
             "limits": {"phone_cooldown_seconds": 5, "device_cooldown_seconds": 5},
             "worker": {"sweep_interval_seconds": 5, "reconcile_interval_seconds": 60},
+            # Receipts and alerts land in the simulators' outbox pages (issue 14).
+            "sms": {"environment": "simulator"},
+            "email": {"environment": "simulator", "sender": "wifi@mama-njeri.example"},
+            "webhook": {"url": "simulator"},
+            "receipts": {"enabled": True, "topup_reminder": True},
+            "alerts": {
+                "owner_phones": [DEMO_OWNER_PHONE],
+                "owner_emails": [DEMO_OWNER_EMAIL],
+                "payment_window": 3,  # so that one declined prompt in three shows an alert
+                "evaluate_every_seconds": 10,
+            },
         },
     )
 
@@ -152,9 +167,27 @@ class DemoStack:
             f"  Health:                                                 {self.settings.portal.public_url}/api/health",
             f"  RouterOS emulator (API):                                {emulator.host}:{emulator.port}",
             "",
+            *self.outbox_lines(),
+            "",
             "  Press Ctrl-C to stop.",
         ]
         return "\n".join(lines)
+
+    def outbox_lines(self) -> list[str]:
+        """Where the demo's receipts and alerts land (nothing leaves this machine)."""
+        s = self.services
+        pages = [
+            ("SMS outbox (receipts; alerts to the owner's phone)", s.sms_gateway.outbox_url if s.sms_gateway else None),
+            ("Email outbox (alerts to the owner)", s.smtp_outbox.outbox_url if s.smtp_outbox else None),
+            ("Webhook receiver (alerts as JSON)", f"{s.webhook_receiver.base_url}/" if s.webhook_receiver else None),
+            ("Metrics (Prometheus)", f"{self.settings.portal.public_url}/metrics"),
+        ]
+        lines = [f"  {label + ':':<55}{url}" for label, url in pages if url]
+        return [
+            *lines,
+            "    (Tick the SMS receipt box when you pay. Decline one prompt in three on the virtual",
+            "    phone and the owner's payment-success alert arrives; three good payments resolve it.)",
+        ]
 
     def close(self) -> None:
         self.services.close()

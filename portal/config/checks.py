@@ -6,6 +6,7 @@ import ipaddress
 import re
 from dataclasses import fields
 
+from portal.config.notify_checks import notify_problems
 from portal.config.settings import Settings
 
 
@@ -90,6 +91,7 @@ def problems_in(s: Settings) -> list[str]:
             value = getattr(section, spec.name)
             if isinstance(value, int) and value < 0:
                 problems.append(f"{name}.{spec.name}: must not be negative")
+    problems.extend(notify_problems(s))  # [sms] [email] [webhook] [alerts] [receipts]
     return problems
 
 

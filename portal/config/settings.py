@@ -9,6 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from portal.config.notify_settings import (
+    AlertSettings,
+    EmailSettings,
+    ReceiptSettings,
+    SmsSettings,
+    WebhookSettings,
+)
+
 SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
 DARAJA_HOSTS = {
     "sandbox": "https://sandbox.safaricom.co.ke",
@@ -143,6 +151,9 @@ class WorkerSettings:
     outbox_base_delay_seconds: int = 5
     outbox_max_delay_seconds: int = 300
     leader_lock_seconds: int = 30
+    delivery_base_delay_seconds: int = 30
+    delivery_max_delay_seconds: int = 300
+    delivery_give_up_hours: int = 24
 
 
 @dataclass(frozen=True)
@@ -155,6 +166,11 @@ class Settings:
     limits: LimitSettings = field(default_factory=LimitSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     vouchers: VoucherSettings = field(default_factory=VoucherSettings)
+    sms: SmsSettings = field(default_factory=SmsSettings)
+    email: EmailSettings = field(default_factory=EmailSettings)
+    webhook: WebhookSettings = field(default_factory=WebhookSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    receipts: ReceiptSettings = field(default_factory=ReceiptSettings)
 
     @property
     def data_path(self) -> Path:
@@ -180,6 +196,11 @@ SECTIONS: dict[str, type] = {
     "limits": LimitSettings,
     "worker": WorkerSettings,
     "vouchers": VoucherSettings,
+    "sms": SmsSettings,
+    "email": EmailSettings,
+    "webhook": WebhookSettings,
+    "alerts": AlertSettings,
+    "receipts": ReceiptSettings,
 }
 
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from portal.config import MpesaSettings
 from portal.domain.context import Services
+from portal.domain.observe import record_callback_delay, record_push_outcome
 from portal.domain.payments import QUERY_STATES, mark_failed, mark_paid
 from portal.ledger.models import FINAL_FAILURES, Payment, UnmatchedCallback
 from portal.ledger.timeline import record
@@ -62,6 +63,8 @@ def handle_callback(services: Services, body: bytes, source_ip: str) -> str:
         record(payment.id, "callback_rejected", services.clock, reason="MerchantRequestID does not match", **detail)
         return _unmatched(services, source_ip, "MerchantRequestID does not match", body, cb.checkout_request_id)
     record(payment.id, "callback", services.clock, **detail)
+    if payment.status in ("created", "pending"):  # the first answer, not a duplicate
+        record_callback_delay(services, payment.id)
     if not cb.succeeded:
         mark_failed(services, payment.id, cb.result_code, cb.result_desc, source="callback")
         return "failure recorded"
@@ -203,6 +206,7 @@ def _fail_stale_created(services: Services, now: datetime) -> int:
             .execute()
         ):
             record(payment.id, "push_unanswered", services.clock)
+            record_push_outcome(services.meters, "failed", "unanswered")
     return len(stale)
 
 
@@ -241,6 +245,7 @@ def _poll_one(services: Services, payment: Payment, now: datetime, m: MpesaSetti
             Payment.id == payment.id, Payment.status == "pending"
         ).execute()
         record(payment.id, "timeout", services.clock, after_seconds=int(age))
+        record_push_outcome(services.meters, "timeout", "unconfirmed")
     if age >= m.query_for_hours * 3600:
         Payment.update(next_query_at=None).where(Payment.id == payment.id).execute()
         record(payment.id, "query_stopped", services.clock, after_hours=m.query_for_hours)

@@ -17,11 +17,17 @@ import peewee
 from portal.clock import Clock
 from portal.config import Settings
 from portal.live import LiveStore
+from portal.live.meters import Meters
 from portal.mpesa.gateway import MpesaGateway
+from portal.notify import Channel
 from router import Router
 
 if TYPE_CHECKING:
     from portal.mpesa.simulator import DarajaSimulator
+    from portal.notify.sms_simulator import SmsGatewaySimulator
+    from portal.notify.smtp_outbox import SmtpOutboxPage
+    from portal.notify.smtp_simulator import SmtpSimulator
+    from portal.notify.webhook_simulator import WebhookReceiver
     from router.emulator import RouterEmulator
 
 log = logging.getLogger(__name__)
@@ -33,7 +39,7 @@ def _run_inline(job: Callable[[], object]) -> object:
 
 @dataclass
 class Services:
-    """Settings, clock, ledger, live state, M-Pesa and the routers of one process."""
+    """Settings, clock, ledger, live state, meters, M-Pesa, routers and outbound channels of one process."""
 
     settings: Settings
     clock: Clock
@@ -41,6 +47,16 @@ class Services:
     live: LiveStore
     gateway: MpesaGateway
     routers: dict[str, Router]
+    #: Counters and histograms shared by every process through Redis (``/metrics``).
+    meters: Meters
+    #: Outbound channels by name (``sms``, ``email``, ``webhook``): only those configured.
+    channels: dict[str, Channel] = field(default_factory=dict)
+    #: In-process SMS gateway, SMTP server (and its outbox page) and webhook receiver, when
+    #: config says ``simulator`` (demo, tests).
+    sms_gateway: SmsGatewaySimulator | None = None
+    smtp_server: SmtpSimulator | None = None
+    smtp_outbox: SmtpOutboxPage | None = None
+    webhook_receiver: WebhookReceiver | None = None
     #: The in-process Daraja simulator when this process runs one (demo, tests).
     simulator: DarajaSimulator | None = None
     #: In-process RouterOS emulators by router name (demo, tests).
@@ -61,6 +77,11 @@ class Services:
                 router.close()
             except Exception as err:  # noqa: BLE001 - closing must not fail the shutdown
                 log.debug("closing router: %s", err)
+        for channel in self.channels.values():
+            try:
+                channel.close()
+            except Exception as err:  # noqa: BLE001 - closing must not fail the shutdown
+                log.debug("closing channel: %s", err)
         for closer in reversed(self.closers):
             try:
                 closer()

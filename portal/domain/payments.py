@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 import peewee
 
-from portal.domain import grants, limits, outbox, pause
+from portal.domain import grants, limits, outbox, pause, receipts
 from portal.domain.context import Services
 from portal.domain.errors import (
     BadInput,
@@ -26,6 +26,7 @@ from portal.domain.errors import (
     PaymentRefused,
     UpstreamUnavailable,
 )
+from portal.domain.observe import record_push_outcome
 from portal.ledger.models import Grant, OutboxItem, Package, Payment
 from portal.ledger.timeline import record
 from portal.mpesa.client import NO_CALLBACK_URL
@@ -54,6 +55,7 @@ class PayRequest:
     link_login_only: str = ""
     idempotency_key: str | None = None
     source: str = ""  # the address the request came from (after trusted proxies); "" if unknown
+    receipt_sms: bool = False  # ticked "send me an SMS receipt" (honoured only where offered)
 
 
 def active_package(package_id: object) -> Package:
@@ -167,6 +169,7 @@ def start_payment(services: Services, req: PayRequest) -> Payment:
             link_login_only=(req.link_login_only or "")[:500],
             idempotency_key=req.idempotency_key,
             source=req.source[:45],
+            receipt_consent=bool(req.receipt_sms) and receipts.offered(services),
             created_at=now,
             updated_at=now,
         )
@@ -210,6 +213,7 @@ def _push(services: Services, payment: Payment, package: Package, now: datetime)
         if pause.note_push_failure(services, err) and err.key != "mpesa_timeout_unknown":
             # This one failed like the ones before it; say what the next customers will read.
             raise pause.PaymentsPaused("payments_slow") from err
+        record_push_outcome(services.meters, "refused", err.error_code or err.key)
         raise PaymentRefused(err.key) from err
     pause.note_push_success(services)
     first_query = now + timedelta(seconds=services.settings.mpesa.query_after_seconds)
@@ -273,6 +277,9 @@ def mark_paid(services: Services, payment_id: int, *, receipt: str | None, sourc
         expires_at=grant.expires_at.isoformat(),
     )
     grants.publish_live(services, grant)
+    if payment.method == "mpesa":
+        record_push_outcome(services.meters, "paid", "0")
+    receipts.on_paid(services, payment, grant)  # only queues a row: sending is the worker's
     item = grant.outbox.where(OutboxItem.done_at.is_null()).first()
     if item is not None:
         services.dispatch(lambda: outbox.run_outbox_item(services, item.id))
@@ -314,6 +321,7 @@ def mark_failed(services: Services, payment_id: int, result_code: str, result_de
         )
     else:
         record(payment_id, status, services.clock, source=source, result_code=str(result_code), result_desc=result_desc)
+        record_push_outcome(services.meters, status, str(result_code))
     return bool(changed)
 
 

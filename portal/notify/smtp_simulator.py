@@ -223,6 +223,13 @@ class SmtpSimulator:
             raise RuntimeError("this simulator does not use TLS")
         return self._certificate_pem
 
+    @property
+    def credentials(self) -> tuple[str, str] | None:
+        """``(username, password)`` a client must log in with, or None without AUTH."""
+        if self.username is None or self._password is None:
+            return None
+        return self.username, self._password
+
     def client_ssl_context(self) -> ssl.SSLContext:
         """A verifying client context that trusts this simulator's certificate."""
         return client_context(self.certificate_pem)

@@ -46,6 +46,7 @@ def pay() -> Any:
             language=str(body.get("lang") or "en"),
             idempotency_key=_idempotency_key(body.get("idempotencyKey")),
             source=request.remote_addr or "",
+            receipt_sms=body.get("receiptSms") is True,
         )
         payment = payments.start_payment(services(), req)
     except PortalError as err:

@@ -8,6 +8,8 @@ from flask import Flask, Response
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from portal.domain import metrics as issue14_metrics
+from portal.domain.context import Services
 from portal.domain.figures import ledger_figures
 
 
@@ -31,9 +33,22 @@ class LedgerCollector:
         yield outbox
 
 
+class PortalCollector:
+    """Alerts, receipts and the figures behind them (issue 14): the ledger read at scrape time
+    and the meters every process shares through Redis (:mod:`portal.domain.metrics`)."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def collect(self) -> Any:
+        services: Services = self.app.extensions["pay2connect"]
+        yield from issue14_metrics.collect(services)
+
+
 def init_app(app: Flask) -> None:
     registry = CollectorRegistry()
     registry.register(LedgerCollector())
+    registry.register(PortalCollector(app))
     up = Gauge("pay2connect_up", "1 while the web app runs", registry=registry)
     up.set(1)
 

@@ -17,7 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from portal.domain import confirmations, expiry, outbox
+from portal.domain import alerts, confirmations, deliveries, expiry, outbox
 from portal.domain.context import Services
 from portal.domain.router_reconciliation import reconcile_routers
 
@@ -29,6 +29,7 @@ class Job:
     name: str
     run: Callable[[Services], int]
     interval: Callable[[Services], float]
+    ledger: bool = True  # False: the job opens the ledger itself (it must run when the ledger is down)
 
 
 JOBS: tuple[Job, ...] = (
@@ -36,6 +37,9 @@ JOBS: tuple[Job, ...] = (
     Job("outbox", outbox.process_outbox, lambda s: min(s.settings.worker.sweep_interval_seconds, 5)),
     Job("query", confirmations.poll_open_payments, lambda s: min(s.settings.mpesa.query_every_seconds, 5)),
     Job("reconcile", reconcile_routers, lambda s: s.settings.worker.reconcile_interval_seconds),
+    # Issue 14: send due alerts, receipts and reminders; evaluate the owner's alerts.
+    Job("deliveries", deliveries.send_due, lambda s: min(s.settings.worker.sweep_interval_seconds, 5)),
+    Job("alerts", alerts.evaluate, lambda s: s.settings.alerts.evaluate_every_seconds, ledger=False),
 )
 
 
@@ -75,7 +79,8 @@ class Worker:
     def _guarded(self, job: Job) -> None:
         if not self.is_leader():
             return
-        self.services.db.connect(reuse_if_open=True)
+        if job.ledger:
+            self.services.db.connect(reuse_if_open=True)
         try:
             done = job.run(self.services)
             if done:

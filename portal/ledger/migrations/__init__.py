@@ -27,6 +27,7 @@ MODULES: tuple[str, ...] = (
     "m0004_money_operations",
     "m0005_vouchers",
     "m0006_admin_accounts",
+    "m0007_deliveries",
 )
 
 

@@ -153,6 +153,7 @@ def _harden(response: Response) -> Response:
 
 # Routes register themselves on ``bp`` when imported (after ``bp`` exists).
 from portal.web.admin import (  # noqa: E402,F401 - routes register themselves on bp
+    alerts_banner,
     auth,
     money,
     operations,

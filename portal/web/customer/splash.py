@@ -23,7 +23,7 @@ from werkzeug.exceptions import HTTPException, default_exceptions
 from werkzeug.http import HTTP_STATUS_CODES
 
 from portal.clock import NAIROBI
-from portal.domain import pause, payment_status, payments, reconnect
+from portal.domain import pause, payment_status, payments, receipts, reconnect
 from portal.domain.errors import PaymentPending, PortalError
 from portal.domain.packages import listed_packages
 from portal.web.context import error_response, services
@@ -234,7 +234,8 @@ def pay() -> Any:
     package_id = package_id if PACKAGE_ID.match(package_id) else ""  # "" -> "please choose a package"
     key = str(request.form.get("idempotency_key") or "")
     key = key if IDEMPOTENCY_KEY.match(key) else ""
-    form = FormState(values={"phone": phone, "package": package_id})
+    receipt_sms = request.form.get("receipt_sms") == "1"  # the consent box (issue 14)
+    form = FormState(values={"phone": phone, "package": package_id, "receipt_sms": "1" if receipt_sms else ""})
     req = payments.PayRequest(
         phone=phone,
         package_id=package_id,
@@ -246,6 +247,7 @@ def pay() -> Any:
         link_login_only=safe_link(params.link_login_only),
         idempotency_key=key or None,
         source=request.remote_addr or "",
+        receipt_sms=receipt_sms,
     )
     try:
         payment = payments.start_payment(services(), req)
@@ -306,6 +308,7 @@ def _render_splash(params: DeviceParams, form: FormState) -> str:
         reconnect_url=url_for("splash.reconnect_form", **params.query()),
         pause_key=pause_key,
         pause_text=message(pause_key) if pause_key else "",
+        receipt_offer=receipts.offer(svc),
     )
 
 

@@ -1,0 +1,163 @@
+"""Metric observations shared by every process through Redis: counters, histograms, gauges,
+and short time windows of recent outcomes.
+
+Why Redis and not prometheus-client's multiprocess mode: the web processes and the worker
+already share one Redis (the README requires it as soon as they are separate processes), so
+one ``HINCRBYFLOAT`` per observation makes every process's counts one total with nothing
+else to set up: no ``PROMETHEUS_MULTIPROC_DIR`` to export before the first import in every
+unit, no directory to wipe at boot, no files of dead processes to merge (a restarted web
+process does not make a counter go backwards), and it works when the worker runs on another
+machine. Whatever is already durable (payments, sessions, outboxes, alerts) is not counted
+here at all: ``/metrics`` reads it from the ledger at scrape time (:mod:`portal.domain.metrics`).
+
+Writing never raises: a metric must not fail a payment. Reading raises ``redis.RedisError``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import secrets
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import redis
+
+log = logging.getLogger(__name__)
+
+PREFIX = "p2c:metric:"
+RECENT = "p2c:recent:"
+RECORD = "p2c:record:"
+Labels = tuple[tuple[str, str], ...]
+
+
+def _labels_field(labels: Mapping[str, str]) -> str:
+    return json.dumps(sorted((str(k), str(v)) for k, v in labels.items()), separators=(",", ":"))
+
+
+def _labels_from(text: str) -> Labels:
+    return tuple((str(k), str(v)) for k, v in json.loads(text))
+
+
+def _ts(moment: datetime) -> float:
+    return moment.astimezone(UTC).timestamp()
+
+
+@dataclass
+class HistogramData:
+    """One label set of a histogram: per-bucket counts (not cumulative), sum and count."""
+
+    buckets: dict[float, float] = field(default_factory=dict)
+    total: float = 0.0
+    count: float = 0.0
+
+    def cumulative(self, bounds: Sequence[float]) -> list[tuple[str, float]]:
+        """``[(le, count)...]`` ending with ``+Inf``, as Prometheus wants them."""
+        running, rows = 0.0, []
+        for bound in (*bounds, math.inf):
+            running += self.buckets.get(bound, 0.0)
+            rows.append(("+Inf" if bound == math.inf else _le(bound), running))
+        return rows
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))
+
+
+def bucket_for(value: float, bounds: Sequence[float]) -> float:
+    """The smallest bound the value fits under (``inf`` past the last)."""
+    return next((bound for bound in bounds if value <= bound), math.inf)
+
+
+class Meters:
+    """See the module docstring. One instance per process, around the shared Redis client."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    # -- writing (never raises) -----------------------------------------------------------
+    def inc(self, name: str, labels: Mapping[str, str], amount: float = 1.0) -> None:
+        self._write(lambda pipe: pipe.hincrbyfloat(f"{PREFIX}counter:{name}", _labels_field(labels), amount))
+
+    def observe(self, name: str, labels: Mapping[str, str], value: float, bounds: Sequence[float]) -> None:
+        if not math.isfinite(value):
+            return
+        key, base = f"{PREFIX}histogram:{name}", _labels_field(labels)
+        bound = bucket_for(max(value, 0.0), bounds)
+
+        def write(pipe: Any) -> None:
+            pipe.hincrbyfloat(key, f"{base}\x1f{'inf' if bound == math.inf else _le(bound)}", 1)
+            pipe.hincrbyfloat(key, f"{base}\x1fsum", max(value, 0.0))
+            pipe.hincrbyfloat(key, f"{base}\x1fcount", 1)
+
+        self._write(write)
+
+    def set_gauge(self, name: str, labels: Mapping[str, str], value: float) -> None:
+        self._write(lambda pipe: pipe.hset(f"{PREFIX}gauge:{name}", _labels_field(labels), repr(float(value))))
+
+    def note(self, series: str, outcome: str, at: datetime, keep_seconds: int) -> None:
+        """Remember one outcome (``ok``, ``error``, ``slow``...) of ``series`` at ``at``."""
+        key, stamp = f"{RECENT}{series}", _ts(at)
+
+        def write(pipe: Any) -> None:
+            pipe.zremrangebyscore(key, "-inf", stamp - keep_seconds)
+            pipe.zadd(key, {f"{stamp}:{outcome}:{secrets.token_hex(4)}": stamp})
+            pipe.expire(key, max(keep_seconds, 1) + 60)
+
+        self._write(write)
+
+    def _write(self, build: Callable[[Any], object]) -> None:
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            build(pipe)
+            pipe.execute()
+        except (redis.RedisError, OSError) as err:
+            log.debug("metric not recorded: %s", err)
+
+    # -- reading --------------------------------------------------------------------------
+    def counters(self, name: str) -> dict[Labels, float]:
+        raw = cast("dict[bytes, bytes]", self.redis.hgetall(f"{PREFIX}counter:{name}"))
+        return {_labels_from(k.decode()): float(v) for k, v in raw.items()}
+
+    def gauges(self, name: str) -> dict[Labels, float]:
+        raw = cast("dict[bytes, bytes]", self.redis.hgetall(f"{PREFIX}gauge:{name}"))
+        return {_labels_from(k.decode()): float(v) for k, v in raw.items()}
+
+    def histograms(self, name: str) -> dict[Labels, HistogramData]:
+        raw = cast("dict[bytes, bytes]", self.redis.hgetall(f"{PREFIX}histogram:{name}"))
+        found: dict[Labels, HistogramData] = {}
+        for key, value in raw.items():
+            base, _, part = key.decode().rpartition("\x1f")
+            data = found.setdefault(_labels_from(base), HistogramData())
+            if part == "sum":
+                data.total = float(value)
+            elif part == "count":
+                data.count = float(value)
+            else:
+                data.buckets[math.inf if part == "inf" else float(part)] = float(value)
+        return found
+
+    def recent(self, series: str, since: datetime) -> Counter[str]:
+        """How many of each outcome ``series`` had from ``since`` on."""
+        members = cast("list[bytes]", self.redis.zrangebyscore(f"{RECENT}{series}", _ts(since), "+inf"))
+        return Counter(member.decode().split(":")[1] for member in members)
+
+    # -- small records (state that must not depend on the ledger) -------------------------
+    def put_record(self, name: str, values: Mapping[str, str]) -> None:
+        key = f"{RECORD}{name}"
+        pipe = self.redis.pipeline()
+        pipe.delete(key)
+        if values:
+            pipe.hset(key, mapping=dict(values))
+        pipe.execute()
+
+    def get_record(self, name: str) -> dict[str, str]:
+        raw = cast("dict[bytes, bytes]", self.redis.hgetall(f"{RECORD}{name}"))
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def drop_record(self, name: str) -> None:
+        self.redis.delete(f"{RECORD}{name}")

@@ -1,0 +1,65 @@
+"""Meters in a real Redis: counters, histograms (Prometheus buckets), gauges, recent windows;
+writing never raises, even with Redis gone."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import redis
+
+from portal.live.meters import Meters, bucket_for
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+BOUNDS = (0.1, 0.5, 1.0)
+
+
+def test_counters_add_up_per_label_set(redis_handle):
+    meters = Meters(redis_handle.client)
+    meters.inc("c", {"router": "main", "error": "timeout"})
+    meters.inc("c", {"error": "timeout", "router": "main"}, 2)  # label order does not matter
+    meters.inc("c", {"router": "backroom", "error": "timeout"})
+    assert meters.counters("c") == {
+        (("error", "timeout"), ("router", "main")): 3.0,
+        (("error", "timeout"), ("router", "backroom")): 1.0,
+    }
+    assert meters.counters("never") == {}
+
+
+def test_histograms_are_cumulative_with_sum_and_count(redis_handle):
+    meters = Meters(redis_handle.client)
+    for value in (0.05, 0.1, 0.3, 0.7, 2.0, float("nan")):
+        meters.observe("h", {"operation": "stk_push"}, value, BOUNDS)
+    (data,) = meters.histograms("h").values()
+    assert data.count == 5 and math.isclose(data.total, 3.15)
+    assert data.cumulative(BOUNDS) == [("0.1", 2.0), ("0.5", 3.0), ("1.0", 4.0), ("+Inf", 5.0)]
+    assert bucket_for(0.1, BOUNDS) == 0.1 and bucket_for(5, BOUNDS) == math.inf
+
+
+def test_gauges_and_recent_windows(redis_handle):
+    meters = Meters(redis_handle.client)
+    meters.set_gauge("g", {"router": "main"}, 0)
+    meters.set_gauge("g", {"router": "main"}, 1)
+    assert meters.gauges("g") == {(("router", "main"),): 1.0}
+    for seconds, outcome in ((0, "error"), (30, "ok"), (60, "slow"), (90, "ok")):
+        meters.note("daraja", outcome, T0 + timedelta(seconds=seconds), keep_seconds=600)
+    assert meters.recent("daraja", T0) == {"ok": 2, "error": 1, "slow": 1}
+    assert meters.recent("daraja", T0 + timedelta(seconds=45)) == {"ok": 1, "slow": 1}
+    meters.note("daraja", "ok", T0 + timedelta(seconds=650), keep_seconds=600)  # drops 0 s and 30 s
+    assert redis_handle.client.zcard("p2c:recent:daraja") == 3
+
+
+def test_records_round_trip(redis_handle):
+    meters = Meters(redis_handle.client)
+    meters.put_record("alert:x", {"since": "2026-03-01T09:00:00+00:00", "round": "1"})
+    assert meters.get_record("alert:x")["round"] == "1"
+    meters.drop_record("alert:x")
+    assert meters.get_record("alert:x") == {}
+
+
+def test_writing_never_raises_when_redis_is_gone():
+    gone = Meters(redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
+    gone.inc("c", {})
+    gone.observe("h", {}, 1.0, BOUNDS)
+    gone.set_gauge("g", {}, 1)
+    gone.note("daraja", "ok", T0, 60)
