@@ -30,15 +30,15 @@ def _services(settings: Any, **kwargs: Any) -> Any:
 
 def _listen(listen: str) -> tuple[str, int]:
     host, _, port = listen.rpartition(":")
-    return host, int(port)
+    return host.strip("[]"), int(port)
 
 
-def _serve_app(app: Any, host: str, port: int, banner: str = "") -> None:
+def _serve_app(app: Any, host: str, port: int, banner: str = "", **options: Any) -> None:
     """Bind, then say so (the banner only appears once the port really listens), then serve."""
     from waitress.server import create_server
 
     try:
-        server = create_server(app, host=host, port=port, threads=8, ident="pay2connect")
+        server = create_server(app, host=host, port=port, threads=8, ident="pay2connect", **options)
     except OSError as err:
         fail(f"cannot listen on {host}:{port}: {err.strerror or err}")
     if banner:
@@ -56,6 +56,7 @@ def _serve_app(app: Any, host: str, port: int, banner: str = "") -> None:
 def serve(ctx: click.Context, with_worker: bool) -> None:
     """Run the web app (portal, API, admin, callback) under waitress."""
     from portal import create_app
+    from portal.web.app import proxy_options
     from portal.worker.scheduler import Worker
 
     settings = settings_from(ctx)
@@ -69,7 +70,7 @@ def serve(ctx: click.Context, with_worker: bool) -> None:
         " with the worker" if runner else ""
     )
     try:
-        _serve_app(app, host, port, banner)
+        _serve_app(app, host, port, banner, **proxy_options(settings))
     finally:
         if runner is not None:
             runner.stop()
@@ -181,17 +182,34 @@ def check(ctx: click.Context) -> None:
 
 @click.command("routeros-setup")
 @click.option("--router", "router_name", help="Router name from the config (default: the first).")
+@click.option("--portal-ip", help="The portal's address as phones reach it (default: public_url's, resolved).")
+@click.option("--server-ip", help="This server's address as the router sees it (default: found by routing).")
+@click.option("--hotspot-address", help="The router's own address on the hotspot network (default 10.5.50.1).")
+@click.option("--include-password", is_flag=True, help="Write the API user's password from the config.")
 @config_option
 @click.pass_context
-def routeros_setup(ctx: click.Context, router_name: str | None) -> None:
+def routeros_setup(
+    ctx: click.Context,
+    router_name: str | None,
+    portal_ip: str | None,
+    server_ip: str | None,
+    hotspot_address: str | None,
+    include_password: bool,
+) -> None:
     """Print the RouterOS script and login.html for the venue router."""
-    from portal.domain.router_setup import render_setup
+    from portal.domain.router_setup import SetupError, plan_setup, render_setup
 
     settings = settings_from(ctx)
     router = settings.router(router_name) if router_name else (settings.routers[0] if settings.routers else None)
     if router is None:
         fail(f"no router named {router_name!r} in the config" if router_name else "no [[routers]] in the config")
-    click.echo(render_setup(settings, router))
+    try:
+        plan = plan_setup(settings, router, portal_ip=portal_ip, server_ip=server_ip, hotspot_address=hotspot_address)
+    except SetupError as err:
+        fail(str(err))
+    for warning in plan.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(render_setup(settings, router, plan, include_password=include_password))
 
 
 @click.command("simulate-daraja")

@@ -23,6 +23,7 @@ MPESA_ENV_NAMES = {
     "MPESA_ENVIRONMENT": "environment",
 }
 DEFAULT_CONFIG_PATH = "config.toml"
+PRODUCTION = "production"
 
 
 class ConfigError(Exception):
@@ -41,6 +42,9 @@ class PortalSettings:
     data_dir: str = "./var"
     default_language: str = "en"
     trusted_proxies: int = 0
+    proxy_address: str = "127.0.0.1"
+    monitoring_networks: tuple[str, ...] = ()
+    monitoring_token: str = ""
     venue_name: str = "Pay2Connect Wi-Fi"
     max_body_bytes: int = 16384
 
@@ -125,6 +129,11 @@ class Settings:
     routers: tuple[RouterSettings, ...] = ()
     limits: LimitSettings = field(default_factory=LimitSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
+
+    @property
+    def production(self) -> bool:
+        """Real money: ``[mpesa] environment = "production"``; the strict rules apply."""
+        return self.mpesa.environment == PRODUCTION
 
     @property
     def data_path(self) -> Path:
