@@ -85,10 +85,13 @@ def admin_create(ctx: click.Context, username: str) -> None:
     click.echo(f"admin {username} is ready")
 
 
-from portal.cli.packages import packages  # noqa: E402 - sub-commands join the group defined above
+from portal.cli.backup import backup, restore  # noqa: E402 - sub-commands join the group defined above
+from portal.cli.packages import packages  # noqa: E402
 from portal.cli.servers import SERVER_COMMANDS  # noqa: E402
 
 main.add_command(packages)
+main.add_command(backup)
+main.add_command(restore)
 for server_command in SERVER_COMMANDS:
     main.add_command(server_command)
 
