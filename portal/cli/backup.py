@@ -83,9 +83,11 @@ def backup(ctx: click.Context, file: Path) -> None:
         if not source.is_file():
             fail(f"{source}: no ledger there yet (run `pay2connect migrate` first)")
         try:
-            with closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as live:
-                with closing(sqlite3.connect(partial)) as copy:
-                    live.backup(copy)
+            with (
+                closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as live,
+                closing(sqlite3.connect(partial)) as copy,
+            ):
+                live.backup(copy)
         except sqlite3.Error as err:
             partial.unlink(missing_ok=True)
             fail(f"backup failed: {err}")
