@@ -112,11 +112,19 @@ def plan_setup(
     return SetupPlan(portal_url, host, portal_ip, port, server_ip, warnings)
 
 
+def routeros_string(text: str) -> str:
+    """``text`` as a RouterOS double-quoted string (``$`` and ``?`` would otherwise be read)."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("?", "\\?")
+    return '"' + escaped.replace("\n", "\\n") + '"'
+
+
 def render_setup(settings: Settings, router: RouterSettings, plan: SetupPlan, *, include_password: bool = False) -> str:
     service = "api-ssl" if router.tls else "api"
     login_html = LOGIN_HTML.format(portal=plan.portal_url, router=router.name)
-    password = router.password if include_password and router.password else "PASTE-THE-PASSWORD-FROM-config.toml"
-    password = password.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    login_lines = "".join(f"#   {line}\n" for line in login_html.splitlines())
+    password = routeros_string(
+        router.password if include_password and router.password else "PASTE-THE-PASSWORD-FROM-config.toml"
+    )
     warnings = "".join(f"# WARNING: {line}\n" for line in plan.warnings)
     by_name = (
         f'/ip hotspot walled-garden add action=allow dst-host={plan.portal_host} comment="{COMMENT} portal"\n'
@@ -144,13 +152,13 @@ def render_setup(settings: Settings, router: RouterSettings, plan: SetupPlan, *,
 /user remove [find where name="{router.username}"]
 /user group remove [find where name="{COMMENT}"]
 /user group add name={COMMENT} policy=api,read,write,!local,!telnet,!ssh,!ftp,!reboot,!policy,!test,!winbox,!password,!web,!sniff,!sensitive,!romon,!rest-api comment="{COMMENT} portal"
-/user add name={router.username} group={COMMENT} address={plan.server_ip}/32 password="{password}" comment="{COMMENT} portal"
+/user add name={router.username} group={COMMENT} address={plan.server_ip}/32 password={password} comment="{COMMENT} portal"
 /ip service set {service} disabled=no address={plan.server_ip}/32
 
-# 4. Replace hotspot/login.html on the router (Files) with this page. It forwards the
-#    device's mac, ip, this router's name, link-login-only and link-orig to the portal:
-# ----8<---- hotspot/login.html ----
-{login_html}# ----8<----
-
+# 4. The hotspot's login page (hotspot/login.html, made by Hotspot Setup) becomes a page that sends
+#    the device's mac, ip, this router's name, link-login-only and link-orig on to the portal:
+/file set [find where name="hotspot/login.html"] contents={routeros_string(login_html)}
+# The page, for reading:
+{login_lines}
 # 5. Check from the portal machine:   pay2connect check
 """

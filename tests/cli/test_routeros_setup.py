@@ -109,3 +109,17 @@ def test_api_ssl_is_restricted_when_tls_is_on(tmp_path):
 
     plan = plan_setup(settings, router, server_ip="10.5.50.3")
     assert "/ip service set api-ssl disabled=no address=10.5.50.3/32" in render_setup(settings, router, plan)
+
+
+def test_the_login_page_is_written_by_the_script_itself(tmp_path):
+    """`/import` reads every line: the page goes into a RouterOS string that decodes back to it."""
+    import re
+
+    from portal.domain.router_setup import LOGIN_HTML
+
+    out = setup(config(tmp_path, "http://10.5.50.2"), "--server-ip", "10.5.50.3").output
+    match = re.search(r'^/file set \[find where name="hotspot/login.html"\] contents="(.*)"$', out, re.M)
+    assert match, out
+    decoded = re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), match.group(1))
+    assert decoded == LOGIN_HTML.format(portal="http://10.5.50.2", router="cafe")
+    assert all(line.startswith(("#", "/", ":")) or not line for line in out.splitlines())  # nothing else to run
