@@ -84,6 +84,10 @@ def _mpesa(s: Settings) -> list[str]:
         for key in ("consumer_key", "consumer_secret", "passkey"):
             if not getattr(m, key):
                 problems.append(f"mpesa.{key}: required for the {m.environment} environment")
+    elif m.environment == "simulator" and m.base_url:  # a stand-alone simulator: its credentials
+        for key in ("consumer_key", "consumer_secret", "passkey"):
+            if not getattr(m, key):
+                problems.append(f"mpesa.{key}: required with base_url (the simulator prints its credentials)")
     if not re.fullmatch(r"\d{5,7}", m.shortcode):
         problems.append(f"mpesa.shortcode: expected 5-7 digits, got {m.shortcode!r}")
     if m.transaction_type not in ("CustomerPayBillOnline", "CustomerBuyGoodsOnline"):

@@ -177,3 +177,12 @@ def test_no_config_file_is_an_error_not_a_simulator(tmp_path, command):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: config.toml: no config file"), result.stderr
     assert "simulator" not in result.stdout.lower() and not (tmp_path / "var").exists()
+
+
+def test_a_stand_alone_simulator_needs_its_credentials(tmp_path):
+    """`serve` against `simulate-daraja` with no passkey was a traceback; now one line per key."""
+    path = tmp_path / "c.toml"
+    path.write_text('[mpesa]\nenvironment = "simulator"\nbase_url = "http://127.0.0.1:8900"\nconsumer_key = "k"\n')
+    code, errors = invoke(path, "serve")
+    assert code == 2
+    assert [line.split(":")[1].strip() for line in errors] == ["mpesa.consumer_secret", "mpesa.passkey"]
