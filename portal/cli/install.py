@@ -11,6 +11,7 @@ units, the Caddy proxy and journald's rotation, then enables and starts everythi
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 from pathlib import Path
@@ -99,6 +100,9 @@ def install(**options: object) -> None:
         admin=str(options["admin_name"]),
         settings=_settings(tuple(str(v) for v in options["set_values"])),  # type: ignore[attr-defined]
     )
+    for name in (choices.db_name, choices.db_user, choices.admin):
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,39}", name):
+            fail(f"{name!r}: database, role and admin names are lowercase letters, digits and _")
     if not (choices.domain or choices.lan_address):
         fail("give --domain (public name, HTTPS) and/or --lan-address (the portal on the venue's LAN)")
     steps.ensure_user(layout)
@@ -148,7 +152,10 @@ def summary(layout: Layout, choices: Choices, admin_password: str | None, system
     click.echo(f"  Admin:                      {choices.https_url}/admin/")
     if admin_password:
         click.echo(f"  First admin: {choices.admin}  one-time password: {admin_password}")
-        click.echo("  (shown once, stored nowhere in clear: sign in and change it)")
+        click.echo(
+            "  (shown once, stored only as a hash; set your own with: sudo -u pay2connect "
+            f"{layout.venv}/bin/pay2connect --config {layout.config} admin create {choices.admin})"
+        )
     if not systemd:
         click.echo(
             "  Not started (--no-systemd): run each unit's ExecStartPre and ExecStart lines as "

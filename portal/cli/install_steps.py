@@ -43,6 +43,7 @@ STOCK_CADDYFILE_MARK = "root * /usr/share/caddy"  # Debian's example site
 def run(command: list[str], *, user: str | None = None, check: bool = True, **kwargs: object) -> str:
     if user is not None:
         command = ["runuser", "-u", user, "--", *command]
+        kwargs.setdefault("cwd", "/")  # the caller's folder may be closed to that user
     result = subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
     if check and result.returncode != 0:
         detail = (result.stderr or result.stdout).strip()
