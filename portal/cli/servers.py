@@ -43,6 +43,11 @@ def _serve_app(app: Any, host: str, port: int, banner: str = "", **options: Any)
         fail(f"cannot listen on {host}:{port}: {err.strerror or err}")
     if banner:
         click.echo(banner)
+
+    def stop(*_: object) -> None:  # systemctl stop: leave through the finally blocks (embedded Redis too)
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         server.run()
     finally:
