@@ -24,7 +24,8 @@ from portal.ledger import migrations
 from portal.ledger.database import open_database
 from portal.live import LiveStore, RedisHandle, open_redis
 from portal.live.meters import Meters
-from portal.mpesa.client import DarajaClient, DarajaCredentials
+from portal.live.tokens import RedisTokenStore
+from portal.mpesa.client import DarajaClient, DarajaCredentials, TokenStore
 from portal.notify import LIVE_BASE_URL, SANDBOX_BASE_URL, AfricasTalkingSms, JsonWebhook, SmtpEmail
 from portal.notify.email import Security
 from portal.notify.webhook import WebhookStyle
@@ -90,7 +91,9 @@ def build_router(
     )
 
 
-def build_gateway(settings: Settings, clock: Clock, simulator: DarajaSimulator | None) -> DarajaClient:
+def build_gateway(
+    settings: Settings, clock: Clock, simulator: DarajaSimulator | None, token_store: TokenStore | None = None
+) -> DarajaClient:
     """The Daraja client, aimed at Safaricom or at the in-process simulator."""
     m = settings.mpesa
     base_url = settings.daraja_base_url
@@ -109,7 +112,12 @@ def build_gateway(settings: Settings, clock: Clock, simulator: DarajaSimulator |
         transaction_type=m.transaction_type,
         party_b=m.party_b,
     )
-    return DarajaClient(credentials, clock=clock, timeout=m.request_timeout)
+    return DarajaClient(credentials, clock=clock, timeout=m.request_timeout, token_store=token_store)
+
+
+def _token_store(handle: RedisHandle, settings: Settings, simulator: DarajaSimulator | None) -> TokenStore:
+    base_url = settings.mpesa.base_url or (simulator.base_url if simulator is not None else settings.daraja_base_url)
+    return RedisTokenStore(handle.client, base_url, settings.mpesa.consumer_key)
 
 
 def build_sms(services: Services, given: SmsGatewaySimulator | None) -> None:
@@ -274,7 +282,8 @@ def build_services(
         clock=clock,
         db=db,
         live=LiveStore(redis_handle.client),
-        gateway=build_gateway(settings, clock, simulator),
+        # One Daraja token for every process on this Redis (each minting its own would churn).
+        gateway=build_gateway(settings, clock, simulator, _token_store(redis_handle, settings, simulator)),
         routers=routers,
         meters=Meters(redis_handle.client),
         simulator=simulator,

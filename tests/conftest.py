@@ -22,6 +22,7 @@ from portal.config import load_settings
 from portal.domain.context import Services
 from portal.live import RedisHandle, open_redis
 from portal.wiring import build_services
+from tests import backends
 
 START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
 
@@ -38,6 +39,17 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(line)
 
 
+def pytest_report_header() -> str:
+    return backends.describe()
+
+
+@pytest.fixture
+def ledger_url(tmp_path: Path) -> Iterator[str]:
+    """This test's own empty ledger: an SQLite file, or a PostgreSQL schema (tests/backends.py)."""
+    with backends.ledger_url(tmp_path) as url:
+        yield url
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(START)
@@ -45,8 +57,8 @@ def clock() -> ManualClock:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisHandle]:
-    """One embedded redis-server for the whole run (a real server on a unix socket)."""
-    handle = open_redis("", tmp_path_factory.mktemp("redis"))
+    """One redis-server for the whole run: embedded (unix socket), or PAY2CONNECT_TEST_REDIS_URL."""
+    handle = open_redis(backends.REDIS_URL, tmp_path_factory.mktemp("redis"))
     yield handle
     handle.close()
 
@@ -87,10 +99,12 @@ def simulator(clock: ManualClock) -> Iterator[Any]:
     sim.stop()
 
 
-def make_settings(tmp_path: Path, base_url: str, sim_base: str, **sections: dict[str, Any]) -> Any:
+def make_settings(
+    tmp_path: Path, base_url: str, sim_base: str, database_url: str = "", **sections: dict[str, Any]
+) -> Any:
     overrides: dict[str, Any] = {
         "portal": {"data_dir": str(tmp_path / "data"), "public_url": base_url, "secret_key": "test-secret-key-123456"},
-        "database": {"url": f"sqlite:///{tmp_path / 'ledger.db'}"},
+        "database": {"url": database_url or f"sqlite:///{tmp_path / 'ledger.db'}"},
         "mpesa": {
             "environment": "simulator",
             "base_url": sim_base,
@@ -139,9 +153,10 @@ def services(
     redis_handle: RedisHandle,
     http_server: tuple[str, _LateApp],
     settings_overrides: dict[str, Any],
+    ledger_url: str,
 ) -> Iterator[Services]:
     base_url, _late = http_server
-    settings = make_settings(tmp_path, base_url, simulator.base_url, **settings_overrides)
+    settings = make_settings(tmp_path, base_url, simulator.base_url, ledger_url, **settings_overrides)
     built = build_services(settings, clock=clock, simulator=simulator, redis_handle=redis_handle, background=False)
     yield built
     built.close()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -33,13 +35,43 @@ def open_ledger(settings: Settings, *, report: Callable[[str], None] | None = No
     from portal.ledger.database import DatabaseUnavailable, open_database
 
     try:
-        migrations.upgrade(open_database(settings.database_url), report=report)
+        db = open_database(settings.database_url)
+        with _one_migrator_at_a_time(db, settings.database_url):
+            migrations.upgrade(db, report=report)
     except migrations.SchemaAhead as err:
         fail(str(err))
     except DatabaseUnavailable as err:
         fail(str(err))
     except Exception as err:  # noqa: BLE001 - e.g. a read-only folder; say it in one line
         fail(f"cannot prepare the database: {err}")
+
+
+SCHEMA_LOCK_KEY = 0x70326320  # "p2c ": PostgreSQL advisory lock held while migrating
+
+
+@contextmanager
+def _one_migrator_at_a_time(db: Any, url: str) -> Iterator[None]:
+    """Several units start at once and each runs ``migrate`` first: they take turns, and the
+    ones after the first find nothing left to do (PostgreSQL advisory lock, or a file lock)."""
+    if url.startswith(("postgres://", "postgresql://")):
+        db.execute_sql("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            db.execute_sql("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
+        return
+    path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
+    if not path or path == ":memory:":
+        yield
+        return
+    import fcntl
+
+    with open(Path(path).with_name(Path(path).name + ".migrate-lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def config_option(command: Callable[..., Any]) -> Callable[..., Any]:

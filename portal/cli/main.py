@@ -64,18 +64,24 @@ def admin() -> None:
     default=None,
     help="New admins are owners unless this says cashier; an existing admin keeps their role unless given.",
 )
+@click.option("--unless-exists", is_flag=True, help="Do nothing if USERNAME exists (the installer's first admin).")
 @config_option
 @click.pass_context
-def admin_create(ctx: click.Context, username: str, role: str | None) -> None:
+def admin_create(ctx: click.Context, username: str, role: str | None, unless_exists: bool) -> None:
     """Create USERNAME (or reset its password). Password from a prompt, or stdin when piped.
 
     Resetting a password ends every session of that admin.
     """
     from portal.clock import SystemClock
-    from portal.domain.accounts import create_admin
+    from portal.domain.accounts import admin_role, create_admin
     from portal.domain.errors import BadInput
 
     settings = settings_from(ctx)
+    if unless_exists:
+        open_ledger(settings)
+        if admin_role(username) is not None:
+            click.echo(f"admin {username} exists: left as it is")
+            return
     if sys.stdin.isatty():
         password = getpass.getpass("Password: ")
         if getpass.getpass("Again: ") != password:
@@ -96,7 +102,9 @@ def admin_create(ctx: click.Context, username: str, role: str | None) -> None:
     click.echo(f"admin {user.username} ({user.role}) is ready")
 
 
-from portal.cli.packages import packages  # noqa: E402 - sub-commands join the group defined above
+from portal.cli.backup import backup, restore  # noqa: E402 - sub-commands join the group defined above
+from portal.cli.install import install  # noqa: E402
+from portal.cli.packages import packages  # noqa: E402
 from portal.cli.payments import payments  # noqa: E402
 from portal.cli.servers import SERVER_COMMANDS  # noqa: E402
 from portal.cli.statement import statement  # noqa: E402
@@ -106,6 +114,9 @@ main.add_command(packages)
 main.add_command(payments)
 main.add_command(statement)
 main.add_command(vouchers)
+main.add_command(backup)
+main.add_command(restore)
+main.add_command(install)
 for server_command in SERVER_COMMANDS:
     main.add_command(server_command)
 

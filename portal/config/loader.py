@@ -7,6 +7,7 @@ Every problem becomes one line naming the key; :class:`ConfigError` carries them
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -30,12 +31,14 @@ def load_settings(
     path: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    *,
+    require_file: bool = True,
 ) -> Settings:
     """Read, merge and validate configuration. Raises ConfigError listing every problem.
 
-    ``path`` None means ``$PAY2CONNECT_CONFIG`` or ``./config.toml`` if it exists (it may
-    be absent: the defaults are a demo-able setup). ``overrides`` is a nested mapping
-    applied last (tests and the demo use it).
+    ``path`` None means ``$PAY2CONNECT_CONFIG`` or ``./config.toml``. A missing file is an
+    error (never a silent simulator); only ``require_file=False`` (the demo's and the tests'
+    own settings) starts from the defaults. ``overrides`` is a nested mapping applied last.
     """
     environ = os.environ if environ is None else environ
     problems: list[str] = []
@@ -48,8 +51,17 @@ def load_settings(
             raw = tomllib.loads(file_path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
             raise ConfigError([f"{file_path}: not valid TOML: {err}"]) from None
+        except OSError as err:
+            raise ConfigError([f"{file_path}: cannot read the config file: {err.strerror or err}"]) from None
     elif explicit:
         raise ConfigError([f"{file_path}: config file not found"])
+    elif require_file:
+        raise ConfigError(
+            [
+                f"{file_path}: no config file (give --config FILE or set PAY2CONNECT_CONFIG; "
+                "copy config.example.toml to start; `pay2connect demo` needs none)"
+            ]
+        )
     _apply_environment(raw, environ, problems)
     if overrides:
         _deep_merge(raw, overrides)
@@ -93,7 +105,15 @@ def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str], problems
             if isinstance(section, dict):
                 section[parts[1]] = value
         else:
-            problems.append(f"{env_name}: unknown setting (use PAY2CONNECT_<SECTION>__<KEY>)")
+            problems.append(
+                f"{env_name}: unknown setting (use PAY2CONNECT_<SECTION>__<KEY>)"
+                + _did_you_mean(parts[0], [*SECTIONS, "routers"])
+            )
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word.lower(), choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def _coerce(key: str, value: Any, default: Any, hint: str) -> Any:
@@ -140,7 +160,7 @@ def _build_section(cls: type, name: str, values: Any, problems: list[str]) -> An
     for key, value in values.items():
         spec = known.get(key)
         if spec is None:
-            problems.append(f"{name}.{key}: unknown setting")
+            problems.append(f"{name}.{key}: unknown setting{_did_you_mean(key, list(known))}")
             continue
         try:
             kwargs[key] = _coerce(f"{name}.{key}", value, spec.default, str(spec.type))
@@ -155,7 +175,7 @@ def _build(raw: dict[str, Any], problems: list[str]) -> Settings | None:
         if key in SECTIONS:
             sections[key] = _build_section(SECTIONS[key], key, value, problems)
         elif key != "routers":
-            problems.append(f"[{key}]: unknown section")
+            problems.append(f"[{key}]: unknown section{_did_you_mean(key, [*SECTIONS, 'routers'])}")
     routers_raw = raw.get("routers", [])
     routers: list[RouterSettings] = []
     if not isinstance(routers_raw, list):

@@ -31,6 +31,7 @@ MPESA_ENV_NAMES = {
     "MPESA_ENVIRONMENT": "environment",
 }
 DEFAULT_CONFIG_PATH = "config.toml"
+PRODUCTION = "production"
 
 
 class ConfigError(Exception):
@@ -49,6 +50,9 @@ class PortalSettings:
     data_dir: str = "./var"
     default_language: str = "en"
     trusted_proxies: int = 0
+    proxy_address: str = "127.0.0.1"
+    monitoring_networks: tuple[str, ...] = ()
+    monitoring_token: str = ""
     venue_name: str = "Pay2Connect Wi-Fi"
     max_body_bytes: int = 16384
 
@@ -171,6 +175,11 @@ class Settings:
     webhook: WebhookSettings = field(default_factory=WebhookSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     receipts: ReceiptSettings = field(default_factory=ReceiptSettings)
+
+    @property
+    def production(self) -> bool:
+        """Real money: ``[mpesa] environment = "production"``; the strict rules apply."""
+        return self.mpesa.environment == PRODUCTION
 
     @property
     def data_path(self) -> Path:

@@ -39,10 +39,31 @@ def open_database(url: str) -> peewee.Database:
             db = connect(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
         else:
             db = connect(url)
+            if url.startswith(("postgres://", "postgresql://", "postgresext://")):
+                _store_nul_as_replacement_character()
     except (peewee.PeeweeException, ValueError, RuntimeError, OSError) as err:
         raise DatabaseUnavailable(f"cannot open database {redact_url(url)}: {err}") from err
     database.initialize(db)
     return db
+
+
+def _store_nul_as_replacement_character() -> None:
+    """PostgreSQL text cannot hold NUL (0x00): psycopg2 raises on it, so a forged callback body
+    or a status reference with ``%00`` in it was a 500 there (and fine on SQLite). Text reaching
+    PostgreSQL has each NUL as U+FFFD instead: stored as evidence, never matching a real id."""
+    import psycopg2.extensions as pg
+
+    class _Text:
+        def __init__(self, value: str) -> None:
+            self.quoted = pg.QuotedString(value.replace("\x00", "\ufffd"))
+
+        def prepare(self, connection: object) -> None:
+            self.quoted.prepare(connection)
+
+        def getquoted(self) -> bytes:
+            return bytes(self.quoted.getquoted())
+
+    pg.register_adapter(str, _Text)
 
 
 def redact_url(url: str) -> str:

@@ -3,6 +3,9 @@
 One :class:`DarajaClient` per process owns the access token: Daraja documents that minting a
 token invalidates the previous one, so tokens are cached, minted single-flight under a lock,
 and refreshed once (then the call replayed once) when Daraja says "Invalid Access Token".
+Several processes on one account (web processes and workers) share the token through a
+:class:`TokenStore` (Redis): one mints under a cross-process lock, the others use its token,
+instead of each minting and invalidating the others' tokens.
 Every request has a timeout. Nothing secret (Password, Authorization header, consumer secret,
 passkey) is ever logged, and phone numbers are masked.
 """
@@ -13,9 +16,10 @@ import base64
 import logging
 import re
 import threading
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -121,6 +125,18 @@ def clean_reference(text: str, limit: int, field_name: str = "text") -> str:
     return cleaned
 
 
+class TokenStore(Protocol):
+    """The access token shared by every process using one Daraja account."""
+
+    def load(self) -> tuple[str, datetime] | None: ...
+
+    def save(self, token: str, valid_until: datetime) -> None: ...
+
+    def mint_lock(self) -> AbstractContextManager[object]:
+        """Held while one process mints: the others wait, then use its token."""
+        ...
+
+
 class DarajaClient:
     """Talks to one Daraja environment (sandbox, production, or our simulator)."""
 
@@ -132,8 +148,10 @@ class DarajaClient:
         timeout: float = 15.0,
         token_margin_seconds: int = 120,
         session: requests.Session | None = None,
+        token_store: TokenStore | None = None,
     ) -> None:
         self.credentials = credentials
+        self._token_store = token_store
         self._clock = clock
         self._timeout = timeout
         self._token_margin = token_margin_seconds
@@ -149,24 +167,43 @@ class DarajaClient:
         """Return a valid access token, minting one only when the cached one is stale."""
         with self._token_lock:
             cached = None if force_refresh else self._cached_token_locked()
-            return cached if cached is not None else self._mint_token_locked()
+            return cached if cached is not None else self._mint_token_locked(fresh=force_refresh)
 
     def _token_after_rejection(self, rejected: str) -> str:
-        """Replace a token Daraja refused, unless another thread already did."""
+        """Replace a token Daraja refused, unless another thread (or process) already did."""
         with self._token_lock:
             cached = self._cached_token_locked()
             if cached is not None and cached != rejected:
                 return cached
-            return self._mint_token_locked()
+            return self._mint_token_locked(refused=rejected)
 
     def _cached_token_locked(self) -> str | None:
-        if self._token is None or self._token_valid_until is None:
-            return None
-        if self._clock.now() >= self._token_valid_until:
-            return None
-        return self._token
+        valid_until = self._token_valid_until
+        if self._token is not None and valid_until is not None and self._clock.now() < valid_until:
+            return self._token
+        return self._shared_token(refused=None)
 
-    def _mint_token_locked(self) -> str:
+    def _shared_token(self, refused: str | None) -> str | None:
+        """The token another process minted, if it is still good (and not the one refused)."""
+        shared = self._token_store.load() if self._token_store is not None else None
+        if shared is None or shared[0] == refused or self._clock.now() >= shared[1]:
+            return None
+        self._token, self._token_valid_until = shared
+        return shared[0]
+
+    def _mint_token_locked(self, refused: str | None = None, *, fresh: bool = False) -> str:
+        if self._token_store is None:
+            return self._mint_now()
+        with self._token_store.mint_lock():
+            shared = None if fresh else self._shared_token(refused)  # minted while we waited?
+            if shared is not None:
+                return shared
+            token = self._mint_now()
+            if self._token_valid_until is not None:
+                self._token_store.save(token, self._token_valid_until)
+            return token
+
+    def _mint_now(self) -> str:
         url = self.credentials.base_url + OAUTH_PATH
         try:
             response = self._session.get(

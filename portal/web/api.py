@@ -13,6 +13,7 @@ from portal.domain import health as health_checks
 from portal.domain.errors import PortalError
 from portal.web.context import services
 from portal.web.messages import message
+from portal.web.metrics import monitoring_allowed
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -145,5 +146,12 @@ def _allowed(source_ip: str, allowed: tuple[str, ...]) -> bool:
 
 @bp.get("/health")
 def health() -> Any:
-    report = health_checks.check_all(services(), include_daraja=request.args.get("daraja") != "0")
-    return jsonify(report), (200 if report["ok"] else 503)
+    """Up or down for anyone; which part failed (and versions) only for monitoring."""
+    detailed = monitoring_allowed()
+    report = health_checks.check_all(
+        services(), include_daraja=detailed and request.args.get("daraja") != "0", include_routers=detailed
+    )
+    status = 200 if report["ok"] else 503
+    if not detailed:
+        return jsonify(status="up" if report["ok"] else "down"), status
+    return jsonify(report), status

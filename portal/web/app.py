@@ -9,8 +9,8 @@ from typing import Any
 
 from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
+from waitress.proxy_headers import proxy_headers_middleware
 from werkzeug.exceptions import HTTPException
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import ASSETS
 from portal.config import Settings, load_settings
@@ -22,6 +22,26 @@ from portal.wiring import build_services
 
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
+
+#: What a trusted reverse proxy may tell us: the client's address, http or https, the host asked for.
+PROXY_HEADERS = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """waitress options for ``[portal] trusted_proxies`` / ``proxy_address``.
+
+    waitress removes every ``X-Forwarded-*`` header unless told which peer to believe, so
+    without these the callback allow-list and the sign-in limits only ever see the proxy.
+    """
+    count = settings.portal.trusted_proxies
+    if count <= 0:
+        return {"clear_untrusted_proxy_headers": True}
+    return {
+        "trusted_proxy": settings.portal.proxy_address,
+        "trusted_proxy_count": count,
+        "trusted_proxy_headers": set(PROXY_HEADERS),
+        "clear_untrusted_proxy_headers": True,
+    }
 
 
 def create_app(
@@ -38,7 +58,7 @@ def create_app(
     from the settings.
     """
     if settings is None:
-        settings = services.settings if services is not None else load_settings(overrides=config)
+        settings = services.settings if services is not None else load_settings(overrides=config, require_file=False)
     app = Flask(
         "portal",
         template_folder=str(ASSETS / "templates"),
@@ -49,11 +69,11 @@ def create_app(
         MAX_CONTENT_LENGTH=max(settings.portal.max_body_bytes, 4096),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Admin cookies travel only over HTTPS when the portal is served over HTTPS.
+        SESSION_COOKIE_SECURE=settings.portal.public_url.lower().startswith("https://"),
         WTF_CSRF_TIME_LIMIT=None,
         PAY2CONNECT_SETTINGS=settings,
     )
-    # accounts (issue 11): admin cookies travel only over HTTPS when the portal is served over HTTPS.
-    app.config["SESSION_COOKIE_SECURE"] = settings.portal.public_url.lower().startswith("https://")
     if services is None:
         services = build_services(settings)
     app.extensions["pay2connect"] = services
@@ -64,9 +84,17 @@ def create_app(
 def init_app(app: Flask, services: Services) -> None:
     """Wire extensions, per-request hooks, error pages and blueprints."""
     settings = app.config["PAY2CONNECT_SETTINGS"]
-    if settings.portal.trusted_proxies:
-        n = settings.portal.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+    # The same rule waitress applies under `pay2connect serve` (proxy_options), for any other
+    # WSGI server too; applied twice it changes nothing (the second pass sees the client).
+    options = proxy_options(settings)
+    app.wsgi_app = proxy_headers_middleware(  # type: ignore[method-assign,assignment]
+        app.wsgi_app,
+        trusted_proxy=options.get("trusted_proxy"),
+        trusted_proxy_count=options.get("trusted_proxy_count", 1),
+        trusted_proxy_headers=options.get("trusted_proxy_headers"),
+        clear_untrusted=True,
+        logger=log,
+    )
     https_site = settings.portal.public_url.startswith("https://")
     csrf.init_app(app)
     i18n.init_app(app)
@@ -118,8 +146,8 @@ def _frame_and_transport_headers(response: Any, https_site: bool) -> None:
     """No framing anywhere; HSTS when the site is served over HTTPS.
 
     HTTPS means ``public_url`` is https, or this request came over https (directly, or by
-    ``X-Forwarded-Proto`` from a trusted proxy: ProxyFix honours it only with
-    ``portal.trusted_proxies`` set, so a visitor cannot claim it).
+    ``X-Forwarded-Proto`` from a trusted proxy: the proxy-headers middleware honours it only
+    from the configured proxy, so a visitor cannot claim it).
     """
     for name, value in FRAME_HEADERS.items():
         response.headers.setdefault(name, value)

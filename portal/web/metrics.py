@@ -1,16 +1,43 @@
-"""Prometheus metrics at ``GET /metrics`` (prometheus-client, a registry per app)."""
+"""Prometheus metrics at ``GET /metrics`` (prometheus-client, a registry per app), and who may
+read them: loopback, ``[portal] monitoring_networks``, or ``Authorization: Bearer
+<monitoring_token>``. The hotspot's customers see the venue's revenue otherwise.
+"""
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, abort, request
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from portal.domain import metrics as issue14_metrics
 from portal.domain.context import Services
 from portal.domain.figures import ledger_figures
+from portal.web.context import services
+
+
+def monitoring_allowed() -> bool:
+    """True for loopback, a configured monitoring network, or the bearer token.
+
+    ``request.remote_addr`` is the real client here: behind a trusted proxy the proxy's own
+    loopback address has already been replaced by the one it forwarded for.
+    """
+    portal = services().settings.portal
+    header = request.headers.get("Authorization", "")
+    if portal.monitoring_token and header.startswith("Bearer "):
+        offered = header[len("Bearer ") :].strip().encode()
+        if hmac.compare_digest(offered, portal.monitoring_token.encode()):
+            return True
+    try:
+        address = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        return False
+    if address.is_loopback:
+        return True
+    return any(address in ipaddress.ip_network(net, strict=False) for net in portal.monitoring_networks)
 
 
 class LedgerCollector:
@@ -54,4 +81,6 @@ def init_app(app: Flask) -> None:
 
     @app.get("/metrics")
     def metrics() -> Response:
+        if not monitoring_allowed():
+            abort(404)  # not 403: nothing here for the hotspot's customers to find
         return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")

@@ -27,9 +27,17 @@ needs_chromium = pytest.mark.skipif(
 
 
 def wait_until(condition, what: str, timeout: float = 10.0) -> None:
-    """Wait for another thread to finish something (not for time to pass)."""
+    """Wait for another thread (or the browser's navigation) to finish something, not for time
+    to pass. A page caught between two loads has no body yet: that counts as "not yet"."""
+    from selenium.common.exceptions import WebDriverException
+
     deadline = time.monotonic() + timeout
-    while not condition():
+    while True:
+        try:
+            if condition():
+                return
+        except WebDriverException:
+            pass
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)

@@ -65,7 +65,7 @@ def test_environment_overrides_use_the_usual_names(tmp_path):
         ('[limits]\nphone_daily_cap = "ten"\n', {}, "limits.phone_daily_cap: expected a whole number"),
         ("[limits]\nbogus = 1\n", {}, "limits.bogus: unknown setting"),
         ("[nonsense]\n", {}, "[nonsense]: unknown section"),
-        ('[[routers]]\nname = "a"\nport = 99999\n', {}, "routers[0].port: expected 1-65535"),
+        ('[[routers]]\nname = "a"\nport = 99999\n', {}, "routers[0].port: expected a port number 1-65535"),
         ('[[routers]]\nname = "a"\n[[routers]]\nname = "a"\n', {}, "routers[1].name: 'a' is used by another router"),
         (
             "",

@@ -8,8 +8,10 @@ import pytest
 
 from portal.config import ConfigError, load_settings
 
-REAL = '[mpesa]\nenvironment = "{env}"\nconsumer_key = "k"\nconsumer_secret = "s"\npasskey = "p"\n'
-SECRET = '[portal]\nsecret_key = "a-long-random-secret-123"\n'
+REAL = (
+    '[mpesa]\nenvironment = "{env}"\nconsumer_key = "k"\nconsumer_secret = "s"\npasskey = "p"\nshortcode = "600123"\n'
+)
+SECRET = '[portal]\nsecret_key = "9f2c4e1a7b3d5f6e8a0c2e4f6a8b0d1c3e5f7a9b"\n'  # 40 bytes: production wants 32+
 
 
 def load(tmp_path: Path, text: str) -> object:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +20,8 @@ _ids = itertools.count(1)
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[None]:
-    db = open_database(f"sqlite:///{tmp_path / 'ledger.db'}")
+def ledger(ledger_url: str) -> Iterator[None]:
+    db = open_database(ledger_url)
     create_tables()
     yield
     db.close()

@@ -16,8 +16,8 @@ NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def db(tmp_path):
-    database = open_database(f"sqlite:///{tmp_path / 'ledger.db'}")
+def db(ledger_url):
+    database = open_database(ledger_url)
     yield database
     database.close()
 

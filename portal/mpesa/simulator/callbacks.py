@@ -15,6 +15,7 @@ import hashlib
 import ipaddress
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -253,6 +254,8 @@ class CallbackDispatcher:
         else:
             session = requests.Session()
             session.trust_env = False  # never route a callback through a proxy
+            # A staging proxy with its own CA (`simulate-daraja --callback-ca`); else the usual CAs.
+            session.verify = os.environ.get("PAY2CONNECT_SIMULATOR_CA_BUNDLE") or True
             try:
                 response = session.post(
                     url,
