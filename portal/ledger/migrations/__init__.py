@@ -23,6 +23,7 @@ import peewee
 MODULES: tuple[str, ...] = (
     "m0001_baseline",
     "m0002_roles_and_payment_methods",
+    "m0003_grant_clock",
 )
 
 
