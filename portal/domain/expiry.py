@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from portal.domain.context import Services
 from portal.domain.grant_clock import bank_stopped
 from portal.domain.outbox import LANE_LEASE_SECONDS, Revocation, device_has_time, queue, run_revocations
+from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant
 from portal.ledger.timeline import record
 from portal.live import LiveGrant
@@ -61,7 +62,7 @@ def end_due(services: Services, now: datetime) -> tuple[int, list[Revocation]]:
     due = list(Grant.select().where(Grant.id.in_(sorted(_due_ids(services, now)))))
     revocations: list[Revocation] = []
     dropped: list[Grant] = []
-    with services.db.atomic():
+    with write_transaction(services.db):
         for grant in due:
             if grant.status != "active":
                 dropped.append(grant)  # ended elsewhere; Redis was stale

@@ -29,6 +29,11 @@ from portal.ledger.timeline import record
 log = logging.getLogger(__name__)
 
 
+def moment(value: object) -> datetime | None:
+    """A grant's optional time field as what it holds (peewee's field types hide the None)."""
+    return value if isinstance(value, datetime) else None
+
+
 def device_chain(router: str, mac: str) -> list[Grant]:
     """The device's active grants in the order they run."""
     return list(
@@ -52,15 +57,19 @@ def lay_out(services: Services, router: str, mac: str, now: datetime) -> list[Gr
     changed: list[Grant] = []
     previous_end: datetime | None = None
     for grant in device_chain(router, mac):
-        before = (grant.starts_at, grant.expires_at)
+        old_start: datetime = grant.starts_at
+        old_end: datetime = grant.expires_at
         if previous_end is not None:
-            grant.starts_at = previous_end
-        elif grant.online_at is None:
-            grant.starts_at = now
-        grant.expires_at = grant.starts_at + _length(grant)
-        previous_end = grant.expires_at
-        if (grant.starts_at, grant.expires_at) != before:
-            Grant.update(starts_at=grant.starts_at, expires_at=grant.expires_at).where(Grant.id == grant.id).execute()
+            start = previous_end
+        elif moment(grant.online_at) is None:
+            start = now
+        else:
+            start = old_start
+        end = start + _length(grant)
+        previous_end = end
+        if (start, end) != (old_start, old_end):
+            Grant.update(starts_at=start, expires_at=end).where(Grant.id == grant.id).execute()
+            grant.starts_at, grant.expires_at = start, end  # type: ignore[assignment]
             changed.append(grant)
     for grant in changed:
         services.live.put_session(grant.id, grant.router, grant.mac, grant.expires_at)
@@ -71,13 +80,15 @@ def projected_end(router: str, mac: str, now: datetime) -> datetime | None:
     """When the device's time would end if it were confirmed online ``now`` (router backstop)."""
     end: datetime | None = None
     for grant in device_chain(router, mac):
+        stopped_at = moment(grant.offline_since)
+        own_start: datetime = grant.starts_at
         if end is None:
-            if grant.online_at is None:
+            if moment(grant.online_at) is None:
                 start = now
-            elif grant.offline_since is not None:
-                start = grant.starts_at + (now - min(grant.offline_since, now))
+            elif stopped_at is not None:
+                start = own_start + (now - min(stopped_at, now))
             else:
-                start = grant.starts_at
+                start = own_start
         else:
             start = end
         end = start + _length(grant)
@@ -95,13 +106,13 @@ def confirm_online(services: Services, router: str, mac: str, at: datetime) -> l
     if not chain:
         return []
     head = chain[0]
-    if head.online_at is None:
+    if moment(head.online_at) is None:
         Grant.update(starts_at=at).where(Grant.id == head.id).execute()
         record(head.payment_id, "clock_started", services.clock, router=router, online_at=at.isoformat())
-    unconfirmed = [grant.id for grant in chain if grant.online_at is None]
+    unconfirmed = [grant.id for grant in chain if moment(grant.online_at) is None]
     if unconfirmed:
         Grant.update(online_at=at).where(Grant.id.in_(unconfirmed)).execute()
-    if head.offline_since is not None:
+    if moment(head.offline_since) is not None:
         _resume(services, head, at, reason="back online")
     return lay_out(services, router, mac, at)
 
@@ -109,14 +120,16 @@ def confirm_online(services: Services, router: str, mac: str, at: datetime) -> l
 def resume_clock(services: Services, grant: Grant, at: datetime, *, reason: str) -> None:
     """End a fault's stop without the device being online (the router is back, the device
     is not around): credit the time up to ``at`` and let the clock run again."""
-    if grant.offline_since is None:
+    if moment(grant.offline_since) is None:
         return
     _resume(services, grant, at, reason=reason)
     lay_out(services, grant.router, grant.mac, at)
 
 
 def _resume(services: Services, grant: Grant, at: datetime, *, reason: str) -> None:
-    since = grant.offline_since
+    since = moment(grant.offline_since)
+    if since is None:
+        return
     seconds = _credit(since, at)
     updated = (
         Grant.update(credited_seconds=Grant.credited_seconds + seconds, offline_since=None)
@@ -143,8 +156,9 @@ def bank_stopped(services: Services, grant: Grant, now: datetime) -> None:
     A grant never confirmed simply starts "now" again; one stopped by a fault has the
     time so far credited (an event) and stays stopped.
     """
-    if grant.online_at is not None and grant.offline_since is not None and grant.offline_since < now:
-        seconds = _credit(grant.offline_since, now)
+    stopped_at = moment(grant.offline_since)
+    if moment(grant.online_at) is not None and stopped_at is not None and stopped_at < now:
+        seconds = _credit(stopped_at, now)
         Grant.update(credited_seconds=Grant.credited_seconds + seconds, offline_since=now).where(
             Grant.id == grant.id
         ).execute()
@@ -153,7 +167,7 @@ def bank_stopped(services: Services, grant: Grant, now: datetime) -> None:
             "outage_credit",
             services.clock,
             seconds=seconds,
-            offline_since=grant.offline_since.isoformat(),
+            offline_since=stopped_at.isoformat(),
             back_at=None,
             reason="router still not serving the device",
             router=grant.router,
@@ -167,7 +181,8 @@ def stop_clock(services: Services, grant: Grant, since: datetime, *, reason: str
     A grant that ran out during the fault without our logout ever reaching the router is
     made active again: its customer lost the end of it too. True if the clock stopped.
     """
-    since = max(since, grant.starts_at)
+    started: datetime = grant.starts_at
+    since = max(since, started)
     if grant.expires_at <= since:
         return False  # it was over before the fault began
     revived = grant.status != "active"

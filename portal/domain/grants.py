@@ -44,7 +44,8 @@ def create_for_payment(services: Services, payment: Payment, now: datetime, *, s
     package = payment.package
     length = package.duration_seconds if seconds is None else seconds
     chain = device_chain(payment.router, payment.mac)
-    starts_at = max(now, chain[-1].expires_at) if chain else now
+    previous_end: datetime = chain[-1].expires_at if chain else now
+    starts_at = max(now, previous_end)
     grant = Grant.create(
         payment=payment,
         package=package,
@@ -91,7 +92,7 @@ def end_grant(services: Services, grant: Grant, *, reason: str) -> bool:
 def extend_grant(services: Services, grant: Grant, seconds: int, *, reason: str) -> Grant:
     """Give an active grant more time (admin goodwill) and refresh the router backstop."""
     now = services.clock.now()
-    if grant.expires_at <= now and grant.online_at is not None and grant.offline_since is None:
+    if grant.expires_at <= now and grant.running:
         # Ran out but not ended yet: the extension counts from now, as before.
         grant.granted_seconds += round((now - grant.expires_at).total_seconds())
     Grant.update(granted_seconds=grant.granted_seconds + seconds).where(Grant.id == grant.id).execute()

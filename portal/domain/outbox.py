@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from portal.domain.context import Services
 from portal.domain.grant_clock import confirm_online, projected_end
+from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant, OutboxItem
 from portal.ledger.timeline import record
 from router import DeviceGrant, RouterError, RouterUnreachable
@@ -107,7 +108,7 @@ def _run_outbox_item(services: Services, item_id: int) -> bool:
         if item.action == "authorize":
             router.authorize(device_grant(grant, now))
             online_at = services.clock.now()
-            with services.db.atomic():
+            with write_transaction(services.db):
                 Grant.update(router_state="online").where(Grant.id == grant.id).execute()
                 confirm_online(services, grant.router, grant.mac, online_at)
                 record(
@@ -166,13 +167,13 @@ def run_revocations(services: Services, router_name: str, revocations: Sequence[
             raise RouterError(f"router {router_name!r} is not configured", router=router_name)
         router.revoke_many([revocation.mac for revocation in todo])
     except RouterError as err:
-        with services.db.atomic():
+        with write_transaction(services.db):
             for revocation in todo:
                 _failed(services, revocation, err, now)
         log.warning("router %s: %d logout(s) failed: %s", router_name, len(todo), err.message)
         return 0
     done_at = services.clock.now()
-    with services.db.atomic():
+    with write_transaction(services.db):
         for revocation in todo:
             OutboxItem.update(done_at=done_at, attempts=OutboxItem.attempts + 1).where(
                 OutboxItem.id == revocation.outbox_id
@@ -221,13 +222,40 @@ def due_items(services: Services, limit: int = 200) -> dict[str, list[int]]:
     return by_router
 
 
+def waiting_for_router(router: str) -> list[int]:
+    """Every undone item of one router, whatever its next attempt (the router is back)."""
+    items = OutboxItem.select(OutboxItem.id).where(OutboxItem.router == router, OutboxItem.done_at.is_null())
+    return [item.id for item in items.order_by(OutboxItem.id)]
+
+
 def run_items(services: Services, item_ids: Sequence[int]) -> int:
-    """Run one router's due items in order; after one finds the router unreachable the rest wait."""
+    """Run one router's items: logouts in batches, the rest in order; after one finds the
+    router unreachable the rest wait for their next attempt."""
+    items = list(
+        OutboxItem.select(OutboxItem, Grant.payment)
+        .join(Grant)
+        .where(OutboxItem.id.in_(list(item_ids)), OutboxItem.done_at.is_null())
+        .order_by(OutboxItem.id)
+    )
     done = 0
-    for item_id in item_ids:
-        if run_outbox_item(services, item_id):
+    revocations = [
+        Revocation(item.id, item.grant_id, item.grant.payment_id, item.router, item.mac)
+        for item in items
+        if item.action == "revoke"
+    ]
+    by_router: dict[str, list[Revocation]] = {}
+    for revocation in revocations:
+        by_router.setdefault(revocation.router, []).append(revocation)
+    for name, batch in by_router.items():
+        with services.live.try_locks([f"outbox:{r.outbox_id}" for r in batch]) as locked:
+            if locked:
+                done += run_revocations(services, name, batch)
+    for item in items:
+        if item.action == "revoke":
+            continue
+        if run_outbox_item(services, item.id):
             done += 1
-        elif OutboxItem.get_by_id(item_id).last_error.startswith(RouterUnreachable.key):
+        elif OutboxItem.get_by_id(item.id).last_error.startswith(RouterUnreachable.key):
             break  # one timeout per router per pass, not one per waiting customer
     return done
 

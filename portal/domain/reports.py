@@ -361,6 +361,9 @@ EVENT_LABELS = {
     "router_revoked": "Router cut the device off",
     "revoked": "Session ended by an admin",
     "expired": "Session time ran out",
+    "clock_started": "Router let the device in: paid time starts",
+    "router_fault": "Router fault cut the device off (its time stopped)",
+    "outage_credit": "Time credited back for a router fault",
 }
 
 

@@ -15,6 +15,7 @@ from portal.domain.context import Services
 from portal.domain.grant_clock import confirm_online, resume_clock
 from portal.domain.outbox import queue, run_outbox_item
 from portal.domain.router_watch import Watch, probe, recovery_window_over, remember_fault, stop_clocks_after_fault
+from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant
 from router import RouterError
 
@@ -40,7 +41,7 @@ def reconcile_router(services: Services, name: str) -> dict[str, int]:
     for mac, grant in heads.items():
         if mac in online:
             if grant.online_at is None or grant.offline_since is not None:
-                with services.db.atomic():
+                with write_transaction(services.db):
                     confirm_online(services, name, mac, now)  # back by itself (cookie, MAC login)
             continue
         host = router.host_for_mac(mac)

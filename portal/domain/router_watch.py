@@ -10,8 +10,8 @@ credited (:mod:`portal.domain.grant_clock`).
 
 When a fault began is known only between two facts: the router last answered at
 ``last_ok_at``, and it was down by the first failed probe (``down_since``) or by its boot
-(``boot_at``). We take the later bound, so no one is given time they had: with a probe
-every second the customer loses at most that second.
+(``boot_at``). We take the earlier one, the router's last sign of life: a customer never
+loses a paid second, and with a probe every second gets at most that second extra.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from portal.domain.context import Services
 from portal.domain.grant_clock import stop_clock
+from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant, RouterLink
 from router import RouterError
 
@@ -62,12 +63,12 @@ def probe(services: Services, name: str) -> Watch:
     boot_at = now - timedelta(seconds=uptime)
     fault_since: datetime | None = None
     reason = ""
+    last_ok = link.last_ok_at
     if link.boot_at is not None and boot_at > link.boot_at + REBOOT_TOLERANCE:
-        began = min(boot_at, link.down_since or boot_at)
-        fault_since = max(began, link.last_ok_at) if link.last_ok_at else began
+        fault_since = last_ok or min(boot_at, link.down_since or boot_at)
         reason = "router rebooted"
     elif link.down_since is not None:
-        fault_since, reason = link.down_since, "router unreachable"
+        fault_since, reason = last_ok or link.down_since, "router unreachable"
     recovered_at = now if fault_since is not None else link.recovered_at
     RouterLink.update(last_ok_at=now, boot_at=boot_at, down_since=None, recovered_at=recovered_at).where(
         RouterLink.router == name
@@ -114,7 +115,7 @@ def stop_clocks_after_fault(services: Services, name: str, since: datetime, reas
         if current is None or (grant.starts_at, grant.id) < (current.starts_at, current.id):
             heads[grant.mac] = grant  # only the grant that was running: the ones after it move with it
     stopped = 0
-    with services.db.atomic():
+    with write_transaction(services.db):
         for grant in heads.values():
             stopped += stop_clock(services, grant, since, reason=reason)
     if stopped:

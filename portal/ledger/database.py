@@ -53,3 +53,15 @@ def redact_url(url: str) -> str:
         user = creds.split(":", 1)[0]
         return f"{scheme}://{user}:***@{host}"
     return url
+
+
+def write_transaction(db: peewee.Database) -> peewee._atomic:
+    """A transaction that takes the write lock at once on SQLite (``BEGIN IMMEDIATE``).
+
+    A deferred SQLite transaction that reads and then writes fails with "database is
+    locked" if another process wrote in between; taking the lock first makes it wait its
+    turn (busy timeout) instead. Other databases get a plain transaction.
+    """
+    if isinstance(db, peewee.SqliteDatabase):
+        return db.atomic("IMMEDIATE")
+    return db.atomic()
