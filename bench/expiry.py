@@ -46,8 +46,9 @@ def serve_routers(count: int, commands: Connection) -> None:
     from router.emulator import RouterEmulator
 
     clock = JumpingClock()
-    emulators = [RouterEmulator(clock=clock, password="bench-secret", reply_timeout_ceiling=30).start()]
-    emulators += [RouterEmulator(clock=clock, password="bench-secret", reply_timeout_ceiling=30).start() for _ in range(count - 1)]
+    emulators = [
+        RouterEmulator(clock=clock, password="bench-secret", reply_timeout_ceiling=30).start() for _ in range(count)
+    ]
     commands.send([emulator.port for emulator in emulators])
     while True:
         verb, args = commands.recv()
@@ -59,11 +60,20 @@ def serve_routers(count: int, commands: Connection) -> None:
                 emulators[router].device_join(mac, ip)
                 with state.lock:
                     users = state.config["/ip/hotspot/user"]
-                    users.insert(users.with_defaults({
-                        "name": mac, "password": "pw", "mac-address": mac, "server": "hotspot1",
-                        "limit-uptime": limit, "comment": f"p2c:{grant_id}",
-                    }))
+                    users.insert(
+                        users.with_defaults(
+                            {
+                                "name": mac,
+                                "password": "pw",
+                                "mac-address": mac,
+                                "server": "hotspot1",
+                                "limit-uptime": limit,
+                                "comment": f"p2c:{grant_id}",
+                            }
+                        )
+                    )
                     state.hotspot.login(mac, "pw", ip, mac, state.now())
+            commands.send(len(args))
         elif verb == "fault":
             router, kind = args
             if kind == "down":
@@ -102,10 +112,13 @@ def run_scenario(grants: int, routers: int, window: float, fault: str | None, wo
             "mpesa": {"base_url": "http://127.0.0.1:9", "consumer_key": "k", "consumer_secret": "s", "passkey": "p"},
         },
     )
-    settings = with_routers(settings, [
-        RouterSettings(name=f"r{i}", host="127.0.0.1", port=port, password="bench-secret", timeout=TIMEOUT)
-        for i, port in enumerate(ports)
-    ])
+    settings = with_routers(
+        settings,
+        [
+            RouterSettings(name=f"r{i}", host="127.0.0.1", port=port, password="bench-secret", timeout=TIMEOUT)
+            for i, port in enumerate(ports)
+        ],
+    )
     services = build_services(settings, clock=clock, background=False)
     ours.send(("offset", clock._offset))
     rng = random.Random(42)
@@ -120,15 +133,35 @@ def run_scenario(grants: int, routers: int, window: float, fault: str | None, wo
         rows.append((router, mac, ip, ends))
     with services.db.atomic():
         for n, (router, mac, ip, ends) in enumerate(rows):
-            payment = Payment.create(public_id=f"b{n}", package=package, router=f"r{router}", mac=mac, ip=ip,
-                                     phone="254712345678", amount=20, status="paid", created_at=now,
-                                     updated_at=now, paid_at=now)
+            payment = Payment.create(
+                public_id=f"b{n}",
+                package=package,
+                router=f"r{router}",
+                mac=mac,
+                ip=ip,
+                phone="254712345678",
+                amount=20,
+                status="paid",
+                created_at=now,
+                updated_at=now,
+                paid_at=now,
+            )
             start = ends - timedelta(hours=1)
-            grant = Grant.create(payment=payment, package=package, router=f"r{router}", mac=mac, ip=ip,
-                                 starts_at=start, expires_at=ends, granted_seconds=3600, online_at=start,
-                                 router_state="online")
+            grant = Grant.create(
+                payment=payment,
+                package=package,
+                router=f"r{router}",
+                mac=mac,
+                ip=ip,
+                starts_at=start,
+                expires_at=ends,
+                granted_seconds=3600,
+                online_at=start,
+                router_state="online",
+            )
             sessions.append((router, mac, ip, grant.id, round((ends - now).total_seconds()) + 120))
     ours.send(("sessions", sessions))
+    assert ours.recv() == len(sessions)  # every customer online before the worker looks
     worker = Worker(services)
     worker.start()
     jump = (first_end - clock.now()).total_seconds() - LEAD_SECONDS
@@ -171,9 +204,13 @@ def run_scenario(grants: int, routers: int, window: float, fault: str | None, wo
     late.sort()
     return {
         "logouts": len(late),
-        "p50": percentile(late, 50), "p99": percentile(late, 99), "max": late[-1] if late else float("nan"),
+        "p50": percentile(late, 50),
+        "p99": percentile(late, 99),
+        "max": late[-1] if late else float("nan"),
         "early": early + cut_early + sum(1 for s in ledger_late if s < 0),
-        "ended": len(ledger_late), "ledger_p99": percentile(sorted(ledger_late), 99), "waiting": waiting,
+        "ended": len(ledger_late),
+        "ledger_p99": percentile(sorted(ledger_late), 99),
+        "waiting": waiting,
     }
 
 
@@ -198,15 +235,21 @@ def main(argv: list[str] | None = None) -> int:
                 result = run_scenario(args.grants, args.routers, args.window, fault, Path(tmp))
             results[name].append(result)
             print(f"run {run + 1} {name}: {result}", file=sys.stderr, flush=True)
-    print(f"expiry: {args.grants} sessions over {args.routers} routers ending within {args.window:.0f} s "
-          f"(medians of {args.runs} run(s); lateness = due -> router logout done, real seconds)")
-    print(f"{'scenario':28} {'logouts':>8} {'p50 s':>7} {'p99 s':>7} {'max s':>7} {'early':>6} "
-          f"{'ended':>6} {'ledger p99':>10} {'waiting':>8}")
+    print(
+        f"expiry: {args.grants} sessions over {args.routers} routers ending within {args.window:.0f} s "
+        f"(medians of {args.runs} run(s); lateness = due -> router logout done, real seconds)"
+    )
+    print(
+        f"{'scenario':28} {'logouts':>8} {'p50 s':>7} {'p99 s':>7} {'max s':>7} {'early':>6} "
+        f"{'ended':>6} {'ledger p99':>10} {'waiting':>8}"
+    )
     for name, _ in SCENARIOS:
         rows = results[name]
         med = {key: statistics.median(r[key] for r in rows) for key in rows[0]}
-        print(f"{name:28} {med['logouts']:8.0f} {med['p50']:7.3f} {med['p99']:7.3f} {med['max']:7.3f} "
-              f"{med['early']:6.0f} {med['ended']:6.0f} {med['ledger_p99']:10.3f} {med['waiting']:8.0f}")
+        print(
+            f"{name:28} {med['logouts']:8.0f} {med['p50']:7.3f} {med['p99']:7.3f} {med['max']:7.3f} "
+            f"{med['early']:6.0f} {med['ended']:6.0f} {med['ledger_p99']:10.3f} {med['waiting']:8.0f}"
+        )
     print("waiting = logouts for the dead/hanging router kept in the outbox, retried when it is back")
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print("reproduce: python bench/expiry.py " + shlex.join(argv if argv is not None else sys.argv[1:]))
