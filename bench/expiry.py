@@ -54,6 +54,7 @@ def serve_routers(count: int, commands: Connection) -> None:
         verb, args = commands.recv()
         if verb == "offset":
             clock._offset = args  # follow the benchmark's business clock exactly
+            commands.send("ok")
         elif verb == "sessions":  # [(router, mac, ip, grant id, limit seconds)]
             for router, mac, ip, grant_id, limit in args:
                 state = emulators[router].state
@@ -121,6 +122,7 @@ def run_scenario(grants: int, routers: int, window: float, fault: str | None, wo
     )
     services = build_services(settings, clock=clock, background=False)
     ours.send(("offset", clock._offset))
+    ours.recv()
     rng = random.Random(42)
     now = clock.now()
     first_end = now + timedelta(hours=1)
@@ -162,11 +164,11 @@ def run_scenario(grants: int, routers: int, window: float, fault: str | None, wo
             sessions.append((router, mac, ip, grant.id, round((ends - now).total_seconds()) + 120))
     ours.send(("sessions", sessions))
     assert ours.recv() == len(sessions)  # every customer online before the worker looks
+    clock.jump((first_end - clock.now()).total_seconds() - LEAD_SECONDS)  # an hour passes at once
+    ours.send(("offset", clock._offset))  # for the routers too (their session uptimes)
+    ours.recv()
     worker = Worker(services)
     worker.start()
-    jump = (first_end - clock.now()).total_seconds() - LEAD_SECONDS
-    clock.jump(jump)  # an hour of business time passes at once
-    ours.send(("offset", clock._offset))
     if fault:
         time.sleep(LEAD_SECONDS / 2)
         ours.send(("fault", (routers - 1, fault)))
@@ -227,10 +229,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--routers", type=int, default=4)
     parser.add_argument("--window", type=float, default=60.0, help="seconds over which the sessions end")
     parser.add_argument("--runs", type=int, default=1, help="repeat each scenario; the table shows medians")
+    parser.add_argument("--only", choices=("up", "dead", "hanging"), help="run one scenario only")
     args = parser.parse_args(argv)
-    results: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in SCENARIOS}
+    wanted = {"up": None, "dead": "down", "hanging": "stall"}
+    scenarios = [(name, fault) for name, fault in SCENARIOS if args.only is None or wanted[args.only] == fault]
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in scenarios}
     for run in range(args.runs):
-        for name, fault in SCENARIOS:
+        for name, fault in scenarios:
             with tempfile.TemporaryDirectory(prefix="p2c-bench-expiry-") as tmp:
                 result = run_scenario(args.grants, args.routers, args.window, fault, Path(tmp))
             results[name].append(result)
@@ -243,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'scenario':28} {'logouts':>8} {'p50 s':>7} {'p99 s':>7} {'max s':>7} {'early':>6} "
         f"{'ended':>6} {'ledger p99':>10} {'waiting':>8}"
     )
-    for name, _ in SCENARIOS:
+    for name, _ in scenarios:
         rows = results[name]
         med = {key: statistics.median(r[key] for r in rows) for key in rows[0]}
         print(
