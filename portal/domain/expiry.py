@@ -15,15 +15,15 @@ online yet, or a router fault) has its provisional end pushed on instead.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import datetime, timedelta
 
 from portal.domain.context import Services
 from portal.domain.grant_clock import bank_stopped
-from portal.domain.outbox import LANE_LEASE_SECONDS, Revocation, device_has_time, queue, run_revocations
+from portal.domain.outbox import LANE_LEASE_SECONDS, Revocation, devices_with_time, run_revocations
 from portal.ledger.database import write_transaction
-from portal.ledger.models import Grant
-from portal.ledger.timeline import record
+from portal.ledger.models import Grant, OutboxItem, PaymentEvent
 from portal.live import LiveGrant
 
 BATCH = 500
@@ -55,14 +55,16 @@ def _due_ids(services: Services, now: datetime) -> set[int]:
 
 
 def end_due(services: Services, now: datetime) -> tuple[int, list[Revocation]]:
-    """End every grant due at ``now`` (up to a batch).
+    """End every grant due at ``now`` (up to a batch), in one transaction.
 
     Returns how many due grants were looked at and the router logouts to do.
     """
-    due = list(Grant.select().where(Grant.id.in_(sorted(_due_ids(services, now)))))
+    ids = sorted(_due_ids(services, now))
     revocations: list[Revocation] = []
     dropped: list[Grant] = []
     with write_transaction(services.db):
+        due = list(Grant.select().where(Grant.id.in_(ids))) if ids else []  # read under the write lock
+        ending: list[Grant] = []
         for grant in due:
             if grant.status != "active":
                 dropped.append(grant)  # ended elsewhere; Redis was stale
@@ -70,26 +72,61 @@ def end_due(services: Services, now: datetime) -> tuple[int, list[Revocation]]:
                 services.live.put_session(grant.id, grant.router, grant.mac, grant.expires_at)  # the ledger wins
             elif not grant.running:
                 bank_stopped(services, grant, now)
-            elif _expire(services, grant, now):
-                dropped.append(grant)
-                if not device_has_time(grant.router, grant.mac):
-                    item = queue(grant, "revoke", now, not_before=now + timedelta(seconds=LANE_LEASE_SECONDS))
-                    revocations.append(Revocation(item.id, grant.id, grant.payment_id, grant.router, grant.mac))
-    for grant in dropped:
-        services.live.drop_session(grant.id, grant.router, grant.mac)
+            else:
+                ending.append(grant)
+        if ending:
+            Grant.update(status="expired", ended_at=now).where(Grant.id.in_([g.id for g in ending])).execute()
+            PaymentEvent.insert_many(
+                [
+                    {
+                        "payment": grant.payment_id,
+                        "at": now,
+                        "kind": "expired",
+                        "detail": json.dumps({"late_seconds": round((now - grant.expires_at).total_seconds(), 3)}),
+                    }
+                    for grant in ending
+                ]
+            ).execute()
+            dropped.extend(ending)
+            revocations = _queue_logouts(ending, now)
+    services.live.drop_sessions([(grant.id, grant.router, grant.mac) for grant in dropped])
     return len(due), revocations
 
 
-def _expire(services: Services, grant: Grant, now: datetime) -> bool:
-    changed = (
-        Grant.update(status="expired", ended_at=now)
-        .where(Grant.id == grant.id, Grant.status == "active", Grant.expires_at <= now)
-        .execute()
+def _queue_logouts(ended: list[Grant], now: datetime) -> list[Revocation]:
+    """Durable logout items for the ended grants whose device has no other time left."""
+    by_router: dict[str, list[Grant]] = defaultdict(list)
+    for grant in ended:
+        by_router[grant.router].append(grant)
+    leaving = [
+        grant
+        for router, grants in by_router.items()
+        for grant in grants
+        if grant.mac not in devices_with_time(router, [g.mac for g in grants])
+    ]
+    if not leaving:
+        return []
+    lease = now + timedelta(seconds=LANE_LEASE_SECONDS)
+    OutboxItem.insert_many(
+        [
+            {
+                "grant": grant.id,
+                "action": "revoke",
+                "router": grant.router,
+                "mac": grant.mac,
+                "next_attempt_at": lease,
+                "created_at": now,
+            }
+            for grant in leaving
+        ]
+    ).execute()
+    items = OutboxItem.select(OutboxItem.id, OutboxItem.grant).where(
+        OutboxItem.grant.in_([grant.id for grant in leaving]),
+        OutboxItem.action == "revoke",
+        OutboxItem.done_at.is_null(),
     )
-    if changed:
-        late = (now - grant.expires_at).total_seconds()
-        record(grant.payment_id, "expired", services.clock, late_seconds=round(late, 3))
-    return bool(changed)
+    item_of = {item.grant_id: item.id for item in items}
+    return [Revocation(item_of[g.id], g.id, g.payment_id, g.router, g.mac) for g in leaving if g.id in item_of]
 
 
 def expire_due(services: Services) -> int:

@@ -7,6 +7,7 @@ worker retries with backoff (:func:`process_outbox`).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 from portal.domain.context import Services
 from portal.domain.grant_clock import confirm_online, projected_end
 from portal.ledger.database import write_transaction
-from portal.ledger.models import Grant, OutboxItem
+from portal.ledger.models import Grant, OutboxItem, PaymentEvent
 from portal.ledger.timeline import record
 from router import DeviceGrant, RouterError, RouterUnreachable
 
@@ -53,6 +54,17 @@ def queue(grant: Grant, action: str, now: datetime, *, not_before: datetime | No
 def device_has_time(router: str, mac: str) -> bool:
     """True while any grant of the device is active (running, connecting or stopped by a fault)."""
     return Grant.select().where(Grant.router == router, Grant.mac == mac, Grant.status == "active").exists()
+
+
+def devices_with_time(router: str, macs: Sequence[str]) -> set[str]:
+    """Which of ``macs`` on ``router`` still have an active grant (one query for a batch)."""
+    found: set[str] = set()
+    wanted = sorted(set(macs))
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        rows = Grant.select(Grant.mac).where(Grant.router == router, Grant.mac.in_(chunk), Grant.status == "active")
+        found.update(row.mac for row in rows)
+    return found
 
 
 def device_grant(grant: Grant, now: datetime) -> DeviceGrant:
@@ -153,12 +165,11 @@ def run_revocations(services: Services, router_name: str, revocations: Sequence[
     error every item waits in the outbox with backoff.
     """
     now = services.clock.now()
-    todo: list[Revocation] = []
-    for revocation in revocations:
-        if device_has_time(revocation.router, revocation.mac):
-            OutboxItem.update(done_at=now).where(OutboxItem.id == revocation.outbox_id).execute()
-        else:
-            todo.append(revocation)
+    covered = devices_with_time(router_name, [revocation.mac for revocation in revocations])
+    todo = [revocation for revocation in revocations if revocation.mac not in covered]
+    skipped = [revocation.outbox_id for revocation in revocations if revocation.mac in covered]
+    if skipped:
+        OutboxItem.update(done_at=now).where(OutboxItem.id.in_(skipped)).execute()
     if not todo:
         return 0
     router = services.router(router_name)
@@ -174,15 +185,23 @@ def run_revocations(services: Services, router_name: str, revocations: Sequence[
         return 0
     done_at = services.clock.now()
     with write_transaction(services.db):
-        for revocation in todo:
-            OutboxItem.update(done_at=done_at, attempts=OutboxItem.attempts + 1).where(
-                OutboxItem.id == revocation.outbox_id
-            ).execute()
+        OutboxItem.update(done_at=done_at, attempts=OutboxItem.attempts + 1).where(
+            OutboxItem.id.in_([revocation.outbox_id for revocation in todo])
+        ).execute()
+        for mac_chunk in _chunks(todo):
             Grant.update(router_state="removed").where(
-                Grant.id == revocation.grant_id, Grant.mac == revocation.mac
+                Grant.id.in_([revocation.grant_id for revocation in mac_chunk]),
+                Grant.mac.in_([revocation.mac for revocation in mac_chunk]),
             ).execute()
-            record(revocation.payment_id, "router_revoked", services.clock, router=router_name)
+        detail = json.dumps({"router": router_name}, sort_keys=True)
+        PaymentEvent.insert_many(
+            [{"payment": r.payment_id, "at": done_at, "kind": "router_revoked", "detail": detail} for r in todo]
+        ).execute()
     return len(todo)
+
+
+def _chunks(revocations: Sequence[Revocation], size: int = 400) -> list[Sequence[Revocation]]:
+    return [revocations[start : start + size] for start in range(0, len(revocations), size)]
 
 
 def _failed(services: Services, revocation: Revocation, err: RouterError, now: datetime) -> None:

@@ -135,7 +135,7 @@ class Grant(BaseModel):
     offline_since = UTCDateTimeField(null=True)  # a router fault keeps the device off since
 
     class Meta:
-        indexes = ((("status", "expires_at"), False),)
+        indexes = ((("status", "expires_at"), False), (("router", "mac", "status"), False))
 
     @property
     def running(self) -> bool:

@@ -97,6 +97,26 @@ class LiveStore:
         if self.redis.get(key) == str(grant_id).encode():
             self.redis.delete(key)
 
+    def drop_sessions(self, sessions: Iterable[tuple[int, str, str]]) -> None:
+        """:meth:`drop_session` for many ``(grant id, router, mac)`` in two round trips."""
+        sessions = list(sessions)
+        if not sessions:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for grant_id, router, mac in sessions:
+            pipe.delete(f"{PREFIX}session:{grant_id}")
+            pipe.zrem(EXPIRY_INDEX, str(grant_id))
+            pipe.get(f"{PREFIX}device:{router}:{mac}")
+        pipe.publish(EXPIRY_CHANNEL, "-")
+        owners = pipe.execute()[2::3]
+        stale = [
+            f"{PREFIX}device:{router}:{mac}"
+            for (grant_id, router, mac), owner in zip(sessions, owners, strict=False)
+            if owner == str(grant_id).encode()
+        ]
+        if stale:
+            self.redis.delete(*stale)
+
     def session_for_device(self, router: str, mac: str) -> LiveGrant | None:
         raw_id = cast("bytes | None", self.redis.get(f"{PREFIX}device:{router}:{mac}"))
         if raw_id is None:

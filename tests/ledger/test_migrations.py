@@ -140,4 +140,4 @@ def test_version_3_keeps_grant_times_and_starts_the_clock_of_confirmed_grants(db
         assert grant.expires_at == grant.starts_at + timedelta(seconds=grant.granted_seconds + grant.credited_seconds)
     assert RouterLink.select().count() == 0
     index_columns = {tuple(index.columns) for index in db.get_indexes("grant")}
-    assert ("status", "expires_at") in index_columns
+    assert ("status", "expires_at") in index_columns and ("router", "mac", "status") in index_columns

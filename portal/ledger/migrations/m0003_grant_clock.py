@@ -9,9 +9,11 @@ router; the grant's clock is stopped until it is back. So ``expires_at`` is alwa
 ``starts_at + granted_seconds + credited_seconds``.
 
 An index on ``grant(status, expires_at)`` finds the next grant to end without scanning
-the ended ones. ``router_link`` remembers per router what the worker last saw of it (last
-answer, boot time, since when it has been unreachable), so a reboot or an outage can be
-told apart from a device that simply left.
+the ended ones; one on ``grant(router, mac, status)`` finds a device's grants (SQLite would
+otherwise walk every active grant to answer "does this device still have time?").
+``router_link`` remembers per router what the worker last saw of it (last answer, boot
+time, since when it has been unreachable), so a reboot or an outage can be told apart
+from a device that simply left.
 
 Grants from before this version keep their times: ``granted_seconds`` is their length,
 and those the router had confirmed are online since they started.
@@ -56,6 +58,7 @@ def apply(db: peewee.Database) -> None:
         migrator.add_column("grant", "online_at", _UTC(null=True)),
         migrator.add_column("grant", "offline_since", _UTC(null=True)),
         migrator.add_index("grant", ("status", "expires_at"), False),
+        migrator.add_index("grant", ("router", "mac", "status"), False),
     )
     add_not_null_column(db, "grant", "granted_seconds", "INTEGER", "0")
     add_not_null_column(db, "grant", "credited_seconds", "INTEGER", "0")
