@@ -98,12 +98,10 @@ def _queue_logouts(ended: list[Grant], now: datetime) -> list[Revocation]:
     by_router: dict[str, list[Grant]] = defaultdict(list)
     for grant in ended:
         by_router[grant.router].append(grant)
-    leaving = [
-        grant
-        for router, grants in by_router.items()
-        for grant in grants
-        if grant.mac not in devices_with_time(router, [g.mac for g in grants])
-    ]
+    leaving: list[Grant] = []
+    for router, grants in by_router.items():
+        covered = devices_with_time(router, [grant.mac for grant in grants])  # a stacked purchase goes on
+        leaving.extend(grant for grant in grants if grant.mac not in covered)
     if not leaving:
         return []
     lease = now + timedelta(seconds=LANE_LEASE_SECONDS)

@@ -1,1 +1,1 @@
-"""TODO"""
+"""The worker process (``pay2connect worker``): expiry timer, router lanes, periodic jobs."""
