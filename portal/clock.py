@@ -8,6 +8,7 @@ fields that need East Africa Time convert with :func:`to_nairobi`.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -30,10 +31,40 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-class ManualClock:
-    """A clock that only moves when told to (tests, benchmarks, simulators)."""
+class _Listeners:
+    """Callbacks run after a clock is moved by hand (timers wake instead of sleeping)."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[], None]] = []
+        self._listeners_lock = threading.Lock()
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        with self._listeners_lock:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[], None]) -> None:
+        with self._listeners_lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def _moved(self) -> None:
+        with self._listeners_lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener()
+
+
+class ManualClock(_Listeners):
+    """A clock that only moves when told to (tests, benchmarks, simulators).
+
+    ``runs_by_itself`` is False: a timer on this clock waits for :meth:`add_listener`
+    callbacks (every :meth:`advance` and :meth:`set`), never for real seconds.
+    """
+
+    runs_by_itself = False
 
     def __init__(self, start: datetime | None = None) -> None:
+        super().__init__()
         start = start or datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
         if start.tzinfo is None:
             raise ValueError("ManualClock needs an aware datetime")
@@ -48,11 +79,73 @@ class ManualClock:
         """Move time forward by ``seconds`` and return the new time."""
         with self._lock:
             self._now += timedelta(seconds=seconds)
-            return self._now
+            now = self._now
+        self._moved()
+        return now
 
     def set(self, when: datetime) -> None:
         with self._lock:
             self._now = when.astimezone(UTC)
+        self._moved()
+
+
+class JumpingClock(_Listeners):
+    """Real time that can be jumped forward (benchmarks: business time skips ahead, then
+    runs at the real rate, so lateness after a jump is real elapsed time)."""
+
+    runs_by_itself = True
+
+    def __init__(self, start: datetime | None = None) -> None:
+        super().__init__()
+        self._offset = (start - datetime.now(UTC)).total_seconds() if start else 0.0
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self._offset)
+
+    def jump(self, seconds: float) -> datetime:
+        """Skip ``seconds`` of business time at once."""
+        self._offset += seconds
+        self._moved()
+        return self.now()
+
+    advance = jump
+
+
+class Alarm:
+    """Wait for a business time on any clock, woken early by :meth:`wake` or a clock move.
+
+    On a clock that runs by itself (the system clock, :class:`JumpingClock`) it sleeps until
+    the due time in real seconds; on a :class:`ManualClock` it only waits for the clock to
+    be moved (or for :meth:`wake`), so tests never sleep through business time.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._event = threading.Event()
+        self._add = getattr(clock, "add_listener", None)
+        if self._add is not None:
+            self._add(self.wake)
+
+    def wake(self) -> None:
+        self._event.set()
+
+    def wait_until(self, when: datetime | None, max_seconds: float) -> bool:
+        """Return at ``when``, on a wake-up, or after ``max_seconds`` (real); True if woken."""
+        timeout = max_seconds
+        if when is not None:
+            left = (when - self.clock.now()).total_seconds()
+            if left <= 0:
+                return False
+            if getattr(self.clock, "runs_by_itself", True):
+                timeout = min(timeout, left)
+        woken = self._event.wait(max(timeout, 0.0))
+        self._event.clear()
+        return woken
+
+    def close(self) -> None:
+        remove = getattr(self.clock, "remove_listener", None)
+        if remove is not None:
+            remove(self.wake)
 
 
 def to_nairobi(moment: datetime) -> datetime:

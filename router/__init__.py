@@ -7,6 +7,7 @@ RouterOS API emulator (``router.emulator``) that the demo and the tests start in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -124,6 +125,14 @@ class Router(Protocol):
 
     def revoke(self, mac: str) -> None:
         """Log the device out and remove its user and cookies. Harmless if already gone."""
+        ...
+
+    def revoke_many(self, macs: Sequence[str]) -> None:
+        """:meth:`revoke` for several devices at once (fewer round trips in a burst)."""
+        ...
+
+    def system_uptime(self) -> int:
+        """Seconds since the router booted; a drop between two readings means a reboot."""
         ...
 
     def host_for_ip(self, ip: str) -> HostEntry | None:

@@ -23,6 +23,7 @@ from types import TracebackType
 from router import COMMENT_PREFIX, ActiveSession, DeviceGrant, HostEntry, ManagedUser, RouterHealth, normalize_mac
 from router.errors import DeviceNotOnHotspot, RouterRejected
 from router.mikrotik_health import check_health
+from router.mikrotik_revoke import REVOKE_BATCH, revoke_devices
 from router.mikrotik_rows import (
     ACTIVE_FIELDS,
     HOST_FIELDS,
@@ -44,7 +45,15 @@ ACTIVE = "/ip/hotspot/active"
 USERS = "/ip/hotspot/user"
 PROFILES = "/ip/hotspot/user/profile"
 COOKIES = "/ip/hotspot/cookie"
-EXTENSION_SLACK_SECONDS = 60  # a retry computes a slightly different limit; not an extension
+#: A kept session may have this much less limit-uptime left than asked for (the caller's
+#: margin covers it); more than that and the device is logged in again under a fresh limit.
+KEEP_SLACK_SECONDS = 30
+
+
+def _time_left(row: Row) -> float:
+    """A session's ``session-time-left`` in seconds; unlimited when the router shows none."""
+    left = row.get("session-time-left")
+    return float("inf") if left in (None, "") else parse_duration(left)
 
 
 class MikrotikRouter:
@@ -99,9 +108,19 @@ class MikrotikRouter:
     def authorize(self, grant: DeviceGrant) -> None:
         """Create/refresh the device's hotspot user and log the device in.
 
-        Idempotent: a second call for the same grant keeps the session and the single user;
-        a call for a *new* grant (another purchase) resets the user's counters and logs the
-        device in again so the new limits apply at once.
+        After it returns the device's session on the router has at least
+        ``grant.limit_uptime_seconds`` (less :data:`KEEP_SLACK_SECONDS` for a session that
+        was kept) of ``limit-uptime`` left, whatever the user used before: the router's
+        backstop can then never cut the customer before our own expiry.
+
+        - A new purchase (another grant id) logs the old session out, resets the user's
+          counters and logs in under the new limit.
+        - The same grant again with its session live and enough time left on it: nothing
+          changes (a repeat call is harmless).
+        - The same grant without a live session (reboot, drop-off) or with too little left
+          (time credited since): the session is logged out, ``limit-uptime`` raised to the
+          uptime already booked plus the grant's limit, and the device logged in again. The
+          byte counters are kept, so a data cap still counts what was used.
         """
         mac, ip = self._device_identity(grant.mac, grant.ip)
         with self.connection.lock:
@@ -109,22 +128,19 @@ class MikrotikRouter:
             self._ensure_profile(grant)
             password = secrets.token_urlsafe(16)
             try:
-                user_id, previous_grant, previous_limit = self._upsert_user(mac, grant, password)
+                user_id, previous_grant = self._upsert_user(mac, grant, password)
             except RouterRejected as err:
                 if not trap_says(err, "does not match any value of profile"):
                     raise
                 self._profiles_ok.clear()  # someone removed the profile behind our back
                 self._ensure_profile(grant)
-                user_id, previous_grant, previous_limit = self._upsert_user(mac, grant, password)
-            # A session's limits are fixed at login: a longer limit for the same grant
-            # (an extension) needs a fresh login, a mere repeat keeps the live session.
-            extended = grant.limit_uptime_seconds > previous_limit + EXTENSION_SLACK_SECONDS
-            same_grant = previous_grant == grant.grant_id and not extended
-            if not self._keep_session(mac, ip, keep_ours=same_grant):
-                if user_id is not None and not same_grant:
-                    # Only now: logging out the old session booked its uptime to the user.
-                    # A new purchase must not be stopped by what the old one used.
-                    self.connection.call(f"{USERS}/reset-counters", {".id": user_id})
+                user_id, previous_grant = self._upsert_user(mac, grant, password)
+            same_grant = previous_grant == grant.grant_id
+            needed = grant.limit_uptime_seconds - KEEP_SLACK_SECONDS if same_grant else None
+            if not self._keep_session(mac, ip, needed_left=needed):
+                if user_id is not None:
+                    # Only now: logging the old session out booked its uptime to the user.
+                    self._fit_backstop(user_id, grant, reset=not same_grant)
                 self.connection.call(
                     f"{ACTIVE}/login",
                     {"user": mac, "password": password, "mac-address": mac, "ip": ip},
@@ -135,6 +151,22 @@ class MikrotikRouter:
                     router=self.name,
                 )
         log.info("router %s: authorized %s (%s) for grant %s", self.name, mac, ip, grant.grant_id)
+
+    def _fit_backstop(self, user_id: str, grant: DeviceGrant, *, reset: bool) -> None:
+        """Give the next login exactly ``grant.limit_uptime_seconds`` of limit-uptime.
+
+        ``limit-uptime`` counts the user's total uptime over all its sessions, so a new
+        purchase starts from zero (reset-counters) and the same purchase logging in again
+        gets its limit on top of what it already used.
+        """
+        if reset:
+            self.connection.call(f"{USERS}/reset-counters", {".id": user_id})
+            return
+        rows = self.connection.call(f"{USERS}/print", query=[f"?=.id={user_id}"], proplist=(".id", "uptime"))
+        used = parse_duration(rows[0].get("uptime")) if rows else 0
+        if used:
+            limit = format_duration(used + grant.limit_uptime_seconds)
+            self.connection.call(f"{USERS}/set", {".id": user_id, "limit-uptime": limit})
 
     def _device_identity(self, raw_mac: str, raw_ip: str) -> tuple[str, str]:
         """Normalize the client-supplied MAC/IP; garbage cannot be a host on the hotspot."""
@@ -190,11 +222,10 @@ class MikrotikRouter:
         self._profiles_ok.add(wanted)
         self._profiles_session = self.connection.connect_count
 
-    def _upsert_user(self, mac: str, grant: DeviceGrant, password: str) -> tuple[str | None, str | None, int]:
+    def _upsert_user(self, mac: str, grant: DeviceGrant, password: str) -> tuple[str | None, str | None]:
         """Add the user named by ``mac`` or update it in place.
 
-        Returns ``(id, previous grant id, previous limit-uptime seconds)`` of an existing
-        user, ``(None, None, 0)`` for a new one.
+        Returns ``(id, previous grant id)`` of an existing user, ``(None, None)`` for a new one.
         """
         fields: dict[str, object] = {
             "name": mac,
@@ -209,39 +240,41 @@ class MikrotikRouter:
             fields["limit-bytes-total"] = grant.limit_bytes_total
         try:
             self.connection.call(f"{USERS}/add", fields)
-            return None, None, 0
+            return None, None
         except RouterRejected as err:
             if not trap_says(err, "already have user"):
                 raise
         rows = self.connection.call(
             f"{USERS}/print",
             query=[f"?=name={mac}"],
-            proplist=(".id", "name", "server", "comment", "limit-uptime"),
+            proplist=(".id", "name", "server", "comment"),
         )
         rows = [row for row in rows if as_text(row.get("name")) == mac]
         if not rows:  # removed between our add and print: the add can simply run again
             self.connection.call(f"{USERS}/add", fields)
-            return None, None, 0
+            return None, None
         rows.sort(key=lambda row: as_text(row.get("server")) != self.hotspot_server)
         user_id = as_text(rows[0][".id"])
         update = {key: value for key, value in fields.items() if key != "name"}
         update.setdefault("limit-bytes-total", 0)  # clear a cap left by an earlier purchase
         self.connection.call(f"{USERS}/set", {".id": user_id, **update, "disabled": False})
-        previous_limit = rows[0].get("limit-uptime")
-        limit = parse_duration(previous_limit) if previous_limit not in (None, "") else 0
-        return user_id, grant_id_of(rows[0].get("comment")), limit
+        return user_id, grant_id_of(rows[0].get("comment"))
 
-    def _keep_session(self, mac: str, ip: str, *, keep_ours: bool) -> bool:
-        """Clear sessions in the way of our login; return True if ours is already live.
+    def _keep_session(self, mac: str, ip: str, *, needed_left: int | None) -> bool:
+        """Clear sessions in the way of our login; return True if ours is live and kept.
 
-        Sessions of other users on this MAC (trial, a voucher) and our own stale ones
-        (another IP, or an older purchase whose limits would still apply) are logged out.
+        Ours is kept only when ``needed_left`` is given (same purchase) and the session has
+        at least that many seconds of limit-uptime left. Sessions of other users on this MAC
+        (trial, a voucher) and our own stale ones (another IP, an older purchase, too little
+        time left) are logged out.
         """
         rows = self.connection.call(
-            f"{ACTIVE}/print", query=[f"?=mac-address={mac}"], proplist=(".id", "user", "address")
+            f"{ACTIVE}/print",
+            query=[f"?=mac-address={mac}"],
+            proplist=(".id", "user", "address", "session-time-left"),
         )
         live = [r for r in rows if as_text(r.get("user")) == mac and as_text(r.get("address")) == ip]
-        keep = live[:1] if keep_ours else []
+        keep = [r for r in live[:1] if needed_left is not None and _time_left(r) >= needed_left]
         stale = [as_text(row[".id"]) for row in rows if row not in keep]
         self._remove(ACTIVE, stale)
         return bool(keep)
@@ -253,38 +286,20 @@ class MikrotikRouter:
     # -- revocation ------------------------------------------------------------------
 
     def revoke(self, mac: str) -> None:
-        """Log the device out and remove its user(s) and cookies; already gone is success.
+        """Log the device out and remove its user(s) and cookies; already gone is success."""
+        self.revoke_many([mac])
 
-        The user goes first: with it gone neither a cookie nor MAC login can bring the
-        device back between our steps. Users bound to the MAC are removed only if they are
-        ours (comment prefix); an operator's own voucher bound to the device is left alone.
+    def revoke_many(self, macs: Sequence[str]) -> None:
+        """:meth:`revoke` for several devices in a few commands (a burst of expiries).
+
+        The users go first: with them gone neither a cookie nor MAC login can bring a device
+        back between our steps. Users bound to a MAC are removed only if they are ours
+        (comment prefix); an operator's own voucher bound to the device is left alone.
         """
-        mac = normalize_mac(mac)
-        by_mac_or_user = (f"?=mac-address={mac}", f"?=user={mac}", "?#|")
+        wanted = sorted({normalize_mac(mac) for mac in macs})
         with self.connection.lock:
-            users = self.connection.call(
-                f"{USERS}/print",
-                query=(f"?=name={mac}", f"?=mac-address={mac}", "?#|"),
-                proplist=(".id", "name", "comment"),
-            )
-            ours = [
-                as_text(row[".id"])
-                for row in users
-                if as_text(row.get("name")) == mac or as_text(row.get("comment")).startswith(COMMENT_PREFIX)
-            ]
-            self._remove(USERS, ours)
-            sessions = self.connection.call(f"{ACTIVE}/print", query=by_mac_or_user, proplist=(".id",))
-            self._remove(ACTIVE, [as_text(row[".id"]) for row in sessions])
-            cookies = self.connection.call(f"{COOKIES}/print", query=by_mac_or_user, proplist=(".id",))
-            self._remove(COOKIES, [as_text(row[".id"]) for row in cookies])
-        log.info(
-            "router %s: revoked %s (%d user(s), %d session(s), %d cookie(s))",
-            self.name,
-            mac,
-            len(ours),
-            len(sessions),
-            len(cookies),
-        )
+            for start in range(0, len(wanted), REVOKE_BATCH):
+                revoke_devices(self.connection, wanted[start : start + REVOKE_BATCH], self._remove)
 
     def _remove(self, menu: str, ids: Sequence[str]) -> None:
         """Remove rows by id; rows that vanished meanwhile (``no such item``) count as removed."""
@@ -334,6 +349,13 @@ class MikrotikRouter:
         """Hotspot users whose comment carries our prefix (any server on this router)."""
         rows = self.connection.call(f"{USERS}/print", query=["?comment"], proplist=MANAGED_USER_FIELDS)
         return [user for user in map(managed_user, rows) if user is not None]
+
+    def system_uptime(self) -> int:
+        """Seconds since the router booted (a smaller number than expected means it rebooted)."""
+        rows = self.connection.call("/system/resource/print", proplist=("uptime",))
+        if not rows:
+            raise RouterRejected(f"router {self.name} did not say its uptime", router=self.name)
+        return parse_duration(rows[0].get("uptime"))
 
     def health(self) -> RouterHealth:
         """Login, identity, version, hotspot server present, API user rights; never raises."""

@@ -40,6 +40,9 @@ EVENT_LABELS: dict[str, str] = {
     "expired": "Session time ran out",
     # the router
     "router_authorized": "Router let the device in",
+    "clock_started": "Router let the device in: paid time starts",
+    "router_fault": "Router fault cut the device off (its time stopped)",
+    "outage_credit": "Time credited back for a router fault",
     "router_error": "Router call failed (will retry)",
     "router_revoked": "Router cut the device off",
 }

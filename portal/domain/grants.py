@@ -1,8 +1,10 @@
 """Grants: paid time for one device, in the ledger, in Redis, and on the router.
 
 A *grant* is what customers and owners call a *session*: one purchase's access for one
-device until ``expires_at`` (wall clock). The ledger row is the truth; its live mirror in
-Redis is a :class:`~portal.live.LiveGrant`; the router is told through the outbox.
+device. Its clock starts when the router confirms the device online and is stopped by
+router faults (:mod:`portal.domain.grant_clock`). The ledger row is the truth; its live
+mirror in Redis is a :class:`~portal.live.LiveGrant` (the worker's expiry timer follows
+it); the router is told through the outbox.
 """
 
 from __future__ import annotations
@@ -12,16 +14,13 @@ from datetime import datetime, timedelta
 
 from portal.domain.context import Services
 from portal.domain.errors import NotFound
+from portal.domain.grant_clock import device_chain, lay_out
 from portal.domain.outbox import queue, run_outbox_item
 from portal.ledger.models import Grant, OutboxItem, Payment
 from portal.ledger.queries import active_grant_for_device
 from portal.ledger.timeline import record
 
 log = logging.getLogger(__name__)
-
-
-def _later(first: datetime, second: datetime) -> datetime:
-    return first if first >= second else second
 
 
 def grant_by_id(grant_id: int) -> Grant:
@@ -32,15 +31,21 @@ def grant_by_id(grant_id: int) -> Grant:
     return grant
 
 
-def create_for_payment(services: Services, payment: Payment, now: datetime) -> Grant:
+def create_for_payment(services: Services, payment: Payment, now: datetime, *, seconds: int | None = None) -> Grant:
     """Create the grant for a payment that just became paid (call inside its transaction).
 
-    A second purchase for a device that still has time is stacked after the current
-    grant, so a double payment extends the session instead of being lost.
+    It gives ``seconds`` (default: the package's duration) of time counted from the moment
+    the router confirms the device online; until then its window is provisional and the
+    customer sees "paid, connecting". A second purchase for a device that still has time
+    is stacked after the current grant, so a double payment extends the session instead
+    of being lost. Queues the router authorization; the caller publishes it to Redis
+    (:func:`publish_live`) after the commit and runs the outbox item.
     """
     package = payment.package
-    current = active_grant_for_device(payment.router, payment.mac, now)
-    starts_at = _later(now, current.expires_at) if current else now
+    length = package.duration_seconds if seconds is None else seconds
+    chain = device_chain(payment.router, payment.mac)
+    previous_end: datetime = chain[-1].expires_at if chain else now
+    starts_at = max(now, previous_end)
     grant = Grant.create(
         payment=payment,
         package=package,
@@ -48,9 +53,11 @@ def create_for_payment(services: Services, payment: Payment, now: datetime) -> G
         mac=payment.mac,
         ip=payment.ip,
         starts_at=starts_at,
-        expires_at=starts_at + timedelta(seconds=package.duration_seconds),
+        expires_at=starts_at + timedelta(seconds=length),
+        granted_seconds=length,
     )
-    if current is not None:
+    if chain:
+        current = chain[-1]
         record(
             payment.id,
             "extended",
@@ -76,6 +83,7 @@ def end_grant(services: Services, grant: Grant, *, reason: str) -> bool:
     services.live.drop_session(grant.id, grant.router, grant.mac)
     if changed:
         record(grant.payment_id, "revoked", services.clock, reason=reason)
+        lay_out(services, grant.router, grant.mac, now)  # a purchase stacked behind it moves up
         item = queue(grant, "revoke", now)
         run_outbox_item(services, item.id)
     return bool(changed)
@@ -84,8 +92,11 @@ def end_grant(services: Services, grant: Grant, *, reason: str) -> bool:
 def extend_grant(services: Services, grant: Grant, seconds: int, *, reason: str) -> Grant:
     """Give an active grant more time (admin goodwill) and refresh the router backstop."""
     now = services.clock.now()
-    new_expiry = _later(grant.expires_at, now) + timedelta(seconds=seconds)
-    Grant.update(expires_at=new_expiry).where(Grant.id == grant.id).execute()
+    if grant.expires_at <= now and grant.running:
+        # Ran out but not ended yet: the extension counts from now, as before.
+        grant.granted_seconds += round((now - grant.expires_at).total_seconds())
+    Grant.update(granted_seconds=grant.granted_seconds + seconds).where(Grant.id == grant.id).execute()
+    lay_out(services, grant.router, grant.mac, now)
     grant = Grant.get_by_id(grant.id)
     publish_live(services, grant)
     record(grant.payment_id, "extended_by_admin", services.clock, seconds=seconds, reason=reason)

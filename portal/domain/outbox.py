@@ -7,36 +7,75 @@ worker retries with backoff (:func:`process_outbox`).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from portal.domain.context import Services
-from portal.ledger.models import Grant, OutboxItem
-from portal.ledger.queries import active_grant_for_device
+from portal.domain.grant_clock import confirm_online, projected_end
+from portal.ledger.database import write_transaction
+from portal.ledger.models import Grant, OutboxItem, PaymentEvent
 from portal.ledger.timeline import record
 from router import DeviceGrant, RouterError, RouterUnreachable
 
 log = logging.getLogger(__name__)
 
 ROUTER_BACKSTOP_MARGIN_SECONDS = 120  # router's limit-uptime outlives our own expiry a little
+#: A logout handed to a worker's router lane is not retried by the outbox sweep before this,
+#: so the two never race; if the worker dies first, the sweep picks it up then.
+LANE_LEASE_SECONDS = 30
 
 
-def queue(grant: Grant, action: str, now: datetime) -> OutboxItem:
+@dataclass(frozen=True)
+class Revocation:
+    """One logout to do on a router: the outbox item that makes it durable."""
+
+    outbox_id: int
+    grant_id: int
+    payment_id: int
+    router: str
+    mac: str
+
+
+def queue(grant: Grant, action: str, now: datetime, *, not_before: datetime | None = None) -> OutboxItem:
     return OutboxItem.create(
         grant=grant,
         action=action,
         router=grant.router,
         mac=grant.mac,
-        next_attempt_at=now,
+        next_attempt_at=not_before or now,
         created_at=now,
     )
 
 
+def device_has_time(router: str, mac: str) -> bool:
+    """True while any grant of the device is active (running, connecting or stopped by a fault)."""
+    return Grant.select().where(Grant.router == router, Grant.mac == mac, Grant.status == "active").exists()
+
+
+def devices_with_time(router: str, macs: Sequence[str]) -> set[str]:
+    """Which of ``macs`` on ``router`` still have an active grant (one query for a batch)."""
+    found: set[str] = set()
+    wanted = sorted(set(macs))
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        rows = Grant.select(Grant.mac).where(Grant.router == router, Grant.mac.in_(chunk), Grant.status == "active")
+        found.update(row.mac for row in rows)
+    return found
+
+
 def device_grant(grant: Grant, now: datetime) -> DeviceGrant:
-    """What the router needs to know; the router's own limit is a backstop only."""
+    """What the router needs to know; the router's own limit is a backstop only.
+
+    The limit covers the device's whole chain (stacked purchases) as if it came online
+    now, plus a margin, so the router can never end a session before we do.
+    """
     package = grant.package
-    remaining = math.ceil((grant.expires_at - now).total_seconds())
+    end = projected_end(grant.router, grant.mac, now) or grant.expires_at
+    remaining = math.ceil((end - now).total_seconds())
     return DeviceGrant(
         grant_id=str(grant.id),
         mac=grant.mac,
@@ -68,21 +107,25 @@ def _run_outbox_item(services: Services, item_id: int) -> bool:
         return True
     grant = Grant.get_by_id(item.grant_id)
     router = services.router(item.router)
-    if item.action == "authorize" and (grant.status != "active" or grant.expires_at <= now):
+    ran_out = grant.online_at is not None and grant.offline_since is None and grant.expires_at <= now
+    if item.action == "authorize" and (grant.status != "active" or ran_out):
         _finish(item, now)
         return True
-    if item.action == "revoke":
-        other = active_grant_for_device(item.router, item.mac, now)
-        if other is not None and other.id != grant.id:
-            _finish(item, now)  # a newer purchase covers the device: keep it online
-            return True
+    if item.action == "revoke" and device_has_time(item.router, item.mac):
+        _finish(item, now)  # a newer purchase (or this one, revived) covers the device: keep it online
+        return True
     try:
         if router is None:
             raise RouterError(f"router {item.router!r} is not configured", router=item.router)
         if item.action == "authorize":
             router.authorize(device_grant(grant, now))
-            Grant.update(router_state="online").where(Grant.id == grant.id).execute()
-            record(grant.payment_id, "router_authorized", services.clock, router=item.router, attempt=item.attempts + 1)
+            online_at = services.clock.now()
+            with write_transaction(services.db):
+                Grant.update(router_state="online").where(Grant.id == grant.id).execute()
+                confirm_online(services, grant.router, grant.mac, online_at)
+                record(
+                    grant.payment_id, "router_authorized", services.clock, router=item.router, attempt=item.attempts + 1
+                )
         else:
             router.revoke(item.mac)
             # A grant moved to another device since: its new device stays as it is.
@@ -116,8 +159,76 @@ def _finish(item: OutboxItem, now: datetime) -> None:
     OutboxItem.update(done_at=now).where(OutboxItem.id == item.id).execute()
 
 
-def process_outbox(services: Services, limit: int = 200) -> int:
-    """Run every router operation whose time has come. Returns how many completed."""
+def run_revocations(services: Services, router_name: str, revocations: Sequence[Revocation]) -> int:
+    """Log out several devices on one router in one go; returns how many were done.
+
+    Devices that got time again meanwhile (a new purchase) are left online. On a router
+    error every item waits in the outbox with backoff.
+    """
+    now = services.clock.now()
+    covered = devices_with_time(router_name, [revocation.mac for revocation in revocations])
+    todo = [revocation for revocation in revocations if revocation.mac not in covered]
+    skipped = [revocation.outbox_id for revocation in revocations if revocation.mac in covered]
+    if skipped:
+        OutboxItem.update(done_at=now).where(OutboxItem.id.in_(skipped)).execute()
+    if not todo:
+        return 0
+    router = services.router(router_name)
+    try:
+        if router is None:
+            raise RouterError(f"router {router_name!r} is not configured", router=router_name)
+        router.revoke_many([revocation.mac for revocation in todo])
+    except RouterError as err:
+        with write_transaction(services.db):
+            for revocation in todo:
+                _failed(services, revocation, err, now)
+        log.warning("router %s: %d logout(s) failed: %s", router_name, len(todo), err.message)
+        return 0
+    done_at = services.clock.now()
+    with write_transaction(services.db):
+        OutboxItem.update(done_at=done_at, attempts=OutboxItem.attempts + 1).where(
+            OutboxItem.id.in_([revocation.outbox_id for revocation in todo])
+        ).execute()
+        for mac_chunk in _chunks(todo):
+            Grant.update(router_state="removed").where(
+                Grant.id.in_([revocation.grant_id for revocation in mac_chunk]),
+                Grant.mac.in_([revocation.mac for revocation in mac_chunk]),
+            ).execute()
+        detail = json.dumps({"router": router_name}, sort_keys=True)
+        PaymentEvent.insert_many(
+            [{"payment": r.payment_id, "at": done_at, "kind": "router_revoked", "detail": detail} for r in todo]
+        ).execute()
+    return len(todo)
+
+
+def _chunks(revocations: Sequence[Revocation], size: int = 400) -> list[Sequence[Revocation]]:
+    return [revocations[start : start + size] for start in range(0, len(revocations), size)]
+
+
+def _failed(services: Services, revocation: Revocation, err: RouterError, now: datetime) -> None:
+    item = OutboxItem.get_or_none(OutboxItem.id == revocation.outbox_id)
+    if item is None:
+        return
+    attempts = item.attempts + 1
+    OutboxItem.update(
+        attempts=attempts,
+        next_attempt_at=now + _backoff(services, attempts),
+        last_error=f"{err.key}: {err.message}"[:300],
+    ).where(OutboxItem.id == item.id).execute()
+    record(
+        revocation.payment_id,
+        "router_error",
+        services.clock,
+        action="revoke",
+        router=revocation.router,
+        error=err.key,
+        message=err.message,
+        attempt=attempts,
+    )
+
+
+def due_items(services: Services, limit: int = 200) -> dict[str, list[int]]:
+    """Outbox items whose time has come, by router (the worker hands each list to its lane)."""
     now = services.clock.now()
     due = (
         OutboxItem.select(OutboxItem.id, OutboxItem.router)
@@ -125,13 +236,50 @@ def process_outbox(services: Services, limit: int = 200) -> int:
         .order_by(OutboxItem.next_attempt_at)
         .limit(limit)
     )
+    by_router: dict[str, list[int]] = {}
+    for item in due:
+        by_router.setdefault(item.router, []).append(item.id)
+    return by_router
+
+
+def waiting_for_router(router: str) -> list[int]:
+    """Every undone item of one router, whatever its next attempt (the router is back)."""
+    items = OutboxItem.select(OutboxItem.id).where(OutboxItem.router == router, OutboxItem.done_at.is_null())
+    return [item.id for item in items.order_by(OutboxItem.id)]
+
+
+def run_items(services: Services, item_ids: Sequence[int]) -> int:
+    """Run one router's items: logouts in batches, the rest in order; after one finds the
+    router unreachable the rest wait for their next attempt."""
+    items = list(
+        OutboxItem.select(OutboxItem, Grant.payment)
+        .join(Grant)
+        .where(OutboxItem.id.in_(list(item_ids)), OutboxItem.done_at.is_null())
+        .order_by(OutboxItem.id)
+    )
     done = 0
-    unreachable: set[str] = set()
-    for item in list(due):
-        if item.router in unreachable:
-            continue  # one timeout per router per pass, not one per waiting customer
+    revocations = [
+        Revocation(item.id, item.grant_id, item.grant.payment_id, item.router, item.mac)
+        for item in items
+        if item.action == "revoke"
+    ]
+    by_router: dict[str, list[Revocation]] = {}
+    for revocation in revocations:
+        by_router.setdefault(revocation.router, []).append(revocation)
+    for name, batch in by_router.items():
+        with services.live.try_locks([f"outbox:{r.outbox_id}" for r in batch]) as locked:
+            if locked:
+                done += run_revocations(services, name, batch)
+    for item in items:
+        if item.action == "revoke":
+            continue
         if run_outbox_item(services, item.id):
             done += 1
         elif OutboxItem.get_by_id(item.id).last_error.startswith(RouterUnreachable.key):
-            unreachable.add(item.router)
+            break  # one timeout per router per pass, not one per waiting customer
     return done
+
+
+def process_outbox(services: Services, limit: int = 200) -> int:
+    """Run every router operation whose time has come, router after router. Returns how many completed."""
+    return sum(run_items(services, ids) for ids in due_items(services, limit).values())

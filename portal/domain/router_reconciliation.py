@@ -2,7 +2,9 @@
 
 After a reboot or drift: our users the ledger no longer covers are removed, paying
 devices the router forgot are logged in again. Users without our comment prefix (the
-owner's own) are never touched.
+owner's own) are never touched. Each pass first probes the router
+(:mod:`portal.domain.router_watch`), so a reboot or an outage found there stops the clocks
+of the customers it cut off before they are restored; their time is credited back.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 import logging
 
 from portal.domain.context import Services
+from portal.domain.grant_clock import confirm_online, resume_clock
 from portal.domain.outbox import queue, run_outbox_item
+from portal.domain.router_watch import Watch, probe, recovery_window_over, remember_fault, stop_clocks_after_fault
+from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant
 from router import RouterError
 
@@ -23,23 +28,26 @@ def reconcile_router(services: Services, name: str) -> dict[str, int]:
     if router is None:
         return {}
     now = services.clock.now()
-    active = {
-        g.mac: g
-        for g in Grant.select()
-        .where(Grant.router == name, Grant.status == "active", Grant.expires_at > now)
-        .order_by(Grant.expires_at)
-    }
+    heads: dict[str, Grant] = {}
+    for grant in Grant.select().where(Grant.router == name, Grant.status == "active").order_by(Grant.starts_at):
+        heads.setdefault(grant.mac, grant)
     removed = restored = 0
     for user in router.managed_users():
-        if user.mac and user.mac not in active:
+        if user.mac and user.mac not in heads:
             router.revoke(user.mac)
             removed += 1
     online = {s.mac for s in router.active_sessions()}
-    for mac, grant in active.items():
+    grace_over = recovery_window_over(services, name, now)
+    for mac, grant in heads.items():
         if mac in online:
+            if grant.online_at is None or grant.offline_since is not None:
+                with write_transaction(services.db):
+                    confirm_online(services, name, mac, now)  # back by itself (cookie, MAC login)
             continue
         host = router.host_for_mac(mac)
         if host is None:
+            if grant.offline_since is not None and grace_over:
+                resume_clock(services, grant, now, reason="router back; device not on the hotspot")
             continue  # device is away; it gets logged in when it comes back to the splash page
         if host.ip != grant.ip:
             Grant.update(ip=host.ip).where(Grant.id == grant.id).execute()
@@ -49,14 +57,30 @@ def reconcile_router(services: Services, name: str) -> dict[str, int]:
     return {"removed": removed, "restored": restored}
 
 
+def watch_and_reconcile(services: Services, name: str, *, reconcile: bool = True) -> Watch:
+    """Probe the router; after a fault stop the clocks it cost, then reconcile when asked
+    to (or always while the router recovers). Never raises for router trouble."""
+    watch = probe(services, name)
+    if not watch.reachable:
+        return watch
+    try:
+        if watch.fault_since is not None:
+            try:
+                stop_clocks_after_fault(services, name, watch.fault_since, watch.reason)
+            except RouterError:
+                remember_fault(name, watch.fault_since)  # found again on the next probe
+                raise
+        if reconcile or watch.recovering or watch.fault_since is not None:
+            reconcile_router(services, name)
+    except RouterError as err:
+        log.warning("reconcile %s skipped: %s", name, err.message)
+    return watch
+
+
 def reconcile_routers(services: Services) -> int:
-    """Reconcile every router; an unreachable one is skipped this round. Returns the fixes."""
+    """Probe and reconcile every router; an unreachable one is skipped this round."""
     fixed = 0
     for name in services.routers:
-        try:
-            result = reconcile_router(services, name)
-        except RouterError as err:
-            log.warning("reconcile %s skipped: %s", name, err.message)
-            continue
-        fixed += sum(result.values())
+        watch = watch_and_reconcile(services, name)
+        fixed += int(watch.fault_since is not None)
     return fixed

@@ -173,13 +173,11 @@ def _use(services: Services, voucher_id: int, req: RedeemRequest, router: str, m
             router=router,
         )
         VoucherUse.create(voucher=voucher, payment=payment, router=router, mac=mac, at=now)
-        grant = grants.create_for_payment(services, payment, now)
+        # A further device shares the voucher's time (what the first device has left); it does
+        # not get a fresh package.
+        grant = grants.create_for_payment(services, payment, now, seconds=None if first else _left(voucher, now))
         if first:
             Voucher.update(ends_at=grant.expires_at).where(Voucher.id == voucher.id).execute()
-        elif voucher.ends_at is not None and grant.expires_at > voucher.ends_at:
-            # A further device shares the voucher's time; it does not get a fresh package.
-            Grant.update(expires_at=voucher.ends_at).where(Grant.id == grant.id).execute()
-            grant = Grant.get_by_id(grant.id)
         record(
             payment.id,
             "voucher_redeemed",
@@ -196,7 +194,18 @@ def _use(services: Services, voucher_id: int, req: RedeemRequest, router: str, m
     item = grant.outbox.where(OutboxItem.done_at.is_null()).first()
     if item is not None:
         outbox.run_outbox_item(services, item.id)  # the customer is waiting on the page
+    if first:  # the clock starts when the router lets the device in: the voucher ends with it
+        started = Grant.get_by_id(grant.id)
+        Voucher.update(ends_at=started.expires_at).where(Voucher.id == voucher.id).execute()
     return Payment.get_by_id(payment.id)
+
+
+def _left(voucher: Voucher, now: datetime) -> int:
+    """Seconds the voucher's first device has left: what a further device may share."""
+    first_use = VoucherUse.select().where(VoucherUse.voucher == voucher).order_by(VoucherUse.id).first()
+    first_grant = Grant.get_or_none(Grant.payment == first_use.payment_id) if first_use else None
+    end = first_grant.expires_at if first_grant is not None else voucher.ends_at
+    return max(int((end - now).total_seconds()), 1) if end is not None else 1
 
 
 def device_for_address(services: Services, router: str, ip: str) -> str | None:

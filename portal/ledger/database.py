@@ -7,6 +7,9 @@ can share the file); any peewee URL (postgresql://...) is accepted.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import peewee
@@ -74,3 +77,25 @@ def redact_url(url: str) -> str:
         user = creds.split(":", 1)[0]
         return f"{scheme}://{user}:***@{host}"
     return url
+
+
+_SQLITE_WRITERS = threading.RLock()
+
+
+@contextmanager
+def write_transaction(db: peewee.Database) -> Iterator[None]:
+    """A transaction that takes the write lock at once on SQLite (``BEGIN IMMEDIATE``).
+
+    A deferred SQLite transaction that reads and then writes fails with "database is
+    locked" if another process wrote in between; taking the lock first makes it wait its
+    turn (busy timeout) instead. The threads of one process also queue on a lock of their
+    own first: SQLite's busy handler polls, and under a burst (a router's customers all
+    restored at once) a polling thread can starve past the busy timeout. Other databases
+    get a plain transaction.
+    """
+    if not isinstance(db, peewee.SqliteDatabase):
+        with db.atomic():
+            yield
+        return
+    with _SQLITE_WRITERS, db.atomic("IMMEDIATE"):
+        yield

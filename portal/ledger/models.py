@@ -126,7 +126,14 @@ class PaymentEvent(BaseModel):
 
 
 class Grant(BaseModel):
-    """Paid access for one device until ``expires_at`` (wall clock). One per paying purchase."""
+    """Paid access for one device until ``expires_at`` (wall clock). One per paying purchase.
+
+    The grant's clock runs from the router's confirmation (``online_at``): until then
+    ``starts_at``/``expires_at`` say when it would run if the device came online now. While
+    ``offline_since`` is set a router fault keeps the device off and the clock is stopped;
+    the time is credited back (``credited_seconds``). Always
+    ``expires_at == starts_at + granted_seconds + credited_seconds``.
+    """
 
     payment = peewee.ForeignKeyField(Payment, backref="grants", unique=True, on_delete="RESTRICT")
     package = peewee.ForeignKeyField(Package, backref="grants", on_delete="RESTRICT")
@@ -139,6 +146,18 @@ class Grant(BaseModel):
     router_state = peewee.CharField(max_length=12, default="pending")  # pending|online|failed|removed
     moves = peewee.IntegerField(default=0)
     ended_at = UTCDateTimeField(null=True)
+    online_at = UTCDateTimeField(null=True)  # router first confirmed the device online
+    granted_seconds = peewee.IntegerField(default=0)  # package time plus admin extensions
+    credited_seconds = peewee.IntegerField(default=0)  # given back for router faults
+    offline_since = UTCDateTimeField(null=True)  # a router fault keeps the device off since
+
+    class Meta:
+        indexes = ((("status", "expires_at"), False), (("router", "mac", "status"), False))
+
+    @property
+    def running(self) -> bool:
+        """True when the grant's clock runs (confirmed online, no router fault pending)."""
+        return self.online_at is not None and self.offline_since is None
 
 
 class OutboxItem(BaseModel):
@@ -153,6 +172,16 @@ class OutboxItem(BaseModel):
     last_error = peewee.CharField(max_length=300, default="")
     created_at = UTCDateTimeField()
     done_at = UTCDateTimeField(null=True, index=True)
+
+
+class RouterLink(BaseModel):
+    """What the worker last saw of one router: tells a reboot or an outage from a device leaving."""
+
+    router = peewee.CharField(max_length=32, primary_key=True)
+    last_ok_at = UTCDateTimeField(null=True)  # the router last answered
+    boot_at = UTCDateTimeField(null=True)  # when it booted (now - its uptime), as last seen
+    down_since = UTCDateTimeField(null=True)  # unreachable since (NULL: answering)
+    recovered_at = UTCDateTimeField(null=True)  # back after a fault at (restores run since)
 
 
 class UnmatchedCallback(BaseModel):
@@ -409,6 +438,7 @@ MODELS: list[type[BaseModel]] = [
     PaymentEvent,
     Grant,
     OutboxItem,
+    RouterLink,
     UnmatchedCallback,
     AdminUser,
     AuditLog,

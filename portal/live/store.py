@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +30,10 @@ redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 1
 """
+
+#: Every change to the expiry index is announced here (the new due time as epoch seconds,
+#: or "-" when a grant left the index), so the worker's timer re-arms in any process.
+EXPIRY_CHANNEL = PREFIX + "expiry-changed"
 
 
 def _ts(moment: datetime) -> float:
@@ -87,17 +92,39 @@ class LiveStore:
         )
         pipe.set(f"{PREFIX}device:{router}:{mac}", grant_id)
         pipe.zadd(EXPIRY_INDEX, {str(grant_id): _ts(expires_at)})
+        pipe.publish(EXPIRY_CHANNEL, repr(_ts(expires_at)))
         pipe.execute()
 
     def drop_session(self, grant_id: int, router: str, mac: str) -> None:
         pipe = self.redis.pipeline()
         pipe.delete(f"{PREFIX}session:{grant_id}")
         pipe.zrem(EXPIRY_INDEX, str(grant_id))
+        pipe.publish(EXPIRY_CHANNEL, "-")
         pipe.execute()
         # Only unlink the device if it still points at this grant (a newer one may own it).
         key = f"{PREFIX}device:{router}:{mac}"
         if self.redis.get(key) == str(grant_id).encode():
             self.redis.delete(key)
+
+    def drop_sessions(self, sessions: Iterable[tuple[int, str, str]]) -> None:
+        """:meth:`drop_session` for many ``(grant id, router, mac)`` in two round trips."""
+        sessions = list(sessions)
+        if not sessions:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for grant_id, router, mac in sessions:
+            pipe.delete(f"{PREFIX}session:{grant_id}")
+            pipe.zrem(EXPIRY_INDEX, str(grant_id))
+            pipe.get(f"{PREFIX}device:{router}:{mac}")
+        pipe.publish(EXPIRY_CHANNEL, "-")
+        owners = pipe.execute()[2::3]
+        stale = [
+            f"{PREFIX}device:{router}:{mac}"
+            for (grant_id, router, mac), owner in zip(sessions, owners, strict=False)
+            if owner == str(grant_id).encode()
+        ]
+        if stale:
+            self.redis.delete(*stale)
 
     def session_for_device(self, router: str, mac: str) -> LiveGrant | None:
         raw_id = cast("bytes | None", self.redis.get(f"{PREFIX}device:{router}:{mac}"))
@@ -118,6 +145,50 @@ class LiveStore:
         raw = cast("list[bytes]", self.redis.zrangebyscore(EXPIRY_INDEX, "-inf", _ts(now), start=0, num=limit))
         return [int(item) for item in raw]
 
+    def next_due(self) -> datetime | None:
+        """The earliest due time in the expiry index (None when it is empty)."""
+        head = cast("list[tuple[bytes, float]]", self.redis.zrange(EXPIRY_INDEX, 0, 0, withscores=True))
+        return datetime.fromtimestamp(head[0][1], UTC) if head else None
+
+    def watch_expiry_changes(self, on_change: Callable[[float | None], None]) -> Callable[[], None]:
+        """Call ``on_change(new due epoch or None)`` on every change of the expiry index.
+
+        Runs a subscriber thread (Redis pub/sub); after a lost connection it subscribes
+        again and calls ``on_change(None)`` because changes may have been missed. Returns a
+        function that stops the thread.
+        """
+        stopped = threading.Event()
+        thread = threading.Thread(target=self._listen, args=(on_change, stopped), name="p2c-expiry-watch", daemon=True)
+        thread.start()
+
+        def stop() -> None:
+            stopped.set()
+            thread.join(timeout=5)
+
+        return stop
+
+    def _listen(self, on_change: Callable[[float | None], None], stopped: threading.Event) -> None:
+        while not stopped.is_set():
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(EXPIRY_CHANNEL)
+                on_change(None)  # anything before the subscription took effect was not heard
+                while not stopped.is_set():
+                    message = pubsub.get_message(timeout=0.5)
+                    if message is not None:
+                        data = message.get("data", b"-")
+                        text = data.decode() if isinstance(data, bytes) else str(data)
+                        on_change(None if text == "-" else float(text))
+            except (redis.RedisError, OSError, ValueError) as err:
+                log.warning("expiry change feed lost (%s); subscribing again", err)
+                on_change(None)
+                stopped.wait(1.0)
+            finally:
+                try:
+                    pubsub.close()
+                except (redis.RedisError, OSError):
+                    pass
+
     def session_count(self) -> int:
         return int(cast(int, self.redis.zcard(EXPIRY_INDEX)))
 
@@ -130,9 +201,18 @@ class LiveStore:
         pipe.delete(EXPIRY_INDEX)
         pipe.execute()
         count = 0
+        pipe = self.redis.pipeline(transaction=False)
         for session in sessions:
-            self.put_session(session.grant_id, session.router, session.mac, session.expires_at)
+            key = f"{PREFIX}session:{session.grant_id}"
+            stamp = _ts(session.expires_at)
+            pipe.hset(key, mapping={"router": session.router, "mac": session.mac, "expires_at": str(stamp)})
+            pipe.set(f"{PREFIX}device:{session.router}:{session.mac}", session.grant_id)
+            pipe.zadd(EXPIRY_INDEX, {str(session.grant_id): stamp})
             count += 1
+            if count % 1000 == 0:
+                pipe.execute()
+        pipe.publish(EXPIRY_CHANNEL, "-")
+        pipe.execute()
         return count
 
     # -- counters ------------------------------------------------------------------

@@ -18,6 +18,12 @@ Choices where RouterOS is undocumented (§5.8), all kept in one place each:
   stays until a keepalive/idle timeout ends its session. Unauthorized hosts that stay in
   range never idle out. Removed hosts come back on the device's next traffic.
 - Login needs the ``api`` policy; without it the API says ``invalid user name or password (6)``.
+- A reboot logs every session out and books its uptime to the user like any logout
+  (``HotspotModel.book_uptime_on_reboot``; False models counters lost in the reboot). With
+  ``reboot(boot_seconds=N)`` the API turns connections away for N seconds of the emulator's
+  clock; then the devices still in range are in the host table again, unauthorized.
+- Every ended session is kept in ``session_history()`` (who, login, end, reason), so tests
+  can measure what a customer really got online (``seconds_online(mac)``).
 """
 
 from __future__ import annotations

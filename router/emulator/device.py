@@ -11,7 +11,7 @@ from typing import Any
 from router.clock import Clock, SystemClock
 from router.emulator.codec import Command
 from router.emulator.faults import FaultPlan
-from router.emulator.hotspot_rows import Device
+from router.emulator.hotspot_rows import Device, SessionRecord
 from router.emulator.menus import Context
 from router.emulator.server import ApiServer
 from router.emulator.state import API_POLICIES, RouterState
@@ -153,11 +153,31 @@ class RouterEmulator:
             advance(seconds)
             self._now()
 
-    def reboot(self) -> None:
-        """Drop every API connection, end all sessions, empty host and cookie tables, renumber ids."""
+    def reboot(self, boot_seconds: float = 0.0) -> None:
+        """Drop every API connection, end all sessions, empty host and cookie tables, renumber ids.
+
+        With ``boot_seconds`` the router stays away that long on the emulator's clock: API
+        connections are closed at once and the hotspot notices no device until then; the
+        devices still in range show up in the host table when it is back.
+        """
         if self._server is not None:
             self._server.drop_connections()
-        self.state.reboot()
+        self.state.reboot(boot_seconds)
+
+    def session_history(self) -> list[SessionRecord]:
+        """Every session that ended so far (who, login, end, reason), oldest first."""
+        with self.state.lock:
+            self._now()
+            return list(self.state.hotspot.history)
+
+    def seconds_online(self, mac: str) -> float:
+        """Total time ``mac`` was logged in: ended sessions plus the live one, on the emulator's clock."""
+        mac = self._mac(mac)
+        with self.state.lock:
+            now = self._now()
+            hotspot = self.state.hotspot
+            ended = sum(record.seconds for record in hotspot.history if record.mac == mac)
+            return ended + sum(now - session.login_at for session in hotspot.sessions_of("mac", mac))
 
     def is_online(self, mac: str) -> bool:
         with self.state.lock:

@@ -13,6 +13,7 @@ Behaviour choices where RouterOS is not documented (reference §5.8) are class a
 from __future__ import annotations
 
 import logging
+from collections import deque
 
 from router.emulator.config_menu import ConfigMenu
 from router.emulator.hotspot_rows import (
@@ -22,6 +23,7 @@ from router.emulator.hotspot_rows import (
     Host,
     HotspotConfig,
     Session,
+    SessionRecord,
     byte_budget,
     over_byte_limit,
     packets_for,
@@ -39,6 +41,10 @@ class HotspotModel:
     api_login_by = "api"  # login-by shown for /ip/hotspot/active/login sessions (unverified)
     kick_on_user_remove = False  # removing a user leaves its live session running (so does disabling)
     cookies_survive_admin_logout = True  # /ip/hotspot/active/remove keeps the MAC cookie
+    # A reboot logs every session out and books its uptime to the user, as a logout does
+    # (unverified on hardware; False models counters that lose the unsaved session).
+    book_uptime_on_reboot = True
+    history_limit = 200_000  # ended sessions kept for tests and benchmarks (oldest dropped)
 
     def __init__(self, config: HotspotConfig) -> None:
         self.config = config
@@ -52,6 +58,9 @@ class HotspotModel:
         self._session_due = DueQueue()
         self._cookie_due = DueQueue()
         self._bindings = BindingWatch()
+        self.booting_until: float | None = None  # after reboot(boot_seconds): no hotspot, no API
+        #: Every ended session, oldest first: what a customer really got online.
+        self.history: deque[SessionRecord] = deque(maxlen=self.history_limit)
         config.users.on_remove.append(self._user_removed)
 
     def _new_id(self, table: str) -> int:
@@ -136,6 +145,8 @@ class HotspotModel:
 
     def _see(self, device: Device, now: float) -> Host | None:
         """The hotspot notices a device: create its host row if missing, then try automatic logins."""
+        if self.booting(now):
+            return None  # nothing is noticed until the router is back; _finish_boot sees it then
         if self._binding_type(device.mac, device.ip) == "blocked":
             return None
         host = self.hosts.get(device.mac)
@@ -246,8 +257,9 @@ class HotspotModel:
         """Logout bookkeeping: add uptime and bytes to the user, drop the host's authorized flag."""
         session = self.sessions.pop(session_id)
         logger.debug("session %s of %s ended: %s", session.mac, session.user, reason)
+        self.history.append(SessionRecord(session.mac, session.user, session.login_at, at, reason))
         account = self.find_user(session.user, session.server)
-        if account is not None:
+        if account is not None and (reason != "reboot" or self.book_uptime_on_reboot):
             account["uptime"] = account.get("uptime", 0) + round(at - session.login_at)
             for kind, amount in (("in", session.bytes_in), ("out", session.bytes_out)):
                 account[f"bytes-{kind}"] = account.get(f"bytes-{kind}", 0) + amount
@@ -276,6 +288,7 @@ class HotspotModel:
         (in id order, each at its deadline), expired cookies go, and hosts are re-checked
         against the ip-bindings (all of them when the bindings changed)."""
         self.now = max(self.now, now)
+        self._finish_boot(now)
         for session_id in self._session_due.pop_due(now):
             session = self.sessions.get(session_id)
             due = None if session is None else self._deadline(session)
@@ -314,14 +327,31 @@ class HotspotModel:
             self.end_session(session.id, now, reason)
         self.hosts.pop(host.mac, None)
 
-    def reboot(self, now: float) -> None:
-        """Power cycle: sessions end (counters booked), host and cookie tables start empty."""
+    def reboot(self, now: float, boot_seconds: float = 0.0) -> None:
+        """Power cycle: sessions end (counters booked), host and cookie tables start empty.
+
+        The router is back ``boot_seconds`` later; then the devices still in range are seen
+        again at once (they keep sending), unauthorized, as after any boot.
+        """
         for session_id in sorted(self.sessions):
             self.end_session(session_id, now, "reboot")
         self.hosts.clear()
         self.cookies.clear()
         self._session_due.clear()
         self._cookie_due.clear()
+        self.booting_until = now + boot_seconds
+        self._finish_boot(now)
+
+    def booting(self, now: float) -> bool:
+        return self.booting_until is not None and now < self.booting_until
+
+    def _finish_boot(self, now: float) -> None:
+        if self.booting_until is None or now < self.booting_until:
+            return
+        back = self.booting_until
+        self.booting_until = None
+        for device in list(self.devices.values()):
+            self._see(device, back)
 
     def is_online(self, mac: str) -> bool:
         host = self.hosts.get(mac)

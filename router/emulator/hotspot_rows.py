@@ -57,6 +57,21 @@ class Session:
     domain: str | None = None
 
 
+@dataclass(frozen=True)
+class SessionRecord:
+    """A session that ended: who, from when to when, and why (``admin``, ``uptime limit``...)."""
+
+    mac: str
+    user: str
+    login_at: float
+    ended_at: float
+    reason: str
+
+    @property
+    def seconds(self) -> float:
+        return self.ended_at - self.login_at
+
+
 @dataclass
 class Cookie:
     id: int

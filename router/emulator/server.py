@@ -253,7 +253,7 @@ class ApiServer:
             with self._lock:
                 serving = sum(1 for connection in self._connections if not connection.closing)
                 too_many = serving >= self.state.max_sessions()
-                refuse = too_many or self.faults.take_for_connection() is not None
+                refuse = too_many or self.faults.take_for_connection() is not None or self.state.booting()
                 connection = ApiConnection(self, sock, f"{address[0]}:{address[1]}", refuse=refuse)
                 self._connections.add(connection)
             connection.thread.start()

@@ -156,12 +156,20 @@ class RouterState:
             self.hotspot.tick(now)
             return outcome
 
-    def reboot(self) -> None:
-        """Power cycle: live tables emptied, configuration renumbered, uptime restarts."""
+    def reboot(self, boot_seconds: float = 0.0) -> None:
+        """Power cycle: live tables emptied, configuration renumbered, uptime restarts when
+        the router is back ``boot_seconds`` later (until then the API turns connections away)."""
         with self.lock:
             now = self.now()
             self.hotspot.tick(now)
-            self.hotspot.reboot(now)
+            self.hotspot.reboot(now, boot_seconds)
             for menu in self.config.values():
                 menu.renumber()
-            self.system.boot_at = now
+            self.system.boot_at = now + boot_seconds
+
+    def booting(self) -> bool:
+        """True while a reboot is still in progress (the API is not up yet)."""
+        with self.lock:
+            now = self.now()
+            self.hotspot.tick(now)
+            return self.hotspot.booting(now)

@@ -285,9 +285,11 @@ def test_the_worker_runs_the_alert_job_while_the_ledger_is_away(portal, services
     job = next(j for j in JOBS if j.name == "alerts")
     assert job.ledger is False
     worker = Worker(services)
+    scheduled = worker.scheduler.get_job("alerts")
+    assert scheduled is not None and scheduled.args[2] is False  # (name, run, opens the ledger?)
     moved = take_ledger_away(services, ledger_file)
     try:
-        worker._guarded(job)
+        worker._guarded(*scheduled.args)
     finally:
         ledger_file.rmdir()
         shutil.move(str(moved), str(ledger_file))

@@ -153,3 +153,62 @@ def test_version_4_upgrades_a_version_2_ledger_with_rows(db):
     imported = StatementImport.create(imported_at=NOW, actor="owner", sha256="x" * 64)
     StatementLine.create(receipt="UC1AB2CD3E", statement_import=imported, completed_at=NOW, paid_in_cents=2000)
     assert StatementLine.get().resolved_payment is None
+
+
+def test_grant_clock_version_keeps_grant_times_and_starts_the_clock_of_confirmed_grants(db, monkeypatch):
+    from datetime import timedelta
+
+    with db.bind_ctx(m0001_baseline.TABLES):
+        db.create_tables(m0001_baseline.TABLES)
+        package = m0001_baseline.Package.create(name="1h", price=20, duration_seconds=3600, created_at=NOW)
+        rows = {}
+        for n, state in enumerate(("online", "pending", "removed")):
+            payment = m0001_baseline.Payment.create(
+                public_id=f"p{n}",
+                package=package,
+                router="main",
+                mac=f"AA:BB:CC:00:00:0{n}",
+                ip="10.5.50.2",
+                phone="254712345678",
+                amount=20,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+            rows[state] = m0001_baseline.Grant.create(
+                payment=payment,
+                package=package,
+                router="main",
+                mac=payment.mac,
+                ip=payment.ip,
+                starts_at=NOW,
+                expires_at=NOW + timedelta(seconds=3600 + 600 * n),  # the last one was extended by an admin
+                router_state=state,
+                status="active" if state != "removed" else "expired",
+            ).id
+            # Rows that reference the grant (and so the payment): a table rebuild would break them.
+            m0001_baseline.OutboxItem.create(
+                grant=rows[state],
+                action="authorize",
+                router="main",
+                mac=payment.mac,
+                next_attempt_at=NOW,
+                created_at=NOW,
+            )
+            m0001_baseline.PaymentEvent.create(payment=payment, at=NOW, kind="paid")
+    with monkeypatch.context() as at_version_2:
+        at_version_2.setattr(migrations, "MODULES", migrations.MODULES[:2])
+        migrations.upgrade(db)
+    assert migrations.current_version(db) == 2
+    migrations.upgrade(db)
+    assert migrations.current_version(db) == migrations.latest_version()
+    from portal.ledger.models import Grant, RouterLink
+
+    online, pending, removed = (Grant.get_by_id(rows[state]) for state in ("online", "pending", "removed"))
+    assert (online.online_at, online.granted_seconds, online.credited_seconds) == (NOW, 3600, 0)
+    assert (pending.online_at, pending.granted_seconds, pending.offline_since) == (None, 4200, None)
+    assert (removed.online_at, removed.granted_seconds) == (NOW, 4800)
+    for grant in (online, pending, removed):
+        assert grant.expires_at == grant.starts_at + timedelta(seconds=grant.granted_seconds + grant.credited_seconds)
+    assert RouterLink.select().count() == 0
+    index_columns = {tuple(index.columns) for index in db.get_indexes("grant")}
+    assert ("status", "expires_at") in index_columns and ("router", "mac", "status") in index_columns

@@ -257,14 +257,15 @@ def test_reboot_clears_live_tables_drops_connections_and_renumbers(emulator: Rou
     fresh = connect(emulator.host, "pay2connect", "secret", port=emulator.port, timeout=2)
     try:
         assert list(fresh.path("ip", "hotspot", "active")) == []
-        assert list(fresh.path("ip", "hotspot", "host")) == []
+        # The device is still in range: the router sees it again at once, unauthorized.
+        assert [(h["mac-address"], h["authorized"]) for h in fresh.path("ip", "hotspot", "host")] == [(MAC, False)]
         assert list(fresh.path("ip", "hotspot", "cookie")) == []
         assert next(iter(fresh.path("system", "resource")))["uptime"] == "0s"
         (user,) = fresh.path("ip", "hotspot", "user").select(Key(".id"), Key("uptime")).where(Key("name") == MAC)
         assert user[".id"] != user_id and user["uptime"] == "30s"
         with pytest.raises(TrapError, match="no such item"):
             fresh.path("ip", "hotspot", "user").remove(user_id)
-        emulator.device_traffic(MAC, 1, 1)  # the device is still there: it shows up again
+        emulator.device_traffic(MAC, 1, 1)
         assert [h["authorized"] for h in emulator.hosts()] == ["false"]
     finally:
         fresh.close()

@@ -28,6 +28,7 @@ MODULES: tuple[str, ...] = (
     "m0005_vouchers",
     "m0006_admin_accounts",
     "m0007_deliveries",
+    "m0008_grant_clock",
 )
 
 

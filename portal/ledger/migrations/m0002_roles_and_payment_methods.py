@@ -13,13 +13,14 @@ from __future__ import annotations
 import peewee
 from playhouse.migrate import SchemaMigrator, migrate
 
+from portal.ledger.migrations.columns import add_not_null_column
+
 NAME = "roles and payment methods"
 
 
 def apply(db: peewee.Database) -> None:
-    migrator = SchemaMigrator.from_database(db)
-    migrate(
-        migrator.add_column("admin_user", "role", peewee.CharField(max_length=12, default="owner")),
-        migrator.add_column("payment", "method", peewee.CharField(max_length=16, default="mpesa")),
-        migrator.add_index("payment", ("method",), False),
-    )
+    # Not migrator.add_column: on SQLite it rebuilds the table, which fails once grants
+    # reference the payments (see columns.py).
+    add_not_null_column(db, "admin_user", "role", "VARCHAR(12)", "'owner'")
+    add_not_null_column(db, "payment", "method", "VARCHAR(16)", "'mpesa'")
+    migrate(SchemaMigrator.from_database(db).add_index("payment", ("method",), False))

@@ -17,13 +17,15 @@ from __future__ import annotations
 import peewee
 from playhouse.migrate import SchemaMigrator, migrate
 
+from portal.ledger.migrations.columns import add_not_null_column
+
 NAME = "push limits from the ledger"
 
 
 def apply(db: peewee.Database) -> None:
     migrator = SchemaMigrator.from_database(db)
+    add_not_null_column(db, "payment", "source", "VARCHAR(45)", "''")
     migrate(
-        migrator.add_column("payment", "source", peewee.CharField(max_length=45, default="")),
         migrator.add_index("payment", ("phone", "method", "created_at"), False),
         migrator.add_index("payment", ("mac", "method", "created_at"), False),
         migrator.add_index("payment", ("source", "method", "created_at"), False),

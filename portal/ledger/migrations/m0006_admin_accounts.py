@@ -12,6 +12,7 @@ from __future__ import annotations
 import peewee
 from playhouse.migrate import SchemaMigrator, migrate
 
+from portal.ledger.migrations.columns import add_not_null_column
 from portal.ledger.models import UTCDateTimeField as _UTC
 
 NAME = "admin accounts"
@@ -58,9 +59,11 @@ TABLES: list[type[peewee.Model]] = [AdminSession, AdminRecoveryCode, SignInFailu
 
 def apply(db: peewee.Database) -> None:
     migrator = SchemaMigrator.from_database(db)
+    # NOT NULL columns in one plain statement: a table rebuild would break the foreign keys
+    # that point at admin_user (voucher agents, sessions).
+    add_not_null_column(db, "admin_user", "totp_last_step", "BIGINT", "0")
     migrate(
         migrator.add_column("admin_user", "totp_secret", peewee.CharField(max_length=64, null=True)),
-        migrator.add_column("admin_user", "totp_last_step", peewee.BigIntegerField(default=0)),
     )
     with db.bind_ctx([AdminUser, *TABLES]):
         db.create_tables(TABLES, safe=True)

@@ -1,0 +1,94 @@
+"""The grant clock's rules on the ledger and Redis (router calls only to confirm devices online):
+provisional windows slide, faults stop the clock and are credited once, stacked purchases
+move with the grant before them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from portal.domain import expiry
+from portal.domain.grant_clock import bank_stopped, device_chain, resume_clock, stop_clock
+from portal.ledger.models import Grant, PaymentEvent
+from tests.grant_factory import grant_now, stacked_purchase
+
+
+def credits(grant: Grant) -> list[int]:
+    events = PaymentEvent.select().where(PaymentEvent.payment == grant.payment_id, PaymentEvent.kind == "outage_credit")
+    return [e.detail_data["seconds"] for e in events.order_by(PaymentEvent.id)]
+
+
+def test_a_fault_stops_the_clock_and_the_time_comes_back_once(services, package, emulator):
+    grant = grant_now(services, package, emulator, seconds=600)
+    start = services.clock.now()
+    services.clock.advance(100)
+    assert stop_clock(services, grant, start + timedelta(seconds=100), reason="router rebooted")
+    assert not stop_clock(services, Grant.get_by_id(grant.id), start, reason="again"), "one stop per fault"
+    services.clock.advance(45)
+    resume_clock(services, Grant.get_by_id(grant.id), services.clock.now(), reason="back")
+    grant = Grant.get_by_id(grant.id)
+    assert grant.credited_seconds == 45 and grant.offline_since is None
+    assert grant.expires_at == start + timedelta(seconds=645)
+    assert services.live.next_due() == grant.expires_at, "the timer follows the credit"
+    assert credits(grant) == [45]
+
+
+def test_a_stopped_grant_is_never_ended_its_time_is_banked(services, package, emulator):
+    grant = grant_now(services, package, emulator, seconds=60)
+    start = services.clock.now()
+    stop_clock(services, grant, start + timedelta(seconds=50), reason="router unreachable")
+    services.clock.advance(70)  # past its old end, still cut off
+    expiry.expire_due(services)
+    grant = Grant.get_by_id(grant.id)
+    assert grant.status == "active" and grant.credited_seconds == 20
+    assert grant.expires_at == start + timedelta(seconds=80) > services.clock.now()
+    services.clock.advance(5)
+    resume_clock(services, grant, services.clock.now(), reason="back")
+    assert Grant.get_by_id(grant.id).expires_at == start + timedelta(seconds=85)
+    assert credits(grant) == [20, 5]
+
+
+def test_a_grant_that_ran_out_during_the_fault_gets_the_lost_end_back(services, package, emulator):
+    grant = grant_now(services, package, emulator, seconds=60)
+    start = services.clock.now()
+    emulator.set_down(True)
+    services.clock.advance(60)
+    expiry.expire_due(services)  # ended in the ledger; the logout cannot reach the router
+    assert Grant.get_by_id(grant.id).status == "expired"
+    assert stop_clock(services, Grant.get_by_id(grant.id), start + timedelta(seconds=40), reason="router rebooted")
+    revived = Grant.get_by_id(grant.id)
+    assert revived.status == "active" and revived.ended_at is None
+    services.clock.advance(30)
+    resume_clock(services, revived, services.clock.now(), reason="back")
+    assert Grant.get_by_id(grant.id).expires_at == services.clock.now() + timedelta(seconds=20)
+
+
+def test_a_grant_over_before_the_fault_is_not_revived(services, package, emulator):
+    grant = grant_now(services, package, emulator, seconds=60)
+    services.clock.advance(60)
+    expiry.expire_due(services)
+    assert not stop_clock(services, Grant.get_by_id(grant.id), services.clock.now(), reason="router rebooted")
+    assert Grant.get_by_id(grant.id).status == "expired"
+
+
+def test_a_credit_moves_the_purchase_stacked_behind(services, package, emulator):
+    first = grant_now(services, package, emulator, seconds=300)
+    second = stacked_purchase(services, first, seconds=300)
+    assert second.starts_at == first.expires_at
+    stop_clock(services, first, services.clock.now(), reason="router rebooted")
+    services.clock.advance(30)
+    resume_clock(services, Grant.get_by_id(first.id), services.clock.now(), reason="back")
+    first, second = device_chain(first.router, first.mac)
+    assert first.credited_seconds == 30 and second.credited_seconds == 0
+    assert second.starts_at == first.expires_at and second.expires_at == first.expires_at + timedelta(seconds=300)
+
+
+def test_a_never_confirmed_grant_slides_instead_of_ending(services, package, emulator):
+    grant = grant_now(services, package, emulator, seconds=60)
+    from portal.ledger.models import Grant as G
+
+    G.update(online_at=None).where(G.id == grant.id).execute()  # as if the router never confirmed it
+    services.clock.advance(61)
+    bank_stopped(services, G.get_by_id(grant.id), services.clock.now())
+    slid = G.get_by_id(grant.id)
+    assert slid.status == "active" and slid.credited_seconds == 0
+    assert slid.starts_at == services.clock.now() and slid.expires_at == slid.starts_at + timedelta(seconds=60)
