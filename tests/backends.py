@@ -54,3 +54,21 @@ def ledger_url(tmp_path: Path) -> Iterator[str]:
     finally:
         connection.close()
     yield DATABASE_URL
+
+
+def query_plan(db: object, sql: str, params: tuple[object, ...] | list[object]) -> str:
+    """How the database would run ``sql``, as one line of text.
+
+    SQLite: ``EXPLAIN QUERY PLAN`` (SEARCH = an index range, SCAN = every row). PostgreSQL:
+    ``EXPLAIN`` with sequential scans priced out, so a usable index shows up even on the
+    few rows a test holds ("Index ... Scan using <name>"); without one it stays "Seq Scan".
+    """
+    import peewee
+
+    assert isinstance(db, peewee.Database)
+    if isinstance(db, peewee.PostgresqlDatabase):
+        with db.atomic():
+            db.execute_sql("SET LOCAL enable_seqscan = off")
+            rows = db.execute_sql("EXPLAIN " + sql.replace("?", "%s"), params).fetchall()
+        return " ".join(str(row[0]) for row in rows)
+    return " ".join(str(row) for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))

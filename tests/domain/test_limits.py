@@ -13,6 +13,7 @@ from portal.config import load_settings
 from portal.domain import limits
 from portal.domain.errors import TooManyRequests
 from portal.ledger.models import Payment
+from tests.backends import DATABASE_URL, query_plan
 
 PHONE, MAC, SOURCE = "254712345678", "AA:BB:CC:00:00:01", "10.5.50.11"
 LIMITS = {
@@ -124,5 +125,8 @@ def test_is_shared_source(tmp_path: Any) -> None:
 def test_every_count_is_one_index_range(services: Any, key: str | None) -> None:
     condition = getattr(Payment, key) == "x" if key else None
     sql, params = limits._pushes(condition, services.clock.now()).select(peewee.fn.COUNT(Payment.id)).sql()
-    plan = " ".join(str(row) for row in services.db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
-    assert "SEARCH" in plan and "SCAN" not in plan and "created_at>?" in plan, plan
+    plan = query_plan(services.db, sql, params)
+    if DATABASE_URL:  # PostgreSQL: an index on (…, created_at) serves the count
+        assert "Index" in plan and "Seq Scan" not in plan and "created_at" in plan, plan
+    else:
+        assert "SEARCH" in plan and "SCAN" not in plan and "created_at>?" in plan, plan

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import peewee
 import pytest
 import requests
 
@@ -182,25 +183,48 @@ def test_payment_success_under_the_threshold_fires_and_resolves(portal, package,
     assert news(services, "payment_success_low")[-1] == ("payment_success_low", "resolved")
 
 
+class LedgerAway:
+    """The ledger stops answering, and comes back: for SQLite a directory where the database
+    file was (the disk under it went away); for PostgreSQL a port nothing listens on."""
+
+    def __init__(self, services: Any) -> None:
+        self.db = services.db
+        self.moved: Path | None = None
+        self.params: dict[str, Any] | None = None
+
+    def take(self) -> None:
+        self.db.close()
+        if isinstance(self.db, peewee.PostgresqlDatabase):
+            self.params = dict(self.db.connect_params)
+            self.db.connect_params.update(port=1, connect_timeout=1)
+            return
+        path = Path(self.db.database)
+        self.moved = path.with_suffix(".away")
+        shutil.move(str(path), str(self.moved))
+        path.mkdir()
+
+    def give_back(self) -> None:
+        self.db.close() if not self.db.is_closed() else None
+        if self.params is not None:
+            self.db.connect_params.clear()
+            self.db.connect_params.update(self.params)
+            self.params = None
+        if self.moved is not None:
+            path = Path(self.db.database)
+            path.rmdir()
+            shutil.move(str(self.moved), str(path))
+            self.moved = None
+
+
 @pytest.fixture
-def ledger_file(services: Any) -> Iterator[Path]:
-    path = Path(services.db.database)
-    yield path
-    if path.is_dir():
-        path.rmdir()
+def ledger_away(services: Any) -> Iterator[LedgerAway]:
+    away = LedgerAway(services)
+    yield away
+    away.give_back()
 
 
-def take_ledger_away(services: Any, path: Path) -> Path:
-    """The disk under the ledger goes away: a directory where the database file was."""
-    services.db.close()
-    moved = path.with_suffix(".away")
-    shutil.move(str(path), str(moved))
-    path.mkdir()
-    return moved
-
-
-def test_the_ledger_unreachable_is_told_directly_and_resolved_when_it_is_back(portal, services, ledger_file):
-    moved = take_ledger_away(services, ledger_file)
+def test_the_ledger_unreachable_is_told_directly_and_resolved_when_it_is_back(portal, services, ledger_away):
+    ledger_away.take()
     assert alerts.evaluate(services) == 3  # SMS, email and webhook, sent directly (no queue)
     assert news(services) == [("ledger_down", "firing")]
     assert any("ALERT: The database (ledger) is not answering" in t for t in owner_sms(services))
@@ -210,8 +234,7 @@ def test_the_ledger_unreachable_is_told_directly_and_resolved_when_it_is_back(po
     portal.clock.advance(6 * 3600)
     assert alerts.evaluate(services) == 3 and news(services)[-1] == ("ledger_down", "repeat")
 
-    ledger_file.rmdir()
-    shutil.move(str(moved), str(ledger_file))
+    ledger_away.give_back()
     tick(services)
     assert news(services)[-1] == ("ledger_down", "resolved")
     state = AlertState.get(AlertState.key == "ledger_down")
@@ -278,7 +301,7 @@ def test_daraja_answering_slowly_fires_and_resolves(portal, package, services):
     assert news(services, "daraja_slow")[-1] == ("daraja_slow", "resolved")
 
 
-def test_the_worker_runs_the_alert_job_while_the_ledger_is_away(portal, services, ledger_file):
+def test_the_worker_runs_the_alert_job_while_the_ledger_is_away(portal, services, ledger_away):
     """The scheduler does not open the ledger before this job (it would fail first)."""
     from portal.worker.scheduler import JOBS, Worker
 
@@ -287,12 +310,11 @@ def test_the_worker_runs_the_alert_job_while_the_ledger_is_away(portal, services
     worker = Worker(services)
     scheduled = worker.scheduler.get_job("alerts")
     assert scheduled is not None and scheduled.args[2] is False  # (name, run, opens the ledger?)
-    moved = take_ledger_away(services, ledger_file)
+    ledger_away.take()
     try:
         worker._guarded(*scheduled.args)
     finally:
-        ledger_file.rmdir()
-        shutil.move(str(moved), str(ledger_file))
+        ledger_away.give_back()
         worker.stop()
     assert news(services) == [("ledger_down", "firing")]
 

@@ -174,7 +174,7 @@ import redis
 from portal.domain.observe import DARAJA_SECONDS, DARAJA_ERRORS
 from portal.live.meters import Meters
 
-meters = Meters(redis.Redis(unix_socket_path=sys.argv[1]))
+meters = Meters(redis.Redis.from_url(sys.argv[1]))
 for i in range(int(sys.argv[2])):
     meters.observe(DARAJA_SECONDS.name, {"operation": "stk_query"}, 0.2, DARAJA_SECONDS.buckets)
     meters.inc(DARAJA_ERRORS.name, {"operation": "stk_query", "error": "500.003.1001"})
@@ -184,8 +184,9 @@ for i in range(int(sys.argv[2])):
 def test_counts_from_several_processes_add_up_on_any_scrape(app, base_url, redis_handle):
     """Two other OS processes (a worker, another web process) record into the shared Redis;
     this process's /metrics shows the sum, as every other process's would."""
-    socket_path = redis_handle.client.socket_file
-    runs = [subprocess.Popen([sys.executable, "-c", COUNTER_SCRIPT, socket_path, str(n)], cwd=REPO) for n in (7, 5)]
+    where = redis_handle.client.connection_pool.connection_kwargs
+    url = f"unix://{where['path']}" if "path" in where else f"redis://{where['host']}:{where['port']}/{where['db']}"
+    runs = [subprocess.Popen([sys.executable, "-c", COUNTER_SCRIPT, url, str(n)], cwd=REPO) for n in (7, 5)]
     assert [run.wait(timeout=60) for run in runs] == [0, 0]
     families = scrape(base_url)
     count = next(

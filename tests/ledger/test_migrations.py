@@ -5,12 +5,14 @@ from __future__ import annotations
 from contextlib import nullcontext
 from datetime import UTC, datetime
 
+import peewee
 import pytest
 
 from portal.ledger import migrations
 from portal.ledger.database import open_database
 from portal.ledger.migrations import m0001_baseline
 from portal.ledger.models import MODELS, Package
+from tests.backends import query_plan
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -107,14 +109,15 @@ def test_push_limits_version_keeps_payments_and_indexes_the_counts(db):
     indexed = {tuple(index.columns) for index in db.get_indexes("payment")}
     assert {(key, "method", "created_at") for key in ("phone", "mac", "source")} <= indexed
     assert ("method", "created_at") in indexed
-    plan = " ".join(
-        str(row)
-        for row in db.execute_sql(
-            "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM payment WHERE phone = ? AND method = ? AND created_at > ?",
-            ("254712345678", "mpesa", NOW.isoformat()),
-        )
+    plan = query_plan(
+        db,
+        "SELECT COUNT(*) FROM payment WHERE phone = ? AND method = ? AND created_at > ?",
+        ("254712345678", "mpesa", NOW.replace(tzinfo=None)),
     )
-    assert "payment_phone_method_created_at" in plan, plan
+    if isinstance(db, peewee.PostgresqlDatabase):  # on a handful of rows it may pick either index
+        assert "Index" in plan and "Seq Scan" not in plan, plan
+    else:
+        assert "payment_phone_method_created_at" in plan, plan
 
 
 def test_version_4_upgrades_a_version_2_ledger_with_rows(db):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import json
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,12 +40,12 @@ def report(attack: str, outcome: str) -> None:
 
 
 @pytest.fixture
-def settings_overrides(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+def settings_overrides(request: pytest.FixtureRequest, ledger_url: str) -> dict[str, Any]:
     """Per-test settings (``indirect=True``); a real environment's ledger is migrated first,
     as ``pay2connect migrate`` would (only the simulator upgrades a ledger by itself)."""
     overrides: dict[str, Any] = dict(getattr(request, "param", {}))
     if overrides.get("mpesa", {}).get("environment", "simulator") != "simulator":
-        db = open_database(f"sqlite:///{tmp_path / 'ledger.db'}")
+        db = open_database(ledger_url)
         migrations.upgrade(db)
         db.close()
     return overrides
