@@ -1,0 +1,20 @@
+"""The worker process: jobs behind a leader lock in Redis, so only one worker acts at a time."""
+
+from __future__ import annotations
+
+from portal.domain.context import Services
+from portal.worker.scheduler import JOBS, Worker
+
+
+def test_only_one_worker_leads(services: Services) -> None:
+    first, second = Worker(services), Worker(services)
+    assert first.is_leader() is True
+    assert second.is_leader() is False
+    services.live.release_leader(first.owner)
+    assert second.is_leader() is True
+
+
+def test_every_job_is_scheduled_once_with_its_interval(services: Services) -> None:
+    worker = Worker(services)
+    scheduled = {job.id: job.trigger.interval.total_seconds() for job in worker.scheduler.get_jobs()}
+    assert scheduled == {job.name: float(job.interval(services)) for job in JOBS}
