@@ -12,17 +12,11 @@ from portal.domain import confirmations, payment_status, payments
 from portal.domain import health as health_checks
 from portal.domain.errors import PortalError
 from portal.web.context import services
+from portal.web.json_body import json_object
 from portal.web.messages import message
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
-
-
-def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise PortalError("bad_input")
-    return body
 
 
 def _fail(err: PortalError) -> Any:
@@ -36,7 +30,7 @@ def _fail(err: PortalError) -> Any:
 @bp.post("/portal/pay")
 def pay() -> Any:
     try:
-        body = _json_body()
+        body = json_object()
         req = payments.PayRequest(
             phone=str(body.get("phone") or ""),
             package_id=body.get("packageId"),
