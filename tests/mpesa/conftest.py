@@ -19,6 +19,18 @@ from portal.mpesa.client import SANDBOX_PASSKEY, DarajaClient, DarajaCredentials
 from portal.mpesa.simulator import DarajaSimulator
 
 PHONE = "254712345678"
+CALLBACK = "http://127.0.0.1:9/hooks/stk/x"  # nothing listens on port 9 (discard)
+
+
+def push(client: DarajaClient, url: str = CALLBACK, phone: str = PHONE, amount: int = 20) -> str:
+    """Send an STK push for a 1-hour package; return its CheckoutRequestID."""
+    return client.stk_push(
+        phone=phone,
+        amount=amount,
+        account_reference="WIFI1H",
+        description="1 hour wifi",
+        callback_url=url,
+    ).checkout_request_id
 
 
 @pytest.fixture

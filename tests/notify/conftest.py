@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from portal.clock import ManualClock
-from portal.notify import Outgoing
+from portal.notify import Channel, DeliveryFailed, Outgoing
 from portal.notify.sms_simulator import SmsGatewaySimulator
 from portal.notify.smtp_simulator import SmtpSimulator
 from portal.notify.webhook_simulator import WebhookReceiver
@@ -20,6 +20,13 @@ PHONE = "254712345678"
 SMTP_USER = "alerts@venue.co.ke"
 SMTP_PASSWORD = "correct horse battery staple"
 WEBHOOK_SECRET = "s3cret-for-the-owner-endpoint"
+
+
+def failure(channel: Channel, message: Outgoing) -> DeliveryFailed:
+    """The DeliveryFailed that sending ``message`` on ``channel`` raises (the test fails if none)."""
+    with pytest.raises(DeliveryFailed) as info:
+        channel.send(message)
+    return info.value
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import pytest
 from librouteros import Api, connect
 
 from portal.clock import ManualClock
+from router import DeviceGrant
 from router.emulator import RouterEmulator
 from router.mikrotik import MikrotikRouter
 
@@ -93,6 +94,20 @@ def adapter_options() -> dict[str, Any]:
 def router(emulator: RouterEmulator, adapter_options: dict[str, Any]) -> Iterator[MikrotikRouter]:
     with adapter_for(emulator, **adapter_options) as adapter:
         yield adapter
+
+
+def grant_for(mac: str, ip: str, grant_id: str = "g-1", **overrides: Any) -> DeviceGrant:
+    """A one-hour grant at 2M/2M for the device (``overrides`` change any field)."""
+    values: dict[str, Any] = {
+        "grant_id": grant_id,
+        "mac": mac,
+        "ip": ip,
+        "profile": "p2c-1h-2M",
+        "limit_uptime_seconds": 3600,
+        "rate_limit": "2M/2M",
+    }
+    values.update(overrides)
+    return DeviceGrant(**values)
 
 
 def join(emulator: RouterEmulator, n: int) -> tuple[str, str]:

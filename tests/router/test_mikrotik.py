@@ -12,23 +12,10 @@ from typing import Any
 
 import pytest
 
-from router import DeviceGrant, DeviceNotOnHotspot
+from router import DeviceNotOnHotspot
 from router.emulator import RouterEmulator
 from router.ros_values import as_text, parse_duration
-from tests.router.conftest import API_PASSWORD, SERVER, join
-
-
-def grant_for(mac: str, ip: str, grant_id: str = "g-1", **overrides: Any) -> DeviceGrant:
-    settings: dict[str, Any] = {
-        "grant_id": grant_id,
-        "mac": mac,
-        "ip": ip,
-        "profile": "p2c-1h-2M",
-        "limit_uptime_seconds": 3600,
-        "rate_limit": "2M/2M",
-    }
-    settings.update(overrides)
-    return DeviceGrant(**settings)
+from tests.router.conftest import API_PASSWORD, SERVER, grant_for, join
 
 
 def named(rows: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:

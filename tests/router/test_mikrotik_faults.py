@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from router import (
-    DeviceGrant,
     DeviceNotOnHotspot,
     RouterAuthFailed,
     RouterError,
@@ -21,7 +20,7 @@ from router import (
     RouterRejected,
     RouterUnreachable,
 )
-from tests.router.conftest import adapter_for, join
+from tests.router.conftest import adapter_for, grant_for, join
 
 TIMEOUT = 0.5
 MARGIN = 0.5  # scheduling slack on a busy CI machine; far below a second timeout
@@ -31,10 +30,6 @@ MARGIN = 0.5  # scheduling slack on a busy CI machine; far below a second timeou
 def adapter_options() -> dict[str, Any]:
     """The ``router`` fixture's adapter gives up after TIMEOUT here (failures must be fast)."""
     return {"timeout": TIMEOUT}
-
-
-def grant_for(mac: str, ip: str, grant_id: str = "g-1") -> DeviceGrant:
-    return DeviceGrant(grant_id, mac, ip, "p2c-1h-2M", 3600, rate_limit="2M/2M")
 
 
 def timed_failure(call: Any, *args: Any) -> tuple[RouterError, float]:
