@@ -127,7 +127,7 @@ class World:
         self.tally.seconds[route.rule] += time.monotonic() - began
         self.tally.outcomes[route.rule, answer.status] += 1
         self.tally.count(answer, f"{method} {target[:200]} as {who} ({headers.get('Content-Type', '-')})", raw)
-        if method == "POST" and route.endpoint.startswith("admin.") and who == "owner":
+        if method == "POST" and route.rule.startswith("/admin") and who == "owner":
             Package.update(**self.package_row).where(Package.id == self.package.id).execute()  # as seeded
 
     def sweep(self, names: dict[str, tuple[str, ...]], json_routes: list[Route]) -> None:
@@ -135,7 +135,7 @@ class World:
         every extreme value of its kind while the rest of the request is valid (signed in as
         the owner on admin pages): one bad field is what gets deepest into a view."""
         for route in self.routes:
-            who = "owner" if route.endpoint.startswith("admin.") else "signed out"
+            who = "owner" if route.rule.startswith("/admin") else "signed out"
             arguments = {name: self.known[kind][0] for name, kind in route.arguments}
             route_names = names.get(route.endpoint, ())
             valid = {name: PLAUSIBLE[name][0] for name in route_names if name in PLAUSIBLE}
