@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from portal.domain.reports import FIRST_DAY, LAST_DAY, MAX_PAGE
+from portal.web.admin import whole_number
 from tests.conftest import AdminOverHttp
 
 OUT_OF_RANGE = f"must be between {FIRST_DAY} and {LAST_DAY}"
@@ -59,3 +60,26 @@ def test_page_numbers_out_of_bounds_are_a_400(admin_http: AdminOverHttp, path: s
 @pytest.mark.parametrize("path", ["/admin/callbacks", "/admin/audit", "/admin/payments"])
 def test_the_last_allowed_page_is_an_empty_page(admin_http: AdminOverHttp, path: str) -> None:
     assert admin_http.get(f"{path}?page={MAX_PAGE}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("1", 1),
+        (" 42 ", 42),
+        (60, 60),
+        ("0", None),  # below the range
+        ("1441", None),  # above it
+        ("", None),
+        (None, None),
+        ("²", None),  # a digit to str.isdigit, not to int()
+        ("٣", None),  # an Arabic-Indic three: int() reads it, a form never sends it
+        ("１２", None),  # full-width digits
+        ("9" * 5000, None),  # past what int() reads from text
+        ("-1", None),
+        ("1.0", None),
+        ("1e3", None),
+    ],
+)
+def test_whole_number_reads_only_ascii_digits_in_range(raw: object, expected: int | None) -> None:
+    assert whole_number(raw, 1, 1440) == expected
