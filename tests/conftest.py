@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
 from werkzeug.serving import make_server
 
 from portal import create_app
@@ -318,12 +319,29 @@ class AdminActions:
         return self.client.get(path, **kwargs)
 
 
-class AdminOverHttp:
-    """The owner's browser over a real socket: a ``requests.Session`` keeps the cookie."""
+class _FromAddress(HTTPAdapter):
+    """Connections from another loopback address (127.x.y.z): a different visitor's IP."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.source, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+class AdminOverHttp:
+    """The owner's browser over a real socket: a ``requests.Session`` keeps the cookie.
+
+    ``source`` makes it connect from another loopback address (per-address limits).
+    """
+
+    def __init__(self, base_url: str, source: str | None = None) -> None:
         self.base_url = base_url
         self.session = requests.Session()
+        if source:
+            self.session.mount("http://", _FromAddress(source))
 
     def token(self, page: str = "/admin/login") -> str:
         match = CSRF_TOKEN.search(self.session.get(self.base_url + page, timeout=10).text)

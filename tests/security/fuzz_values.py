@@ -112,24 +112,24 @@ deep = st.builds(
 )
 json_values = st.one_of(shallow, deep)
 
-DIGIT_SCRIPTS = ["٠١٢٣٤٥٦٧٨٩", "۰۱۲۳۴۵۶۷۸۹", "०१२३४५६७८९", "০১২৩৪৫৬৭৮৯", "０１２３４５６７８９", "𝟎𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖𝟗"]
-EXTREME_DAYS = ["0001-01-01", "9999-12-31", "0000-00-00", "2026-02-30", "2026-13-01", "99999-01-01", "-001-01-01"]
+DIGIT_SCRIPTS = ["٠١٢٣٤٥٦٧٨٩", "०१२३४५६७८९", "０１２３４５６７８９"]  # Arabic-Indic, Devanagari, full width
+EXTREME_DAYS = ["0001-01-01", "9999-12-31", "2026-02-30", "2026-13-01", "99999-01-01"]
 EXTREME_NUMBERS = [
-    *("0", "-1", "-0", "+1", " 1 ", "1.5", "1e3", "0x10", "1_0", "1\x00", "²", "½", "Ⅻ"),
-    *("2147483648", "9223372036854775807", "9223372036854775808", "18446744073709551616", "9" * 400),
+    *("0", "-1", "+1", "1.5", "1e3", "²", "½"),
+    *("2147483648", "9223372036854775808", "9" * 400, "9" * 5000),
 ]
-EVERYWHERE = ["", " ", "\x00", "²", "٣", "9" * 400, "A" * 3000, "-1", "NaN", "[]", "{}", "😀" * 40, "%", "\r\n"]
+EVERYWHERE = ["", "\x00", "²", "٣", "9" * 400, "A" * 3000, "-1", "%", "😀" * 40]
 
 
 def extremes_like(value: str) -> list[str]:
     """Values of the same kind as ``value`` (a day, a number, a word) at and past their limits."""
     scripts = [value.translate(str.maketrans("0123456789", digits)) for digits in DIGIT_SCRIPTS]
     if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
-        kind = [*EXTREME_DAYS, *scripts, value.replace("-", ""), value + "T00:00", value[:7]]
+        kind = [*EXTREME_DAYS, *scripts, value.replace("-", ""), value[:7]]
     elif re.fullmatch(r"[0-9]+", value):
         kind = [*EXTREME_NUMBERS, *scripts]
     else:
-        kind = [value * 200, value + "\x00", value.upper(), f" {value} ", value[:-1]]
+        kind = [value * 200, value.upper(), f" {value} "]
     return list(dict.fromkeys([*kind, *EVERYWHERE]))
 
 

@@ -15,15 +15,16 @@ from functools import cache
 from typing import Any
 
 from hypothesis import strategies as st
+from werkzeug.security import generate_password_hash
 
 from portal.domain.accounts import create_admin
 from portal.ledger.models import AdminUser, Package, Payment
 from tests.conftest import ADMIN_PASSWORD, AdminOverHttp
 from tests.security import fuzz_values as fv
-from tests.security.fuzz_http import Route, Sender, Tally, routes_of
+from tests.security.fuzz_http import Answer, Route, Sender, Tally, routes_of
 
 WHO = ("signed out", "owner", "cashier", "forged cookie")
-CASHIER_PASSWORD = "cashier-password-1"
+PASSWORDS = {"owner": ADMIN_PASSWORD, "cashier": "cashier-password-1"}
 MAC, IP, PHONE, PACKAGE, RECEIPT, CSRF = (
     f"ZQ{name}ZQ" for name in ("mac", "ip", "phone", "package", "receipt", "csrf")
 )
@@ -78,23 +79,54 @@ class World:
         self.paid = Payment.get(Payment.checkout_request_id == checkout)
         self.known = {"int": (str(package.id), str(self.paid.id), "1"), "text": (public_id, checkout, "robots.txt")}
         self.package_row = {k: getattr(package, k) for k in ("name", "name_sw", "price", "duration_seconds", "active")}
-        create_admin("cashier", CASHIER_PASSWORD, clock)
-        AdminUser.update(role="cashier").where(AdminUser.username == "cashier").execute()
+        self.clock = clock
+        self.renewed: dict[str, int] = dict.fromkeys(WHO, 0)
+        for who in PASSWORDS:
+            self._account(who)
         self.cookies = {who: self._cookie(who) for who in WHO}
 
+    def _account(self, who: str) -> None:
+        """The admin account as seeded (created again if the fuzz removed it), its role and
+        password put back. The password is stored with a one-round hash: signing in again
+        after an example signed out must cost nothing (the app's own scrypt takes ~0.3 s)."""
+        if not AdminUser.select().where(AdminUser.username == who).exists():
+            create_admin(who, PASSWORDS[who], self.clock)
+        cheap = generate_password_hash(PASSWORDS[who], method="pbkdf2:sha256:1")
+        AdminUser.update(role=who, password_hash=cheap).where(AdminUser.username == who).execute()
+
     def _cookie(self, who: str) -> tuple[str, str]:
-        """(session cookie, CSRF token) for one kind of visitor, made once over a real socket."""
+        """(session cookie, CSRF token) for one kind of visitor, made over a real socket."""
         if who == "forged cookie":
             return "session=eyJhZG1pbiI6Im93bmVyIn0.Zm9yZ2Vk.bm90LXNpZ25lZA", "forged-token"
-        browser = AdminOverHttp(self.portal.base_url)
+        browser = AdminOverHttp(self.portal.base_url, source=self.fresh()["source"])
         try:
             if who != "signed out":
-                password = ADMIN_PASSWORD if who == "owner" else CASHIER_PASSWORD
-                assert browser.login(who, password).status_code == 303
+                answer = browser.login(who, PASSWORDS[who])
+                assert answer.status_code == 303, f"{who} cannot sign in: {answer.status_code} {answer.text[:200]}"
             token = browser.token("/admin/sessions" if who != "signed out" else "/admin/login")
             return f"session={browser.session.cookies['session']}", token
         finally:
             browser.close()
+
+    def _still_signed_in(self, who: str) -> bool:
+        answer = self.sender.send(
+            "GET",
+            "/admin/sessions",
+            headers={"Host": "127.0.0.1", "Cookie": self.cookies[who][0]},
+            body=None,
+            source=self.fresh()["source"],
+        )
+        return answer.status == 200
+
+    def _keep_signed_in(self, who: str, answer: Answer) -> None:
+        """After an answer that sends a signed-in visitor to the login page (the example
+        signed out, or the owner ended the session, changed a password, removed the account),
+        sign in again so the next example starts signed in, as a stateless example should."""
+        to_login = 300 <= answer.status < 400 and "/admin/login" in answer.headers.get("Location", "")
+        if who in PASSWORDS and to_login and not self._still_signed_in(who):
+            self._account(who)
+            self.cookies[who] = self._cookie(who)
+            self.renewed[who] += 1
 
     def fresh(self) -> dict[str, str]:
         """A new device (joined on the hotspot when a request names it), phone and source address."""
@@ -129,6 +161,7 @@ class World:
         self.tally.count(answer, f"{method} {target[:200]} as {who} ({headers.get('Content-Type', '-')})", raw)
         if method == "POST" and route.rule.startswith("/admin") and who == "owner":
             Package.update(**self.package_row).where(Package.id == self.package.id).execute()  # as seeded
+        self._keep_signed_in(who, answer)
 
     def sweep(self, names: dict[str, tuple[str, ...]], json_routes: list[Route]) -> None:
         """Every route, every parameter it reads and every path argument, each set in turn to

@@ -17,8 +17,9 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import re
 import time
-from dataclasses import fields
+from dataclasses import fields, is_dataclass
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ import requests
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from portal.config.settings import LimitSettings
+from portal.config import Settings
 from tests.security import fuzz_values as fv
 from tests.security.fuzz_http import Route, recording_parameter_names, watching
 from tests.security.fuzz_world import CSRF, WHO, World, any_body, fields_for, json_body, path_values
@@ -38,11 +39,28 @@ MIN_REQUESTS = int(5000 * min(SCALE, 1))
 FUZZ_LINES: list[str] = []  # printed after the run by tests/conftest.py
 
 
+# Settings that make a fuzz example stop early at 429: caps and per-window budgets (raised,
+# keeping their order, e.g. one source's share stays below the global budget) and cool-downs.
+BUDGET = re.compile(r"cap|per_minute|per_hour|per_day|attempts|failures|max_checks|moves")
+
+
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    """Limits raised so no example stops early at a 429 (cool-downs off, caps out of reach)."""
-    numbers = [f.name for f in fields(LimitSettings) if f.type in ("int", int)]
-    return {"limits": {name: 0 if "cooldown" in name else 1_000_000 for name in numbers}}
+    """Every limit in every settings section raised 10,000-fold, push cool-downs off: no example
+    stops early at a 429 however many came before it (found by name, so new limits count)."""
+    defaults = Settings()
+    raised: dict[str, Any] = {}
+    for section in fields(defaults):
+        values = getattr(defaults, section.name)
+        if not is_dataclass(values):
+            continue
+        for field in fields(values):
+            current = getattr(values, field.name)
+            if type(current) is int and section.name == "limits" and "cooldown" in field.name:
+                raised.setdefault(section.name, {})[field.name] = 0
+            elif type(current) is int and BUDGET.search(field.name):
+                raised.setdefault(section.name, {})[field.name] = current * 10_000
+    return raised
 
 
 def fuzz_settings(examples: int) -> Any:
@@ -113,7 +131,8 @@ def test_fuzz_every_route_signed_in_and_out(portal, package, app, clock, owner, 
     line = (
         f"fuzz: {tally.requests} requests ({swept} swept, {tally.requests - swept} generated), "
         f"{len(world.routes) - len(unserved)}/{len(world.routes)} routes served "
-        f"({', '.join(WHO)}), responses >= 500: {len(tally.findings)} [{tally.bands()}] "
+        f"({', '.join(WHO)}; signed in again {sum(world.renewed.values())}x), "
+        f"responses >= 500: {len(tally.findings)} [{tally.bands()}] "
         f"in {time.monotonic() - started:.0f} s, " + (f"seed {SEED}" if SEED else "derandomized")
     )
     FUZZ_LINES.append(line)
