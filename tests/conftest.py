@@ -64,20 +64,22 @@ def closed_port() -> int:
     return free_port()
 
 
-@pytest.fixture
-def wait_until() -> Callable[..., bool]:
-    """``wait_until(predicate, timeout=5.0)``: poll for up to ``timeout`` real seconds for another
-    thread or process to finish something (never to let time pass: move the clock for that)."""
+def wait_until(condition: Callable[[], object], what: str = "the condition", timeout: float = 10.0) -> bool:
+    """Poll ``condition`` for up to ``timeout`` real seconds while another thread or process
+    finishes something (never to let time pass: move the clock for that). True, or an
+    AssertionError that says what did not happen."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+    return True
 
-    def wait(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.01)
-        return predicate()
 
-    return wait
+@pytest.fixture(name="wait_until")
+def wait_until_fixture() -> Callable[..., bool]:
+    """:func:`wait_until` for tests that take it as a fixture."""
+    return wait_until
 
 
 @pytest.fixture

@@ -2,8 +2,9 @@
 -> expired, on the demo stack (the same code `pay2connect demo` runs), with the clock
 injected. Plus a smoke test of the demo command.
 
-Screenshots go to the test's temporary folder; ``UPDATE_SCREENSHOTS=1`` writes them to
-docs/screenshots/ instead (a normal run must not change files in the repository)."""
+Screenshots (here and in the other browser tests, through ``SHOTS``) go to a folder under
+the system's temporary directory; ``UPDATE_SCREENSHOTS=1`` writes them to docs/screenshots/
+instead: a normal run must not change files in the repository."""
 
 from __future__ import annotations
 
@@ -12,16 +13,21 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-DOC_SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = (
+    ROOT / "docs" / "screenshots"
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "pay2connect-screenshots"
+)
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 needs_chromium = pytest.mark.skipif(
@@ -75,20 +81,19 @@ def demo_stack(tmp_path, http_server, clock):
 
 @pytest.mark.browser
 @needs_chromium
-def test_a_person_buys_wifi_in_the_browser(browser, demo_stack, clock, wait_until, tmp_path):
+def test_a_person_buys_wifi_in_the_browser(browser, demo_stack, clock):
     from selenium.webdriver.common.by import By
 
     from portal.worker.scheduler import run_all_jobs_once
 
-    shots = DOC_SHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
     mac, ip = demo_stack.devices[0]
     emulator = demo_stack.services.emulators["main"]
     simulator = demo_stack.services.simulator
 
     browser.get(demo_stack.splash_url(mac, ip))
     assert "KSh 1" in browser.page_source and "5 minutes" in browser.page_source
-    browser.save_screenshot(str(shots / "01-splash.png"))
+    browser.save_screenshot(str(SHOTS / "01-splash.png"))
 
     browser.find_elements(By.CSS_SELECTOR, "input[type=radio]")[0].click()
     phone = browser.find_element(By.CSS_SELECTOR, "input[type=tel]")
@@ -97,26 +102,26 @@ def test_a_person_buys_wifi_in_the_browser(browser, demo_stack, clock, wait_unti
     browser.find_element(
         By.CSS_SELECTOR, "form[action$='/pay'] button[type=submit], form[action$='/pay'] input[type=submit]"
     ).click()
-    assert wait_until(lambda: "/pay/" in browser.current_url, timeout=10), "the status page"
+    wait_until(lambda: "/pay/" in browser.current_url, "the status page")
     status_url = browser.current_url
     assert "PIN" in browser.page_source
-    browser.save_screenshot(str(shots / "02-waiting-for-pin.png"))
+    browser.save_screenshot(str(SHOTS / "02-waiting-for-pin.png"))
     assert not emulator.is_online(mac)
 
     browser.get(simulator.phone_page_url)
     assert "Pay KSh 1" in browser.page_source
     browser.find_element(By.CSS_SELECTOR, "input[name=pin]").send_keys("1234")
-    browser.save_screenshot(str(shots / "03-virtual-phone.png"))
+    browser.save_screenshot(str(SHOTS / "03-virtual-phone.png"))
     browser.find_element(By.CSS_SELECTOR, "button[name=answer][value=approve]").click()
-    assert wait_until(lambda: not simulator.pending_prompts(), timeout=10), "the virtual phone took no approval"
+    wait_until(lambda: not simulator.pending_prompts(), "the virtual phone to take the approval")
     simulator.process_due()  # the approval becomes a callback to the portal
-    assert wait_until(lambda: emulator.is_online(mac), timeout=10), "the router login"
+    wait_until(lambda: emulator.is_online(mac), "the router login")
 
     browser.get(status_url)
     text = browser.find_element(By.TAG_NAME, "body").text
     assert "Connected" in text or "connected" in text
     assert "5 min" in text or "4 min" in text
-    browser.save_screenshot(str(shots / "04-connected.png"))
+    browser.save_screenshot(str(SHOTS / "04-connected.png"))
 
     clock.advance(5 * 60 + demo_stack.settings.worker.sweep_interval_seconds)
     run_all_jobs_once(demo_stack.services)
@@ -124,11 +129,11 @@ def test_a_person_buys_wifi_in_the_browser(browser, demo_stack, clock, wait_unti
     assert not [u for u in emulator.users() if u["name"] == mac]
     browser.get(demo_stack.splash_url(mac, ip))
     assert "KSh 1" in browser.page_source  # back to buying
-    browser.save_screenshot(str(shots / "05-after-expiry.png"))
+    browser.save_screenshot(str(SHOTS / "05-after-expiry.png"))
 
     browser.get(demo_stack.splash_url(mac, ip) + "&lang=sw")
     assert 'lang="sw"' in browser.page_source
-    browser.save_screenshot(str(shots / "06-splash-swahili.png"))
+    browser.save_screenshot(str(SHOTS / "06-splash-swahili.png"))
 
 
 def test_the_demo_command_starts_and_prints_the_urls(tmp_path):
