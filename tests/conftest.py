@@ -82,18 +82,6 @@ def wait_until_fixture() -> Callable[..., bool]:
     return wait_until
 
 
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Any]:
-    """A bare SQLite ledger with every table (in a folder the code creates): no web, no Redis."""
-    from portal.ledger.database import open_database
-    from portal.ledger.models import create_tables
-
-    database = open_database(f"sqlite:///{tmp_path / 'ledger' / 'ledger.db'}")
-    create_tables()
-    yield database
-    database.close()
-
-
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisHandle]:
     """One embedded redis-server for the whole run (a real server on a unix socket)."""

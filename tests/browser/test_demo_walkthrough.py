@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import free_port, wait_until
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = (
@@ -34,6 +34,15 @@ needs_chromium = pytest.mark.skipif(
     not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
     reason="Debian chromium and chromium-driver are not installed (scripts/test installs them as root)",
 )
+
+
+def wait_until(condition, what: str, timeout: float = 10.0) -> None:
+    """Wait for another thread to finish something (not for time to pass)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
 
 
 @pytest.fixture

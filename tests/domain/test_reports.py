@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from portal.domain import reports
 from portal.domain.errors import BadInput
-from portal.ledger.models import Grant, OutboxItem, Package, Payment, PaymentEvent, UnmatchedCallback
+from portal.ledger.database import open_database
+from portal.ledger.models import Grant, OutboxItem, Package, Payment, PaymentEvent, UnmatchedCallback, create_tables
 
 UTC = UTC
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)  # 12:00 in Nairobi
@@ -18,12 +21,20 @@ _ids = itertools.count(1)
 
 
 @pytest.fixture
-def hour(ledger: Any) -> Package:
+def ledger(tmp_path: Path) -> Iterator[None]:
+    db = open_database(f"sqlite:///{tmp_path / 'ledger.db'}")
+    create_tables()
+    yield
+    db.close()
+
+
+@pytest.fixture
+def hour(ledger: None) -> Package:
     return Package.create(name="1 hour", price=20, duration_seconds=3600, created_at=NOW)
 
 
 @pytest.fixture
-def day_pass(ledger: Any) -> Package:
+def day_pass(ledger: None) -> Package:
     return Package.create(name="Day pass", price=100, duration_seconds=86400, created_at=NOW)
 
 
@@ -106,12 +117,12 @@ def test_only_paid_money_in_range_counts(hour: Package) -> None:
     assert reports.totals(date(2026, 3, 2), date(2026, 3, 3)) == (0, 0)
 
 
-def test_dates_the_wrong_way_round_are_refused(ledger: Any) -> None:
+def test_dates_the_wrong_way_round_are_refused(ledger: None) -> None:
     with pytest.raises(ValueError, match="before start"):
         reports.revenue_by_day(date(2026, 3, 2), date(2026, 3, 1))
 
 
-def test_revenue_by_package(hour: Package, day_pass: Package, ledger: Any) -> None:
+def test_revenue_by_package(hour: Package, day_pass: Package, ledger: None) -> None:
     weekly = Package.create(name="Week", price=500, duration_seconds=7 * 86400, created_at=NOW)
     retired = Package.create(name="Old promo", price=5, duration_seconds=1800, active=False, created_at=NOW)
     Package.create(name="Never sold, disabled", price=1, duration_seconds=600, active=False, created_at=NOW)
@@ -326,7 +337,7 @@ def test_router_backlog_and_counts(hour: Package) -> None:
     assert reports.active_count("main", NOW + timedelta(hours=2)) == 0
 
 
-def test_lists_are_paged_newest_first(ledger: Any) -> None:
+def test_lists_are_paged_newest_first(ledger: None) -> None:
     for i in range(3):
         UnmatchedCallback.create(received_at=NOW + timedelta(minutes=i), reason=f"r{i}", body="{}")
     page = reports.unmatched_page(1)

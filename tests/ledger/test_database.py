@@ -7,14 +7,22 @@ from datetime import UTC, datetime
 import peewee
 import pytest
 
-from portal.ledger.database import redact_url
+from portal.ledger.database import open_database, redact_url
 from portal.ledger.models import MODELS, Package, Payment, create_tables
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
+@pytest.fixture
+def ledger(tmp_path):
+    db = open_database(f"sqlite:///{tmp_path / 'sub' / 'ledger.db'}")
+    create_tables()
+    yield db
+    db.close()
+
+
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(ledger, tmp_path):
-    assert (tmp_path / "ledger" / "ledger.db").exists()  # the folder was created
+    assert (tmp_path / "sub" / "ledger.db").exists()
     assert ledger.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert ledger.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
 
