@@ -1,19 +1,25 @@
 """Shared fixtures: real Redis (embedded), a real SQLite file, the Daraja simulator over
-HTTP, the RouterOS emulator over TCP, and the app served on a real loopback socket.
+HTTP, the RouterOS emulator over TCP, and the app served on a real loopback socket; the
+customer (``portal``) and the venue owner (``admin``) acting on it; loopback ports.
 
 Time is a ManualClock shared by everything; tests move it, they never sleep.
 """
 
 from __future__ import annotations
 
+import re
+import socket
+import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
 from werkzeug.serving import make_server
 
 from portal import create_app
@@ -24,19 +30,21 @@ from portal.live import RedisHandle, open_redis
 from portal.wiring import build_services
 from tests import backends
 
+# 09:00 UTC is 12:00 in Nairobi.
 START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
+# Suites that print one line per finding after the run: (module name suffix, list name, title).
+REPORTS = (("test_attacks", "ATTACK_LINES", "ATTACK REPORT"), ("test_fuzz", "FUZZ_LINES", "FUZZ REPORT"))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print the attack suite's one line per attack (tests/security/test_attacks.py)."""
-    import sys
-
-    module = next((m for name, m in sys.modules.items() if name.endswith("test_attacks")), None)
-    lines = getattr(module, "ATTACK_LINES", [])
-    if lines:
-        terminalreporter.section("ATTACK REPORT")
-        for line in lines:
-            terminalreporter.write_line(line)
+    """Print the attack suite's line per attack and the fuzz suite's summary (tests/security/)."""
+    for suffix, attribute, title in REPORTS:
+        module = next((m for name, m in sys.modules.items() if name.endswith(suffix)), None)
+        lines = getattr(module, attribute, [])
+        if lines:
+            terminalreporter.section(title)
+            for line in lines:
+                terminalreporter.write_line(line)
 
 
 def pytest_report_header() -> str:
@@ -53,6 +61,37 @@ def ledger_url(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(START)
+
+
+def free_port() -> int:
+    """A loopback port that nothing listens on (until someone binds it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port with nothing listening: connecting is refused at once."""
+    return free_port()
+
+
+def wait_until(condition: Callable[[], object], what: str = "the condition", timeout: float = 10.0) -> bool:
+    """Poll ``condition`` for up to ``timeout`` real seconds while another thread or process
+    finishes something (never to let time pass: move the clock for that). True, or an
+    AssertionError that says what did not happen."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+    return True
+
+
+@pytest.fixture(name="wait_until")
+def wait_until_fixture() -> Callable[..., bool]:
+    """:func:`wait_until` for tests that take it as a fixture."""
+    return wait_until
 
 
 @pytest.fixture(scope="session")
@@ -252,3 +291,104 @@ class PortalActions:
 @pytest.fixture
 def portal(services: Services, base_url: str, simulator: Any, emulator: Any, clock: ManualClock) -> PortalActions:
     return PortalActions(services, base_url, simulator, emulator, clock)
+
+
+# -- the venue owner in the admin ------------------------------------------------------------
+
+ADMIN_PASSWORD = "correct horse battery"
+CSRF_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class AdminActions:
+    """What the venue owner does in a browser: fetch a form (for its CSRF token), post it.
+
+    Works on the Flask test client; :class:`AdminOverHttp` does the same over a real socket.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def token(self, page: str = "/admin/login") -> str:
+        match = CSRF_TOKEN.search(self.client.get(page).get_data(as_text=True))
+        assert match, f"no CSRF token on {page}"
+        return match.group(1)
+
+    def login(self, username: str = "owner", password: str = ADMIN_PASSWORD, next_url: str = "") -> Any:
+        data = {"username": username, "password": password, "csrf_token": self.token()}
+        if next_url:
+            data["next"] = next_url
+        return self.client.post("/admin/login", data=data)
+
+    def post(self, path: str, data: dict[str, str] | None = None, token_page: str = "/admin/sessions") -> Any:
+        return self.client.post(path, data={**(data or {}), "csrf_token": self.token(token_page)})
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.client.get(path, **kwargs)
+
+
+class _FromAddress(HTTPAdapter):
+    """Connections from another loopback address (127.x.y.z): a different visitor's IP."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.source, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+class AdminOverHttp:
+    """The owner's browser over a real socket: a ``requests.Session`` keeps the cookie.
+
+    ``source`` makes it connect from another loopback address (per-address limits).
+    """
+
+    def __init__(self, base_url: str, source: str | None = None) -> None:
+        self.base_url = base_url
+        self.session = requests.Session()
+        if source:
+            self.session.mount("http://", _FromAddress(source))
+
+    def token(self, page: str = "/admin/login") -> str:
+        match = CSRF_TOKEN.search(self.session.get(self.base_url + page, timeout=10).text)
+        assert match, f"no CSRF token on {page}"
+        return match.group(1)
+
+    def login(self, username: str = "owner", password: str = ADMIN_PASSWORD) -> requests.Response:
+        data = {"username": username, "password": password, "csrf_token": self.token()}
+        return self.session.post(self.base_url + "/admin/login", data=data, allow_redirects=False, timeout=10)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.get(self.base_url + path, allow_redirects=False, timeout=10, **kwargs)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+@pytest.fixture
+def owner(services: Services, clock: ManualClock) -> str:
+    """The venue owner's admin account (username ``owner``)."""
+    from portal.domain.accounts import create_admin
+
+    create_admin("owner", ADMIN_PASSWORD, clock)
+    return "owner"
+
+
+@pytest.fixture
+def admin(client: Any, owner: str) -> AdminActions:
+    """The owner, signed in on the Flask test client."""
+    actions = AdminActions(client)
+    answer = actions.login()
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("/admin/")
+    return actions
+
+
+@pytest.fixture
+def admin_http(base_url: str, owner: str) -> Iterator[AdminOverHttp]:
+    """The owner, signed in over a real socket."""
+    browser = AdminOverHttp(base_url)
+    answer = browser.login()
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("/admin/"), answer.text[:300]
+    yield browser
+    browser.close()

@@ -33,6 +33,9 @@ from router import Router, RouterError
 
 PER_PAGE = 50
 MAX_PAGE = 100_000
+# Days the admin may ask about. Far wider than any ledger, narrow enough that the local
+# midnight before and after every day is a valid datetime (0001-01-01 and 9999-12-31 are not).
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
 DUPLICATE_KINDS = ("success_rejected", "duplicate_success_ignored")
 # Money by how it came in: M-Pesa (an STK push, or found on the M-Pesa statement) versus
 # vouchers (cash at the counter or an agent's float; counted when a voucher is first used).
@@ -332,13 +335,11 @@ def parse_payment_filters(raw: Mapping[str, str]) -> PaymentFilters:
         problems.append("device MAC may only contain hex digits and colons")
     dates: dict[str, date | None] = {}
     for key, name in (("from", "from date"), ("to", "to date")):
-        text = get(key)
         dates[key] = None
-        if text:
-            try:
-                dates[key] = date.fromisoformat(text)
-            except ValueError:
-                problems.append(f"{name} must be a date like 2026-03-01")
+        try:
+            dates[key] = parse_day(get(key), name)
+        except BadInput as err:
+            problems.extend(err.params["problems"])
     if dates["from"] and dates["to"] and dates["from"] > dates["to"]:
         problems.append("from date is after to date")
     page_text = get("page") or "1"
@@ -347,6 +348,22 @@ def parse_payment_filters(raw: Mapping[str, str]) -> PaymentFilters:
     if problems:
         raise BadInput("payment_filters", problems=problems)
     return PaymentFilters(status, phone, receipt, mac, dates["from"], dates["to"], int(page_text))
+
+
+def parse_day(text: str, name: str) -> date | None:
+    """A day typed by the admin (``2026-03-01``), None when empty; bounded to FIRST_DAY..LAST_DAY."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text) if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text) else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise BadInput("bad_day", problems=[f"{name} must be a date like 2026-03-01"])
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise BadInput("bad_day", problems=[f"{name} must be between {FIRST_DAY} and {LAST_DAY}"])
+    return day
 
 
 def find_payments(filters: PaymentFilters, tz: tzinfo = NAIROBI, per_page: int = PER_PAGE) -> Page[Payment]:

@@ -102,63 +102,66 @@ def import_statement(
     if earlier is not None:
         return ImportResult(earlier, True, counts(settings) if with_counts else {})
     reader = open_statement(binary)
-    now = clock.now()
-    with StatementImport._meta.database.atomic():
-        row = StatementImport.create(imported_at=now, actor=actor[:40], filename=filename[:200], sha256=sha)
-        added = known = conflicting = ignored = 0
-        first = last = None
-        problems: list[str] = []
-        batch: list[StatementRow] = []
+    try:
+        now = clock.now()
+        with StatementImport._meta.database.atomic():
+            row = StatementImport.create(imported_at=now, actor=actor[:40], filename=filename[:200], sha256=sha)
+            added = known = conflicting = ignored = 0
+            first = last = None
+            problems: list[str] = []
+            batch: list[StatementRow] = []
 
-        def flush() -> None:
-            nonlocal added, known, conflicting
-            known_rows = StatementLine.select(
-                StatementLine.receipt, StatementLine.completed_at, StatementLine.paid_in_cents
-            ).where(StatementLine.receipt.in_([r.receipt for r in batch]))
-            existing = {receipt: (at, cents) for receipt, at, cents in known_rows.tuples()}
-            fresh: dict[str, StatementRow] = {}
-            for r in batch:
-                old = existing.get(r.receipt)
-                if old is None and r.receipt in fresh:
-                    old = (fresh[r.receipt].completed_at, fresh[r.receipt].paid_in_cents)
-                if old is None:
-                    fresh[r.receipt] = r
-                elif old == (r.completed_at, r.paid_in_cents):
-                    known += 1
-                else:
-                    conflicting += 1
-                    problems.append(
-                        f"line {r.line_no}: receipt {r.receipt} was imported before with another amount or time"
-                    )
-            if fresh:
-                _insert_lines(list(fresh.values()), row.id)
-                added += len(fresh)
-            batch.clear()
+            def flush() -> None:
+                nonlocal added, known, conflicting
+                known_rows = StatementLine.select(
+                    StatementLine.receipt, StatementLine.completed_at, StatementLine.paid_in_cents
+                ).where(StatementLine.receipt.in_([r.receipt for r in batch]))
+                existing = {receipt: (at, cents) for receipt, at, cents in known_rows.tuples()}
+                fresh: dict[str, StatementRow] = {}
+                for r in batch:
+                    old = existing.get(r.receipt)
+                    if old is None and r.receipt in fresh:
+                        old = (fresh[r.receipt].completed_at, fresh[r.receipt].paid_in_cents)
+                    if old is None:
+                        fresh[r.receipt] = r
+                    elif old == (r.completed_at, r.paid_in_cents):
+                        known += 1
+                    else:
+                        conflicting += 1
+                        problems.append(
+                            f"line {r.line_no}: receipt {r.receipt} was imported before with another amount or time"
+                        )
+                if fresh:
+                    _insert_lines(list(fresh.values()), row.id)
+                    added += len(fresh)
+                batch.clear()
 
-        for r in reader:
-            if not r.money_in:
-                ignored += 1
-                continue
-            first = r.completed_at if first is None or r.completed_at < first else first
-            last = r.completed_at if last is None or r.completed_at > last else last
-            batch.append(r)
-            if len(batch) >= BATCH:
+            for r in reader:
+                if not r.money_in:
+                    ignored += 1
+                    continue
+                first = r.completed_at if first is None or r.completed_at < first else first
+                last = r.completed_at if last is None or r.completed_at > last else last
+                batch.append(r)
+                if len(batch) >= BATCH:
+                    flush()
+            if batch:
                 flush()
-        if batch:
-            flush()
-        period = reader.period or ((first, last) if first and last else (None, None))
-        StatementImport.update(
-            rows_read=reader.rows_read,
-            lines_added=added,
-            lines_known=known,
-            lines_conflicting=conflicting,
-            rows_ignored=ignored,
-            rows_skipped=reader.problem_count,
-            problems=json.dumps((reader.problems + problems)[:100]),
-            period_from=period[0],
-            period_to=period[1],
-        ).where(StatementImport.id == row.id).execute()
-        audit(actor, "statement.import", clock, file=filename[:100], added=added, known=known)
+            period = reader.period or ((first, last) if first and last else (None, None))
+            StatementImport.update(
+                rows_read=reader.rows_read,
+                lines_added=added,
+                lines_known=known,
+                lines_conflicting=conflicting,
+                rows_ignored=ignored,
+                rows_skipped=reader.problem_count,
+                problems=json.dumps((reader.problems + problems)[:100]),
+                period_from=period[0],
+                period_to=period[1],
+            ).where(StatementImport.id == row.id).execute()
+            audit(actor, "statement.import", clock, file=filename[:100], added=added, known=known)
+    finally:
+        reader.release()  # the caller's file stays open: the caller closes it
     return ImportResult(StatementImport.get_by_id(row.id), False, counts(settings) if with_counts else {})
 
 

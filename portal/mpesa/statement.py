@@ -123,6 +123,12 @@ class StatementReader:
     rows_read: int = 0
     _formats: list[str] = field(default_factory=lambda: list(TIME_FORMATS))
 
+    def release(self) -> None:
+        """Let go of the caller's file without closing it (the caller opened it, the caller
+        closes it); reading stops here."""
+        if isinstance(self.stream, io.TextIOWrapper):
+            self.stream.detach()
+
     def __iter__(self) -> Iterator[StatementRow]:
         reader = csv.reader(self.stream, delimiter=self.delimiter)
         for cells in reader:
@@ -261,6 +267,14 @@ def open_statement(binary: IO[bytes]) -> StatementReader:
         raise StatementFormatError("this is a PDF statement: download the CSV statement from the M-Pesa portal")
     binary.seek(0)
     text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
+    try:
+        return _header(text)
+    except BaseException:
+        text.detach()  # the caller's file stays the caller's to close
+        raise
+
+
+def _header(text: io.TextIOWrapper) -> StatementReader:
     preamble: list[str] = []
     nearest: tuple[int, dict[str, int], list[str]] | None = None
     for line_no in range(1, MAX_PREAMBLE_LINES + 1):

@@ -12,18 +12,12 @@ from portal.domain import confirmations, payment_status, payments, vouchers_rede
 from portal.domain import health as health_checks
 from portal.domain.errors import PortalError
 from portal.web.context import services
+from portal.web.json_body import json_object
 from portal.web.messages import message
 from portal.web.metrics import monitoring_allowed
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
-
-
-def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise PortalError("bad_input")
-    return body
 
 
 def _fail(err: PortalError) -> Any:
@@ -37,7 +31,7 @@ def _fail(err: PortalError) -> Any:
 @bp.post("/portal/pay")
 def pay() -> Any:
     try:
-        body = _json_body()
+        body = json_object()
         req = payments.PayRequest(
             phone=str(body.get("phone") or ""),
             package_id=body.get("packageId"),
@@ -67,7 +61,7 @@ def voucher() -> Any:
     """``{"code", "macAddress"}`` (+ ``"ip"``, ``"router"``, ``"lang"``) -> the status answer
     for the session the voucher gives, plus its ``statusId``."""
     try:
-        body = _json_body()
+        body = json_object()
         req = vouchers_redeem.RedeemRequest(
             code=str(body.get("code") or "")[:200],
             mac=str(body.get("macAddress") or "")[:100],

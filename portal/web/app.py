@@ -18,6 +18,7 @@ from portal.domain.context import Services
 from portal.web import admin, api, i18n, metrics
 from portal.web.context import error_response
 from portal.web.customer import splash, voucher
+from portal.web.request_class import PortalRequest
 from portal.wiring import build_services
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ def create_app(
         template_folder=str(ASSETS / "templates"),
         static_folder=str(ASSETS / "static"),
     )
+    app.request_class = PortalRequest
     app.config.update(
         SECRET_KEY=settings.portal.secret_key or secrets.token_hex(32),
         MAX_CONTENT_LENGTH=max(settings.portal.max_body_bytes, 4096),

@@ -1,23 +1,33 @@
 """Issue 4's walk-through in headless Chromium: splash -> pay -> virtual phone -> connected
 -> expired, on the demo stack (the same code `pay2connect demo` runs), with the clock
-injected. Screenshots land in docs/screenshots/. Plus a smoke test of the demo command."""
+injected. Plus a smoke test of the demo command.
+
+Screenshots (here and in the other browser tests, through ``SHOTS``) go to a folder under
+the system's temporary directory; ``UPDATE_SCREENSHOTS=1`` writes them to docs/screenshots/
+instead: a normal run must not change files in the repository."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
+from tests.conftest import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = (
+    ROOT / "docs" / "screenshots"
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "pay2connect-screenshots"
+)
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 needs_chromium = pytest.mark.skipif(
@@ -143,42 +153,38 @@ def test_a_person_buys_wifi_in_the_browser(browser, demo_stack, clock):
     browser.save_screenshot(str(SHOTS / "06-splash-swahili.png"))
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_the_demo_command_starts_and_prints_the_urls(tmp_path):
-    port = _free_port()
+    port = free_port()
     script = Path(sys.executable).parent / "pay2connect"
-    process = subprocess.Popen(
+    lines: list[str] = []
+    with subprocess.Popen(
         [str(script), "demo", "--port", str(port), "--data-dir", str(tmp_path / "demo")],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         cwd=tmp_path,
-    )
-    lines: list[str] = []
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "Press Ctrl-C" in line:
-                break
-        output = "".join(lines)
-        assert "Press Ctrl-C" in output, output
-        splash = next(word for word in output.split() if word.startswith(f"http://127.0.0.1:{port}/?mac="))
-        page = requests.get(splash, timeout=10)
-        assert page.status_code == 200 and "KSh 20" in page.text
-        assert "/phone" in output and "/admin/" in output
-    finally:
-        process.send_signal(signal.SIGINT)
+    ) as process:
+        assert process.stdout is not None
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                line = process.stdout.readline()
+                if not line:
+                    break
+                lines.append(line)
+                if "Press Ctrl-C" in line:
+                    break
+            output = "".join(lines)
+            assert "Press Ctrl-C" in output, output
+            splash = next(word for word in output.split() if word.startswith(f"http://127.0.0.1:{port}/?mac="))
+            page = requests.get(splash, timeout=10)
+            assert page.status_code == 200 and "KSh 20" in page.text
+            assert "/phone" in output and "/admin/" in output
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            lines.append(process.stdout.read())  # what it said while stopping
     assert "Traceback" not in "".join(lines)

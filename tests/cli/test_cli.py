@@ -149,12 +149,7 @@ def test_check_reports_one_line_per_part(tmp_path):
     assert all(line.startswith("ok") for line in lines)
 
 
-def test_check_fails_for_an_unreachable_router(tmp_path):
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
+def test_check_fails_for_an_unreachable_router(tmp_path, closed_port):
     path = tmp_path / "c.toml"
     path.write_text(
         f'[portal]\ndata_dir = "{tmp_path / "data"}"\n'

@@ -203,16 +203,6 @@ def test_restarting_the_worker_and_losing_redis_loses_nothing(
         fresh.routers["main"].close()
 
 
-def test_only_one_worker_leads(services):
-    from portal.worker.scheduler import Worker
-
-    first, second = Worker(services), Worker(services)
-    assert first.is_leader() is True
-    assert second.is_leader() is False
-    services.live.release_leader(first.owner)
-    assert second.is_leader() is True
-
-
 @pytest.mark.parametrize("settings_overrides", [{"mpesa": {"request_timeout": 1.0}}])
 def test_push_answer_lost_to_a_timeout_is_adopted_when_the_callback_comes(
     portal, package, emulator, simulator, services

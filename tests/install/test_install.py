@@ -22,6 +22,7 @@ import tempfile
 import time
 import tomllib
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -321,8 +322,9 @@ def _through_caddy(box: Box, path: str, body: bytes, source: str) -> int:
     connection = http.client.HTTPSConnection(
         "127.0.0.1", box.ports["https"], context=context, source_address=(source, 0), timeout=10
     )
-    connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
-    return connection.getresponse().status
+    with closing(connection):
+        connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+        return connection.getresponse().status
 
 
 def test_the_app_sees_the_client_address_through_the_proxy(box):

@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -20,14 +18,19 @@ from portal.clock import ManualClock
 from portal.mpesa.client import SANDBOX_PASSKEY, DarajaClient, DarajaCredentials
 from portal.mpesa.simulator import DarajaSimulator
 
-# 09:00 UTC is 12:00 in Nairobi.
-START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
 PHONE = "254712345678"
+CALLBACK = "http://127.0.0.1:9/hooks/stk/x"  # nothing listens on port 9 (discard)
 
 
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(START)
+def push(client: DarajaClient, url: str = CALLBACK, phone: str = PHONE, amount: int = 20) -> str:
+    """Send an STK push for a 1-hour package; return its CheckoutRequestID."""
+    return client.stk_push(
+        phone=phone,
+        amount=amount,
+        account_reference="WIFI1H",
+        description="1 hour wifi",
+        callback_url=url,
+    ).checkout_request_id
 
 
 @pytest.fixture
@@ -73,21 +76,6 @@ def make_client(clock: ManualClock) -> Iterator[Callable[..., DarajaClient]]:
 @pytest.fixture
 def client(sim: DarajaSimulator, make_client: Callable[..., DarajaClient]) -> DarajaClient:
     return make_client(_credentials_for(sim))
-
-
-@pytest.fixture
-def wait_until() -> Callable[..., bool]:
-    """Poll a condition for up to ``timeout`` real seconds (for socket/thread deliveries)."""
-
-    def wait(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.01)
-        return predicate()
-
-    return wait
 
 
 # -- a local HTTP server that receives callbacks --------------------------------------------
@@ -234,14 +222,6 @@ def broken_daraja() -> Iterator[Callable[[str], BrokenDaraja]]:
     yield build
     for server in made:
         server.close()
-
-
-@pytest.fixture
-def closed_port() -> int:
-    """A loopback port with nothing listening on it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

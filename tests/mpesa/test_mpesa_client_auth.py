@@ -15,18 +15,7 @@ from portal.clock import ManualClock
 from portal.mpesa.client import DarajaClient, DarajaCredentials
 from portal.mpesa.errors import DarajaAuthError, DarajaRequestInvalid, DarajaUnavailable
 from portal.mpesa.simulator import DarajaSimulator
-
-PHONE = "254712345678"
-
-
-def push(client: DarajaClient, phone: str = PHONE, amount: int = 20) -> str:
-    return client.stk_push(
-        phone=phone,
-        amount=amount,
-        account_reference="WIFI1H",
-        description="1 hour wifi",
-        callback_url="http://127.0.0.1:9/hooks/stk/x",
-    ).checkout_request_id
+from tests.mpesa.conftest import push
 
 
 def test_one_token_serves_many_calls(sim: DarajaSimulator, client: DarajaClient) -> None:

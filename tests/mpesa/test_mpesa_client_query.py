@@ -12,18 +12,7 @@ from portal.clock import ManualClock
 from portal.mpesa.client import DarajaClient, build_password, daraja_timestamp
 from portal.mpesa.errors import DarajaRequestInvalid
 from portal.mpesa.simulator import DarajaSimulator
-
-PHONE = "254712345678"
-
-
-def push(client: DarajaClient, phone: str = PHONE) -> str:
-    return client.stk_push(
-        phone=phone,
-        amount=20,
-        account_reference="WIFI1H",
-        description="1 hour wifi",
-        callback_url="http://127.0.0.1:9/hooks/stk/x",
-    ).checkout_request_id
+from tests.mpesa.conftest import PHONE, push
 
 
 def test_pending_then_paid(sim: DarajaSimulator, client: DarajaClient, clock: ManualClock) -> None:

@@ -16,18 +16,7 @@ from portal.mpesa.callbacks import parse_stk_callback
 from portal.mpesa.client import DarajaClient, DarajaCredentials
 from portal.mpesa.simulator import DarajaSimulator
 from portal.mpesa.simulator.callbacks import is_deliverable
-
-PHONE = "254712345678"
-
-
-def push(client: DarajaClient, url: str, phone: str = PHONE, amount: int = 20) -> str:
-    return client.stk_push(
-        phone=phone,
-        amount=amount,
-        account_reference="WIFI1H",
-        description="1 hour wifi",
-        callback_url=url,
-    ).checkout_request_id
+from tests.mpesa.conftest import PHONE, push
 
 
 def items_by_name(body: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -14,18 +14,7 @@ from portal.clock import ManualClock
 from portal.mpesa.client import DarajaClient, build_password, daraja_timestamp
 from portal.mpesa.simulator import DarajaSimulator
 from portal.mpesa.simulator.ids import IdFactory
-
-PHONE = "254712345678"
-
-
-def push(client: DarajaClient, url: str = "http://127.0.0.1:9/cb", phone: str = PHONE, amount: int = 20) -> str:
-    return client.stk_push(
-        phone=phone,
-        amount=amount,
-        account_reference="WIFI1H",
-        description="1 hour wifi",
-        callback_url=url,
-    ).checkout_request_id
+from tests.mpesa.conftest import PHONE, push
 
 
 def result_code(sim: DarajaSimulator, checkout_id: str) -> Any:

@@ -6,28 +6,27 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from portal.clock import ManualClock
-from portal.notify import Outgoing
+from portal.notify import Channel, DeliveryFailed, Outgoing
 from portal.notify.sms_simulator import SmsGatewaySimulator
 from portal.notify.smtp_simulator import SmtpSimulator
 from portal.notify.webhook_simulator import WebhookReceiver
 
-# 09:00 UTC is 12:00 in Nairobi.
-START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
 PHONE = "254712345678"
 SMTP_USER = "alerts@venue.co.ke"
 SMTP_PASSWORD = "correct horse battery staple"
 WEBHOOK_SECRET = "s3cret-for-the-owner-endpoint"
 
 
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(START)
+def failure(channel: Channel, message: Outgoing) -> DeliveryFailed:
+    """The DeliveryFailed that sending ``message`` on ``channel`` raises (the test fails if none)."""
+    with pytest.raises(DeliveryFailed) as info:
+        channel.send(message)
+    return info.value
 
 
 @pytest.fixture
@@ -47,14 +46,6 @@ def smtp_tls(clock: ManualClock) -> Iterator[SmtpSimulator]:
 def receiver(clock: ManualClock) -> Iterator[WebhookReceiver]:
     with WebhookReceiver(clock=clock, secret=WEBHOOK_SECRET) as server:
         yield server
-
-
-@pytest.fixture
-def closed_port() -> int:
-    """A loopback port with nothing listening: connecting is refused at once."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

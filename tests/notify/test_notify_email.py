@@ -11,8 +11,9 @@ from collections.abc import Callable
 import pytest
 
 from portal.clock import ManualClock
-from portal.notify import DeliveryFailed, Outgoing, SmtpEmail
+from portal.notify import Outgoing, SmtpEmail
 from portal.notify.smtp_simulator import SmtpSimulator
+from tests.notify.conftest import failure
 
 SMTP_USER = "alerts@venue.co.ke"
 SMTP_PASSWORD = "correct horse battery staple"
@@ -33,12 +34,6 @@ def channel_for(simulator: SmtpSimulator, clock: ManualClock, **overrides: objec
         values.update(username=SMTP_USER, password=SMTP_PASSWORD)
     values.update(overrides)
     return SmtpEmail("127.0.0.1", simulator.port, **values)  # type: ignore[arg-type]
-
-
-def failure(channel: SmtpEmail, message: Outgoing) -> DeliveryFailed:
-    with pytest.raises(DeliveryFailed) as info:
-        channel.send(message)
-    return info.value
 
 
 def test_starttls_and_auth_are_really_negotiated(

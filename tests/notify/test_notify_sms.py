@@ -17,6 +17,7 @@ from portal.notify.sms import (
     default_base_url,
 )
 from portal.notify.sms_simulator import SmsGatewaySimulator
+from tests.notify.conftest import failure
 
 PHONE = "254712345678"
 
@@ -43,12 +44,6 @@ def make_sms(sms_gateway: SmsGatewaySimulator) -> Iterator[MakeSms]:
     yield build
     for channel in made:
         channel.close()
-
-
-def failure(channel: AfricasTalkingSms, message: Outgoing) -> DeliveryFailed:
-    with pytest.raises(DeliveryFailed) as info:
-        channel.send(message)
-    return info.value
 
 
 def test_an_sms_is_sent_and_recorded(

@@ -13,6 +13,7 @@ from portal.clock import ManualClock
 from portal.notify import DeliveryFailed, JsonWebhook, Outgoing, sign, verify_signature
 from portal.notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from portal.notify.webhook_simulator import WebhookReceiver
+from tests.notify.conftest import failure
 
 SECRET = "s3cret-for-the-owner-endpoint"
 
@@ -28,12 +29,6 @@ def alert(message: Callable[..., Outgoing], **overrides: object) -> Outgoing:
     }
     values.update(overrides)
     return message("webhook", **values)
-
-
-def failure(channel: JsonWebhook, outgoing: Outgoing) -> DeliveryFailed:
-    with pytest.raises(DeliveryFailed) as info:
-        channel.send(outgoing)
-    return info.value
 
 
 def test_a_signed_json_alert_arrives_and_verifies(

@@ -5,29 +5,16 @@ from __future__ import annotations
 import re
 import socket
 import threading
-from collections.abc import Iterator
 
 import pytest
-from librouteros import Api, connect
+from librouteros import Api
 from librouteros.exceptions import TrapError
 from librouteros.query import And, Key, Or
 
 from router.emulator import RouterEmulator
+from tests.router.conftest import open_api, opened_api
 
 USERS = ("ip", "hotspot", "user")
-
-
-def open_api(
-    emulator: RouterEmulator, username: str = "pay2connect", password: str = "secret", **options: object
-) -> Api:
-    return connect(emulator.host, username, password, port=emulator.port, timeout=2, **options)
-
-
-@pytest.fixture
-def api(emulator: RouterEmulator) -> Iterator[Api]:
-    client = open_api(emulator)
-    yield client
-    client.close()
 
 
 def names(rows: object) -> list[str]:
@@ -204,12 +191,9 @@ def test_long_words_round_trip_with_two_and_three_byte_prefixes(api: Api) -> Non
 
 
 def test_non_ascii_values_round_trip_with_utf8_encoding(emulator: RouterEmulator) -> None:
-    client = open_api(emulator, encoding="utf-8")
-    try:
+    with opened_api(emulator, encoding="utf-8") as client:
         client.path(*USERS).add(name="mteja", comment="Karibu ☕ café")
         assert next(r for r in client.path(*USERS) if r["name"] == "mteja")["comment"] == "Karibu ☕ café"
-    finally:
-        client.close()
 
 
 def test_two_clients_on_two_threads_at_once(emulator: RouterEmulator) -> None:
@@ -217,11 +201,10 @@ def test_two_clients_on_two_threads_at_once(emulator: RouterEmulator) -> None:
 
     def work(worker: int) -> None:
         try:
-            client = open_api(emulator)
-            for n in range(25):
-                client.path(*USERS).add(name=f"w{worker}-{n}")
-                assert len(list(client.path(*USERS).select(Key("name")))) >= n + 2
-            client.close()
+            with opened_api(emulator) as client:
+                for n in range(25):
+                    client.path(*USERS).add(name=f"w{worker}-{n}")
+                    assert len(list(client.path(*USERS).select(Key("name")))) >= n + 2
         except BaseException as error:  # noqa: BLE001 - reported to the main thread
             errors.append(error)
 
@@ -301,15 +284,8 @@ def test_world_snapshots_use_routeros_field_names(emulator: RouterEmulator, api:
         emulator.device_join("02:00:00:00:00:02", "10.5.50.11")
 
 
-def test_a_bad_stack_operation_is_a_trap_not_a_dropped_connection(emulator):
-    import librouteros
-    from librouteros.exceptions import TrapError
-
+def test_a_bad_stack_operation_is_a_trap_not_a_dropped_connection(emulator: RouterEmulator, api: Api) -> None:
     emulator.device_join("AA:BB:CC:00:00:01", "10.5.50.11")
-    api = librouteros.connect(emulator.host, "pay2connect", "secret", port=emulator.port, timeout=2)
-    try:
-        with pytest.raises(TrapError):
-            tuple(api.rawCmd("/ip/hotspot/host/print", "?#x"))
-        assert tuple(api.rawCmd("/system/identity/print"))  # the connection is still usable
-    finally:
-        api.close()
+    with pytest.raises(TrapError):
+        tuple(api.rawCmd("/ip/hotspot/host/print", "?#x"))
+    assert tuple(api.rawCmd("/system/identity/print"))  # the connection is still usable

@@ -5,28 +5,23 @@ from __future__ import annotations
 import functools
 import ssl
 import time
-from collections.abc import Iterator
 
 import pytest
-from librouteros import Api, connect
+from librouteros import Api
 from librouteros.exceptions import ConnectionClosed, FatalError, MultiTrapError, TrapError
 from librouteros.query import Key
 
 from portal.clock import ManualClock
 from router.emulator import RouterEmulator
+from tests.router.conftest import open_api, opened_api
 
 CLIENT_TIMEOUT = 0.5
 
 
-def open_api(emulator: RouterEmulator, **options: object) -> Api:
-    return connect(emulator.host, "pay2connect", "secret", port=emulator.port, timeout=CLIENT_TIMEOUT, **options)
-
-
 @pytest.fixture
-def api(emulator: RouterEmulator) -> Iterator[Api]:
-    client = open_api(emulator)
-    yield client
-    client.close()
+def api_timeout() -> float:
+    """The ``api`` client gives up after CLIENT_TIMEOUT here (stalls must end fast)."""
+    return CLIENT_TIMEOUT
 
 
 def identity(api: Api) -> list[str]:
@@ -40,8 +35,9 @@ def user_names(emulator: RouterEmulator) -> list[str]:
 def test_close_on_accept_raises_connection_closed_during_login(emulator: RouterEmulator) -> None:
     emulator.fail_next("close_on_accept")
     with pytest.raises(ConnectionClosed):
-        open_api(emulator)
-    assert identity(open_api(emulator)) == ["MikroTik"]  # only the next connection was refused
+        open_api(emulator, timeout=CLIENT_TIMEOUT)
+    with opened_api(emulator, timeout=CLIENT_TIMEOUT) as again:
+        assert identity(again) == ["MikroTik"]  # only the next connection was refused
 
 
 def test_drop_before_reply_runs_the_command_but_loses_the_reply(emulator: RouterEmulator, api: Api) -> None:
@@ -73,30 +69,26 @@ def test_stall_makes_the_client_time_out(emulator: RouterEmulator, api: Api) -> 
 
 
 def test_stalled_connections_are_released_by_stop(clock: ManualClock) -> None:
-    emulator = RouterEmulator(clock=clock).start()  # no ceiling: only stop() can end the stall
-    client = connect(emulator.host, "pay2connect", "secret", port=emulator.port, timeout=5)
-    emulator.fail_next("stall")
-    client.protocol.writeSentence("/system/identity/print")
-    deadline = time.monotonic() + 2
-    while emulator.faults.pending() and time.monotonic() < deadline:  # wait until the stall took it
-        time.sleep(0.005)
-    started = time.monotonic()
-    emulator.stop()
-    with pytest.raises(ConnectionClosed):
-        client.protocol.readSentence()
-    assert time.monotonic() - started < 3 and emulator.connection_count() == 0
-    client.close()
+    with RouterEmulator(clock=clock) as emulator, opened_api(emulator, timeout=5) as client:  # no ceiling
+        emulator.fail_next("stall")
+        client.protocol.writeSentence("/system/identity/print")
+        deadline = time.monotonic() + 2
+        while emulator.faults.pending() and time.monotonic() < deadline:  # wait until the stall took it
+            time.sleep(0.005)
+        started = time.monotonic()
+        emulator.stop()  # only stop() can end the stall (stopping again on exit is harmless)
+        with pytest.raises(ConnectionClosed):
+            client.protocol.readSentence()
+        assert time.monotonic() - started < 3 and emulator.connection_count() == 0
 
 
 def test_reply_timeout_ceiling_ends_a_stall_for_patient_clients(clock: ManualClock) -> None:
-    with RouterEmulator(clock=clock, reply_timeout_ceiling=0.2) as router:
-        client = connect(router.host, "pay2connect", "secret", port=router.port, timeout=5)
+    with RouterEmulator(clock=clock, reply_timeout_ceiling=0.2) as router, opened_api(router, timeout=5) as client:
         router.fail_next("stall")
         started = time.monotonic()
         with pytest.raises(ConnectionClosed):
             identity(client)
         assert time.monotonic() - started < 2
-        client.close()
 
 
 def test_reset_raises_connection_reset_error(emulator: RouterEmulator, api: Api) -> None:
@@ -146,30 +138,32 @@ def test_set_down_refuses_connections_and_up_serves_the_same_port(emulator: Rout
     port = emulator.port
     emulator.set_down(True)
     with pytest.raises(ConnectionRefusedError):
-        open_api(emulator)
+        open_api(emulator, timeout=CLIENT_TIMEOUT)
     with pytest.raises((ConnectionClosed, ConnectionResetError, BrokenPipeError)):
         identity(api)  # open connections went down with the router
     emulator.set_down(False)
     assert emulator.port == port
-    assert identity(open_api(emulator)) == ["MikroTik"]
+    with opened_api(emulator, timeout=CLIENT_TIMEOUT) as again:
+        assert identity(again) == ["MikroTik"]
 
 
 def test_tls_with_a_verified_self_signed_certificate(clock: ManualClock) -> None:
     with RouterEmulator(clock=clock, tls=True) as router:
         context = router.tls_context_for_clients()
         assert context is not None and context.verify_mode == ssl.CERT_REQUIRED
-        client = open_api(router, ssl_wrapper=context.wrap_socket)
-        try:
+        with opened_api(router, timeout=CLIENT_TIMEOUT, ssl_wrapper=context.wrap_socket) as client:
             assert client.protocol.transport.sock.version() is not None
             client.path("ip", "hotspot", "user").add(name="over-tls")
             assert [
                 r["port"] for r in client.path("ip", "service").select(Key("port")).where(Key("name") == "api-ssl")
             ] == [router.port]
-        finally:
-            client.close()
         strict = ssl.create_default_context()  # does not trust the emulator's certificate
         with pytest.raises(ssl.SSLCertVerificationError):
-            open_api(router, ssl_wrapper=functools.partial(strict.wrap_socket, server_hostname="127.0.0.1"))
+            open_api(
+                router,
+                timeout=CLIENT_TIMEOUT,
+                ssl_wrapper=functools.partial(strict.wrap_socket, server_hostname="127.0.0.1"),
+            )
 
 
 def test_command_log_records_every_command_without_passwords(emulator: RouterEmulator, api: Api) -> None:

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from librouteros import Api, connect
+from librouteros import Api
 from librouteros.exceptions import ConnectionClosed, TrapError
 from librouteros.query import Key
 
 from router.emulator import RouterEmulator
+from tests.router.conftest import opened_api
 
 MAC, IP = "02:00:00:00:00:01", "10.5.50.11"
 OTHER_MAC, OTHER_IP = "02:00:00:00:00:02", "10.5.50.12"
-
-
-@pytest.fixture
-def api(emulator: RouterEmulator) -> Iterator[Api]:
-    client = connect(emulator.host, "pay2connect", "secret", port=emulator.port, timeout=2)
-    yield client
-    client.close()
 
 
 def add_user(api: Api, name: str = MAC, /, **extra: object) -> str:
@@ -254,8 +246,7 @@ def test_reboot_clears_live_tables_drops_connections_and_renumbers(emulator: Rou
     emulator.reboot()
     with pytest.raises((ConnectionClosed, ConnectionResetError, BrokenPipeError)):
         list(api.path("system", "identity"))
-    fresh = connect(emulator.host, "pay2connect", "secret", port=emulator.port, timeout=2)
-    try:
+    with opened_api(emulator) as fresh:
         assert list(fresh.path("ip", "hotspot", "active")) == []
         # The device is still in range: the router sees it again at once, unauthorized.
         assert [(h["mac-address"], h["authorized"]) for h in fresh.path("ip", "hotspot", "host")] == [(MAC, False)]
@@ -267,5 +258,3 @@ def test_reboot_clears_live_tables_drops_connections_and_renumbers(emulator: Rou
             fresh.path("ip", "hotspot", "user").remove(user_id)
         emulator.device_traffic(MAC, 1, 1)
         assert [h["authorized"] for h in emulator.hosts()] == ["false"]
-    finally:
-        fresh.close()

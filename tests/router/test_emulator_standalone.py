@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+from contextlib import closing
 
 from librouteros import connect
 
@@ -37,9 +38,8 @@ def _check_running_emulator(process: subprocess.Popen[str]) -> None:
     assert found is not None, banner
     assert "API user: pay2connect  password: secret" in banner[1]
     assert banner[4].startswith("Press Ctrl-C")
-    api = connect("127.0.0.1", "pay2connect", "secret", port=int(found.group(1)), timeout=2)
-    assert [host["address"] for host in api.path("ip", "hotspot", "host")] == ["10.5.50.11", "10.5.50.12"]
-    api.close()
+    with closing(connect("127.0.0.1", "pay2connect", "secret", port=int(found.group(1)), timeout=2)) as api:
+        assert [host["address"] for host in api.path("ip", "hotspot", "host")] == ["10.5.50.11", "10.5.50.12"]
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=10) == 0
     assert "stopping" in process.stdout.read()

@@ -15,6 +15,7 @@ from librouteros.protocol import encode_length as library_encode_length
 from portal.clock import ManualClock
 from router.emulator import RouterEmulator
 from router.emulator.codec import ProtocolViolation, SentenceDecoder, encode_length, encode_sentence, parse_command
+from tests.router.conftest import opened_api
 
 LOGIN = ["/login", "=name=pay2connect", "=password=secret"]
 
@@ -198,12 +199,7 @@ def test_version_716_sends_bare_done_for_an_empty_print(clock: ManualClock) -> N
 
 
 def test_legacy_challenge_login_on_a_pre_643_router(clock: ManualClock) -> None:
-    from librouteros import connect
     from librouteros.login import token
 
-    with RouterEmulator(clock=clock, version="6.42") as old_router:
-        api = connect(old_router.host, "pay2connect", "secret", port=old_router.port, timeout=2, login_method=token)
-        try:
-            assert [row["name"] for row in api.path("system", "identity")] == ["MikroTik"]
-        finally:
-            api.close()
+    with RouterEmulator(clock=clock, version="6.42") as old_router, opened_api(old_router, login_method=token) as api:
+        assert [row["name"] for row in api.path("system", "identity")] == ["MikroTik"]

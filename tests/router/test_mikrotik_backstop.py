@@ -15,7 +15,8 @@ from router.emulator import RouterEmulator
 from router.emulator.hotspot import HotspotModel
 from router.mikrotik import MikrotikRouter
 from router.ros_values import as_text, parse_duration
-from tests.router.test_mikrotik import adapter_for, for_mac, grant_for, join, named
+from tests.router.conftest import adapter_for, grant_for, join
+from tests.router.test_mikrotik import for_mac, named
 
 MARGIN = 120  # the portal's margin (portal.domain.outbox.ROUTER_BACKSTOP_MARGIN_SECONDS)
 

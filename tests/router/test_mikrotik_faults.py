@@ -8,13 +8,11 @@ connection and surface as RouterRejected (or a more specific subclass).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from router import (
-    DeviceGrant,
     DeviceNotOnHotspot,
     RouterAuthFailed,
     RouterError,
@@ -22,37 +20,16 @@ from router import (
     RouterRejected,
     RouterUnreachable,
 )
-from router.emulator import RouterEmulator
-from router.mikrotik import MikrotikRouter
+from tests.router.conftest import adapter_for, grant_for, join
 
 TIMEOUT = 0.5
 MARGIN = 0.5  # scheduling slack on a busy CI machine; far below a second timeout
 
 
 @pytest.fixture
-def emu(emulator: RouterEmulator) -> RouterEmulator:
-    """The shared emulator fixture (tests/router/conftest.py): user pay2connect/secret, hotspot1."""
-    return emulator
-
-
-@pytest.fixture
-def router(emu: RouterEmulator) -> Iterator[MikrotikRouter]:
-    with adapter_for(emu) as adapter:
-        yield adapter
-
-
-def adapter_for(emu: RouterEmulator, username: str = "pay2connect", password: str = "secret") -> MikrotikRouter:
-    return MikrotikRouter("main", emu.host, emu.port, username, password, timeout=TIMEOUT)
-
-
-def join(emu: RouterEmulator, n: int) -> tuple[str, str]:
-    mac, ip = f"02:00:00:00:00:{n:02X}", f"10.5.50.{n + 1}"
-    emu.device_join(mac, ip)
-    return mac, ip
-
-
-def grant_for(mac: str, ip: str, grant_id: str = "g-1") -> DeviceGrant:
-    return DeviceGrant(grant_id, mac, ip, "p2c-1h-2M", 3600, rate_limit="2M/2M")
+def adapter_options() -> dict[str, Any]:
+    """The ``router`` fixture's adapter gives up after TIMEOUT here (failures must be fast)."""
+    return {"timeout": TIMEOUT}
 
 
 def timed_failure(call: Any, *args: Any) -> tuple[RouterError, float]:
@@ -72,10 +49,10 @@ WRITE_FAULTS = [
 
 
 @pytest.mark.parametrize(("kind", "says"), WRITE_FAULTS, ids=[kind for kind, _ in WRITE_FAULTS])
-def test_failure_during_login_command_is_unreachable_and_the_next_call_reconnects(emu, router, kind, says):
-    mac, ip = join(emu, 1)
+def test_failure_during_login_command_is_unreachable_and_the_next_call_reconnects(emulator, router, kind, says):
+    mac, ip = join(emulator, 1)
     router.host_for_ip(ip)  # an established session that the fault will break
-    emu.fail_next(kind, path="/ip/hotspot/active/login")
+    emulator.fail_next(kind, path="/ip/hotspot/active/login")
 
     error, elapsed = timed_failure(router.authorize, grant_for(mac, ip))
 
@@ -84,25 +61,25 @@ def test_failure_during_login_command_is_unreachable_and_the_next_call_reconnect
     assert elapsed < TIMEOUT + MARGIN
     assert not router.connection.is_connected
     router.authorize(grant_for(mac, ip))  # a whole authorize is safe to repeat
-    assert emu.is_online(mac)
+    assert emulator.is_online(mac)
     assert router.connection.connect_count == 2
 
 
-def test_router_down_is_unreachable_fast_and_recovers(emu, router):
-    mac, _ip = join(emu, 1)
-    emu.set_down(True)
+def test_router_down_is_unreachable_fast_and_recovers(emulator, router):
+    mac, _ip = join(emulator, 1)
+    emulator.set_down(True)
 
     error, elapsed = timed_failure(router.host_for_mac, mac)
 
     assert isinstance(error, RouterUnreachable) and "refused the connection" in error.message
     assert elapsed < TIMEOUT + MARGIN
-    emu.set_down(False)
+    emulator.set_down(False)
     assert router.host_for_mac(mac) is not None
 
 
-def test_connection_closed_on_accept_is_unreachable(emu, router):
-    mac, _ip = join(emu, 1)
-    emu.fail_next("close_on_accept")
+def test_connection_closed_on_accept_is_unreachable(emulator, router):
+    mac, _ip = join(emulator, 1)
+    emulator.fail_next("close_on_accept")
 
     error, elapsed = timed_failure(router.host_for_mac, mac)
 
@@ -111,10 +88,10 @@ def test_connection_closed_on_accept_is_unreachable(emu, router):
     assert router.host_for_mac(mac) is not None
 
 
-def test_a_read_on_a_stale_connection_is_retried_once_transparently(emu, router):
-    mac, ip = join(emu, 1)
+def test_a_read_on_a_stale_connection_is_retried_once_transparently(emulator, router):
+    mac, ip = join(emulator, 1)
     router.host_for_ip(ip)
-    emu.fail_next("drop_mid_reply", path="/ip/hotspot/host/print")
+    emulator.fail_next("drop_mid_reply", path="/ip/hotspot/host/print")
 
     host = router.host_for_mac(mac)
 
@@ -122,10 +99,10 @@ def test_a_read_on_a_stale_connection_is_retried_once_transparently(emu, router)
     assert router.connection.connect_count == 2
 
 
-def test_a_read_that_fails_twice_is_unreachable(emu, router):
-    mac, ip = join(emu, 1)
+def test_a_read_that_fails_twice_is_unreachable(emulator, router):
+    mac, ip = join(emulator, 1)
     router.host_for_ip(ip)
-    emu.fail_next("reset", path="/ip/hotspot/host/print", count=2)
+    emulator.fail_next("reset", path="/ip/hotspot/host/print", count=2)
 
     error, elapsed = timed_failure(router.host_for_mac, mac)
 
@@ -134,10 +111,10 @@ def test_a_read_that_fails_twice_is_unreachable(emu, router):
     assert router.host_for_mac(mac) is not None
 
 
-def test_a_stalled_read_is_not_retried(emu, router):
-    mac, ip = join(emu, 1)
+def test_a_stalled_read_is_not_retried(emulator, router):
+    mac, ip = join(emulator, 1)
     router.host_for_ip(ip)
-    emu.fail_next("stall", path="/ip/hotspot/host/print")
+    emulator.fail_next("stall", path="/ip/hotspot/host/print")
 
     error, elapsed = timed_failure(router.host_for_mac, mac)
 
@@ -146,70 +123,70 @@ def test_a_stalled_read_is_not_retried(emu, router):
     assert router.host_for_mac(mac) is not None
 
 
-def test_writes_are_never_retried_blindly(emu, router):
-    mac, ip = join(emu, 1)
+def test_writes_are_never_retried_blindly(emulator, router):
+    mac, ip = join(emulator, 1)
     router.host_for_ip(ip)
-    emu.fail_next("drop_before_reply", path="/ip/hotspot/user/add")
+    emulator.fail_next("drop_before_reply", path="/ip/hotspot/user/add")
 
     timed_failure(router.authorize, grant_for(mac, ip))
 
-    sent = [path for path, _attrs in emu.command_log if path == "/ip/hotspot/user/add"]
+    sent = [path for path, _attrs in emulator.command_log if path == "/ip/hotspot/user/add"]
     assert len(sent) == 1
-    assert not emu.is_online(mac)
+    assert not emulator.is_online(mac)
 
 
-def test_router_reboot_is_survived(emu, router):
-    mac, ip = join(emu, 1)
+def test_router_reboot_is_survived(emulator, router):
+    mac, ip = join(emulator, 1)
     router.authorize(grant_for(mac, ip))
 
-    emu.reboot()
-    mac, ip = join(emu, 1)  # hosts are dynamic: the device shows up again after the reboot
+    emulator.reboot()
+    mac, ip = join(emulator, 1)  # hosts are dynamic: the device shows up again after the reboot
     router.authorize(grant_for(mac, ip))
 
-    assert emu.is_online(mac)
+    assert emulator.is_online(mac)
     assert router.connection.connect_count == 2
 
 
-def test_revoke_during_an_outage_raises_and_succeeds_later(emu, router):
-    mac, ip = join(emu, 1)
+def test_revoke_during_an_outage_raises_and_succeeds_later(emulator, router):
+    mac, ip = join(emulator, 1)
     router.authorize(grant_for(mac, ip))
-    emu.set_down(True)
+    emulator.set_down(True)
     router.close()
 
     error, _elapsed = timed_failure(router.revoke, mac)
     assert isinstance(error, RouterUnreachable)
 
-    emu.set_down(False)
+    emulator.set_down(False)
     router.revoke(mac)
-    assert not emu.is_online(mac)
+    assert not emulator.is_online(mac)
 
 
 # -- traps and refused logins: the connection is fine, the router said no -----------------
 
 
-def test_wrong_api_password_is_router_auth_failed(emu):
-    with adapter_for(emu, password="wrong") as router, pytest.raises(RouterAuthFailed) as caught:
+def test_wrong_api_password_is_router_auth_failed(emulator):
+    with adapter_for(emulator, password="wrong", timeout=TIMEOUT) as router, pytest.raises(RouterAuthFailed) as caught:
         router.host_for_ip("10.5.50.2")
 
     assert "main" in caught.value.message and caught.value.router == "main"
 
 
-def test_api_user_without_write_policy_is_not_permitted(emu):
-    emu.add_api_user("viewer", "view", {"api", "read"})
-    mac, ip = join(emu, 1)
+def test_api_user_without_write_policy_is_not_permitted(emulator):
+    emulator.add_api_user("viewer", "view", {"api", "read"})
+    mac, ip = join(emulator, 1)
 
-    with adapter_for(emu, username="viewer", password="view") as router:
+    with adapter_for(emulator, username="viewer", password="view", timeout=TIMEOUT) as router:
         assert router.host_for_mac(mac) is not None  # reading is fine
         with pytest.raises(RouterNotPermitted) as caught:
             router.authorize(grant_for(mac, ip))
 
     assert "viewer" in caught.value.message
-    assert not emu.is_online(mac)
+    assert not emulator.is_online(mac)
 
 
-def test_trap_on_login_is_rejected_with_the_routers_message(emu, router):
-    mac, ip = join(emu, 1)
-    emu.fail_next("trap", path="/ip/hotspot/active/login", message="already authorizing, retry later")
+def test_trap_on_login_is_rejected_with_the_routers_message(emulator, router):
+    mac, ip = join(emulator, 1)
+    emulator.fail_next("trap", path="/ip/hotspot/active/login", message="already authorizing, retry later")
 
     with pytest.raises(RouterRejected) as caught:
         router.authorize(grant_for(mac, ip))
@@ -217,13 +194,13 @@ def test_trap_on_login_is_rejected_with_the_routers_message(emu, router):
     assert not isinstance(caught.value, DeviceNotOnHotspot)
     assert "already authorizing, retry later" in caught.value.message
     router.authorize(grant_for(mac, ip))  # a trap leaves the connection usable
-    assert emu.is_online(mac)
+    assert emulator.is_online(mac)
     assert router.connection.connect_count == 1
 
 
-def test_two_traps_are_rejected_with_both_messages(emu, router):
-    mac, ip = join(emu, 1)
-    emu.fail_next("multi_trap", path="/ip/hotspot/user/add")
+def test_two_traps_are_rejected_with_both_messages(emulator, router):
+    mac, ip = join(emulator, 1)
+    emulator.fail_next("multi_trap", path="/ip/hotspot/user/add")
 
     with pytest.raises(RouterRejected) as caught:
         router.authorize(grant_for(mac, ip))
@@ -240,9 +217,9 @@ def test_two_traps_are_rejected_with_both_messages(emu, router):
         "user 02:00:00:00:00:01 is not allowed to log in from this MAC address",
     ],
 )
-def test_hotspot_login_refusals_about_the_device_are_device_not_on_hotspot(emu, router, message):
-    mac, ip = join(emu, 1)
-    emu.fail_next("trap", path="/ip/hotspot/active/login", message=message)
+def test_hotspot_login_refusals_about_the_device_are_device_not_on_hotspot(emulator, router, message):
+    mac, ip = join(emulator, 1)
+    emulator.fail_next("trap", path="/ip/hotspot/active/login", message=message)
 
     with pytest.raises(DeviceNotOnHotspot) as caught:
         router.authorize(grant_for(mac, ip))
@@ -250,8 +227,8 @@ def test_hotspot_login_refusals_about_the_device_are_device_not_on_hotspot(emu, 
     assert message in caught.value.message and "main" in caught.value.message
 
 
-def test_permission_trap_on_a_read_is_not_permitted(emu, router):
-    emu.fail_next("not_permitted", path="/ip/hotspot/active/print")
+def test_permission_trap_on_a_read_is_not_permitted(emulator, router):
+    emulator.fail_next("not_permitted", path="/ip/hotspot/active/print")
 
     with pytest.raises(RouterNotPermitted) as caught:
         router.active_sessions()

@@ -8,9 +8,7 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,37 +16,12 @@ from portal.clock import ManualClock
 from router import DeviceGrant, RouterUnreachable
 from router.emulator import RouterEmulator
 from router.mikrotik import MikrotikRouter
-
-API_USER, API_PASSWORD, SERVER = "pay2connect", "secret", "hotspot1"
-
-
-@pytest.fixture
-def emu(emulator: RouterEmulator) -> RouterEmulator:
-    """The shared emulator fixture (tests/router/conftest.py): user pay2connect/secret, hotspot1."""
-    return emulator
-
-
-@pytest.fixture
-def router(emu: RouterEmulator) -> Iterator[MikrotikRouter]:
-    with adapter_for(emu) as adapter:
-        yield adapter
-
-
-def adapter_for(emu: RouterEmulator, **overrides: Any) -> MikrotikRouter:
-    settings: dict[str, Any] = {
-        "username": API_USER,
-        "password": API_PASSWORD,
-        "hotspot_server": SERVER,
-        "timeout": 2.0,
-    }
-    settings.update(overrides)
-    return MikrotikRouter("main", emu.host, emu.port, **settings)
-
+from tests.router.conftest import API_PASSWORD, API_USER, SERVER, adapter_for
 
 # -- health ------------------------------------------------------------------------------
 
 
-def test_health_of_a_good_router(emu, router):
+def test_health_of_a_good_router(emulator, router):
     health = router.health()
 
     assert health.ok, health.problems
@@ -56,28 +29,28 @@ def test_health_of_a_good_router(emu, router):
     assert health.version and health.version.startswith("7.18")
 
 
-def test_health_when_the_hotspot_server_has_another_name(emu):
-    with adapter_for(emu, hotspot_server="hs-lobby") as router:
+def test_health_when_the_hotspot_server_has_another_name(emulator):
+    with adapter_for(emulator, hotspot_server="hs-lobby") as router:
         health = router.health()
 
     assert health.reachable and not health.hotspot_present and not health.ok
     assert any("'hs-lobby'" in problem and "'hotspot1'" in problem for problem in health.problems)
 
 
-def test_health_of_a_down_router_does_not_raise(emu):
-    emu.set_down(True)
-    with adapter_for(emu, timeout=0.5) as router:
+def test_health_of_a_down_router_does_not_raise(emulator):
+    emulator.set_down(True)
+    with adapter_for(emulator, timeout=0.5) as router:
         health = router.health()
 
     assert not health.reachable and not health.ok
     assert len(health.problems) == 1 and "main" in health.problems[0]
 
 
-def test_health_reports_bad_credentials_and_missing_write(emu):
-    emu.add_api_user("viewer", "view", {"api", "read"})
-    with adapter_for(emu, password="wrong") as router:
+def test_health_reports_bad_credentials_and_missing_write(emulator):
+    emulator.add_api_user("viewer", "view", {"api", "read"})
+    with adapter_for(emulator, password="wrong") as router:
         bad_login = router.health()
-    with adapter_for(emu, username="viewer", password="view") as router:
+    with adapter_for(emulator, username="viewer", password="view") as router:
         read_only = router.health()
 
     assert not bad_login.ok and "refused the API login" in bad_login.problems[0]
@@ -85,7 +58,7 @@ def test_health_reports_bad_credentials_and_missing_write(emu):
     assert read_only.problems == ["API user 'viewer' on router main lacks the write policy."]
 
 
-def test_health_reports_a_disabled_hotspot_server(emu, router):
+def test_health_reports_a_disabled_hotspot_server(emulator, router):
     router.connection.call("/ip/hotspot/disable", {".id": SERVER})
 
     health = router.health()
@@ -94,17 +67,17 @@ def test_health_reports_a_disabled_hotspot_server(emu, router):
     assert health.problems == ["Hotspot server 'hotspot1' on router main is disabled."]
 
 
-def test_health_falls_back_to_a_no_op_write_when_user_groups_are_unreadable(emu):
-    emu.add_api_user("viewer", "view", {"api", "read"})
-    emu.fail_next("not_permitted", path="/user/print", count=2)
-    with adapter_for(emu) as full, adapter_for(emu, username="viewer", password="view") as viewer:
+def test_health_falls_back_to_a_no_op_write_when_user_groups_are_unreadable(emulator):
+    emulator.add_api_user("viewer", "view", {"api", "read"})
+    emulator.fail_next("not_permitted", path="/user/print", count=2)
+    with adapter_for(emulator) as full, adapter_for(emulator, username="viewer", password="view") as viewer:
         full_health, viewer_health = full.health(), viewer.health()
 
     assert full_health.ok, full_health.problems
     assert viewer_health.problems == ["API user 'viewer' on router main lacks the write policy."]
-    identity_writes = [attrs for path, attrs in emu.command_log if path == "/system/identity/set"]
+    identity_writes = [attrs for path, attrs in emulator.command_log if path == "/system/identity/set"]
     assert identity_writes == [{"name": "MikroTik"}] * 2  # the name it had: nothing changes
-    with adapter_for(emu) as again:
+    with adapter_for(emulator) as again:
         assert again.health().identity == "MikroTik"
 
 
@@ -137,8 +110,8 @@ def test_api_ssl_with_an_untrusted_certificate_is_unreachable():
     assert not health.reachable and "could not be verified" in health.problems[0]
 
 
-def test_api_ssl_against_a_plain_api_port_is_unreachable(emu):
-    with adapter_for(emu, tls=True, timeout=0.5) as router, pytest.raises(RouterUnreachable) as caught:
+def test_api_ssl_against_a_plain_api_port_is_unreachable(emulator):
+    with adapter_for(emulator, tls=True, timeout=0.5) as router, pytest.raises(RouterUnreachable) as caught:
         router.host_for_ip("10.5.50.2")
 
     assert "main" in caught.value.message
@@ -205,12 +178,12 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
             sock.close()
 
 
-def test_api_ssl_to_a_router_without_certificate_uses_anonymous_dh(emu, tmp_path):
+def test_api_ssl_to_a_router_without_certificate_uses_anonymous_dh(emulator, tmp_path):
     """Reference §1.1/§4.5: the default context must get through where a normal one fails."""
     (tmp_path / "dh.pem").write_text(FFDHE2048)
-    relay = CertificateLessApiSsl((emu.host, emu.port), tmp_path / "dh.pem")
+    relay = CertificateLessApiSsl((emulator.host, emulator.port), tmp_path / "dh.pem")
     mac, ip = "02:00:00:00:00:01", "10.5.50.2"
-    emu.device_join(mac, ip)
+    emulator.device_join(mac, ip)
     try:
         with MikrotikRouter("main", "127.0.0.1", relay.port, API_USER, API_PASSWORD, tls=True) as router:
             router.authorize(DeviceGrant("g-1", mac, ip, "p2c-1h-2M", 3600))
@@ -228,6 +201,6 @@ def test_api_ssl_to_a_router_without_certificate_uses_anonymous_dh(emu, tmp_path
     finally:
         relay.close()
 
-    assert emu.is_online(mac)
+    assert emulator.is_online(mac)
     assert relay.ciphers[0].startswith("ADH-")
     assert not health.reachable and "TLS with router main failed" in health.problems[0]

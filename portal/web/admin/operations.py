@@ -15,7 +15,7 @@ from flask import Response, abort, flash, g, request, stream_with_context
 from portal.domain import care, exports, pause, recheck, reports
 from portal.domain.errors import BadInput, NotFound, PortalError
 from portal.domain.packages import listed_packages
-from portal.web.admin import ROW_ID, actor, back_to, bp, login_required, now, owner_required, render
+from portal.web.admin import ROW_ID, actor, back_to, bp, login_required, now, owner_required, render, whole_number
 from portal.web.admin.sessions import _grant_or_404
 from portal.web.context import services
 
@@ -88,12 +88,12 @@ def payment_check(payment_id: int) -> Any:
 @bp.post("/payments/recheck")
 @owner_required
 def payments_recheck() -> Any:
-    text = str(request.form.get("minutes") or "").strip()
-    if not text.isdigit() or not 1 <= int(text) <= 30 * 1440:
+    minutes = whole_number(request.form.get("minutes"), 1, 30 * 1440)
+    if minutes is None:
         abort(400, description="Choose how old a payment must be: a number of minutes from 1.")
     svc = services()
     try:
-        started = recheck.start_run(svc, older_than_seconds=int(text) * 60, actor=actor())
+        started = recheck.start_run(svc, older_than_seconds=minutes * 60, actor=actor())
     except BadInput as err:
         abort(400, description="; ".join(problems_of(err)))
     svc.dispatch(lambda: recheck.run(svc, started.id))  # on a worker thread; the page shows progress

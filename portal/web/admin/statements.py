@@ -12,7 +12,7 @@ from portal.domain import daily_review, exports, reports, statement, statement_a
 from portal.domain.errors import BadInput, NotFound, PortalError
 from portal.domain.packages import listed_packages
 from portal.mpesa.statement import StatementFormatError
-from portal.web.admin import ROW_ID, actor, back_to, bp, now, owner_required, page_arg, render
+from portal.web.admin import ROW_ID, actor, back_to, bp, now, owner_required, page_arg, render, whole_number
 from portal.web.admin.operations import csv_answer, problems_of
 from portal.web.context import services
 
@@ -138,10 +138,10 @@ def _after(line_id: int, action: Any) -> Any:
 @owner_required
 def statement_attach(line_id: int) -> Any:
     def act() -> str:
-        payment = str(request.form.get("payment") or "")
-        if not payment.isdigit():
+        payment = whole_number(request.form.get("payment"), 1, 2**63 - 1)
+        if payment is None:
             raise BadInput("payment_required", problems=["choose the payment this money was for"])
-        grant = statement_actions.attach(services(), line_id, int(payment), actor=actor())
+        grant = statement_actions.attach(services(), line_id, payment, actor=actor())
         return f"Payment #{grant.payment_id} is paid: device {grant.mac} got its time."
 
     return _after(line_id, act)

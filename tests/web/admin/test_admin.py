@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from datetime import timedelta
 from typing import Any
 
@@ -13,33 +12,8 @@ import pytest
 
 from portal.domain.accounts import create_admin
 from portal.ledger.models import AuditLog, Grant, OutboxItem, Package, Payment, UnmatchedCallback
-
-PASSWORD = "correct horse battery"
-TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-class AdminActions:
-    """What the venue owner does in a browser: fetch a form (for its CSRF token), post it."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def token(self, page: str = "/admin/login") -> str:
-        match = TOKEN.search(self.client.get(page).get_data(as_text=True))
-        assert match, f"no CSRF token on {page}"
-        return match.group(1)
-
-    def login(self, username: str = "owner", password: str = PASSWORD, next_url: str = "") -> Any:
-        data = {"username": username, "password": password, "csrf_token": self.token()}
-        if next_url:
-            data["next"] = next_url
-        return self.client.post("/admin/login", data=data)
-
-    def post(self, path: str, data: dict[str, str] | None = None, token_page: str = "/admin/sessions") -> Any:
-        return self.client.post(path, data={**(data or {}), "csrf_token": self.token(token_page)})
-
-    def get(self, path: str, **kwargs: Any) -> Any:
-        return self.client.get(path, **kwargs)
+from tests.conftest import ADMIN_PASSWORD as PASSWORD
+from tests.conftest import AdminActions, free_port
 
 
 def audit_actions() -> list[str]:
@@ -48,20 +22,6 @@ def audit_actions() -> list[str]:
 
 def text(response: Any) -> str:
     return response.get_data(as_text=True)
-
-
-@pytest.fixture
-def owner(services: Any, clock: Any) -> str:
-    create_admin("owner", PASSWORD, clock)
-    return "owner"
-
-
-@pytest.fixture
-def admin(client: Any, owner: str) -> AdminActions:
-    actions = AdminActions(client)
-    answer = actions.login()
-    assert answer.status_code == 303 and answer.headers["Location"].endswith("/admin/")
-    return actions
 
 
 @pytest.fixture
@@ -496,10 +456,7 @@ def test_dashboard_shows_money_sessions_backlog_and_charts(admin: AdminActions, 
 def test_routers_page_shows_a_dead_router_without_failing(admin: AdminActions, services: Any) -> None:
     from router.mikrotik import MikrotikRouter
 
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    services.routers["backroom"] = MikrotikRouter("backroom", "127.0.0.1", port, "api", "pw", timeout=1.0)
+    services.routers["backroom"] = MikrotikRouter("backroom", "127.0.0.1", free_port(), "api", "pw", timeout=1.0)
     answer = admin.get("/admin/routers")
     assert answer.status_code == 200
     body = text(answer)

@@ -14,10 +14,7 @@ from portal.domain.accounts import create_admin
 from portal.ledger.models import AdminUser, AuditLog, Grant, Payment
 from tests.statement_files import from_simulator, org_portal_csv
 
-from . import test_admin as base
 from .test_admin import PASSWORD, AdminActions, text
-
-owner, admin = base.owner, base.admin  # the owner and their logged-in browser session
 
 
 @pytest.fixture
