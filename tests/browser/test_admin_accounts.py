@@ -1,6 +1,6 @@
 """Issue 13 in headless Chromium: an owner adds a cashier, turns on an authenticator app (QR
 code, recovery codes) and signs in again with password + code. Screenshots of the accounts
-page and the setup page land in docs/screenshots/."""
+page and the setup page land in docs/screenshots/ (with UPDATE_SCREENSHOTS=1)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ import pyotp
 import pytest
 
 from portal.domain.accounts import create_admin
+from tests.browser.test_demo_walkthrough import SHOTS
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 PASSWORD = "correct horse battery"
