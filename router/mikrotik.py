@@ -1,6 +1,6 @@
 """The MikroTik adapter: :class:`Router` over the RouterOS API with librouteros.
 
-Authorization follows design A of ``reference/routeros-hotspot.md`` §6: a hotspot user per
+Authorization: a hotspot user per
 device, named by its MAC and bound to it, with the package's user profile and a
 ``limit-uptime`` backstop, then ``/ip/hotspot/active/login`` through the API. Expiry stays
 with the backend (:meth:`MikrotikRouter.revoke`); the router's limits only catch what the

@@ -1,7 +1,7 @@
 """One locked librouteros connection per router: the single choke point for router I/O.
 
-librouteros has no locking, no reconnect and does not wrap socket errors (see
-``reference/routeros-hotspot.md`` §2.4-2.5). This module adds exactly that and nothing
+librouteros has no locking, no reconnect and does not wrap socket errors (its own
+documentation and source say so). This module adds exactly that and nothing
 more: every command goes through :meth:`RouterConnection.call`, which
 
 * connects lazily (timeout on connect and on every send/recv, UTF-8, optional TLS);
@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
 
-# Trap texts (matched as substrings, they may end in a code like "(9)"), see §1.10.
+# Trap texts (matched as substrings, they may end in a code like "(9)"), as RouterOS sends them.
 _AUTH_TRAPS = ("invalid user name or password", "cannot log in")
 _PERMISSION_TRAPS = ("not enough permissions",)
 _DEVICE_TRAPS = (

@@ -9,11 +9,12 @@ from typing import Any
 from portal.clock import Clock
 from portal.domain.errors import BadInput, NotFound
 from portal.ledger.models import Package
+from portal.mpesa.client import MAX_AMOUNT
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 SIZE_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4}
 RATE_PART = r"\d+(\.\d+)?[kKMG]?"
-MAX_PRICE = 150_000  # Daraja's per-transaction ceiling
+MAX_PRICE = MAX_AMOUNT  # the largest amount one M-Pesa payment may carry (the Daraja client refuses more)
 MAX_DURATION = 366 * 86400
 MAX_DATA_CAP = 1000 * 1000**4  # far beyond any package, far below a 64-bit column
 

@@ -143,7 +143,7 @@ class Grant(BaseModel):
     starts_at = UTCDateTimeField()
     expires_at = UTCDateTimeField(index=True)
     status = peewee.CharField(max_length=12, default="active", index=True)  # active|expired|revoked
-    router_state = peewee.CharField(max_length=12, default="pending")  # pending|online|failed|removed
+    router_state = peewee.CharField(max_length=12, default="pending")  # pending | online | removed
     moves = peewee.IntegerField(default=0)
     ended_at = UTCDateTimeField(null=True)
     online_at = UTCDateTimeField(null=True)  # router first confirmed the device online

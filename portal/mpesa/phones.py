@@ -13,7 +13,8 @@ from collections.abc import Iterable
 
 MSISDN_PATTERN = re.compile(r"^254[17][0-9]{8}\Z")
 
-#: Safaricom national prefixes (the digits after the leading 0), daraja.md section 6.4.
+#: Safaricom national prefixes (the digits after the leading 0) as Safaricom lists its lines.
+#: Prefixes grow and numbers get ported: NotSafaricom carries the number for a caller to decide.
 #: 0700-0729, 0740-0743, 0745, 0746, 0748, 0757-0759, 0768-0769, 0790-0799, 0110-0115.
 SAFARICOM_PREFIXES: tuple[str, ...] = tuple(
     [str(n) for n in range(700, 730)]

@@ -2,9 +2,10 @@
 
 The adapter (``router.mikrotik``) and the demo talk to it through the real librouteros
 client; tests also drive "the world" (devices, time, failures) through
-:class:`RouterEmulator`. Reference: ``shared/reference/routeros-hotspot.md`` §5.
+:class:`RouterEmulator`. It follows the RouterOS API and hotspot documentation
+(help.mikrotik.com: "API", "Hotspot"); the conformance tests in tests/router/ pin it down.
 
-Choices where RouterOS is undocumented (§5.8), all kept in one place each:
+Choices where RouterOS is undocumented, all kept in one place each:
 
 - ``login-by=api`` for sessions made by ``/ip/hotspot/active/login``; a repeat login of
   the same user on an active host is a no-op; another user's session on that host is

@@ -1,4 +1,5 @@
-"""Configuration menus of §5.4 with their fields, and the factory rows of a fresh hotspot router."""
+"""The configuration menus the product touches, with their fields, and the factory rows of a fresh
+hotspot router."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Failure injection (reference §5.6): a queue of scripted faults, matched by command path.
+"""Failure injection: a queue of scripted faults, matched by command path.
 
-What each kind does on the wire, and what librouteros 4.2 then raises (§2.4):
+What each kind does on the wire, and what librouteros 4.2 then raises:
 
 =================== ==================================================== ========================
 kind                wire                                                 librouteros raises

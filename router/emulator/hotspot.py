@@ -7,7 +7,7 @@ books exactly 5 minutes however far the clock jumped). A tick only looks at what
 fallen due (``hotspot_timers``), and the live tables are indexed (``tables.IndexedTable``),
 so the cost of a command does not grow with the number of hosts, sessions or users.
 
-Behaviour choices where RouterOS is not documented (reference §5.8) are class attributes.
+Behaviour choices where RouterOS is not documented are class attributes.
 """
 
 from __future__ import annotations

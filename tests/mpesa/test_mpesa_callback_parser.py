@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from portal.mpesa.callbacks import MalformedCallback, StkCallback, parse_stk_callback
 
-# daraja.md 3.1, byte for byte in the parts that matter (Amount 20.00, numbers, no Balance value).
+# Daraja's documented sample, byte for byte in the parts that matter (Amount 20.00, numbers, no Balance value).
 DOC_SUCCESS = b"""{
   "Body": {
     "stkCallback": {

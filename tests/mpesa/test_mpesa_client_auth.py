@@ -102,7 +102,7 @@ def test_simulator_expires_tokens_by_its_clock(sim: DarajaSimulator, clock: Manu
 def test_a_fresh_token_that_is_still_refused_raises_auth_error_after_one_retry(
     sim: DarajaSimulator, client: DarajaClient
 ) -> None:
-    sim.product_enabled = False  # daraja.md 1: 404.001.03 when M-Pesa Express is not enabled
+    sim.product_enabled = False  # Daraja answers 404.001.03 when M-Pesa Express is not enabled for the app
     with pytest.raises(DarajaAuthError) as caught:
         push(client)
     assert caught.value.error_code == "404.001.03"

@@ -1,4 +1,4 @@
-"""Failure injection: each fault kind makes librouteros raise what a real router would (§2.4)."""
+"""Failure injection: each fault kind makes librouteros raise what a real router would."""
 
 from __future__ import annotations
 

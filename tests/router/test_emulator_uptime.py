@@ -1,5 +1,5 @@
 """Conformance: the emulator counts hotspot uptime, ``limit-uptime`` and ``reset-counters`` the
-way RouterOS documents them (reference/routeros-hotspot.md §3.2), through the real client.
+way RouterOS documents them (help.mikrotik.com, Hotspot: user limits), through the real client.
 
 - ``limit-uptime`` is the user's *total* online time over all sessions; ``uptime`` is booked
   to the user at logout; once it reaches the limit the session ends and logins are refused

@@ -179,7 +179,8 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
 
 
 def test_api_ssl_to_a_router_without_certificate_uses_anonymous_dh(emulator, tmp_path):
-    """Reference §1.1/§4.5: the default context must get through where a normal one fails."""
+    """RouterOS api-ssl without a certificate uses anonymous ciphers: the default context must get through
+    where a normal one fails."""
     (tmp_path / "dh.pem").write_text(FFDHE2048)
     relay = CertificateLessApiSsl((emulator.host, emulator.port), tmp_path / "dh.pem")
     mac, ip = "02:00:00:00:00:01", "10.5.50.2"

@@ -183,7 +183,7 @@ class SimulatorApp:
     def _require_token(self, request: Request) -> None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         valid = scheme.lower() == "bearer" and self.sim.state.token_is_valid(token.strip())
-        # An app without the M-Pesa Express product gets the same answer (daraja.md 1).
+        # An app without the M-Pesa Express product gets the same answer as a bad token.
         if not valid or not self.sim.knobs.product_enabled:
             raise ApiError(404, "404.001.03", "Invalid Access Token")
 

@@ -1,6 +1,6 @@
 """Building STK callbacks in Daraja's real shapes and delivering them by HTTP POST.
 
-Shapes (daraja.md 3.1-3.2, 8.13): ResultCode an integer (except string codes such as
+Shapes (Daraja's published samples, tests/mpesa/corpus/): ResultCode an integer (except string codes such as
 "SFC_IC0003"); on success Amount as a float-looking number (``20.00``), a date-encoded
 receipt, a Balance item with no Value, TransactionDate and PhoneNumber as JSON numbers;
 failures carry no CallbackMetadata. No signature header: the real one has none.

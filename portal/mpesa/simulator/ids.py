@@ -1,4 +1,4 @@
-"""Identifiers in the shapes Daraja really uses (daraja.md sections 2.4, 3.1, 3.6).
+"""Identifiers in the shapes Daraja really uses (as in its published samples; tests/mpesa/corpus/).
 
 CheckoutRequestID embeds the EAT time and the customer's number (``ws_CO_`` + DDMMYYYYHHmmss +
 millis + 9-digit MSISDN tail), receipts encode the date in their first three characters, and

@@ -57,7 +57,7 @@ class _QuietRequestHandler(WSGIRequestHandler):
 
 
 class DarajaSimulator:
-    """A faithful, scriptable stand-in for Daraja (daraja.md section 8)."""
+    """A faithful, scriptable stand-in for Daraja: OAuth, STK Push, STK Query and callbacks."""
 
     # OAuth
     token_mode = _knob("token_mode", '"rotate": a new token invalidates older ones; "reuse".')

@@ -1,4 +1,4 @@
-"""Strict request checks for the simulated processrequest and query endpoints (daraja.md 8.4-8.7).
+"""Strict request checks for the simulated processrequest and query endpoints, as Daraja makes them.
 
 A failed check raises :class:`ApiError`, which the HTTP layer turns into Daraja's envelope
 ``{"requestId", "errorCode", "errorMessage"}`` with the right status.
