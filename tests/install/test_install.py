@@ -317,6 +317,17 @@ def test_a_purchase_through_the_https_proxy(box):
     assert sum(leader in p.log_text() for p in workers) == 1  # its id is in exactly one worker's log
 
 
+def test_the_splash_page_of_the_installed_wheel_in_english_and_swahili(box):
+    """Templates and compiled catalogs came with the wheel into /opt: the customer's page,
+    through Caddy, in both languages."""
+    add_package(box, "Saa moja")
+    mac, ip = DEVICE
+    for lang, words in (("en", "Pay with M-Pesa"), ("sw", "Lipa kwa M-Pesa")):
+        page = requests.get(f"{box.https}/", params={"mac": mac, "ip": ip, "lang": lang}, verify=box.ca, timeout=10)
+        assert page.status_code == 200 and f'<html lang="{lang}">' in page.text, page.text[:300]
+        assert words in page.text and "Saa moja" in page.text
+
+
 def _through_caddy(box: Box, path: str, body: bytes, source: str) -> int:
     context = ssl.create_default_context(cafile=box.ca)
     connection = http.client.HTTPSConnection(
