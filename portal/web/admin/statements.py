@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import abort, flash, request
 
-from portal.domain import daily_review, exports, reports, statement, statement_actions
+from portal.domain import admin_lists, daily_review, exports, reports, statement, statement_actions
 from portal.domain.errors import BadInput, NotFound, PortalError
 from portal.domain.packages import listed_packages
 from portal.mpesa.statement import StatementFormatError
@@ -53,7 +53,7 @@ def _page(status: int = 200, problems: list[str] | None = None, result: Any = No
         kind=kind,
         titles=LIST_TITLES,
         items=items,
-        listing=reports.Page(items=items, page=page, total=total, per_page=PER_PAGE),
+        listing=admin_lists.Page(items=items, page=page, total=total, per_page=PER_PAGE),
         imports=statement.imports(),
         problems=problems or [],
         result=result,
@@ -187,7 +187,7 @@ def statements_csv() -> Any:
 
 def _review_range() -> tuple[date, date]:
     try:
-        filters = reports.parse_payment_filters(
+        filters = admin_lists.parse_payment_filters(
             {"from": request.args.get("from", ""), "to": request.args.get("to", "")}
         )
     except BadInput as err:
