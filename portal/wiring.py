@@ -25,7 +25,8 @@ from portal.ledger.database import open_database
 from portal.live import LiveStore, RedisHandle, open_redis
 from portal.live.meters import Meters
 from portal.live.tokens import RedisTokenStore
-from portal.mpesa.client import DarajaClient, DarajaCredentials, TokenStore
+from portal.mpesa.client import DarajaClient, TokenStore
+from portal.mpesa.request_fields import DarajaCredentials
 from portal.notify import LIVE_BASE_URL, SANDBOX_BASE_URL, AfricasTalkingSms, JsonWebhook, SmtpEmail
 from portal.notify.email import Security
 from portal.notify.webhook import WebhookStyle

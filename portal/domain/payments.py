@@ -29,9 +29,9 @@ from portal.domain.errors import (
 from portal.domain.observe import record_push_outcome
 from portal.ledger.models import Grant, OutboxItem, Package, Payment
 from portal.ledger.timeline import record
-from portal.mpesa.client import NO_CALLBACK_URL
 from portal.mpesa.errors import DarajaError
 from portal.mpesa.phones import InvalidPhone, mask_phone, normalize_phone
+from portal.mpesa.request_fields import NO_CALLBACK_URL
 from portal.mpesa.results import classify_result
 from router import RouterError, normalize_mac
 

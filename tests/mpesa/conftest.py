@@ -15,7 +15,8 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from portal.clock import ManualClock
-from portal.mpesa.client import SANDBOX_PASSKEY, DarajaClient, DarajaCredentials
+from portal.mpesa.client import SANDBOX_PASSKEY, DarajaClient
+from portal.mpesa.request_fields import DarajaCredentials
 from portal.mpesa.simulator import DarajaSimulator
 
 PHONE = "254712345678"

@@ -28,8 +28,8 @@ from portal.mpesa.client import (
     STK_PUSH_PATH,
     STK_QUERY_PATH,
     DarajaClient,
-    DarajaCredentials,
 )
+from portal.mpesa.request_fields import DarajaCredentials
 
 CORPUS = Path(__file__).parent / "corpus"
 FILES = sorted(path.name for path in CORPUS.glob("*.json"))

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from portal.clock import Clock
-from portal.mpesa.client import PAYBILL, TILL
+from portal.mpesa.request_fields import PAYBILL, TILL
 from portal.mpesa.simulator.ids import IdFactory
 from portal.mpesa.simulator.settings import (
     ASK,
