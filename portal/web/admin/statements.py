@@ -11,6 +11,8 @@ from flask import abort, flash, request
 from portal.domain import admin_lists, daily_review, exports, reports, statement, statement_actions
 from portal.domain.errors import BadInput, NotFound, PortalError
 from portal.domain.packages import listed_packages
+from portal.domain.statement_import import import_statement
+from portal.domain.statement_import import imports as recent_imports
 from portal.mpesa.statement import StatementFormatError
 from portal.web.admin import ROW_ID, actor, back_to, bp, now, owner_required, page_arg, render, whole_number
 from portal.web.admin.operations import csv_answer, problems_of
@@ -54,7 +56,7 @@ def _page(status: int = 200, problems: list[str] | None = None, result: Any = No
         titles=LIST_TITLES,
         items=items,
         listing=admin_lists.Page(items=items, page=page, total=total, per_page=PER_PAGE),
-        imports=statement.imports(),
+        imports=recent_imports(),
         problems=problems or [],
         result=result,
     )
@@ -74,7 +76,7 @@ def statement_import() -> Any:
         return _page(400, ["Choose the statement file (CSV) you downloaded from the M-Pesa portal."])
     svc = services()
     try:
-        result = statement.import_statement(
+        result = import_statement(
             upload.stream,
             filename=upload.filename,
             actor=actor(),
