@@ -6,6 +6,8 @@ at the in-process RouterOS emulator, Redis at a URL or embedded, and the SMS, em
 webhook channels aimed at the real services or at their in-process simulators. The gateway
 and the routers are wrapped so every call is timed for ``/metrics``. Built once per process
 (web, worker, demo); nothing here starts on import.
+
+One module a little over 300 lines on purpose: it is the one place implementations are chosen.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ instead of each minting and invalidating the others' tokens.
 Every request has a timeout. Nothing secret (Password, Authorization header, consumer secret,
 passkey) is ever logged, and phone numbers are masked. What a request carries is built in
 :mod:`portal.mpesa.request_fields`; what comes back is read in :mod:`portal.mpesa.answers`.
+
+One module a little over 300 lines because it is one class: three calls sharing one token cache.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ It runs werkzeug's threaded server in a daemon thread on 127.0.0.1 (port 0 = any
 Prompts end when the injected clock passes their due time: with a real clock a ticker thread
 calls :meth:`DarajaSimulator.process_due` every 50 ms; with a ``ManualClock`` tests advance the
 clock and call ``process_due()`` themselves, so every run is deterministic.
+
+One module over 300 lines because it is the simulator's one facade: each knob and scenario
+control the tests and the CLI use is a line or two here, handing off to state, app or callbacks.
 """
 
 from __future__ import annotations
