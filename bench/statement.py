@@ -32,7 +32,7 @@ from pathlib import Path
 
 from portal.clock import ManualClock, to_nairobi
 from portal.config import load_settings
-from portal.domain import exports, statement
+from portal.domain import exports, statement, statement_import
 from portal.ledger.database import open_database
 from portal.ledger.migrations import upgrade
 from portal.ledger.models import Package, Payment, StatementLine
@@ -142,7 +142,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     with path.open("rb") as handle:
-        result = statement.import_statement(
+        result = statement_import.import_statement(
             handle, filename=path.name, actor="bench", settings=settings, clock=clock, with_counts=False
         )
     import_s = time.perf_counter() - t0
@@ -162,7 +162,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     with path.open("rb") as handle:
-        again = statement.import_statement(
+        again = statement_import.import_statement(
             handle, filename=path.name, actor="bench", settings=settings, clock=clock, with_counts=False
         )
     timings.append(("re-import same file", time.perf_counter() - t0, f"already imported: {again.already_imported}"))

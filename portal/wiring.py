@@ -6,6 +6,8 @@ at the in-process RouterOS emulator, Redis at a URL or embedded, and the SMS, em
 webhook channels aimed at the real services or at their in-process simulators. The gateway
 and the routers are wrapped so every call is timed for ``/metrics``. Built once per process
 (web, worker, demo); nothing here starts on import.
+
+One module a little over 300 lines on purpose: it is the one place implementations are chosen.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from portal.ledger.database import open_database
 from portal.live import LiveStore, RedisHandle, open_redis
 from portal.live.meters import Meters
 from portal.live.tokens import RedisTokenStore
-from portal.mpesa.client import DarajaClient, DarajaCredentials, TokenStore
+from portal.mpesa.client import DarajaClient, TokenStore
+from portal.mpesa.request_fields import DarajaCredentials
 from portal.notify import LIVE_BASE_URL, SANDBOX_BASE_URL, AfricasTalkingSms, JsonWebhook, SmtpEmail
 from portal.notify.email import Security
 from portal.notify.webhook import WebhookStyle

@@ -9,6 +9,9 @@ backend misses while it is down.
 All I/O goes through :class:`router.ros_connection.RouterConnection` (one locked session,
 timeouts, reconnect, error translation). Every print is narrowed with a query and a
 ``.proplist`` so large host/user tables stay cheap.
+
+One module over 300 lines because it is one adapter: every method is a short run of RouterOS
+API calls over the same connection, paths and row shapes, and reads best beside the others.
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -20,13 +19,13 @@ from typing import Any
 import pytest
 import requests
 from requests.adapters import HTTPAdapter
-from werkzeug.serving import make_server
 
 from portal import create_app
 from portal.clock import ManualClock
 from portal.config import load_settings
 from portal.domain.context import Services
 from portal.live import RedisHandle, open_redis
+from portal.loopback import HttpThread
 from portal.wiring import build_services
 from tests import backends
 
@@ -120,12 +119,9 @@ class _LateApp:
 @pytest.fixture
 def http_server() -> Iterator[tuple[str, _LateApp]]:
     late = _LateApp()
-    server = make_server("127.0.0.1", 0, late, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", late
-    server.shutdown()
-    server.server_close()
+    http = HttpThread(late, host="127.0.0.1", port=0, name="app-under-test")
+    yield f"http://127.0.0.1:{http.port}", late
+    http.stop()
 
 
 @pytest.fixture

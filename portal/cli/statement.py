@@ -20,7 +20,7 @@ def statement() -> None:
 def import_file(ctx: click.Context, file: str) -> None:
     """Import the statement CSV from the M-Pesa business portal; print the four counts."""
     from portal.clock import SystemClock
-    from portal.domain.statement import import_statement
+    from portal.domain.statement_import import import_statement
     from portal.mpesa.statement import StatementFormatError
 
     settings = settings_from(ctx)

@@ -3,7 +3,7 @@
 Such a session is still a :class:`~portal.ledger.models.Payment` (``method`` says how it
 was paid for: ``complimentary`` at KES 0, or ``statement`` for money the statement shows
 but no prompt was ever credited for) and goes through the one door to ``paid``
-(:func:`portal.domain.payments.mark_paid`): the same grant, outbox, expiry and router
+(:func:`portal.domain.payment_outcomes.mark_paid`): the same grant, outbox, expiry and router
 reconciliation as a purchase, and a timeline the owner can read.
 """
 
@@ -15,7 +15,8 @@ from portal.domain.accounts import audit
 from portal.domain.context import Services
 from portal.domain.errors import BadInput, DeviceNotRecognized, NotFound, UpstreamUnavailable
 from portal.domain.packages import get_package
-from portal.domain.payments import clean_device, mark_paid, resolve_router
+from portal.domain.payment_outcomes import mark_paid
+from portal.domain.payments import clean_device, resolve_router
 from portal.ledger.models import Grant, Package, Payment
 from portal.ledger.timeline import record
 from router import RouterError, normalize_mac

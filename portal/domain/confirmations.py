@@ -16,7 +16,7 @@ from decimal import Decimal
 from portal.config import MpesaSettings
 from portal.domain.context import Services
 from portal.domain.observe import record_callback_delay, record_push_outcome
-from portal.domain.payments import QUERY_STATES, mark_failed, mark_paid
+from portal.domain.payment_outcomes import QUERY_STATES, mark_failed, mark_paid
 from portal.ledger.models import FINAL_FAILURES, Payment, UnmatchedCallback
 from portal.ledger.timeline import record
 from portal.mpesa.callbacks import MalformedCallback, StkCallback, parse_stk_callback

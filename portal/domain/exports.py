@@ -20,7 +20,8 @@ from typing import Any
 from portal.clock import NAIROBI
 from portal.config import Settings
 from portal.domain import daily_review, statement
-from portal.domain.reports import PaymentFilters, day_bounds, payments_query
+from portal.domain.admin_lists import PaymentFilters, payments_query
+from portal.domain.reports import day_bounds
 from portal.ledger.models import Package, Payment
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

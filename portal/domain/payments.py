@@ -1,9 +1,8 @@
-"""Payments: start an STK push, take in callbacks and query answers, move the state machine.
+"""Payments: check what the customer asked for, start the STK push, and find payments again.
 
-States: created -> pending -> paid | failed | cancelled | timeout. ``paid`` is terminal and
-wins over any later failure; a success that arrives after we said "timed out" still pays.
-The move to ``paid`` is one conditional UPDATE, so one purchase gives exactly one grant
-however many successes arrive.
+States: created -> pending -> paid | failed | cancelled | timeout. This module takes a payment
+to ``pending`` (or ``failed`` when Daraja refuses the push); how it ends, ``paid`` or a final
+failure, is :mod:`portal.domain.payment_outcomes`.
 """
 
 from __future__ import annotations
@@ -14,9 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import peewee
-
-from portal.domain import grants, limits, outbox, pause, receipts
+from portal.domain import limits, pause, receipts
 from portal.domain.context import Services
 from portal.domain.errors import (
     BadInput,
@@ -27,18 +24,16 @@ from portal.domain.errors import (
     UpstreamUnavailable,
 )
 from portal.domain.observe import record_push_outcome
-from portal.ledger.models import Grant, OutboxItem, Package, Payment
+from portal.ledger.models import Package, Payment
 from portal.ledger.timeline import record
-from portal.mpesa.client import NO_CALLBACK_URL
 from portal.mpesa.errors import DarajaError
 from portal.mpesa.phones import InvalidPhone, mask_phone, normalize_phone
-from portal.mpesa.results import classify_result
+from portal.mpesa.request_fields import NO_CALLBACK_URL
 from router import RouterError, normalize_mac
 
 log = logging.getLogger(__name__)
 
 OPEN_STATES = ("created", "pending")
-QUERY_STATES = ("pending", "timeout")
 
 
 @dataclass(frozen=True)
@@ -235,103 +230,9 @@ def _push(services: Services, payment: Payment, package: Package, now: datetime)
     return Payment.get_by_id(payment.id)
 
 
-def mark_paid(services: Services, payment_id: int, *, receipt: str | None, source: str) -> Grant | None:
-    """The one door to ``paid``: atomic, idempotent, grants exactly once."""
-    now = services.clock.now()
-    try:
-        with services.db.atomic():
-            changed = (
-                Payment.update(
-                    status="paid", receipt=receipt, paid_at=now, updated_at=now, message_key=None, next_query_at=None
-                )
-                .where(Payment.id == payment_id, Payment.status != "paid")
-                .execute()
-            )
-            if not changed:
-                payment = Payment.get_by_id(payment_id)
-                if receipt and payment.receipt is None:
-                    Payment.update(receipt=receipt).where(Payment.id == payment_id).execute()
-                    record(payment_id, "receipt_backfilled", services.clock, receipt=receipt)
-                else:
-                    record(payment_id, "duplicate_success_ignored", services.clock, source=source)
-                return None
-            payment = Payment.get_by_id(payment_id)
-            grant = grants.create_for_payment(services, payment, now)
-    except peewee.IntegrityError:
-        record(
-            payment_id,
-            "success_rejected",
-            services.clock,
-            source=source,
-            reason="receipt already credited to another payment",
-            receipt=receipt,
-        )
-        return None
-    record(
-        payment_id,
-        "paid",
-        services.clock,
-        source=source,
-        receipt=receipt,
-        grant=grant.id,
-        expires_at=grant.expires_at.isoformat(),
-    )
-    grants.publish_live(services, grant)
-    if payment.method == "mpesa":
-        record_push_outcome(services.meters, "paid", "0")
-    receipts.on_paid(services, payment, grant)  # only queues a row: sending is the worker's
-    item = grant.outbox.where(OutboxItem.done_at.is_null()).first()
-    if item is not None:
-        services.dispatch(lambda: outbox.run_outbox_item(services, item.id))
-    return grant
-
-
-def mark_failed(services: Services, payment_id: int, result_code: str, result_desc: str, *, source: str) -> bool:
-    """Record a final failure; only an open payment moves. True when it moved."""
-    status, key = classify_result(str(result_code))
-    now = services.clock.now()
-    # A callback saying "timed out" is not M-Pesa's last word (the customer may still have
-    # paid): keep asking STK Query. A query's own final answer ends the asking.
-    next_query = None
-    if status == "timeout" and source == "callback" and payment_checkout_id(payment_id):
-        next_query = now + timedelta(seconds=services.settings.mpesa.query_every_seconds)
-    changed = (
-        Payment.update(
-            status=status,
-            result_code=str(result_code)[:20],
-            result_desc=(result_desc or "")[:200],
-            message_key=key,
-            next_query_at=next_query,
-            updated_at=now,
-        )
-        .where(Payment.id == payment_id, Payment.status.in_(OPEN_STATES))
-        .execute()
-    )
-    if not changed:
-        if source == "query":
-            Payment.update(next_query_at=None).where(Payment.id == payment_id, Payment.status == "timeout").execute()
-        current = Payment.get_by_id(payment_id).status
-        record(
-            payment_id,
-            "failure_ignored",
-            services.clock,
-            source=source,
-            result_code=str(result_code),
-            reason=f"payment already {current}",
-        )
-    else:
-        record(payment_id, status, services.clock, source=source, result_code=str(result_code), result_desc=result_desc)
-        record_push_outcome(services.meters, status, str(result_code))
-    return bool(changed)
-
-
 def payment_by_idempotency_key(key: str) -> Payment | None:
     """The payment a double tap already created, if any."""
     return Payment.get_or_none(Payment.idempotency_key == key)
-
-
-def payment_checkout_id(payment_id: int) -> str | None:
-    return Payment.select(Payment.checkout_request_id).where(Payment.id == payment_id).scalar()
 
 
 def payment_by_public_id(public_id: str) -> Payment:

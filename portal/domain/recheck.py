@@ -2,7 +2,7 @@
 
 A customer at the counter says "I paid but I am not online": the owner presses "Check with
 M-Pesa now". The answer goes on the payment's timeline; a success grants through the one
-door to ``paid`` (:func:`portal.domain.payments.mark_paid`), so it can never grant twice.
+door to ``paid`` (:func:`portal.domain.payment_outcomes.mark_paid`), so it can never grant twice.
 A bulk re-check is a :class:`~portal.ledger.models.RecheckRun` row holding the payments it
 covers and how far it got, so any web process (or the CLI) can show its progress.
 """
@@ -17,7 +17,7 @@ from datetime import timedelta
 from portal.domain.accounts import audit
 from portal.domain.context import Services
 from portal.domain.errors import BadInput, NotFound
-from portal.domain.payments import QUERY_STATES, mark_failed, mark_paid
+from portal.domain.payment_outcomes import QUERY_STATES, mark_failed, mark_paid
 from portal.ledger.models import Payment, RecheckRun
 from portal.ledger.timeline import record
 from portal.mpesa.errors import DarajaError

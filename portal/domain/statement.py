@@ -1,8 +1,8 @@
 """Statement reconciliation: every shilling on the M-Pesa statement against the ledger.
 
-Importing keeps the statement's money-in lines in the ledger, one row per receipt, so the
-same file (or an overlapping one) imported twice adds nothing. Matching is computed when
-asked, so it always reflects the ledger as it is now (a line granted a minute ago is
+Importing (``statement_import``) keeps the statement's money-in lines in the ledger, one row
+per receipt, so the same file (or an overlapping one) imported twice adds nothing. Matching,
+here, is computed when asked, so it always reflects the ledger as it is now (a line granted a minute ago is
 matched now). Four lists:
 
 - ``matched``: the receipt is on both sides, same amount, and M-Pesa completed it within
@@ -17,23 +17,18 @@ matched now). Four lists:
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import IO, NamedTuple
+from typing import NamedTuple
 
 import peewee
 
-from portal.clock import Clock
 from portal.config import Settings
-from portal.domain.accounts import audit
-from portal.ledger.models import Payment, StatementImport, StatementLine, UTCDateTimeField
-from portal.mpesa.statement import StatementRow, open_statement, phone_compatible
+from portal.ledger.models import Payment, StatementImport, StatementLine
+from portal.mpesa.statement import phone_compatible
 
-BATCH = 500
 KINDS = ("matched", "statement_only", "ledger_only", "mismatch")
 CLOCK_SKEW_SECONDS = 120  # M-Pesa's clock against ours: a completion may read a little "before" the prompt
 
@@ -65,148 +60,6 @@ class ReconItem:
     line: LineFacts | None
     payment: PaymentFacts | None
     note: str = ""
-
-
-@dataclass
-class ImportResult:
-    statement: StatementImport
-    already_imported: bool
-    counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def problems(self) -> list[str]:
-        return list(json.loads(self.statement.problems or "[]"))
-
-
-def _sha256(binary: IO[bytes]) -> str:
-    digest = hashlib.sha256()
-    binary.seek(0)
-    for chunk in iter(lambda: binary.read(1 << 16), b""):
-        digest.update(chunk)
-    binary.seek(0)
-    return digest.hexdigest()
-
-
-def import_statement(
-    binary: IO[bytes], *, filename: str, actor: str, settings: Settings, clock: Clock, with_counts: bool = True
-) -> ImportResult:
-    """Import a statement file (seekable, binary). Raises StatementFormatError when it cannot be read.
-
-    Needs only the ledger (no Redis, no M-Pesa): the CLI runs it beside a live portal.
-
-    The same file again changes nothing and returns the earlier import; lines whose
-    receipt an earlier import already holds are counted, not stored again.
-    """
-    sha = _sha256(binary)
-    earlier = StatementImport.get_or_none(StatementImport.sha256 == sha)
-    if earlier is not None:
-        return ImportResult(earlier, True, counts(settings) if with_counts else {})
-    reader = open_statement(binary)
-    try:
-        now = clock.now()
-        with StatementImport._meta.database.atomic():
-            row = StatementImport.create(imported_at=now, actor=actor[:40], filename=filename[:200], sha256=sha)
-            added = known = conflicting = ignored = 0
-            first = last = None
-            problems: list[str] = []
-            batch: list[StatementRow] = []
-
-            def flush() -> None:
-                nonlocal added, known, conflicting
-                known_rows = StatementLine.select(
-                    StatementLine.receipt, StatementLine.completed_at, StatementLine.paid_in_cents
-                ).where(StatementLine.receipt.in_([r.receipt for r in batch]))
-                existing = {receipt: (at, cents) for receipt, at, cents in known_rows.tuples()}
-                fresh: dict[str, StatementRow] = {}
-                for r in batch:
-                    old = existing.get(r.receipt)
-                    if old is None and r.receipt in fresh:
-                        old = (fresh[r.receipt].completed_at, fresh[r.receipt].paid_in_cents)
-                    if old is None:
-                        fresh[r.receipt] = r
-                    elif old == (r.completed_at, r.paid_in_cents):
-                        known += 1
-                    else:
-                        conflicting += 1
-                        problems.append(
-                            f"line {r.line_no}: receipt {r.receipt} was imported before with another amount or time"
-                        )
-                if fresh:
-                    _insert_lines(list(fresh.values()), row.id)
-                    added += len(fresh)
-                batch.clear()
-
-            for r in reader:
-                if not r.money_in:
-                    ignored += 1
-                    continue
-                first = r.completed_at if first is None or r.completed_at < first else first
-                last = r.completed_at if last is None or r.completed_at > last else last
-                batch.append(r)
-                if len(batch) >= BATCH:
-                    flush()
-            if batch:
-                flush()
-            period = reader.period or ((first, last) if first and last else (None, None))
-            StatementImport.update(
-                rows_read=reader.rows_read,
-                lines_added=added,
-                lines_known=known,
-                lines_conflicting=conflicting,
-                rows_ignored=ignored,
-                rows_skipped=reader.problem_count,
-                problems=json.dumps((reader.problems + problems)[:100]),
-                period_from=period[0],
-                period_to=period[1],
-            ).where(StatementImport.id == row.id).execute()
-            audit(actor, "statement.import", clock, file=filename[:100], added=added, known=known)
-    finally:
-        reader.release()  # the caller's file stays open: the caller closes it
-    return ImportResult(StatementImport.get_by_id(row.id), False, counts(settings) if with_counts else {})
-
-
-_INSERTED = (
-    "receipt", "statement_import", "completed_at", "initiated_at", "details", "status", "paid_in_cents",
-    "withdrawn_cents", "reason_type", "party", "account_ref", "resolution", "resolution_note", "resolved_by",
-)  # fmt: skip
-
-
-def _insert_lines(rows: list[StatementRow], import_id: int) -> None:
-    """One prepared INSERT run for the whole batch: peewee's insert_many builds SQL text per
-    value, which costs more than parsing the file (bench/statement.py)."""
-    db = StatementLine._meta.database
-    fields = [StatementLine._meta.fields[name] for name in _INSERTED]
-    sql = (
-        f"INSERT INTO {StatementLine._meta.table_name} ({', '.join(f.column_name for f in fields)}) "
-        f"VALUES ({', '.join([db.param] * len(fields))})"
-    )
-    values = [
-        (
-            r.receipt,
-            import_id,
-            r.completed_at,
-            r.initiated_at,
-            r.details[:200],
-            r.status[:30],
-            r.paid_in_cents,
-            r.withdrawn_cents,
-            r.reason_type[:80],
-            r.party[:120],
-            r.account_ref[:60],
-            "",
-            "",
-            "",
-        )
-        for r in rows
-    ]
-    times = [i for i, f in enumerate(fields) if isinstance(f, UTCDateTimeField)]
-    prepared = []
-    for row in values:
-        cells = list(row)
-        for i in times:
-            cells[i] = fields[i].db_value(cells[i])
-        prepared.append(cells)
-    db.cursor().executemany(sql, prepared)
 
 
 # -- matching ---------------------------------------------------------------------------
@@ -354,7 +207,3 @@ def items(settings: Settings, kind: str, *, offset: int = 0, limit: int | None =
             chosen.append(item)
         total += 1
     return chosen, total
-
-
-def imports(limit: int = 20) -> list[StatementImport]:
-    return list(StatementImport.select().order_by(StatementImport.imported_at.desc()).limit(limit))

@@ -18,7 +18,7 @@ from portal.domain.care import clean_reason, grant_without_prompt
 from portal.domain.context import Services
 from portal.domain.errors import BadInput, NotFound
 from portal.domain.packages import get_package
-from portal.domain.payments import mark_paid
+from portal.domain.payment_outcomes import mark_paid
 from portal.domain.statement import CLOCK_SKEW_SECONDS
 from portal.ledger.models import Grant, Package, Payment, StatementLine
 from portal.ledger.timeline import record

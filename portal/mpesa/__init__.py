@@ -6,13 +6,7 @@ The Daraja simulator lives in :mod:`portal.mpesa.simulator` and is imported only
 from __future__ import annotations
 
 from portal.mpesa.callbacks import MalformedCallback, StkCallback, parse_stk_callback
-from portal.mpesa.client import (
-    NO_CALLBACK_URL,
-    DarajaClient,
-    DarajaCredentials,
-    build_password,
-    daraja_timestamp,
-)
+from portal.mpesa.client import DarajaClient
 from portal.mpesa.errors import (
     DarajaAuthError,
     DarajaError,
@@ -25,6 +19,7 @@ from portal.mpesa.errors import (
 )
 from portal.mpesa.gateway import MpesaGateway, StkPushAccepted, StkQueryResult
 from portal.mpesa.phones import InvalidPhone, NotSafaricom, mask_phone, normalize_phone
+from portal.mpesa.request_fields import NO_CALLBACK_URL, DarajaCredentials, build_password, daraja_timestamp
 from portal.mpesa.results import classify_result, is_final_result
 
 __all__ = [

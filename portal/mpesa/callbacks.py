@@ -8,7 +8,6 @@ parses or raises :class:`MalformedCallback`; nothing else escapes.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from portal import safe_json
 from portal.mpesa.phones import InvalidPhone, normalize_phone
 
 DEFAULT_MAX_BYTES = 16384
@@ -78,122 +78,22 @@ def parse_stk_callback(raw: bytes | str | Mapping[str, Any], *, max_bytes: int =
 
 
 def _load(raw: object, max_bytes: int) -> Any:
-    if isinstance(raw, (bytes, bytearray, memoryview)):
-        data = bytes(raw)
-        if len(data) > max_bytes:
-            raise MalformedCallback("body too large")
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise MalformedCallback("body is not UTF-8") from None
-        return _decode_json(text)
-    if isinstance(raw, str):
-        if len(raw) > max_bytes:
-            raise MalformedCallback("body too large")
-        try:
-            size = len(raw.encode("utf-8"))
-        except UnicodeEncodeError:
-            raise MalformedCallback("body is not UTF-8") from None
-        if size > max_bytes:
-            raise MalformedCallback("body too large")
-        return _decode_json(raw)
-    if isinstance(raw, Mapping):
-        return _sanitize(raw, depth=0, budget=[MAX_NODES])
-    raise MalformedCallback("body is not a JSON object")
-
-
-def _decode_json(text: str) -> Any:
-    if _nesting_depth(text) > MAX_DEPTH:
-        raise MalformedCallback("JSON nested too deeply")
+    """Raw JSON or an already-decoded object, under the same limits (money as ``Decimal``)."""
     try:
-        return json.loads(
-            text,
-            parse_int=_parse_int,
-            parse_float=_parse_float,
-            parse_constant=_reject_constant,
-            object_pairs_hook=_object_without_duplicates,
-        )
-    except MalformedCallback:
-        raise
-    except (ValueError, RecursionError):
-        raise MalformedCallback("body is not valid JSON") from None
-
-
-def _nesting_depth(text: str) -> int:
-    """Deepest bracket nesting outside strings, found without building anything."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-            if deepest > MAX_DEPTH:
-                return deepest
-        elif char in "]}":
-            depth -= 1
-    return deepest
-
-
-def _parse_int(text: str) -> int:
-    if len(text) > MAX_NUMBER_CHARS:
-        raise MalformedCallback("number too long")
-    return int(text)
-
-
-def _parse_float(text: str) -> Decimal:
-    if len(text) > MAX_NUMBER_CHARS:
-        raise MalformedCallback("number too long")
-    return Decimal(text)
-
-
-def _reject_constant(name: str) -> Any:
-    raise MalformedCallback("NaN or Infinity in JSON")
-
-
-def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise MalformedCallback("duplicate key in JSON object")
-        result[key] = value
-    return result
-
-
-def _sanitize(value: object, *, depth: int, budget: list[int]) -> Any:
-    """Copy an already-decoded object, enforcing the same limits as raw JSON."""
-    budget[0] -= 1
-    if depth > MAX_DEPTH or budget[0] < 0:
-        raise MalformedCallback("JSON nested too deeply or too large")
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
-        if abs(value) >= 10**MAX_NUMBER_CHARS:
-            raise MalformedCallback("number too long")
-        return value
-    if isinstance(value, (float, Decimal)):
-        number = Decimal(repr(value)) if isinstance(value, float) else value
-        if not number.is_finite():
-            raise MalformedCallback("NaN or Infinity in JSON")
-        return number
-    if isinstance(value, Mapping):
-        copied: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise MalformedCallback("object key is not text")
-            copied[key] = _sanitize(item, depth=depth + 1, budget=budget)
-        return copied
-    if isinstance(value, (list, tuple)):
-        return [_sanitize(item, depth=depth + 1, budget=budget) for item in value]
-    raise MalformedCallback("value of a type JSON cannot hold")
+        if isinstance(raw, (bytes, bytearray, memoryview, str)):
+            return safe_json.loads(
+                raw,
+                max_depth=MAX_DEPTH,
+                max_bytes=max_bytes,
+                max_number_chars=MAX_NUMBER_CHARS,
+                exact_numbers=True,
+                unique_keys=True,
+            )
+        if isinstance(raw, Mapping):
+            return safe_json.sanitize(raw, max_depth=MAX_DEPTH, max_nodes=MAX_NODES, max_number_chars=MAX_NUMBER_CHARS)
+    except safe_json.JsonRefused as err:
+        raise MalformedCallback(err.reason) from None
+    raise MalformedCallback("body is not a JSON object")
 
 
 # -- the callback itself ----------------------------------------------------------------------

@@ -7,29 +7,28 @@ Several processes on one account (web processes and workers) share the token thr
 :class:`TokenStore` (Redis): one mints under a cross-process lock, the others use its token,
 instead of each minting and invalidating the others' tokens.
 Every request has a timeout. Nothing secret (Password, Authorization header, consumer secret,
-passkey) is ever logged, and phone numbers are masked.
+passkey) is ever logged, and phone numbers are masked. What a request carries is built in
+:mod:`portal.mpesa.request_fields`; what comes back is read in :mod:`portal.mpesa.answers`.
+
+One module a little over 300 lines because it is one class: three calls sharing one token cache.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import re
 import threading
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import requests
-from urllib3.exceptions import ConnectTimeoutError
 
-from portal.clock import Clock, to_nairobi
+from portal.clock import Clock
+from portal.mpesa.answers import answer_error, code_text, json_object, lifetime_seconds, transport_error
 from portal.mpesa.errors import (
     DarajaAuthError,
     DarajaError,
-    DarajaTimeout,
     DarajaUnavailable,
     error_from_envelope,
     is_query_pending,
@@ -37,6 +36,13 @@ from portal.mpesa.errors import (
 )
 from portal.mpesa.gateway import StkPushAccepted, StkQueryResult
 from portal.mpesa.phones import MSISDN_PATTERN, mask_checkout_id, mask_phone
+from portal.mpesa.request_fields import (
+    DarajaCredentials,
+    build_password,
+    checked_callback_url,
+    clean_reference,
+    daraja_timestamp,
+)
 from portal.mpesa.results import is_final_result
 
 log = logging.getLogger(__name__)
@@ -50,79 +56,11 @@ OAUTH_PATH = "/oauth/v1/generate"
 STK_PUSH_PATH = "/mpesa/stkpush/v1/processrequest"
 STK_QUERY_PATH = "/mpesa/stkpushquery/v1/query"
 
-PAYBILL = "CustomerPayBillOnline"
-TILL = "CustomerBuyGoodsOnline"
-TRANSACTION_TYPES = frozenset({PAYBILL, TILL})
-
 MAX_ACCOUNT_REFERENCE = 12
 MAX_TRANSACTION_DESC = 13
 MAX_AMOUNT = 250_000
 
-#: Daraja insists on a CallBackURL. Use this when the portal has no public callback address
-#: (a venue box behind NAT): the push still works and the worker confirms by STK Query.
-NO_CALLBACK_URL = "https://no-callback.invalid/stk"
-
-_SHORTCODE = re.compile(r"^[0-9]{5,8}\Z")
 _CHECKOUT_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}\Z")
-_NOT_REFERENCE_CHARS = re.compile(r"[^A-Za-z0-9 ]")
-
-
-@dataclass(frozen=True)
-class DarajaCredentials:
-    """Everything needed to call Daraja for one merchant. Secrets are kept out of ``repr``."""
-
-    base_url: str
-    consumer_key: str = field(repr=False)
-    consumer_secret: str = field(repr=False)
-    shortcode: str
-    passkey: str = field(repr=False)
-    transaction_type: str = PAYBILL
-    party_b: str = ""
-
-    def __post_init__(self) -> None:
-        for name in ("base_url", "consumer_key", "consumer_secret", "shortcode", "passkey"):
-            value = getattr(self, name)
-            if not isinstance(value, str) or not value.strip():
-                raise ValueError(f"{name} must be a non-empty string")
-        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
-        if urlsplit(self.base_url).scheme not in ("http", "https"):
-            raise ValueError("base_url must start with http:// or https://")
-        if not _SHORTCODE.match(self.shortcode):
-            raise ValueError("shortcode must be 5 to 8 digits")
-        if self.transaction_type not in TRANSACTION_TYPES:
-            raise ValueError(f"transaction_type must be one of {sorted(TRANSACTION_TYPES)}")
-        if self.transaction_type == TILL and not _SHORTCODE.match(self.party_b):
-            raise ValueError("party_b (the till number) is required for CustomerBuyGoodsOnline")
-
-    @property
-    def stk_party_b(self) -> str:
-        """PartyB for a push: the shortcode for a PayBill, the till number for a Till."""
-        return self.party_b if self.transaction_type == TILL else self.shortcode
-
-
-def build_password(shortcode: str, passkey: str, timestamp: str) -> str:
-    """``base64(shortcode + passkey + timestamp)``, the STK Password."""
-    return base64.b64encode(f"{shortcode}{passkey}{timestamp}".encode("ascii")).decode("ascii")
-
-
-def daraja_timestamp(moment: datetime) -> str:
-    """14-digit ``YYYYMMDDHHmmss`` in East Africa Time, as Daraja expects."""
-    if moment.tzinfo is None:
-        raise ValueError("daraja_timestamp needs an aware datetime")
-    return to_nairobi(moment).strftime("%Y%m%d%H%M%S")
-
-
-def clean_reference(text: str, limit: int, field_name: str = "text") -> str:
-    """Fit our own label into an AccountReference/TransactionDesc: ASCII letters, digits and
-    spaces, at most ``limit`` characters. Punctuation is dropped; non-ASCII is refused."""
-    if not isinstance(text, str):
-        raise ValueError(f"{field_name} must be text")
-    if not text.isascii():
-        raise ValueError(f"{field_name} must be plain ASCII")
-    cleaned = " ".join(_NOT_REFERENCE_CHARS.sub("", text).split())[:limit].rstrip()
-    if not cleaned:
-        raise ValueError(f"{field_name} is empty")
-    return cleaned
 
 
 class TokenStore(Protocol):
@@ -213,12 +151,12 @@ class DarajaClient:
                 timeout=self._timeout,
             )
         except requests.RequestException as err:
-            raise _transport_error(err, "oauth", push=False) from err
+            raise transport_error(err, "oauth", push=False) from err
 
-        body = _json_object(response)
+        body = json_object(response)
         if response.status_code == 200 and body is not None:
             token = body.get("access_token")
-            lifetime = _seconds(body.get("expires_in"))
+            lifetime = lifetime_seconds(body.get("expires_in"))
             if isinstance(token, str) and token and lifetime is not None:
                 cache_for = max(lifetime - self._token_margin, lifetime // 2, 0)
                 self._token = token
@@ -262,7 +200,7 @@ class DarajaClient:
             raise ValueError("phone must be a normalised MSISDN like 254712345678")
         reference = clean_reference(account_reference, MAX_ACCOUNT_REFERENCE, "account_reference")
         remarks = clean_reference(description, MAX_TRANSACTION_DESC, "description")
-        callback = _checked_callback_url(callback_url)
+        callback = checked_callback_url(callback_url)
 
         creds = self.credentials
         timestamp = daraja_timestamp(self._clock.now())
@@ -281,7 +219,7 @@ class DarajaClient:
         }
         log.info("STK push to %s for KES %d, ref %s", mask_phone(phone), amount, reference)
         response, body = self._call_api(STK_PUSH_PATH, payload, push=True)
-        if response.status_code == 200 and body is not None and _code_text(body.get("ResponseCode")) == "0":
+        if response.status_code == 200 and body is not None and code_text(body.get("ResponseCode")) == "0":
             merchant_id = body.get("MerchantRequestID")
             checkout_id = body.get("CheckoutRequestID")
             if isinstance(merchant_id, str) and isinstance(checkout_id, str) and checkout_id:
@@ -292,7 +230,7 @@ class DarajaClient:
                     customer_message=str(body.get("CustomerMessage") or ""),
                     response_description=str(body.get("ResponseDescription") or ""),
                 )
-        error = _answer_error(response, body)
+        error = answer_error(response, body)
         log.warning("STK push to %s refused: %s", mask_phone(phone), error)
         raise error
 
@@ -318,7 +256,7 @@ class DarajaClient:
                 checkout_request_id=checkout_request_id,
             )
         if response.status_code == 200 and body is not None:
-            code = _code_text(body.get("ResultCode"))
+            code = code_text(body.get("ResultCode"))
             if code:
                 merchant_id = body.get("MerchantRequestID")
                 result = StkQueryResult(
@@ -331,7 +269,7 @@ class DarajaClient:
                 )
                 log.info("STK query %s: ResultCode %s", mask_checkout_id(checkout_request_id), code)
                 return result
-        error = _answer_error(response, body)
+        error = answer_error(response, body)
         log.warning("STK query %s failed: %s", mask_checkout_id(checkout_request_id), error)
         raise error
 
@@ -372,98 +310,5 @@ class DarajaClient:
                 timeout=self._timeout,
             )
         except requests.RequestException as err:
-            raise _transport_error(err, path, push=push) from err
-        return response, _json_object(response)
-
-
-# -- helpers ------------------------------------------------------------------------------------
-
-
-def _json_object(response: requests.Response) -> dict[str, Any] | None:
-    """The body as a JSON object, or None for an empty, non-JSON (HTML) or non-object body."""
-    if not response.content:
-        return None
-    try:
-        body = response.json()
-    except (ValueError, RecursionError):
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def _answer_error(response: requests.Response, body: dict[str, Any] | None) -> DarajaError:
-    if body is not None and "errorCode" in body:
-        return error_from_envelope(response.status_code, body)
-    if body is None:
-        content_type = response.headers.get("Content-Type", "?")
-        return DarajaUnavailable(
-            f"Daraja answered HTTP {response.status_code} with a non-JSON body ({content_type})",
-            http_status=response.status_code,
-        )
-    return DarajaUnavailable(
-        f"Daraja answered HTTP {response.status_code} with JSON we do not understand",
-        http_status=response.status_code,
-    )
-
-
-def _transport_error(err: requests.RequestException, what: str, *, push: bool) -> DarajaError:
-    """Translate a requests failure. For a push, anything after the request may have been
-    sent means the outcome is unknown (DarajaTimeout), never "safe to resend"."""
-    name = type(err).__name__
-    if _never_sent(err):
-        return DarajaUnavailable(f"could not connect to Daraja ({what}: {name})")
-    if push:
-        return DarajaTimeout(f"no answer from Daraja to the STK push ({name})")
-    return DarajaUnavailable(f"no answer from Daraja ({what}: {name})")
-
-
-def _never_sent(err: requests.RequestException) -> bool:
-    """True when the request certainly did not reach the server (connect/TLS/DNS/URL failure)."""
-    if isinstance(
-        err,
-        (
-            requests.ConnectTimeout,
-            requests.exceptions.SSLError,
-            requests.exceptions.ProxyError,
-            requests.exceptions.InvalidURL,
-            requests.exceptions.MissingSchema,
-            requests.exceptions.InvalidSchema,
-        ),
-    ):
-        return True
-    if isinstance(err, requests.ConnectionError) and err.args:
-        cause = err.args[0]
-        reason = getattr(cause, "reason", cause)
-        return isinstance(reason, ConnectTimeoutError)  # NewConnectionError is a subclass
-    return False
-
-
-def _checked_callback_url(url: str) -> str:
-    if url == "":
-        return NO_CALLBACK_URL
-    if not isinstance(url, str) or any(char.isspace() for char in url):
-        raise ValueError("callback_url must be an absolute URL without spaces")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("callback_url must be an absolute http(s) URL")
-    return url
-
-
-def _code_text(value: object) -> str | None:
-    """A ResultCode/ResponseCode as text: 0 and "0" are both "0"."""
-    if value is None or isinstance(value, bool):
-        return None
-    text = str(value).strip()
-    if text.isascii() and text.isdigit():
-        return str(int(text))
-    return text or None
-
-
-def _seconds(value: object) -> int | None:
-    """``expires_in`` arrives as "3599" or 3599; anything else is unusable."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return int(value) if 0 < value < 10**9 else None
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return int(value.strip()) or None
-    return None
+            raise transport_error(err, path, push=push) from err
+        return response, json_object(response)

@@ -9,6 +9,9 @@ Linked Transaction ID, A/C No.``, then one row per transaction. Column order and
 spelling vary between portal versions and spreadsheet programs; amounts look like
 ``1,000.00``; times are East Africa Time, day first; the customer's phone in Other Party
 Info is usually masked (``2547******678 - JANE DOE``).
+
+One module over 300 lines because it is one file format: the reader and its cell parsers
+(headers, amounts, times, phone hints) change together when the portal's CSV changes.
 """
 
 from __future__ import annotations

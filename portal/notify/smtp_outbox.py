@@ -12,8 +12,9 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from portal.notify._loopback import LoopbackServer, html_response, json_response, text_response
+from portal.loopback import LoopbackServer
 from portal.notify._pages import eat_time, render_list_page
+from portal.notify._responses import html_response, json_response, text_response
 from portal.notify.smtp_simulator import SmtpSimulator
 
 

@@ -6,6 +6,9 @@ self-signed certificate; :meth:`SmtpSimulator.client_ssl_context` trusts it. Wit
 ``username`` every message needs AUTH (LOGIN or PLAIN) with that user and password, offered
 only over TLS. ``fail_with_code = 451`` answers every message "try again later" until set back
 to None; ``reject_recipients`` refuses mailboxes with 550. Times come from the injected clock.
+
+One module a little over 300 lines because it is one server: its SMTP handlers and what they
+capture share the knobs and the lock.
 """
 
 from __future__ import annotations
@@ -20,12 +23,12 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from types import TracebackType
 from typing import Any, Literal, Self
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from portal.clock import Clock, SystemClock
+from portal.loopback import Background, checked_port
 from portal.notify._pages import eat_time
 from portal.notify._selfsigned import client_context, make_certificate, server_context
 
@@ -102,7 +105,7 @@ class _Handler:
         )
 
 
-class SmtpSimulator:
+class SmtpSimulator(Background):
     """See the module docstring. ``start()``/``stop()`` or ``with SmtpSimulator() as smtp:``."""
 
     def __init__(
@@ -122,11 +125,9 @@ class SmtpSimulator:
             raise ValueError("give both username and password, or neither")
         if username is not None and tls == "none":
             raise ValueError("AUTH is only offered over TLS: use tls='starttls' or 'implicit'")
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-            raise ValueError("port must be between 0 and 65535")
         self.clock: Clock = clock or SystemClock()
         self.host = host
-        self.port = port
+        self.port = checked_port(port)
         self.tls: SimulatorTls = tls
         self.username = username
         self._password = password
@@ -203,17 +204,6 @@ class SmtpSimulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- for clients and tests --------------------------------------------------------------
 

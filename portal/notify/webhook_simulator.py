@@ -21,13 +21,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from portal.clock import Clock, SystemClock
-from portal.notify._loopback import (
-    LoopbackServer,
-    html_response,
-    json_response,
-    text_response,
-)
+from portal.loopback import LoopbackServer
 from portal.notify._pages import eat_time, render_list_page
+from portal.notify._responses import html_response, json_response, text_response
 from portal.notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 
 log = logging.getLogger(__name__)

@@ -8,6 +8,9 @@ fallen due (``hotspot_timers``), and the live tables are indexed (``tables.Index
 so the cost of a command does not grow with the number of hosts, sessions or users.
 
 Behaviour choices where RouterOS is not documented are class attributes.
+
+One module over 300 lines because hosts, logins, sessions and limits change together on every
+tick; the row types and the timers are already apart (``hotspot_rows``, ``hotspot_timers``).
 """
 
 from __future__ import annotations

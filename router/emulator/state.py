@@ -14,8 +14,9 @@ from router.emulator.catalog import build_config_menus, seed_factory_rows
 from router.emulator.codec import Command
 from router.emulator.hotspot import HotspotModel
 from router.emulator.hotspot_rows import HotspotConfig
-from router.emulator.live_menus import SystemInfo, build_hotspot_menus, build_system_menus
+from router.emulator.live_menus import build_hotspot_menus
 from router.emulator.menus import READ_VERBS, Context, Menu, Outcome, Trap
+from router.emulator.system_menus import SystemInfo, build_system_menus
 
 logger = logging.getLogger(__name__)
 

@@ -1,9 +1,24 @@
-"""Print the page weights and accessibility results the customer-page checks measured."""
+"""The phone-sized headless Chromium the browser tests share, and the summary that prints the
+page weights and accessibility results the customer-page checks measured."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+import pytest
+
+from tests.browser.chrome import start_chrome
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    """A headless Chromium the size of a phone, with JavaScript on."""
+    driver = start_chrome(tmp_path / "chrome")
+    yield driver
+    driver.quit()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

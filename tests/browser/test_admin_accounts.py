@@ -4,9 +4,8 @@ page and the setup page land in docs/screenshots/ (with UPDATE_SCREENSHOTS=1).""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,39 +13,15 @@ import pyotp
 import pytest
 
 from portal.domain.accounts import create_admin
-from tests.browser.test_demo_walkthrough import SHOTS
+from tests.browser.chrome import SHOTS, needs_chromium, start_chrome
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 PASSWORD = "correct horse battery"
-needs_chromium = pytest.mark.skipif(
-    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
-    reason="Debian chromium and chromium-driver are not installed (scripts/test installs them as root)",
-)
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={tmp_path / 'chrome'}",
-        "--window-size=1100,900",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
+def browser(tmp_path: Path) -> Iterator[Any]:
+    """A desktop-sized window: the admin pages."""
+    driver = start_chrome(tmp_path / "chrome", size="1100,900")
     yield driver
     driver.quit()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pytest
 import requests
 
 from portal.domain import vouchers
-from tests.browser.test_demo_walkthrough import needs_chromium
+from tests.browser.chrome import needs_chromium, start_chrome
 
 AXE = Path(__file__).resolve().parents[1] / "vendor" / "axe-core" / "axe.min.js"
 FIRST_RESPONSE_LIMIT = 14 * 1024
@@ -30,29 +31,9 @@ WEIGHTS: list[str] = []
 
 
 @pytest.fixture
-def chrome(tmp_path: Path) -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    from tests.browser.test_demo_walkthrough import CHROMEDRIVER, CHROMIUM
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        f"--user-data-dir={tmp_path / 'chrome'}",
-        "--window-size=390,844",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
+def chrome(tmp_path: Path) -> Iterator[Any]:
+    """A phone-sized Chromium that records every network event (for the page weights)."""
+    driver = start_chrome(tmp_path / "chrome", performance_log=True)
     yield driver
     driver.quit()
 

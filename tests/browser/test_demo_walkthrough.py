@@ -1,83 +1,20 @@
 """Issue 4's walk-through in headless Chromium: splash -> pay -> virtual phone -> connected
 -> expired, on the demo stack (the same code `pay2connect demo` runs), with the clock
-injected. Plus a smoke test of the demo command.
-
-Screenshots (here and in the other browser tests, through ``SHOTS``) go to a folder under
-the system's temporary directory; ``UPDATE_SCREENSHOTS=1`` writes them to docs/screenshots/
-instead: a normal run must not change files in the repository."""
+injected. Plus a smoke test of the demo command. Screenshots go to ``tests.browser.chrome.SHOTS``."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
+from tests.browser.chrome import SHOTS, needs_chromium, wait_until
 from tests.conftest import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = (
-    ROOT / "docs" / "screenshots"
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1"
-    else Path(tempfile.gettempdir()) / "pay2connect-screenshots"
-)
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-needs_chromium = pytest.mark.skipif(
-    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
-    reason="Debian chromium and chromium-driver are not installed (scripts/test installs them as root)",
-)
-
-
-def wait_until(condition, what: str, timeout: float = 10.0) -> None:
-    """Wait for another thread (or the browser's navigation) to finish something, not for time
-    to pass. A page caught between two loads has no body yet: that counts as "not yet"."""
-    from selenium.common.exceptions import WebDriverException
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if condition():
-                return
-        except WebDriverException:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-@pytest.fixture
-def browser(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={tmp_path / 'chrome'}",
-        "--window-size=390,844",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
 
 
 @pytest.fixture

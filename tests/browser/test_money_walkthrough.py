@@ -15,12 +15,8 @@ import requests
 
 from portal.domain.accounts import create_admin
 from portal.ledger.models import AdminUser, Payment
+from tests.browser.chrome import SHOTS, needs_chromium, wait_until
 from tests.statement_files import Line, from_simulator, org_portal_csv
-
-from . import test_demo_walkthrough as demo
-from .test_demo_walkthrough import SHOTS, needs_chromium, wait_until
-
-browser = demo.browser  # the walkthrough's headless Chromium fixture
 
 PASSWORD = "correct horse battery"
 

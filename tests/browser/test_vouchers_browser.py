@@ -15,36 +15,15 @@ from urllib.parse import urlencode
 import pytest
 
 from portal.domain.accounts import create_admin
-from tests.browser.test_demo_walkthrough import CHROMEDRIVER, CHROMIUM, SHOTS, needs_chromium, wait_until
+from tests.browser.chrome import PHONE_SIZE, SHOTS, needs_chromium, start_chrome, wait_until
 
 MAC_A, IP_A = "AA:BB:CC:00:00:01", "10.5.50.11"
 MAC_B, IP_B = "AA:BB:CC:00:00:02", "10.5.50.12"
 PASSWORD = "owner-password-123"
 
 
-def chrome(tmp_path: Path, name: str, *, javascript: bool, size: str = "390,844") -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        f"--user-data-dir={tmp_path / name}",
-        f"--window-size={size}",
-    ):
-        options.add_argument(flag)
-    if not javascript:
-        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    return driver
+def chrome(tmp_path: Path, name: str, *, javascript: bool, size: str = PHONE_SIZE) -> Any:
+    return start_chrome(tmp_path / name, size=size, javascript=javascript)
 
 
 def print_rendering(driver: Any, path: Path, width_px: int) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from portal.domain import exports
+from portal.domain.admin_lists import parse_payment_filters
 from portal.domain.event_labels import EVENT_LABELS
-from portal.domain.reports import parse_payment_filters
 from portal.ledger.models import FINAL_FAILURES, Payment
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from portal.domain import daily_review, statement, statement_actions
+from portal.domain import daily_review, statement, statement_actions, statement_import
 from portal.domain.errors import BadInput
 from portal.domain.reports import local_today
 from portal.ledger.models import AuditLog, Grant, Payment, PaymentEvent, StatementImport, StatementLine
@@ -50,8 +50,8 @@ def day(portal, package, simulator, services, clock):
     return {"data": data, "paid": paid, "omitted": omitted, "stuck": stuck, "late": late, "stranger": stranger}
 
 
-def do_import(services, data: bytes, name: str = "statement.csv") -> statement.ImportResult:
-    return statement.import_statement(
+def do_import(services, data: bytes, name: str = "statement.csv") -> statement_import.ImportResult:
+    return statement_import.import_statement(
         io.BytesIO(data), filename=name, actor="owner", settings=services.settings, clock=services.clock
     )
 

@@ -67,17 +67,7 @@ def test_receipts_and_checkout_ids_are_unique(ledger):
 
 def test_foreign_keys_are_enforced(ledger):
     with pytest.raises(peewee.IntegrityError):
-        Payment.create(
-            public_id="p9",
-            package=999,
-            router="main",
-            mac="AA:00:00:00:00:01",
-            ip="10.0.0.2",
-            phone="254712345678",
-            amount=10,
-            created_at=NOW,
-            updated_at=NOW,
-        )
+        _payment(999, public_id="p9")
 
 
 def test_database_url_passwords_are_redacted():

@@ -2,42 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import peewee
 import pytest
 
 from portal.ledger import migrations
-from portal.ledger.database import open_database
-from portal.ledger.migrations import m0001_baseline
-
-NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+from tests.ledger.old_ledger import NOW
 
 
-@pytest.fixture
-def db(tmp_path):
-    database = open_database(f"sqlite:///{tmp_path / 'ledger.db'}")
-    yield database
-    database.close()
-
-
-def test_upgrading_a_version_1_ledger_keeps_its_payments_and_adds_the_queue(db):
-    with db.bind_ctx(m0001_baseline.TABLES):
-        db.create_tables(m0001_baseline.TABLES)
-        package = m0001_baseline.Package.create(name="1h", price=20, duration_seconds=3600, created_at=NOW)
-        m0001_baseline.Payment.create(
-            public_id="p1",
-            package=package,
-            router="main",
-            mac="AA:BB:CC:00:00:01",
-            ip="10.5.50.2",
-            phone="254712345678",
-            amount=20,
-            status="paid",
-            receipt="SC12AB34CD",
-            created_at=NOW,
-            updated_at=NOW,
-        )
+def test_upgrading_a_version_1_ledger_keeps_its_payments_and_adds_the_queue(db, first_release):
+    first_release.payment(first_release.package(), "p1", status="paid", receipt="SC12AB34CD")
     assert migrations.current_version(db) == 1
     migrations.upgrade(db)
     migrations.check_current(db)

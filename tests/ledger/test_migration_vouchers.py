@@ -3,13 +3,8 @@ takes vouchers, their uses and agents afterwards."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-import pytest
-
 from portal.ledger import migrations
-from portal.ledger.database import open_database
-from portal.ledger.migrations import m0001_baseline, m0002_roles_and_payment_methods
+from portal.ledger.migrations import m0002_roles_and_payment_methods
 from portal.ledger.models import (
     AdminUser,
     AgentFloatEntry,
@@ -20,40 +15,13 @@ from portal.ledger.models import (
     VoucherBatch,
     VoucherUse,
 )
-
-NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def db(tmp_path):
-    database = open_database(f"sqlite:///{tmp_path / 'ledger.db'}")
-    yield database
-    database.close()
+from tests.ledger.old_ledger import NOW, upgrade_to
 
 
-def test_a_version_2_ledger_with_rows_gains_the_voucher_tables(db, monkeypatch):
-    with monkeypatch.context() as first_release:  # rows made by the first release
-        first_release.setattr(migrations, "MODULES", migrations.MODULES[:1])
-        migrations.upgrade(db)
-    with db.bind_ctx(m0001_baseline.TABLES):
-        m0001_baseline.AdminUser.create(username="boss", password_hash="x", created_at=NOW)
-        package = m0001_baseline.Package.create(name="1h", price=20, duration_seconds=3600, created_at=NOW)
-        m0001_baseline.Payment.create(
-            public_id="p1",
-            package=package,
-            router="main",
-            mac="AA:BB:CC:00:00:01",
-            ip="10.5.50.2",
-            phone="254712345678",
-            amount=20,
-            status="paid",
-            created_at=NOW,
-            updated_at=NOW,
-        )
-    with monkeypatch.context() as older_release:  # the release that stopped at version 2
-        older_release.setattr(migrations, "MODULES", migrations.MODULES[:2])
-        migrations.upgrade(db)
-        assert migrations.current_version(db) == 2
+def test_a_version_2_ledger_with_rows_gains_the_voucher_tables(db, first_release):
+    first_release.admin("boss")  # rows made by the first release
+    first_release.payment(first_release.package(), "p1", status="paid")
+    upgrade_to(db, 2)  # the release that stopped at version 2
     assert "voucher" not in db.get_tables()
     applied = migrations.upgrade(db)
     assert "vouchers" in [m.name for m in applied]

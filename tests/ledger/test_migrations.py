@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from datetime import UTC, datetime
+from datetime import timedelta
 
 import peewee
 import pytest
 
 from portal.ledger import migrations
-from portal.ledger.database import open_database
 from portal.ledger.migrations import m0001_baseline
 from portal.ledger.models import MODELS, Package
 from tests.backends import query_plan
-
-NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def db(ledger_url):
-    database = open_database(ledger_url)
-    yield database
-    database.close()
+from tests.ledger.old_ledger import NOW, upgrade_to
 
 
 def test_a_new_ledger_is_built_to_the_latest_version(db):
@@ -40,11 +31,9 @@ def test_upgrading_twice_changes_nothing(db):
     assert Package.select().count() == 1
 
 
-def test_a_ledger_from_before_migrations_is_adopted_with_its_data(db):
+def test_a_ledger_from_before_migrations_is_adopted_with_its_data(db, first_release):
     """The first release created its tables without a schema_migration record."""
-    with db.bind_ctx(m0001_baseline.TABLES):
-        db.create_tables(m0001_baseline.TABLES)
-        m0001_baseline.Package.create(name="old", price=5, duration_seconds=600, created_at=NOW)
+    first_release.package("old", price=5, duration_seconds=600)
     assert migrations.current_version(db) == 1
     with pytest.raises(migrations.SchemaBehind) if migrations.latest_version() > 1 else nullcontext():
         migrations.check_current(db)
@@ -63,22 +52,9 @@ def test_a_ledger_from_a_newer_release_is_refused(db):
         migrations.upgrade(db)
 
 
-def test_version_2_keeps_admins_as_owners_and_payments_as_mpesa(db):
-    with db.bind_ctx(m0001_baseline.TABLES):
-        db.create_tables(m0001_baseline.TABLES)
-        m0001_baseline.AdminUser.create(username="boss", password_hash="x", created_at=NOW)
-        package = m0001_baseline.Package.create(name="1h", price=20, duration_seconds=3600, created_at=NOW)
-        m0001_baseline.Payment.create(
-            public_id="p1",
-            package=package,
-            router="main",
-            mac="AA:BB:CC:00:00:01",
-            ip="10.5.50.2",
-            phone="254712345678",
-            amount=20,
-            created_at=NOW,
-            updated_at=NOW,
-        )
+def test_version_2_keeps_admins_as_owners_and_payments_as_mpesa(db, first_release):
+    first_release.admin("boss")
+    first_release.payment(first_release.package(), "p1")
     migrations.upgrade(db)
     from portal.ledger.models import AdminUser, Payment
 
@@ -86,22 +62,9 @@ def test_version_2_keeps_admins_as_owners_and_payments_as_mpesa(db):
     assert Payment.get(Payment.public_id == "p1").method == "mpesa"
 
 
-def test_push_limits_version_keeps_payments_and_indexes_the_counts(db):
+def test_push_limits_version_keeps_payments_and_indexes_the_counts(db, first_release):
     """m0003: payments from before have source "", and the limits' counts use indexes."""
-    with db.bind_ctx(m0001_baseline.TABLES):
-        db.create_tables(m0001_baseline.TABLES)
-        package = m0001_baseline.Package.create(name="1h", price=20, duration_seconds=3600, created_at=NOW)
-        m0001_baseline.Payment.create(
-            public_id="p1",
-            package=package,
-            router="main",
-            mac="AA:BB:CC:00:00:01",
-            ip="10.5.50.2",
-            phone="254712345678",
-            amount=20,
-            created_at=NOW,
-            updated_at=NOW,
-        )
+    first_release.payment(first_release.package(), "p1")
     migrations.upgrade(db)
     from portal.ledger.models import Payment
 
@@ -120,32 +83,12 @@ def test_push_limits_version_keeps_payments_and_indexes_the_counts(db):
         assert "payment_phone_method_created_at" in plan, plan
 
 
-def test_version_4_upgrades_a_version_2_ledger_with_rows(db):
-    from portal.ledger.migrations import m0002_roles_and_payment_methods
-
-    with db.bind_ctx(m0001_baseline.TABLES):
-        db.create_tables(m0001_baseline.TABLES)
-        package = m0001_baseline.Package.create(name="1h", price=20, duration_seconds=3600, created_at=NOW)
-        m0001_baseline.Payment.create(
-            public_id="p2",
-            package=package,
-            router="main",
-            mac="AA:BB:CC:00:00:02",
-            ip="10.5.50.3",
-            phone="254712345678",
-            amount=20,
-            status="paid",
-            receipt="UC1AB2CD3E",
-            created_at=NOW,
-            updated_at=NOW,
-            paid_at=NOW,
-        )
-    m0002_roles_and_payment_methods.apply(db)
-    with db.bind_ctx([migrations.SchemaMigration]):
-        db.create_tables([migrations.SchemaMigration])
-        for version, name in ((1, "baseline"), (2, "roles and payment methods")):
-            migrations.SchemaMigration.create(version=version, name=name, applied_at=NOW)
-    assert migrations.current_version(db) == 2
+def test_version_4_upgrades_a_version_2_ledger_with_rows(db, first_release):
+    package = first_release.package()
+    first_release.payment(
+        package, "p2", mac="AA:BB:CC:00:00:02", ip="10.5.50.3", status="paid", receipt="UC1AB2CD3E", paid_at=NOW
+    )
+    upgrade_to(db, 2)
     migrations.upgrade(db)
     from portal.ledger.models import OperatorSwitch, Payment, StatementImport, StatementLine
 
@@ -158,50 +101,35 @@ def test_version_4_upgrades_a_version_2_ledger_with_rows(db):
     assert StatementLine.get().resolved_payment is None
 
 
-def test_grant_clock_version_keeps_grant_times_and_starts_the_clock_of_confirmed_grants(db, monkeypatch):
-    from datetime import timedelta
-
-    with db.bind_ctx(m0001_baseline.TABLES):
-        db.create_tables(m0001_baseline.TABLES)
-        package = m0001_baseline.Package.create(name="1h", price=20, duration_seconds=3600, created_at=NOW)
-        rows = {}
-        for n, state in enumerate(("online", "pending", "removed")):
-            payment = m0001_baseline.Payment.create(
-                public_id=f"p{n}",
-                package=package,
-                router="main",
-                mac=f"AA:BB:CC:00:00:0{n}",
-                ip="10.5.50.2",
-                phone="254712345678",
-                amount=20,
-                created_at=NOW,
-                updated_at=NOW,
-            )
-            rows[state] = m0001_baseline.Grant.create(
-                payment=payment,
-                package=package,
-                router="main",
-                mac=payment.mac,
-                ip=payment.ip,
-                starts_at=NOW,
-                expires_at=NOW + timedelta(seconds=3600 + 600 * n),  # the last one was extended by an admin
-                router_state=state,
-                status="active" if state != "removed" else "expired",
-            ).id
-            # Rows that reference the grant (and so the payment): a table rebuild would break them.
-            m0001_baseline.OutboxItem.create(
-                grant=rows[state],
-                action="authorize",
-                router="main",
-                mac=payment.mac,
-                next_attempt_at=NOW,
-                created_at=NOW,
-            )
-            m0001_baseline.PaymentEvent.create(payment=payment, at=NOW, kind="paid")
-    with monkeypatch.context() as at_version_2:
-        at_version_2.setattr(migrations, "MODULES", migrations.MODULES[:2])
-        migrations.upgrade(db)
-    assert migrations.current_version(db) == 2
+def test_grant_clock_version_keeps_grant_times_and_starts_the_clock_of_confirmed_grants(db, first_release):
+    package = first_release.package()
+    rows = {}
+    for n, state in enumerate(("online", "pending", "removed")):
+        payment = first_release.payment(package, f"p{n}", mac=f"AA:BB:CC:00:00:0{n}")
+        rows[state] = first_release.row(
+            m0001_baseline.Grant,
+            payment=payment,
+            package=package,
+            router="main",
+            mac=payment.mac,
+            ip=payment.ip,
+            starts_at=NOW,
+            expires_at=NOW + timedelta(seconds=3600 + 600 * n),  # the last one was extended by an admin
+            router_state=state,
+            status="active" if state != "removed" else "expired",
+        ).id
+        # Rows that reference the grant (and so the payment): a table rebuild would break them.
+        first_release.row(
+            m0001_baseline.OutboxItem,
+            grant=rows[state],
+            action="authorize",
+            router="main",
+            mac=payment.mac,
+            next_attempt_at=NOW,
+            created_at=NOW,
+        )
+        first_release.row(m0001_baseline.PaymentEvent, payment=payment, at=NOW, kind="paid")
+    upgrade_to(db, 2)
     migrations.upgrade(db)
     assert migrations.current_version(db) == migrations.latest_version()
     from portal.ledger.models import Grant, RouterLink

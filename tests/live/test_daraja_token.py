@@ -11,7 +11,8 @@ import pytest
 
 from portal.clock import ManualClock
 from portal.live.tokens import RedisTokenStore
-from portal.mpesa.client import DarajaClient, DarajaCredentials
+from portal.mpesa.client import DarajaClient
+from portal.mpesa.request_fields import DarajaCredentials
 from portal.mpesa.simulator import DarajaSimulator
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

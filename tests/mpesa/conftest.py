@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from portal.clock import ManualClock
-from portal.mpesa.client import SANDBOX_PASSKEY, DarajaClient, DarajaCredentials
+from portal.loopback import HttpThread
+from portal.mpesa.client import SANDBOX_PASSKEY, DarajaClient
+from portal.mpesa.request_fields import DarajaCredentials
 from portal.mpesa.simulator import DarajaSimulator
 
 PHONE = "254712345678"
@@ -91,11 +92,6 @@ class ReceivedCallback:
         return json.loads(self.body)
 
 
-class _Silent(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
-
-
 class CallbackReceiver:
     """Records every POST; answers with ``status`` (200 and Daraja's usual ack by default)."""
 
@@ -103,13 +99,11 @@ class CallbackReceiver:
         self.status = 200
         self._received: list[ReceivedCallback] = []
         self._lock = threading.Lock()
-        self._server: BaseWSGIServer = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=_Silent)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+        self._http = HttpThread(self._app, host="127.0.0.1", port=0, name="callback-receiver")
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}/hooks/stk/secret-token"
+        return f"http://127.0.0.1:{self._http.port}/hooks/stk/secret-token"
 
     @property
     def received(self) -> list[ReceivedCallback]:
@@ -117,8 +111,7 @@ class CallbackReceiver:
             return list(self._received)
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()
 
     def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)

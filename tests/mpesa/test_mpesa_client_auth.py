@@ -12,8 +12,9 @@ import requests
 import responses
 
 from portal.clock import ManualClock
-from portal.mpesa.client import DarajaClient, DarajaCredentials
+from portal.mpesa.client import DarajaClient
 from portal.mpesa.errors import DarajaAuthError, DarajaRequestInvalid, DarajaUnavailable
+from portal.mpesa.request_fields import DarajaCredentials
 from portal.mpesa.simulator import DarajaSimulator
 from tests.mpesa.conftest import push
 

@@ -15,14 +15,7 @@ import requests
 import responses
 
 from portal.clock import ManualClock
-from portal.mpesa.client import (
-    NO_CALLBACK_URL,
-    TILL,
-    DarajaClient,
-    DarajaCredentials,
-    build_password,
-    daraja_timestamp,
-)
+from portal.mpesa.client import DarajaClient
 from portal.mpesa.errors import (
     DarajaMerchantError,
     DarajaRequestInvalid,
@@ -31,6 +24,7 @@ from portal.mpesa.errors import (
     DarajaTimeout,
     DarajaUnavailable,
 )
+from portal.mpesa.request_fields import NO_CALLBACK_URL, TILL, DarajaCredentials, build_password, daraja_timestamp
 from portal.mpesa.simulator import DarajaSimulator
 
 PHONE = "254712345678"

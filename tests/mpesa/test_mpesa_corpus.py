@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from portal.loopback import HttpThread
 from portal.mpesa import errors, results
 from portal.mpesa.callbacks import parse_stk_callback
 from portal.mpesa.client import (
@@ -28,8 +27,8 @@ from portal.mpesa.client import (
     STK_PUSH_PATH,
     STK_QUERY_PATH,
     DarajaClient,
-    DarajaCredentials,
 )
+from portal.mpesa.request_fields import DarajaCredentials
 
 CORPUS = Path(__file__).parent / "corpus"
 FILES = sorted(path.name for path in CORPUS.glob("*.json"))
@@ -64,11 +63,6 @@ def encode(value: Any) -> str:
 # -- a Daraja that answers with one corpus file ----------------------------------------------
 
 
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
-
-
 class CorpusDaraja:
     """OAuth answers with a valid token unless the case under test is an OAuth answer; every
     other request gets the case's status and body. Records (method, path, Authorization)."""
@@ -76,13 +70,11 @@ class CorpusDaraja:
     def __init__(self) -> None:
         self.case: dict[str, Any] = {}
         self.seen: list[tuple[str, str, str]] = []
-        self._server: BaseWSGIServer = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=_Quiet)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+        self._http = HttpThread(self._app, host="127.0.0.1", port=0, name="corpus-daraja")
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return f"http://127.0.0.1:{self._http.port}"
 
     def serve(self, case: dict[str, Any]) -> None:
         self.case, self.seen = case, []
@@ -91,8 +83,7 @@ class CorpusDaraja:
         return [call for call in self.seen if call[1] == path]
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()
 
     def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)

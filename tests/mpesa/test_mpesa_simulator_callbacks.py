@@ -13,7 +13,8 @@ import pytest
 
 from portal.clock import ManualClock, SystemClock
 from portal.mpesa.callbacks import parse_stk_callback
-from portal.mpesa.client import DarajaClient, DarajaCredentials
+from portal.mpesa.client import DarajaClient
+from portal.mpesa.request_fields import DarajaCredentials
 from portal.mpesa.simulator import DarajaSimulator
 from portal.mpesa.simulator.callbacks import is_deliverable
 from tests.mpesa.conftest import PHONE, push

@@ -11,7 +11,8 @@ import pytest
 import requests
 
 from portal.clock import ManualClock
-from portal.mpesa.client import DarajaClient, build_password, daraja_timestamp
+from portal.mpesa.client import DarajaClient
+from portal.mpesa.request_fields import build_password, daraja_timestamp
 from portal.mpesa.simulator import DarajaSimulator
 from portal.mpesa.simulator.ids import IdFactory
 from tests.mpesa.conftest import PHONE, push

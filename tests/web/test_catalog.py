@@ -70,7 +70,7 @@ def test_the_extraction_covers_the_python_code_and_the_templates(template: Catal
     assert set(MESSAGES.values()) <= ids, "portal/web/messages.py (N_) is not extracted"
     files = {path for message in template for path, _line in message.locations}
     assert any(path.startswith("templates/") for path in files), files
-    assert "portal/web/customer/splash.py" in files  # gettext and ngettext
+    assert "portal/web/customer/params.py" in files  # gettext and ngettext
     assert any(isinstance(message.id, tuple) for message in template), "no ngettext plural was extracted"
 
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from portal.ledger.models import Payment, UnmatchedCallback
-from portal.web.json_body import MAX_DEPTH, nesting_depth
+from portal.web.json_body import MAX_DEPTH
 
 JSON = {"Content-Type": "application/json"}
 
@@ -92,10 +92,3 @@ def test_status_with_a_nested_body_or_odd_reference_is_a_4xx(base_url: str, app:
     for reference in ("x", "ws_CO_" + "9" * 500, "%00", "²", "..%2F..%2Fadmin"):
         answer = requests.get(f"{base_url}/api/portal/status/{reference}", data=deep, headers=JSON, timeout=10)
         assert 400 <= answer.status_code < 500, (reference, answer.status_code)
-
-
-def test_nesting_depth_ignores_brackets_inside_strings() -> None:
-    assert nesting_depth("1") == 0
-    assert nesting_depth('{"a": [1, {"b": []}]}') == 4
-    assert nesting_depth('["[[[", "\\"[[["]') == 1
-    assert nesting_depth("[" * 10_000, stop_after=5) == 6  # stops counting past the limit

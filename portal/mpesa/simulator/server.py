@@ -4,6 +4,9 @@ It runs werkzeug's threaded server in a daemon thread on 127.0.0.1 (port 0 = any
 Prompts end when the injected clock passes their due time: with a real clock a ticker thread
 calls :meth:`DarajaSimulator.process_due` every 50 ms; with a ``ManualClock`` tests advance the
 clock and call ``process_due()`` themselves, so every run is deterministic.
+
+One module over 300 lines because it is the simulator's one facade: each knob and scenario
+control the tests and the CLI use is a line or two here, handing off to state, app or callbacks.
 """
 
 from __future__ import annotations
@@ -11,14 +14,11 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping
-from types import TracebackType
+from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
-
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from portal.clock import Clock, ManualClock, SystemClock
+from portal.loopback import LoopbackServer
 from portal.mpesa.client import SANDBOX_PASSKEY
 from portal.mpesa.phones import normalize_phone
 from portal.mpesa.simulator.app import SimulatorApp
@@ -49,15 +49,11 @@ def _knob(name: str, doc: str) -> property:
     return property(read, write, doc=doc)
 
 
-class _QuietRequestHandler(WSGIRequestHandler):
-    """Log requests at debug level, path only: query strings may carry phone numbers."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        log.debug("%s %s -> %s", self.command, urlsplit(self.path).path, code)
-
-
-class DarajaSimulator:
+class DarajaSimulator(LoopbackServer):
     """A faithful, scriptable stand-in for Daraja: OAuth, STK Push, STK Query and callbacks."""
+
+    thread_name = "daraja-sim-http"
+    title = "Daraja simulator"
 
     # OAuth
     token_mode = _knob("token_mode", '"rotate": a new token invalidates older ones; "reuse".')
@@ -126,9 +122,8 @@ class DarajaSimulator:
     ) -> None:
         """``auto_process`` runs the 50 ms ticker; by default on for a real clock and off for
         a ``ManualClock`` (tests call :meth:`process_due` after advancing it)."""
+        super().__init__(host=host, port=port)
         self.clock: Clock = clock or SystemClock()
-        self.host = host
-        self.port = port
         self.merchant = Merchant(
             consumer_key=consumer_key,
             consumer_secret=consumer_secret,
@@ -149,8 +144,8 @@ class DarajaSimulator:
         if auto_process is None:
             auto_process = not isinstance(self.clock, ManualClock)
         self.auto_process = auto_process
-        self._server: BaseWSGIServer | None = None
-        self._threads: list[threading.Thread] = []
+        self._app = SimulatorApp(self)
+        self._ticker: threading.Thread | None = None
         self._stopping = threading.Event()
         self._process_lock = threading.Lock()
         self._hang_lock = threading.Lock()
@@ -158,65 +153,33 @@ class DarajaSimulator:
 
     # -- lifecycle --------------------------------------------------------------------------
 
+    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        return self._app(environ, start_response)
+
     def start(self) -> DarajaSimulator:
-        """Bind the port and serve in background threads. Returns self."""
-        if self._server is not None:
-            raise RuntimeError("simulator already started")
-        server = make_server(
-            self.host,
-            self.port,
-            SimulatorApp(self),
-            threaded=True,
-            request_handler=_QuietRequestHandler,
-        )
-        self._server = server
-        self.port = server.server_port
+        """Bind the port and serve in background threads (HTTP, and the ticker). Returns self."""
         self._stopping.clear()
-        self._threads = [
-            threading.Thread(
-                target=server.serve_forever,
-                kwargs={"poll_interval": TICK_SECONDS},  # quick shutdown
-                name="daraja-sim-http",
-                daemon=True,
-            )
-        ]
+        super().start()
         if self.auto_process:
-            self._threads.append(threading.Thread(target=self._tick, name="daraja-sim-ticker", daemon=True))
-        for thread in self._threads:
-            thread.start()
-        log.info("Daraja simulator listening on %s", self.base_url)
+            self._ticker = threading.Thread(target=self._tick, name="daraja-sim-ticker", daemon=True)
+            self._ticker.start()
         return self
 
     def stop(self) -> None:
         """Stop serving and release any held requests. Safe to call twice."""
-        server, self._server = self._server, None
-        if server is None:
+        if not self.started:
             return
         self._stopping.set()
         self.release_hung_requests()
-        server.shutdown()
-        server.server_close()
-        for thread in self._threads:
-            thread.join(timeout=5)
-        self._threads = []
-
-    def __enter__(self) -> DarajaSimulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        super().stop()
+        ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            ticker.join(timeout=5)
 
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:<port>``: use it as the Daraja base URL."""
-        if self._server is None:
-            raise RuntimeError("simulator not started")
-        return f"http://{self.host}:{self.port}"
+        return super().base_url
 
     @property
     def phone_page_url(self) -> str:

@@ -1,6 +1,9 @@
 """The simulator's memory and rules: tokens, STK transactions, per-phone scripts, throttling,
 and the clock-driven life of a prompt. No HTTP in here, so every rule is easy to test and to
 read. All times come from the injected clock; nothing waits in real time.
+
+One module over 300 lines because these rules share one lock and one table of transactions
+and are read together.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from portal.clock import Clock
-from portal.mpesa.client import PAYBILL, TILL
+from portal.mpesa.request_fields import PAYBILL, TILL
 from portal.mpesa.simulator.ids import IdFactory
 from portal.mpesa.simulator.settings import (
     ASK,

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from portal.clock import NAIROBI, to_nairobi
-from portal.mpesa.client import PAYBILL, TILL, build_password
+from portal.mpesa.request_fields import PAYBILL, TILL, build_password
 from portal.mpesa.simulator.settings import Merchant, SimulatorKnobs
 
 BAD_REQUEST = "400.002.02"

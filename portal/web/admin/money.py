@@ -8,7 +8,7 @@ from typing import Any
 from flask import abort, g, redirect, request, url_for
 from markupsafe import Markup
 
-from portal.domain import reports
+from portal.domain import admin_lists, reports
 from portal.domain.errors import BadInput
 from portal.web.admin import ROW_ID, bp, charts, login_required, now, owner_required, page_arg, render
 from portal.web.context import services
@@ -52,7 +52,7 @@ def dashboard() -> Any:
 @login_required
 def payments() -> Any:
     try:
-        filters = reports.parse_payment_filters(request.args)
+        filters = admin_lists.parse_payment_filters(request.args)
     except BadInput as err:
         return render(
             "payments.html",
@@ -61,24 +61,23 @@ def payments() -> Any:
             raw=request.args,
             result=None,
             problems=err.params.get("problems", []),
-            states=reports.PAYMENT_STATES,
+            states=admin_lists.PAYMENT_STATES,
         )
-    result = reports.find_payments(filters)
-    return render(
-        "payments.html", filters=filters, raw=request.args, result=result, problems=[], states=reports.PAYMENT_STATES
-    )
+    result = admin_lists.find_payments(filters)
+    states = admin_lists.PAYMENT_STATES
+    return render("payments.html", filters=filters, raw=request.args, result=result, problems=[], states=states)
 
 
 @bp.get(f"/payments/<{ROW_ID}:payment_id>")
 @login_required
 def payment(payment_id: int) -> Any:
-    story = reports.payment_story(payment_id)
+    story = admin_lists.payment_story(payment_id)
     if story is None:
         abort(404, description="There is no payment with that number.")
     on_router: bool | None = None
     router_note = ""
     if story.grant is not None and story.grant.status == "active":
-        on_router, router_note = reports.device_on_router(services().router(story.grant.router), story.grant.mac)
+        on_router, router_note = admin_lists.device_on_router(services().router(story.grant.router), story.grant.mac)
     return render(
         "payment.html",
         story=story,
@@ -98,4 +97,4 @@ def callbacks() -> Any:
         return render(
             "callbacks.html", 400, result=None, preview=BODY_PREVIEW, error="page must be a whole number from 1"
         )
-    return render("callbacks.html", result=reports.unmatched_page(page), preview=BODY_PREVIEW, error="")
+    return render("callbacks.html", result=admin_lists.unmatched_page(page), preview=BODY_PREVIEW, error="")

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Response, abort, flash, g, request, stream_with_context
 
-from portal.domain import care, exports, pause, recheck, reports
+from portal.domain import admin_lists, care, exports, pause, recheck, reports
 from portal.domain.errors import BadInput, NotFound, PortalError
 from portal.domain.packages import listed_packages
 from portal.web.admin import ROW_ID, actor, back_to, bp, login_required, now, owner_required, render, whole_number
@@ -120,7 +120,7 @@ def recheck_progress(run_id: int) -> Any:
 @owner_required
 def payments_csv() -> Any:
     try:
-        filters = reports.parse_payment_filters(request.args)
+        filters = admin_lists.parse_payment_filters(request.args)
     except BadInput as err:
         abort(400, description="; ".join(err.params.get("problems", [])))
     return csv_answer(exports.payments(filters), f"payments-{reports.local_today(now()).isoformat()}.csv")
@@ -130,7 +130,7 @@ def payments_csv() -> Any:
 @owner_required
 def revenue_csv() -> Any:
     try:
-        filters = reports.parse_payment_filters(
+        filters = admin_lists.parse_payment_filters(
             {"from": request.args.get("from", ""), "to": request.args.get("to", "")}
         )
     except BadInput as err:

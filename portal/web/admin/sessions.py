@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import abort, flash, request
 
-from portal.domain import grants, reports
+from portal.domain import admin_lists, grants
 from portal.domain.accounts import audit
 from portal.domain.errors import NotFound
 from portal.web.admin import ROW_ID, actor, back_to, bp, login_required, now, render
@@ -17,7 +17,7 @@ EXTEND_CHOICES = {"15": 15 * 60, "60": 60 * 60}  # minutes offered on the form -
 
 def _sessions_page(status: int = 200, error: str = "") -> Any:
     return render(
-        "sessions.html", status, rows=reports.live_sessions(now()), error=error, extend_choices=EXTEND_CHOICES
+        "sessions.html", status, rows=admin_lists.live_sessions(now()), error=error, extend_choices=EXTEND_CHOICES
     )
 
 

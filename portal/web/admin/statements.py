@@ -8,9 +8,11 @@ from typing import Any
 
 from flask import abort, flash, request
 
-from portal.domain import daily_review, exports, reports, statement, statement_actions
+from portal.domain import admin_lists, daily_review, exports, reports, statement, statement_actions
 from portal.domain.errors import BadInput, NotFound, PortalError
 from portal.domain.packages import listed_packages
+from portal.domain.statement_import import import_statement
+from portal.domain.statement_import import imports as recent_imports
 from portal.mpesa.statement import StatementFormatError
 from portal.web.admin import ROW_ID, actor, back_to, bp, now, owner_required, page_arg, render, whole_number
 from portal.web.admin.operations import csv_answer, problems_of
@@ -53,8 +55,8 @@ def _page(status: int = 200, problems: list[str] | None = None, result: Any = No
         kind=kind,
         titles=LIST_TITLES,
         items=items,
-        listing=reports.Page(items=items, page=page, total=total, per_page=PER_PAGE),
-        imports=statement.imports(),
+        listing=admin_lists.Page(items=items, page=page, total=total, per_page=PER_PAGE),
+        imports=recent_imports(),
         problems=problems or [],
         result=result,
     )
@@ -74,7 +76,7 @@ def statement_import() -> Any:
         return _page(400, ["Choose the statement file (CSV) you downloaded from the M-Pesa portal."])
     svc = services()
     try:
-        result = statement.import_statement(
+        result = import_statement(
             upload.stream,
             filename=upload.filename,
             actor=actor(),
@@ -187,7 +189,7 @@ def statements_csv() -> Any:
 
 def _review_range() -> tuple[date, date]:
     try:
-        filters = reports.parse_payment_filters(
+        filters = admin_lists.parse_payment_filters(
             {"from": request.args.get("from", ""), "to": request.args.get("to", "")}
         )
     except BadInput as err:

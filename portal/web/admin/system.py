@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import request
 
-from portal.domain import reports
+from portal.domain import admin_lists
 from portal.web.admin import bp, now, owner_required, page_arg, render
 from portal.web.context import services
 
@@ -18,12 +18,12 @@ def routers() -> Any:
     moment = now()
     rows = []
     for name, router in services().routers.items():
-        waiting, last_error = reports.router_backlog(name)
+        waiting, last_error = admin_lists.router_backlog(name)
         rows.append(
             {
                 "name": name,
                 "health": router.health(),
-                "active": reports.active_count(name, moment),
+                "active": admin_lists.active_count(name, moment),
                 "waiting": waiting,
                 "last_error": last_error,
             }
@@ -36,7 +36,7 @@ def _detail_pairs(text: str) -> list[tuple[str, str]]:
         data = json.loads(text) if text else {}
     except ValueError:
         return [("detail", text)]
-    return reports.readable_detail(data if isinstance(data, dict) else {"detail": data})
+    return admin_lists.readable_detail(data if isinstance(data, dict) else {"detail": data})
 
 
 @bp.get("/audit")
@@ -45,4 +45,4 @@ def audit_log() -> Any:
     page = page_arg(request.args.get("page"))
     if page is None:
         return render("audit.html", 400, result=None, error="page must be a whole number from 1", details=_detail_pairs)
-    return render("audit.html", result=reports.audit_page(page), error="", details=_detail_pairs)
+    return render("audit.html", result=admin_lists.audit_page(page), error="", details=_detail_pairs)

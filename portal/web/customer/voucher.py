@@ -17,8 +17,7 @@ from flask_babel import gettext
 from portal.domain import payment_status, payments, vouchers_redeem
 from portal.domain.errors import BadInput, PortalError
 from portal.web.context import error_response, services
-from portal.web.customer.splash import DeviceParams, FormState, ksh, refreshing, safe_link
-from portal.web.customer.splash import _time_left as time_left
+from portal.web.customer.params import DeviceParams, FormState, device_is_known, ksh, refreshing, safe_link, time_left
 from portal.web.i18n import current_language
 from portal.web.messages import message
 
@@ -74,9 +73,7 @@ def submit() -> Any:
             ),
         )
     except PortalError as err:
-        state.error_key = err.key
-        state.error_text = message(err.key, **err.params)
-        headers = {"Retry-After": str(err.params["seconds"])} if "seconds" in err.params else {}
+        headers = state.failed(err)
         return _render_form(params, state), err.http_status, headers
     return redirect(url_for("voucher.status", public_id=payment.public_id, lang=params.lang), code=303)
 
@@ -90,17 +87,10 @@ def _mac_by_address(router: str) -> str:
 
 
 def _render_form(params: DeviceParams, state: FormState) -> str:
-    device_known = bool(params.mac)
-    if device_known:
-        try:
-            payments.clean_device(params.mac, params.ip)
-            payments.resolve_router(services(), params.router)
-        except PortalError:
-            device_known = False
     return render_template(
         "voucher.html",
         hidden=params.query(),
-        device_known=device_known,
+        device_known=bool(params.mac) and device_is_known(params),
         form=state,
         code_error=state.error_key in CODE_ERRORS,
         code_length=services().settings.vouchers.code_length,

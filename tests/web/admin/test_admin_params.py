@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from portal.domain.reports import FIRST_DAY, LAST_DAY, MAX_PAGE
+from portal.domain.admin_lists import FIRST_DAY, LAST_DAY, MAX_PAGE
 from portal.web.admin import whole_number
 from tests.conftest import AdminOverHttp
 
