@@ -87,7 +87,7 @@ def serve(ctx: click.Context, with_worker: bool) -> None:
 @config_option
 @click.pass_context
 def worker(ctx: click.Context, once: bool) -> None:
-    """Run the scheduler: expiry, STK Query reconciliation, router outbox and reconciliation."""
+    """Run the worker: expiry, confirmation polling (STK Query), router outbox and router reconciliation."""
     from portal.worker.scheduler import Worker, run_all_jobs_once
 
     settings = settings_from(ctx)

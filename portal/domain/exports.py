@@ -1,4 +1,4 @@
-"""CSV exports for the owner's spreadsheet: payments, the reconciliation lists, revenue.
+"""CSV exports for the owner's spreadsheet: payments, the statement reconciliation lists, revenue.
 
 Streamed: rows are written a chunk at a time from a database cursor, so a year of
 payments never sits in memory. Spreadsheet-safe: a text cell starting with ``=``, ``+``,
@@ -83,8 +83,8 @@ RECON_HEADER = (
 )  # fmt: skip
 
 
-def reconciliation(settings: Settings, kind: str | None = None) -> Iterator[str]:
-    """The reconciliation lists (one, or all with a ``list`` column), as they stand now."""
+def statement_lists(settings: Settings, kind: str | None = None) -> Iterator[str]:
+    """The statement reconciliation lists (one, or all with a ``list`` column), as they stand now."""
 
     def rows() -> Iterator[Sequence[Any]]:
         for item in statement.walk(settings):

@@ -185,7 +185,7 @@ def _sample(query: peewee.SelectQuery, size: int = 20) -> Sample[Any]:
 
 
 @dataclass(frozen=True)
-class Reconciliation:
+class MoneyCheck:
     """Money taken versus access given, over a period: every gap listed, not hidden.
 
     ``paid_without_grant``: money taken, no session created (should never happen).
@@ -207,7 +207,7 @@ class Reconciliation:
         return not any(gap.total for gap in gaps)
 
 
-def reconciliation(start: date, end: date, now: datetime, tz: tzinfo = NAIROBI) -> Reconciliation:
+def money_check(start: date, end: date, now: datetime, tz: tzinfo = NAIROBI) -> MoneyCheck:
     lo, hi = day_bounds(start, end, tz)
     no_grant = (
         Payment.select()
@@ -232,7 +232,7 @@ def reconciliation(start: date, end: date, now: datetime, tz: tzinfo = NAIROBI) 
         .where(UnmatchedCallback.received_at >= lo, UnmatchedCallback.received_at < hi)
         .count()
     )
-    return Reconciliation(
+    return MoneyCheck(
         collected=totals(start, end, tz),
         paid_without_grant=_sample(no_grant),
         grant_without_payment=_sample(unpaid_grants),

@@ -107,11 +107,11 @@ def test_summary_counts_money_sessions_pending_and_backlog(hour: Package) -> Non
     assert s.oldest_backlog_at == NOW - timedelta(minutes=5)
 
 
-def test_reconciliation_lists_every_gap(hour: Package) -> None:
+def test_the_money_check_lists_every_gap(hour: Package) -> None:
     start, end = date(2026, 3, 1), date(2026, 3, 10)
     fine = pay(hour, NOW - timedelta(hours=2))
     grant_for(fine)
-    assert reports.reconciliation(start, end, NOW).clean
+    assert reports.money_check(start, end, NOW).clean
 
     orphan = pay(hour, NOW - timedelta(hours=1))  # money taken, no session
     unpaid = pay(hour, None, status="failed")
@@ -124,18 +124,18 @@ def test_reconciliation_lists_every_gap(hour: Package) -> None:
     UnmatchedCallback.create(received_at=NOW, reason="forged", body="{}")
     UnmatchedCallback.create(received_at=NOW - timedelta(days=30), reason="old", body="{}")
 
-    recon = reports.reconciliation(start, end, NOW)
-    assert not recon.clean
-    assert recon.collected == (80, 4)
-    assert [p.id for p in recon.paid_without_grant.items] == [orphan.id]
-    assert [g.id for g in recon.grant_without_payment.items] == [free_ride.id]
-    assert [g.id for g in recon.not_on_router.items] == [offline.id]  # active; the expired one is not
-    assert recon.duplicates.total == 2 and {e.kind for e in recon.duplicates.items} == set(reports.DUPLICATE_KINDS)
-    assert recon.rejected_callbacks == 1
+    check = reports.money_check(start, end, NOW)
+    assert not check.clean
+    assert check.collected == (80, 4)
+    assert [p.id for p in check.paid_without_grant.items] == [orphan.id]
+    assert [g.id for g in check.grant_without_payment.items] == [free_ride.id]
+    assert [g.id for g in check.not_on_router.items] == [offline.id]  # active; the expired one is not
+    assert check.duplicates.total == 2 and {e.kind for e in check.duplicates.items} == set(reports.DUPLICATE_KINDS)
+    assert check.rejected_callbacks == 1
 
 
-def test_reconciliation_samples_but_counts_everything(hour: Package) -> None:
+def test_the_money_check_samples_but_counts_everything(hour: Package) -> None:
     for i in range(25):
         pay(hour, NOW - timedelta(minutes=i + 1))
-    gap = reports.reconciliation(date(2026, 3, 10), date(2026, 3, 10), NOW).paid_without_grant
+    gap = reports.money_check(date(2026, 3, 10), date(2026, 3, 10), NOW).paid_without_grant
     assert gap.total == 25 and len(gap.items) == 20

@@ -212,7 +212,7 @@ def test_money_is_split_by_method(services: Any, package: Any, portal: Any) -> N
     assert reports.totals(today, today) == (20, 1)  # M-Pesa unless asked
     assert reports.totals(today, today, methods=None) == (40, 2)
     assert reports.revenue_by_day(today, today)[0].amount == 20
-    assert reports.reconciliation(today, today, now).collected == (20, 1)
+    assert reports.money_check(today, today, now).collected == (20, 1)
     summary = reports.summary(now)
     assert summary.today == (20, 1) and summary.vouchers_today == (20, 1)
 

@@ -38,7 +38,7 @@ def dashboard() -> Any:
     return render(
         "dashboard.html",
         summary=reports.summary(moment),
-        recon=reports.reconciliation(start, today, moment),
+        check=reports.money_check(start, today, moment),
         days=days,
         by_package=by_package,
         day_chart=Markup(day_chart),  # built by portal.charts, which escapes every text

@@ -184,7 +184,7 @@ def statement_refund(line_id: int) -> Any:
 def statements_csv() -> Any:
     raw = request.args.get("list") or ""
     kind = _kind(raw) if raw else None
-    return csv_answer(exports.reconciliation(services().settings, kind), f"reconciliation-{kind or 'all'}.csv")
+    return csv_answer(exports.statement_lists(services().settings, kind), f"reconciliation-{kind or 'all'}.csv")
 
 
 def _review_range() -> tuple[date, date]:
