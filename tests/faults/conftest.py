@@ -1,0 +1,33 @@
+"""Fixtures of the fault suite: the real ``serve`` and ``worker`` processes (tests/faults/world.py)
+on a business clock they share with the test, and the FAULT REPORT at the end of the run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from portal.live import RedisHandle
+from tests.faults.report import FAULT_LINES
+from tests.faults.world import World
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line per fault (tests/faults), like the ATTACK REPORT."""
+    if FAULT_LINES:
+        terminalreporter.section("FAULT REPORT")
+        for line in FAULT_LINES:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def world(tmp_path: Path, redis_handle: RedisHandle, ledger_url: str) -> Iterator[World]:
+    """Simulator (HTTP) and emulator (TCP) in this process, web and worker processes started
+    by the test, one Redis and one ledger for all, and one shared business clock."""
+    built = World.build(tmp_path, redis_handle, ledger_url)
+    try:
+        yield built
+    finally:
+        built.close()
