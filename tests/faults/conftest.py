@@ -22,6 +22,22 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(line)
 
 
+#: Bursts of customers from one address (the tests' loopback) are not what is tested here.
+BURST_LIMITS = {
+    "phone_cooldown_seconds": 0,
+    "device_cooldown_seconds": 0,
+    "global_pushes_per_minute": 100000,
+    "source_pushes_per_minute": 99999,
+    "phone_daily_cap": 100000,
+    "device_daily_cap": 100000,
+}
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"limits": dict(BURST_LIMITS)}
+
+
 @pytest.fixture
 def world(tmp_path: Path, redis_handle: RedisHandle, ledger_url: str) -> Iterator[World]:
     """Simulator (HTTP) and emulator (TCP) in this process, web and worker processes started

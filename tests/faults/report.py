@@ -30,8 +30,9 @@ def check_losses(emulator: Any, bought: dict[str, float]) -> str:
     free = [value for value in lost if value < -FREE_TOLERANCE]
     assert not short, f"{len(short)} customer(s) lost paid time: up to {max(short):.1f} s"
     assert not free, f"{len(free)} customer(s) got free time: up to {-min(free):.1f} s"
-    worst_free = max((-value for value in lost), default=0.0)
-    return f"paid seconds lost per customer: max {max(max(lost, default=0.0), 0.0):.0f} ({len(lost)} customers, free <= {max(worst_free, 0.0):.1f} s)"
+    worst_lost = max(0.0, *lost)
+    worst_free = max(0.0, *(-value for value in lost))
+    return f"paid seconds lost per customer {worst_lost:.0f} ({len(lost)} customers; free at most {worst_free:.1f} s)"
 
 
 def seconds(moments: Iterable[datetime], since: datetime) -> float:
