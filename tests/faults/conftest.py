@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from portal.live import RedisHandle
+from portal.worker.scheduler import Worker
 from tests.faults.report import FAULT_LINES
 from tests.faults.world import World
 
@@ -36,6 +37,22 @@ BURST_LIMITS = {
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     return {"limits": dict(BURST_LIMITS)}
+
+
+@pytest.fixture
+def worker(services: Any) -> Iterator[Worker]:
+    running = Worker(services)
+    running.start()
+    assert running.settle()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def six_minutes(services: Any) -> Any:
+    from portal.domain.packages import add_package, validate_changes
+
+    return add_package(validate_changes({"name": "6 minutes", "price": "5", "duration": "6m"}), services.clock)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import requests
 
 from portal.ledger.models import Grant, Payment
 from tests.faults.report import check_losses, report
-from tests.faults.test_router_faults import SIX_MINUTES, buy, finish, six_minutes, step, worker  # noqa: F401
+from tests.faults.steps import SIX_MINUTES, buy, finish, step
 
 OUTAGE = 10**6  # "every request from now on" for the simulator's failure knobs
 

@@ -6,64 +6,11 @@ simulator, the RouterOS emulator over TCP, a real Redis; business time is a Manu
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
-import pytest
-
-from portal.domain import confirmations
 from portal.ledger.models import Grant, Payment
-from portal.worker.scheduler import Worker
 from tests.faults.report import check_losses, report
-
-SIX_MINUTES = 360
-
-
-@pytest.fixture
-def worker(services: Any) -> Iterator[Worker]:
-    running = Worker(services)
-    running.start()
-    assert running.settle()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def six_minutes(services: Any) -> Any:
-    from portal.domain.packages import add_package, validate_changes
-
-    return add_package(validate_changes({"name": "6 minutes", "price": "5", "duration": "6m"}), services.clock)
-
-
-def step(portal: Any, worker: Worker, seconds: float) -> None:
-    """Move business time; the timer and lanes act on it. The STK Query job runs on APScheduler's
-    real-time interval, so it is run here too, as ``worker --once`` would."""
-    portal.clock.advance(seconds)
-    assert worker.settle(timeout=60)
-    if confirmations.poll_open_payments(worker.services):
-        assert worker.settle(timeout=60)
-
-
-def buy(portal: Any, package: Any, count: int, block: int) -> list[tuple[str, str]]:
-    """``count`` customers join the hotspot and pay (the prompts are answered on :meth:`settle`)."""
-    devices = [
-        portal.join(f"AA:BB:{block:02X}:00:{n // 256:02X}:{n % 256:02X}", f"10.{block}.{n // 250}.{n % 250 + 2}")
-        for n in range(count)
-    ]
-    for n, (mac, ip) in enumerate(devices):
-        portal.pay_ids(package.id, mac=mac, ip=ip, phone=f"071{block:02d}{n:05d}")
-    return devices
-
-
-def finish(portal: Any, worker: Worker, emulator: Any, devices: list[tuple[str, str]]) -> None:
-    """Run to the end of every grant: online a second before it, logged out at it."""
-    for end in sorted({grant.expires_at for grant in Grant.select().where(Grant.status == "active")}):
-        portal.clock.set(end - timedelta(seconds=1))
-        assert worker.settle(timeout=60)
-        portal.clock.set(end)
-        assert worker.settle(timeout=60)
-    assert not any(emulator.is_online(mac) for mac, _ in devices)
+from tests.faults.steps import SIX_MINUTES, buy, buy_devices, finish, step
 
 
 def test_a_router_reboot_with_200_customers_online(portal, six_minutes, emulator, worker):
@@ -126,10 +73,6 @@ def test_a_router_down_five_minutes_in_the_middle_of_a_burst(portal, six_minutes
         "130/130 granted after recovery (30 online before: 300 s credited); 10 refused while down, no prompt",
         lost,
     )
-
-
-def buy_devices(portal: Any, count: int, block: int) -> list[tuple[str, str]]:
-    return [(f"AA:BB:{block:02X}:00:00:{n:02X}", f"10.{block}.0.{n + 2}") for n in range(count)]
 
 
 def router_call(services: Any, command: str, **attributes: str) -> Any:
