@@ -176,7 +176,12 @@ class World:
         redis_url = backends.REDIS_URL or f"unix://{redis.client.socket_file}"  # type: ignore[attr-defined]
         web_port = free_port()
         config = tmp / "config.toml"
-        worker_settings = {"sweep_interval_seconds": 1, "outbox_base_delay_seconds": 1, **worker}
+        worker_settings = {
+            "sweep_interval_seconds": 1,
+            "outbox_base_delay_seconds": 1,
+            "leader_lock_seconds": 5,  # a killed worker's successor waits this long
+            **worker,
+        }
         config.write_text(
             config_text(
                 port=web_port,
