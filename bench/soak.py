@@ -76,9 +76,7 @@ class _LateApp:
         return self.app(environ, start_response)
 
 
-def run(
-    payments: int, *, seed: int = 1, kills: int = 5, hours: float = 24, workdir: Path, log: Any = print
-) -> Figures:
+def run(payments: int, *, seed: int = 1, kills: int = 5, hours: float = 24, workdir: Path, log: Any = print) -> Figures:
     from werkzeug.serving import make_server
 
     from portal import create_app
@@ -137,7 +135,9 @@ def run(
         for name, duration, price in PACKAGES
     ]
     pool = max(50, min(payments // 8, 4000))
-    devices = [(f"02:5A:00:00:{n // 256:02X}:{n % 256:02X}", f"10.{20 + n // 250}.0.{n % 250 + 2}") for n in range(pool)]
+    devices = [
+        (f"02:5A:00:00:{n // 256:02X}:{n % 256:02X}", f"10.{20 + n // 250}.0.{n % 250 + 2}") for n in range(pool)
+    ]
     for mac, ip in devices:
         emulator.device_join(mac, ip)
 
@@ -157,7 +157,7 @@ def run(
             worker.settle(timeout=60)
 
     try:
-        for tick in range(ticks + 4 * 3600 // TICK):  # the day, then until every grant ran out
+        for tick in range(ticks + 48 * 3600 // TICK):  # the day, then until every grant ran out
             day = tick < ticks
             if day:
                 owed += per_tick
@@ -256,11 +256,17 @@ def _figures(services: Any, emulator: Any, simulator: Any, grant_model: Any, pay
         if os.environ.get("SOAK_DEBUG") and abs(online - seconds) > 1:
             print(f"DEVICE {mac} bought {seconds} online {online:.1f}", file=sys.stderr)
             for g in grant_model.select().where(grant_model.mac == mac).order_by(grant_model.id):
-                print(f"   grant {g.id} {g.status} online {g.online_at} start {g.starts_at} end {g.expires_at} "
-                      f"ended {g.ended_at} credited {g.credited_seconds} {g.router_state}", file=sys.stderr)
+                print(
+                    f"   grant {g.id} {g.status} online {g.online_at} start {g.starts_at} end {g.expires_at} "
+                    f"ended {g.ended_at} credited {g.credited_seconds} {g.router_state}",
+                    file=sys.stderr,
+                )
             for r in emulator.session_history():
                 if r.mac == mac:
-                    print(f"   session {r.login_at - 1772409600:.0f} {r.ended_at - 1772409600:.0f} {r.reason}", file=sys.stderr)
+                    print(
+                        f"   session {r.login_at - 1772409600:.0f} {r.ended_at - 1772409600:.0f} {r.reason}",
+                        file=sys.stderr,
+                    )
     paid_at = {p.id: p.paid_at for p in payment_model.select().where(payment_model.status == "paid")}
     slowest = max(((g.online_at - paid_at[g.payment_id]).total_seconds() for g in grants if g.online_at), default=0.0)
     return {
@@ -301,9 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=float, default=24, help="business hours the payments are spread over")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="p2c-soak-") as folder:
-        figures = run(
-            args.payments, seed=args.seed, kills=args.kills, hours=args.hours, workdir=Path(folder), log=_log
-        )
+        figures = run(args.payments, seed=args.seed, kills=args.kills, hours=args.hours, workdir=Path(folder), log=_log)
     for line in table(figures):
         print(line)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")

@@ -133,3 +133,27 @@ def test_reconciliation_after_drift_restores_ours_removes_strangers_keeps_the_ow
         f"{restored}/5 of ours restored, 3/3 strangers with p2c: removed, owner's 2 users untouched",
         lost,
     )
+
+
+def test_a_reboot_at_the_second_one_stacked_purchase_hands_over_to_the_next(
+    portal, six_minutes, emulator, worker, services
+):
+    """Found by bench/soak.py: the handover instant picked the ended purchase as the one to
+    stop, found it over, and credited nothing: the customer lost the reboot's 40 s."""
+    (device,) = buy(portal, six_minutes, 1, block=18)
+    portal.settle(5)
+    assert worker.settle()
+    step(portal, worker, 60)
+    portal.pay_ids(six_minutes.id, mac=device[0], ip=device[1], phone="0711888001")  # a second purchase: stacked
+    portal.settle(5)
+    assert worker.settle()
+    first, second = Grant.select().order_by(Grant.id)
+    portal.clock.set(first.expires_at)
+    assert worker.settle()
+    emulator.reboot(boot_seconds=40)  # at the very second the first purchase hands over
+    step(portal, worker, 1)
+    step(portal, worker, 39)
+    assert emulator.is_online(device[0])
+    assert Grant.get_by_id(second.id).credited_seconds == 40
+    finish(portal, worker, emulator, [device])
+    check_losses(emulator, {device[0]: 2 * SIX_MINUTES})
