@@ -138,6 +138,7 @@ def run(payments: int, *, seed: int = 1, kills: int = 5, hours: float = 24, work
     devices = [
         (f"02:5A:00:00:{n // 256:02X}:{n % 256:02X}", f"10.{20 + n // 250}.0.{n % 250 + 2}") for n in range(pool)
     ]
+    index = {mac: n for n, (mac, _ip) in enumerate(devices)}
     for mac, ip in devices:
         emulator.device_join(mac, ip)
 
@@ -167,7 +168,7 @@ def run(payments: int, *, seed: int = 1, kills: int = 5, hours: float = 24, work
                     try:
                         start_payment(
                             services,
-                            PayRequest(phone=_phone(devices.index((mac, ip))), package_id=package.id, mac=mac, ip=ip),
+                            PayRequest(phone=_phone(index[mac]), package_id=package.id, mac=mac, ip=ip),
                         )
                         sent += 1
                         owed -= 1
@@ -180,10 +181,8 @@ def run(payments: int, *, seed: int = 1, kills: int = 5, hours: float = 24, work
             drop = sum(rng.random() < 0.10 for _ in due)
             simulator.drop_next_callbacks = drop
             lost += drop
-            before = {t.checkout_request_id for t in simulator.transactions() if not t.pending}
             simulator.process_due()
-            finished = [t for t in simulator.transactions() if not t.pending and t.checkout_request_id not in before]
-            for transaction in finished:
+            for transaction in due:  # these prompts were answered now: their callbacks went out
                 if rng.random() < 0.02:
                     simulator.replay_callback(transaction.checkout_request_id)
                     duplicated += 1
@@ -218,6 +217,10 @@ def run(payments: int, *, seed: int = 1, kills: int = 5, hours: float = 24, work
         seconds=time.monotonic() - started,
         **figures,
     )
+
+
+def _ip(n: int) -> str:
+    return f"10.{20 + n // 62500}.{n // 250 % 250}.{n % 250 + 2}"
 
 
 def _phone(n: int) -> str:

@@ -157,3 +157,31 @@ def test_a_reboot_at_the_second_one_stacked_purchase_hands_over_to_the_next(
     assert Grant.get_by_id(second.id).credited_seconds == 40
     finish(portal, worker, emulator, [device])
     check_losses(emulator, {device[0]: 2 * SIX_MINUTES})
+
+
+def test_a_purchase_landing_while_reconciliation_runs_is_not_removed_as_a_stranger(
+    portal, six_minutes, emulator, worker, services
+):
+    """Found by bench/soak.py: reconciliation read the ledger, then the router; a purchase
+    granted in between was on the router but not in its ledger snapshot, and was removed."""
+    from portal.domain.router_reconciliation import reconcile_router
+
+    (device,) = buy_devices(portal, 1, block=19)
+    emulator.device_join(*device)
+    router = services.routers["main"]
+    real_managed_users = router.managed_users
+
+    def a_purchase_lands_meanwhile() -> Any:  # the callback thread grants while the lane reconciles
+        portal.pay_ids(six_minutes.id, mac=device[0], ip=device[1], phone="0711999001")
+        portal.settle(5)
+        return real_managed_users()
+
+    router.managed_users = a_purchase_lands_meanwhile
+    try:
+        reconcile_router(services, "main")
+    finally:
+        del router.managed_users
+    assert emulator.is_online(device[0]), "the new customer was removed as a stranger"
+    assert worker.settle()
+    finish(portal, worker, emulator, [device])
+    check_losses(emulator, {device[0]: SIX_MINUTES})
