@@ -11,6 +11,9 @@ FAULT_LINES: list[str] = []
 #: Seconds online beyond the paid time that still count as on time (expiry is "at most
 #: about a second late"); more is free time given away.
 FREE_TOLERANCE = 1.0
+#: The same for the real processes, whose expiry runs in real time on a 2-core machine
+#: shared with the test's own threads (bench/expiry.py measures the p99: <= 1 s).
+REAL_TIME_TOLERANCE = 1.5
 
 
 def report(fault: str, figure: str, lost: str) -> None:
@@ -23,11 +26,11 @@ def losses(emulator: Any, bought: dict[str, float]) -> list[float]:
     return [seconds - emulator.seconds_online(mac) for mac, seconds in bought.items()]
 
 
-def check_losses(emulator: Any, bought: dict[str, float]) -> str:
+def check_losses(emulator: Any, bought: dict[str, float], tolerance: float = FREE_TOLERANCE) -> str:
     """Assert no customer lost a paid second nor got more than a second free; the report's words."""
     lost = losses(emulator, bought)
     short = [value for value in lost if value > 1e-6]
-    free = [value for value in lost if value < -FREE_TOLERANCE]
+    free = [value for value in lost if value < -tolerance]
     assert not short, f"{len(short)} customer(s) lost paid time: up to {max(short):.1f} s"
     assert not free, f"{len(free)} customer(s) got free time: up to {-min(free):.1f} s"
     worst_lost = max(0.0, *lost)

@@ -15,7 +15,7 @@ from typing import Any
 import requests
 
 from portal.ledger.models import Grant, Payment
-from tests.faults.report import check_losses, report
+from tests.faults.report import REAL_TIME_TOLERANCE, check_losses, report
 from tests.faults.world import World, wait_for
 
 CUSTOMERS = 40
@@ -89,7 +89,8 @@ def settle_and_check(world: World, devices: list[tuple[str, str]]) -> tuple[int,
         world.jump_to_first_end()  # a second before the next end; it ends in real time
         assert wait_for(lambda first=first: Grant.get_by_id(first.id).status != "active", 10)
     assert wait_for(lambda: not any(world.emulator.is_online(mac) for mac, _ in devices), 15)
-    lost = check_losses(world.emulator, {mac: PACKAGE_SECONDS * count for mac, count in taken.items()})
+    bought = {mac: PACKAGE_SECONDS * count for mac, count in taken.items()}
+    lost = check_losses(world.emulator, bought, REAL_TIME_TOLERANCE)
     return sum(taken.values()), sum(grants.values()), lost
 
 

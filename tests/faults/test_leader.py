@@ -7,7 +7,7 @@ from __future__ import annotations
 import signal
 import time
 
-from tests.faults.report import check_losses, report
+from tests.faults.report import REAL_TIME_TOLERANCE, check_losses, report
 from tests.faults.world import World, config_text, wait_for
 
 LEASE = 5  # leader_lock_seconds for these tests (default 30): the takeover is measured against it
@@ -72,5 +72,5 @@ def test_a_leader_killed_is_replaced_within_its_lease_and_sessions_end_on_time(w
 
     world.jump_to_first_end()
     assert wait_for(lambda: not any(world.emulator.is_online(mac) for mac, _ in devices), 10)
-    lost = check_losses(world.emulator, {mac: 60 for mac, _ in devices})
+    lost = check_losses(world.emulator, {mac: 60 for mac, _ in devices}, REAL_TIME_TOLERANCE)
     report("leader killed (SIGKILL)", f"standby leads after {took:.1f} s (lease {LEASE} s)", lost)

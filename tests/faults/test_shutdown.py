@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from portal.ledger.models import Grant
-from tests.faults.report import check_losses, report
+from tests.faults.report import REAL_TIME_TOLERANCE, check_losses, report
 from tests.faults.world import World, alive, config_text, free_port, wait_for
 
 
@@ -104,7 +104,7 @@ def test_sigterm_answers_the_payment_in_flight_and_loses_no_paid_second(world):
     assert Grant.select().count() == 2
     world.jump_to_first_end()
     assert wait_for(lambda: not any(world.emulator.is_online(mac) for mac, _ in (first, second)), 10)
-    lost = check_losses(world.emulator, {first[0]: 60, second[0]: 60})
+    lost = check_losses(world.emulator, {first[0]: 60, second[0]: 60}, REAL_TIME_TOLERANCE)
     report(
         "SIGTERM `serve --with-worker`, a payment in flight",
         f"answered {answers[0].status_code}, exit 0 in {took:.1f} s, leader lock released, granted after restart",
