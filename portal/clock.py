@@ -7,9 +7,11 @@ fields that need East Africa Time convert with :func:`to_nairobi`.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -109,6 +111,75 @@ class JumpingClock(_Listeners):
         return self.now()
 
     advance = jump
+
+
+class SharedJumpingClock(JumpingClock):
+    """A :class:`JumpingClock` that several processes share through a file holding the jump.
+
+    Tests that run the real ``serve`` and ``worker`` processes name the file in
+    ``PAY2CONNECT_CLOCK_FILE`` (see :func:`portal.cli.servers`; the simulator environment
+    only); the test process jumps, every process reads the same business time, and a small
+    watcher thread wakes the local timers when the file changes (as :meth:`jump` does here).
+    """
+
+    POLL_SECONDS = 0.02
+
+    def __init__(self, path: str | Path, start: datetime | None = None) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self._stamp: tuple[int, int] = (-1, -1)
+        self._watcher: threading.Thread | None = None
+        self._closed = threading.Event()
+        if start is not None:
+            self._write((start - datetime.now(UTC)).total_seconds())
+        self._read()
+
+    def _write(self, offset: float) -> None:
+        partial = self.path.with_name(self.path.name + ".new")
+        partial.write_text(repr(offset))
+        os.replace(partial, self.path)
+
+    def _read(self) -> bool:
+        """Reload the jump if the file changed; True when it did."""
+        try:
+            status = self.path.stat()
+            stamp = (status.st_ino, status.st_mtime_ns)  # each jump is a new file (os.replace)
+            if stamp == self._stamp:
+                return False
+            self._offset, self._stamp = float(self.path.read_text() or 0.0), stamp
+        except (OSError, ValueError):
+            return False  # not written yet, or being replaced: keep the last jump
+        return True
+
+    def now(self) -> datetime:
+        self._read()
+        return super().now()
+
+    def jump(self, seconds: float) -> datetime:
+        self._read()
+        self._write(self._offset + seconds)
+        self._read()
+        self._moved()
+        return self.now()
+
+    advance = jump
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        super().add_listener(listener)
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, name="p2c-shared-clock", daemon=True)
+            self._watcher.start()
+
+    def _watch(self) -> None:
+        while not self._closed.wait(self.POLL_SECONDS):
+            if self._read():
+                self._moved()
+
+    def close(self) -> None:
+        """Stop the watcher thread (a test process that made several clocks)."""
+        self._closed.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=1)
 
 
 class Alarm:

@@ -90,3 +90,15 @@ def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
         is_eager=True,
         help="TOML config file (default ./config.toml or $PAY2CONNECT_CONFIG).",
     )(command)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse to start (one clear line) when the port is taken."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            fail(f"cannot listen on {host}:{port} ({err.strerror}); try --port {port + 1}")

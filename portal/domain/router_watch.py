@@ -100,10 +100,14 @@ def stop_clocks_after_fault(services: Services, name: str, since: datetime, reas
         Grant.offline_since.is_null(),
         Grant.starts_at < now,
     )
+    # Ended during the fault without our logout reaching the router: its customer lost the
+    # end of it. One that was over when the fault began (a stacked purchase handed over to
+    # the next at that very second) is not the one running: the next one is.
     ended_in_fault = Grant.select().where(
         Grant.router == name,
         Grant.status == "expired",
         Grant.ended_at >= since,
+        Grant.expires_at > since,
         Grant.router_state != "removed",
         Grant.online_at.is_null(False),
     )

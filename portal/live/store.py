@@ -34,6 +34,9 @@ return 1
 #: Every change to the expiry index is announced here (the new due time as epoch seconds,
 #: or "-" when a grant left the index), so the worker's timer re-arms in any process.
 EXPIRY_CHANNEL = PREFIX + "expiry-changed"
+#: Set by :meth:`LiveStore.rebuild`; gone means Redis lost its data (flushed, restarted
+#: without persistence) and the mirror must be rebuilt from the ledger.
+MIRROR_KEY = PREFIX + "mirror"
 
 
 def _ts(moment: datetime) -> float:
@@ -211,9 +214,14 @@ class LiveStore:
             count += 1
             if count % 1000 == 0:
                 pipe.execute()
+        pipe.set(MIRROR_KEY, "1")
         pipe.publish(EXPIRY_CHANNEL, "-")
         pipe.execute()
         return count
+
+    def mirror_lost(self) -> bool:
+        """True when Redis no longer holds the mirror :meth:`rebuild` made (data lost)."""
+        return not self.redis.exists(MIRROR_KEY)
 
     # -- counters ------------------------------------------------------------------
     def hit(self, key: str, now: datetime, window_seconds: int) -> int:

@@ -52,6 +52,7 @@ class RouterLane:
         self._items: dict[int, None] = {}
         self._busy = False
         self._idle = threading.Condition(self._lock)
+        self._idle_at: datetime | None = None  # business time of its last probe before it slept
         self._stopped = threading.Event()
         self._next_probe: datetime | None = None
         self._next_reconcile: datetime | None = None
@@ -79,10 +80,20 @@ class RouterLane:
         self.alarm.close()
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Block until nothing handed over is waiting or running (tests)."""
+        """Block until nothing handed over is waiting or running and the probe (and any
+        reconciliation) due at the clock's current time is done (tests). Waits for work,
+        never for business time."""
+        target = self.services.clock.now()
         with self._idle:
             return self._idle.wait_for(
-                lambda: not self._busy and not self._revocations and not self._items, timeout=timeout
+                lambda: (
+                    not self._busy
+                    and not self._revocations
+                    and not self._items
+                    and self._idle_at is not None
+                    and self._idle_at >= target
+                ),
+                timeout=timeout,
             )
 
     # -- the thread -----------------------------------------------------------------------
@@ -125,6 +136,7 @@ class RouterLane:
             self._busy = False
             if self._revocations or self._items:
                 return
+            self._idle_at = now
             self._idle.notify_all()
         self.alarm.wait_until(self._next_probe, self.probe_seconds)
 

@@ -75,6 +75,7 @@ class Worker:
         self.services = services
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._leader_until = 0.0
+        self._stopping = False
         worker = services.settings.worker
         self.lanes = {
             name: RouterLane(
@@ -110,7 +111,12 @@ class Worker:
             )
 
     def is_leader(self) -> bool:
-        """True while this worker holds the leader lock (asked of Redis at most once a second)."""
+        """True while this worker holds the leader lock (asked of Redis at most once a second).
+
+        False once :meth:`stop` began: a thread still finishing must not take the lock back
+        after it was released for a standby."""
+        if self._stopping:
+            return False
         if time.monotonic() < self._leader_until:
             return True
         ttl = self.services.settings.worker.leader_lock_seconds
@@ -183,6 +189,9 @@ class Worker:
         return True
 
     def stop(self) -> None:
+        """Finish the jobs in hand, stop the timer and lanes, then release the leader lock."""
+        self._stopping = True
+        self._leader_until = 0.0
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         self.timer.stop()

@@ -12,7 +12,8 @@ It arms on the earliest due time of the Redis expiry index and of the ledger
 - a :class:`~portal.clock.ManualClock` moved by a test wakes it (no real sleeping for
   business time); a :class:`~portal.clock.JumpingClock` jumped by a benchmark too;
 - at the latest after ``max_sleep`` real seconds it reads the ledger again (a grant written
-  while Redis was down announces nothing).
+  while Redis was down announces nothing), and rebuilds the Redis mirror from the ledger if
+  Redis lost it (flushed, restarted empty: :func:`~portal.domain.expiry.restore_live_if_lost`).
 
 When due it ends every due grant in the ledger in one transaction and hands the logouts
 to the routers' lanes, so a slow router never holds up the timer or the other routers.
@@ -27,7 +28,7 @@ from datetime import datetime
 
 from portal.clock import Alarm
 from portal.domain.context import Services
-from portal.domain.expiry import end_due, next_due
+from portal.domain.expiry import end_due, next_due, restore_live_if_lost
 from portal.domain.outbox import Revocation
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class ExpiryTimer:
         if not self.is_leader():
             self._sleep(None, 1.0)
             return
+        restore_live_if_lost(self.services)
         now = self.services.clock.now()
         due = next_due(self.services)
         if due is not None and due <= now:

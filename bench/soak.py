@@ -1,0 +1,333 @@
+"""Soak: a simulated day of payments with everything going wrong, and not a paid minute lost.
+
+100,000 payments (by default) over one business day (a ManualClock, jumped tick by tick):
+customers on a pool of devices buy 10-minute, 30-minute and 1-hour packages, often again
+while still online (stacked time). 10% of Daraja callbacks are lost (the worker's STK Query
+must confirm those), 2% are delivered twice; the router reboots every few simulated minutes
+(0 to 60 s of boot: every session cut, restored by reconciliation, the time credited); the
+worker is killed several times (its leader lock left behind, as a dead process leaves it) and
+a new one takes over. The real worker (expiry timer, router lane) runs on its threads, the
+Daraja client talks to the simulator over HTTP, callbacks come back over HTTP to the app,
+the router is the RouterOS emulator over TCP, the ledger SQLite, the live state a real Redis.
+
+At the end every grant has run out, and each device's paid time is compared with the time
+the emulator had it online: free minutes given and paid minutes lost must both be 0 (a
+second of lateness per session is allowed: expiry is "at most about a second late").
+The slowest grant is the business time from the payment to the router confirming the
+customer online (a payment made during a reboot waits for the router).
+
+    python bench/soak.py [--payments 100000] [--seed 1] [--kills 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import shlex
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+DAY = 86_400
+TICK = 20  # business seconds per step
+PACKAGES = (("10 minutes", "10m", 5), ("30 minutes", "30m", 10), ("1 hour", "1h", 20))
+FREE_PER_SESSION = 1.0  # seconds past the paid end that still count as on time (per session, per credit)
+
+
+@dataclass
+class Figures:
+    payments: int
+    paid: int
+    taken: int
+    granted: int
+    double_grants: int
+    free_minutes: float
+    lost_minutes: float
+    slowest_grant: float
+    callbacks_lost: int
+    callbacks_duplicated: int
+    reboots: int
+    kills: int
+    refused: int
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.paid == self.taken == self.granted
+            and not self.double_grants
+            and self.free_minutes == 0
+            and self.lost_minutes == 0
+        )
+
+
+class _LateApp:
+    app: Any = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        return self.app(environ, start_response)
+
+
+def run(payments: int, *, seed: int = 1, kills: int = 5, hours: float = 24, workdir: Path, log: Any = print) -> Figures:
+    from werkzeug.serving import make_server
+
+    from portal import create_app
+    from portal.clock import ManualClock
+    from portal.config import load_settings
+    from portal.domain import confirmations
+    from portal.domain.errors import PortalError
+    from portal.domain.packages import add_package, validate_changes
+    from portal.domain.payments import PayRequest, start_payment
+    from portal.ledger.models import Grant, Payment, PaymentEvent
+    from portal.mpesa.simulator import DarajaSimulator
+    from portal.wiring import build_services
+    from portal.worker.scheduler import Worker
+
+    started = time.monotonic()
+    rng = random.Random(seed)
+    clock = ManualClock(datetime(2026, 3, 2, 0, 0, tzinfo=UTC))
+    simulator = DarajaSimulator(clock=clock, default_outcome="success", approve_after_seconds=5.0).start()
+    late = _LateApp()
+    server = make_server("127.0.0.1", 0, late, threaded=True)
+    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    serving.start()
+    base_url = f"http://127.0.0.1:{server.server_port}"
+    config = workdir / "config.toml"
+    config.write_text("# bench/soak.py: settings come from its overrides\n")
+    overrides = {
+        "portal": {"data_dir": str(workdir / "data"), "public_url": base_url, "secret_key": "soak-secret-key-0123456"},
+        "database": {"url": f"sqlite:///{workdir / 'ledger.db'}"},
+        "mpesa": {
+            "environment": "simulator",
+            "base_url": simulator.base_url,
+            "consumer_key": "sim-consumer-key",
+            "consumer_secret": "sim-consumer-secret",
+            "passkey": simulator.merchant.passkey,
+            "callback_url": f"{base_url}/api/portal/mpesa/callback",
+            "verify_by_query": False,
+            "query_after_seconds": 20,
+        },
+        "routers": [{"name": "main", "backend": "emulator", "port": 0, "password": "secret", "timeout": 2.0}],
+        "limits": {
+            "phone_cooldown_seconds": 0,
+            "device_cooldown_seconds": 0,
+            "global_pushes_per_minute": 1_000_000,
+            "source_pushes_per_minute": 999_999,
+            "phone_daily_cap": 1_000_000,
+            "device_daily_cap": 1_000_000,
+        },
+        "worker": {"leader_lock_seconds": 2},
+    }
+    settings = load_settings(config, environ={}, overrides=overrides)
+    services = build_services(settings, clock=clock, simulator=simulator, background=False)
+    emulator = services.emulators["main"]
+    late.app = create_app(services=services)
+    packages = [
+        add_package(validate_changes({"name": name, "price": str(price), "duration": duration}), clock)
+        for name, duration, price in PACKAGES
+    ]
+    pool = max(50, min(payments // 8, 4000))
+    devices = [
+        (f"02:5A:00:00:{n // 256:02X}:{n % 256:02X}", f"10.{20 + n // 250}.0.{n % 250 + 2}") for n in range(pool)
+    ]
+    index = {mac: n for n, (mac, _ip) in enumerate(devices)}
+    for mac, ip in devices:
+        emulator.device_join(mac, ip)
+
+    worker = Worker(services)
+    worker.start()
+    ticks = int(hours * 3600) // TICK
+    per_tick = payments / ticks
+    kill_ticks = {int(ticks * (k + 1) / (kills + 1)) for k in range(kills)}
+    next_reboot = rng.randint(120, 480)
+    sent = refused = lost = duplicated = reboots = killed = 0
+    owed = 0.0
+
+    def settle() -> None:
+        if not worker.settle(timeout=60):
+            raise RuntimeError("the worker did not settle within 60 s")
+        if confirmations.poll_open_payments(services):  # the STK Query job (APScheduler runs it in real time)
+            worker.settle(timeout=60)
+
+    try:
+        for tick in range(ticks + 48 * 3600 // TICK):  # the day, then until every grant ran out
+            day = tick < ticks
+            if day:
+                owed += per_tick
+                while owed >= 1 and sent < payments:
+                    mac, ip = rng.choice(devices)
+                    package = rng.choice(packages)
+                    try:
+                        start_payment(
+                            services,
+                            PayRequest(phone=_phone(index[mac]), package_id=package.id, mac=mac, ip=ip),
+                        )
+                        sent += 1
+                        owed -= 1
+                    except PortalError:
+                        refused += 1  # pending already, or the router is rebooting: try someone else
+                        if refused % 50 == 0:
+                            break
+            clock.advance(TICK)
+            if day and tick * TICK >= next_reboot:  # before the callbacks: some land while it boots
+                settle()  # the worker's probe sees the router up at this second: its last sign of life
+                emulator.reboot(boot_seconds=rng.choice((0, 10, 30, 60)))
+                reboots += 1
+                next_reboot = tick * TICK + rng.randint(120, 480)
+            due = [t for t in simulator.pending_prompts() if t.due_at <= clock.now()]
+            drop = sum(rng.random() < 0.10 for _ in due)
+            simulator.drop_next_callbacks = drop
+            lost += drop
+            simulator.process_due()
+            for transaction in due:  # these prompts were answered now: their callbacks went out
+                if rng.random() < 0.02:
+                    simulator.replay_callback(transaction.checkout_request_id)
+                    duplicated += 1
+            settle()
+            now_seconds = tick * TICK
+            if tick in kill_ticks:
+                worker = _kill_and_replace(worker, services, Worker)
+                killed += 1
+            if not day and not Grant.select().where(Grant.status == "active").exists():
+                break
+            if tick % 360 == 0:
+                log(f"  {now_seconds / 3600:4.1f} h: {sent} payments, {reboots} reboots, {killed} kills", flush=True)
+        figures = _figures(emulator, simulator, Grant, Payment, PaymentEvent)
+    finally:
+        worker.stop()
+        services.close()
+        simulator.stop()
+        server.shutdown()
+        server.server_close()
+    return Figures(
+        payments=sent,
+        callbacks_lost=lost,
+        callbacks_duplicated=duplicated,
+        reboots=reboots,
+        kills=killed,
+        refused=refused,
+        seconds=time.monotonic() - started,
+        **figures,
+    )
+
+
+def _ip(n: int) -> str:
+    return f"10.{20 + n // 62500}.{n // 250 % 250}.{n % 250 + 2}"
+
+
+def _phone(n: int) -> str:
+    return f"0711{n:06d}"
+
+
+def _kill_and_replace(worker: Any, services: Any, worker_class: Any) -> Any:
+    """The worker dies: its threads stop and its leader lock stays until it times out (as a
+    killed process leaves it); a new worker starts and takes over when the lock is free."""
+    owner = worker.owner
+    worker.stop()
+    services.live.acquire_leader(owner, services.settings.worker.leader_lock_seconds)
+    successor = worker_class(services)
+    successor.start()
+    deadline = time.monotonic() + services.settings.worker.leader_lock_seconds + 5
+    while not successor.is_leader():
+        if time.monotonic() > deadline:
+            raise RuntimeError("no worker took over")
+        time.sleep(0.05)
+    return successor
+
+
+def _figures(emulator: Any, simulator: Any, grant_model: Any, payment_model: Any, event_model: Any) -> dict[str, Any]:
+    taken = sum(t.status == "completed" and str(t.result_code) == "0" for t in simulator.transactions())
+    grants = list(grant_model.select())
+    per_payment = Counter(grant.payment_id for grant in grants)
+    bought: dict[str, float] = defaultdict(float)
+    for grant in grants:
+        bought[grant.mac] += grant.granted_seconds
+    # Allowed: a second per session (expiry is at most about a second late) and a second per
+    # outage credit (a fault's start is the router's last sign of life, up to a probe earlier).
+    sessions = Counter(grant.mac for grant in grants)
+    mac_of = {grant.payment_id: grant.mac for grant in grants}
+    for event in event_model.select(event_model.payment).where(event_model.kind == "outage_credit"):
+        sessions[mac_of.get(event.payment_id, "")] += 1
+    free = lost = 0.0
+    for mac, seconds in bought.items():
+        online = emulator.seconds_online(mac)
+        free += max(0.0, online - seconds - FREE_PER_SESSION * sessions[mac])
+        lost += max(0.0, seconds - online)
+        if os.environ.get("SOAK_DEBUG") and abs(online - seconds) > 1:
+            print(f"DEVICE {mac} bought {seconds} online {online:.1f}", file=sys.stderr)
+            for g in grant_model.select().where(grant_model.mac == mac).order_by(grant_model.id):
+                print(
+                    f"   grant {g.id} {g.status} online {g.online_at} start {g.starts_at} end {g.expires_at} "
+                    f"ended {g.ended_at} credited {g.credited_seconds} {g.router_state}",
+                    file=sys.stderr,
+                )
+            for r in emulator.session_history():
+                if r.mac == mac:
+                    print(
+                        f"   session {r.login_at - 1772409600:.0f} {r.ended_at - 1772409600:.0f} {r.reason}",
+                        file=sys.stderr,
+                    )
+    paid_at = {p.id: p.paid_at for p in payment_model.select().where(payment_model.status == "paid")}
+    slowest = max(((g.online_at - paid_at[g.payment_id]).total_seconds() for g in grants if g.online_at), default=0.0)
+    return {
+        "paid": len(paid_at),
+        "taken": taken,
+        "granted": len(grants),
+        "double_grants": sum(1 for count in per_payment.values() if count > 1),
+        "free_minutes": round(free / 60, 2),
+        "lost_minutes": round(lost / 60, 2),
+        "slowest_grant": slowest,
+    }
+
+
+def table(figures: Figures) -> list[str]:
+    rows = [
+        ("payments started", f"{figures.payments:,}"),
+        ("paid (ledger)", f"{figures.paid:,}"),
+        ("declined by M-Pesa (rule 17: same phone and amount)", f"{figures.payments - figures.paid:,}"),
+        ("money taken (M-Pesa simulator)", f"{figures.taken:,}"),
+        ("granted", f"{figures.granted:,}"),
+        ("granted twice", f"{figures.double_grants}"),
+        ("free minutes given", f"{figures.free_minutes:g}"),
+        ("paid minutes lost", f"{figures.lost_minutes:g}"),
+        ("slowest grant (payment -> online)", f"{figures.slowest_grant:.0f} s business time"),
+        ("callbacks lost / duplicated", f"{figures.callbacks_lost:,} / {figures.callbacks_duplicated:,}"),
+        ("router reboots / worker kills", f"{figures.reboots} / {figures.kills}"),
+        ("refused while pending or rebooting", f"{figures.refused:,}"),
+        ("real time", f"{figures.seconds:.0f} s"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return [f"{name:<{width}}  {value}" for name, value in rows]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--payments", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--kills", type=int, default=5, help="how many times the worker is killed")
+    parser.add_argument("--hours", type=float, default=24, help="business hours the payments are spread over")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="p2c-soak-") as folder:
+        figures = run(args.payments, seed=args.seed, kills=args.kills, hours=args.hours, workdir=Path(folder), log=_log)
+    for line in table(figures):
+        print(line)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print("reproduce: python bench/soak.py " + shlex.join(argv if argv is not None else sys.argv[1:]))
+    print("RESULT: " + ("ok" if figures.ok else "FAILED (paid, taken and granted must agree; free and lost must be 0)"))
+    return 0 if figures.ok else 1
+
+
+def _log(*parts: Any, flush: bool = False) -> None:
+    print(*parts, file=sys.stderr, flush=flush)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Stopping the long-running commands on SIGTERM (``systemctl stop``, ``kill``, ``timeout``)
+or Ctrl-C, the same way every time.
+
+The first signal asks the process to stop: waitress stops accepting and answers the
+requests already in flight (:func:`serve_until`), the worker finishes the job in hand and
+releases its leader lock (a standby takes over at once, not after the lock's lifetime),
+and the embedded Redis is stopped. If that has not finished :data:`GRACE_SECONDS` later,
+or a second signal comes, the process exits anyway, after the last steps that must never
+be skipped (:meth:`Shutdown.on_force`: release the leader lock, stop the embedded Redis),
+each given a second or two.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+GRACE_SECONDS = 10.0
+LAST_STEP_SECONDS = 2.0
+#: Requests in flight get this long to finish once the listener is closed (within the grace).
+DRAIN_SECONDS = 8.0
+
+
+class Shutdown:
+    """The process's stop request: an event the main thread waits on, and a watchdog."""
+
+    def __init__(self, grace: float = GRACE_SECONDS) -> None:
+        self.grace = grace
+        self.requested = threading.Event()
+        self._forced = threading.Event()
+        self._last_steps: list[Callable[[], object]] = []
+        self._lock = threading.Lock()
+
+    def install(self, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> Shutdown:
+        for number in signals:
+            signal.signal(number, self._on_signal)
+        return self
+
+    def on_force(self, step: Callable[[], object]) -> None:
+        """Run ``step`` before a forced exit (in the order given)."""
+        with self._lock:
+            self._last_steps.append(step)
+
+    def request(self) -> None:
+        """Ask to stop (what the first signal does); a second call forces the exit."""
+        if self.requested.is_set():
+            self._forced.set()
+            return
+        self.requested.set()
+        threading.Thread(target=self._watchdog, name="p2c-shutdown", daemon=True).start()
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        # Only set events here: the watchdog thread does the work (a handler may interrupt anything).
+        self.request()
+
+    def _watchdog(self) -> None:
+        forced = self._forced.wait(self.grace)
+        why = "a second stop signal" if forced else f"still stopping after {self.grace:.0f} s"
+        print(f"pay2connect: {why}; exiting now", file=sys.stderr, flush=True)
+        with self._lock:
+            steps = list(self._last_steps)
+        for step in steps:
+            runner = threading.Thread(target=_quietly, args=(step,), daemon=True)
+            runner.start()
+            runner.join(LAST_STEP_SECONDS)
+        os._exit(1)
+
+
+def _quietly(step: Callable[[], object]) -> None:
+    try:
+        step()
+    except Exception as err:  # noqa: BLE001 - exiting anyway: say it, do not stop the other steps
+        print(f"pay2connect: while exiting: {err}", file=sys.stderr, flush=True)
+
+
+def serve_until(server: Any, stop: threading.Event, drain_seconds: float = DRAIN_SECONDS) -> None:
+    """Run a waitress server until ``stop`` is set, then close the listener and let the
+    requests in flight finish (their answers are written) before returning.
+
+    waitress's own ``run()`` stops its loop at once on SystemExit, so answers computed
+    after that are never sent; this loop keeps writing them.
+    """
+    from waitress import wasyncore
+    from waitress.channel import HTTPChannel
+
+    use_poll = server.adj.asyncore_use_poll
+    while not stop.is_set():
+        wasyncore.loop(timeout=0.2, map=server._map, use_poll=use_poll, count=1)
+    wasyncore.dispatcher.close(server)  # the listening socket only: no new connections
+    deadline = time.monotonic() + drain_seconds
+    while time.monotonic() < deadline:
+        busy = False
+        for channel in list(server._map.values()):
+            if not isinstance(channel, HTTPChannel):
+                continue
+            if channel.requests or channel.total_outbufs_len:
+                busy = True
+            else:
+                channel.handle_close()  # idle keep-alive connection: no next request on it
+        if not busy:
+            return
+        wasyncore.loop(timeout=0.05, map=server._map, use_poll=use_poll, count=1)
+    log.warning("requests still in flight after %.0f s; closing them", drain_seconds)
+
+
+def close_server(server: Any) -> None:
+    """Stop waitress's task threads and close every socket it still has."""
+    from waitress import wasyncore
+
+    server.task_dispatcher.shutdown(timeout=1)
+    wasyncore.close_all(server._map)

@@ -1,0 +1,29 @@
+"""The short soak (bench/soak.py with 2,000 payments over one business hour): lost and
+duplicated callbacks, router reboots every few minutes, the worker killed and replaced;
+paid = taken = granted, no free minute, no paid minute lost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.faults.report import report
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_short_soak_loses_no_paid_minute_and_gives_none_away(tmp_path):
+    command = [sys.executable, str(ROOT / "bench" / "soak.py"), "--payments", "2000", "--hours", "1", "--kills", "3"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False)
+    figures = dict(line.split("  ", 1) for line in done.stdout.splitlines() if "  " in line and ":" not in line[:3])
+    figures = {name.strip(): value.strip() for name, value in figures.items()}
+    assert done.returncode == 0 and "RESULT: ok" in done.stdout, done.stdout + done.stderr[-3000:]
+    assert figures["free minutes given"] == "0" and figures["paid minutes lost"] == "0"
+    report(
+        "soak: 2,000 payments in 1 h, reboots, worker kills",
+        f"paid {figures['paid (ledger)']} = granted {figures['granted']}, "
+        f"slowest grant {figures['slowest grant (payment -> online)']}, "
+        f"callbacks lost/duplicated {figures['callbacks lost / duplicated']}",
+        f"paid minutes lost {figures['paid minutes lost']}, free minutes {figures['free minutes given']}",
+    )
