@@ -67,6 +67,9 @@ def test_a_code_from_the_form_gets_the_device_online_like_a_purchase(
     assert kinds[:3] == ["created", "voucher_redeemed", "paid"] and "router_authorized" in kinds
     voucher = VoucherUse.get().voucher
     assert voucher.first_used_at == portal.clock.now() and voucher.ends_at == grant.expires_at
+    status = parse(requests.get(f"{base_url}/pay/{payment.public_id}?lang=en", timeout=10).text)
+    assert "Paid with" in status.text and "Voucher" in status.text  # the payment page of a voucher
+    assert "M-Pesa receipt" not in status.text and "M-Pesa code" not in status.text
 
 
 def test_codes_are_read_whatever_the_case_spaces_or_dashes(base_url: str, portal: Any, batch: Any) -> None:
