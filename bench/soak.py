@@ -22,6 +22,7 @@ customer online (a payment made during a reboot waits for the router).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import platform
 import random
@@ -92,6 +93,7 @@ def run(payments: int, *, seed: int = 1, kills: int = 5, hours: float = 24, work
     from portal.worker.scheduler import Worker
 
     started = time.monotonic()
+    warnings = _quiet_logs(workdir / "soak.log")
     rng = random.Random(seed)
     clock = ManualClock(datetime(2026, 3, 2, 0, 0, tzinfo=UTC))
     simulator = DarajaSimulator(clock=clock, default_outcome="success", approve_after_seconds=5.0).start()
@@ -198,9 +200,11 @@ def run(payments: int, *, seed: int = 1, kills: int = 5, hours: float = 24, work
                 killed += 1
             if not day and not Grant.select().where(Grant.status == "active").exists():
                 break
-            if tick % 360 == 0:
-                log(f"  {now_seconds / 3600:4.1f} h: {sent} payments, {reboots} reboots, {killed} kills", flush=True)
+            if tick % (3600 // TICK) == 0 or (day and tick == ticks - 1):
+                elapsed = time.monotonic() - started
+                log(_progress(now_seconds, hours, sent, payments, reboots, killed, elapsed), flush=True)
         figures = _figures(emulator, simulator, Grant, Payment, PaymentEvent)
+        log(f"  {warnings.count:,} warnings logged (router errors during reboots, retries)")
     finally:
         worker.stop()
         services.close()
@@ -219,8 +223,36 @@ def run(payments: int, *, seed: int = 1, kills: int = 5, hours: float = 24, work
     )
 
 
-def _ip(n: int) -> str:
-    return f"10.{20 + n // 62500}.{n // 250 % 250}.{n % 250 + 2}"
+class _Counted(logging.FileHandler):
+    count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+        super().emit(record)
+
+
+def _quiet_logs(path: Path) -> _Counted:
+    """The product's warnings (a reboot makes thousands) go to a file, not the terminal;
+    the request log of the test servers is dropped."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    handler = _Counted(path)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.WARNING)
+    return handler
+
+
+def _progress(now: float, hours: float, sent: int, payments: int, reboots: int, kills: int, elapsed: float) -> str:
+    """One line per simulated hour: where the day is, how fast, and when it will end."""
+    done = min(now / (hours * 3600), 1.0)
+    eta = elapsed / done - elapsed if done else 0.0
+    rate = sent / elapsed if elapsed else 0.0
+    return (
+        f"  {now / 3600:5.1f} h of {hours:g}: {sent:,}/{payments:,} payments, {reboots} reboots, {kills} kills; "
+        f"{rate:.0f} payments/s, {elapsed / 60:.1f} min so far, about {eta / 60:.0f} min to the end of the day"
+    )
 
 
 def _phone(n: int) -> str:
@@ -317,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="p2c-soak-") as folder:
         figures = run(args.payments, seed=args.seed, kills=args.kills, hours=args.hours, workdir=Path(folder), log=_log)
+        if not figures.ok:  # the product's last warnings, before the folder goes
+            for line in (Path(folder) / "soak.log").read_text().splitlines()[-40:]:
+                _log(line)
     for line in table(figures):
         print(line)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
