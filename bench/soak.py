@@ -40,6 +40,10 @@ from typing import Any
 DAY = 86_400
 TICK = 20  # business seconds per step
 PACKAGES = (("10 minutes", "10m", 5), ("30 minutes", "30m", 10), ("1 hour", "1h", 20))
+#: Where the main loop's real time goes (the worker's threads run alongside all three).
+PUSHES = "starting payments (STK push over HTTP)"
+CALLBACKS = "callbacks over HTTP: payment, grant, router login"
+WORKER = "waiting for the worker: restores after reboots, logouts, STK Queries"
 FREE_PER_SESSION = 1.0  # seconds past the paid end that still count as on time (per session, per credit)
 
 
@@ -59,6 +63,7 @@ class Figures:
     kills: int
     refused: int
     seconds: float
+    spent: dict[str, float]
 
     @property
     def ok(self) -> bool:
@@ -152,6 +157,7 @@ def run(payments: int, *, seed: int = 1, kills: int = 5, hours: float = 24, work
     next_reboot = rng.randint(120, 480)
     sent = refused = lost = duplicated = reboots = killed = 0
     owed = 0.0
+    spent: dict[str, float] = defaultdict(float)  # real seconds of the main loop, by phase
 
     def settle() -> None:
         if not worker.settle(timeout=60):
@@ -168,12 +174,14 @@ def run(payments: int, *, seed: int = 1, kills: int = 5, hours: float = 24, work
                     mac, ip = rng.choice(devices)
                     package = rng.choice(packages)
                     try:
+                        pushed = time.monotonic()
                         start_payment(
                             services,
                             PayRequest(phone=_phone(index[mac]), package_id=package.id, mac=mac, ip=ip),
                         )
                         sent += 1
                         owed -= 1
+                        spent[PUSHES] += time.monotonic() - pushed
                     except PortalError:
                         refused += 1  # pending already, or the router is rebooting: try someone else
                         if refused % 50 == 0:
@@ -188,12 +196,16 @@ def run(payments: int, *, seed: int = 1, kills: int = 5, hours: float = 24, work
             drop = sum(rng.random() < 0.10 for _ in due)
             simulator.drop_next_callbacks = drop
             lost += drop
+            answered = time.monotonic()
             simulator.process_due()
             for transaction in due:  # these prompts were answered now: their callbacks went out
                 if rng.random() < 0.02:
                     simulator.replay_callback(transaction.checkout_request_id)
                     duplicated += 1
+            settled = time.monotonic()
+            spent[CALLBACKS] += settled - answered
             settle()
+            spent[WORKER] += time.monotonic() - settled
             now_seconds = tick * TICK
             if tick in kill_ticks:
                 worker = _kill_and_replace(worker, services, Worker)
@@ -202,7 +214,11 @@ def run(payments: int, *, seed: int = 1, kills: int = 5, hours: float = 24, work
                 break
             if tick % (3600 // TICK) == 0 or (day and tick == ticks - 1):
                 elapsed = time.monotonic() - started
-                log(_progress(now_seconds, hours, sent, payments, reboots, killed, elapsed), flush=True)
+                if day:
+                    log(_progress(now_seconds, hours, sent, payments, reboots, killed, elapsed), flush=True)
+                else:
+                    running = Grant.select().where(Grant.status == "active").count()
+                    log(f"  {now_seconds / 3600:5.1f} h: the day is over, {running:,} sessions running", flush=True)
         figures = _figures(emulator, simulator, Grant, Payment, PaymentEvent)
         log(f"  {warnings.count:,} warnings logged (router errors during reboots, retries)")
     finally:
@@ -219,6 +235,7 @@ def run(payments: int, *, seed: int = 1, kills: int = 5, hours: float = 24, work
         kills=killed,
         refused=refused,
         seconds=time.monotonic() - started,
+        spent=dict(spent),
         **figures,
     )
 
@@ -335,6 +352,7 @@ def table(figures: Figures) -> list[str]:
         ("router reboots / worker kills", f"{figures.reboots} / {figures.kills}"),
         ("refused while pending or rebooting", f"{figures.refused:,}"),
         ("real time", f"{figures.seconds:.0f} s"),
+        *((f"- {phase}", f"{seconds:.0f} s") for phase, seconds in figures.spent.items()),
     ]
     width = max(len(name) for name, _ in rows)
     return [f"{name:<{width}}  {value}" for name, value in rows]
