@@ -115,9 +115,12 @@ class Router(Protocol):
 
     name: str
 
-    def authorize(self, grant: DeviceGrant) -> None:
+    def authorize(self, grant: DeviceGrant) -> int:
         """Create/refresh the hotspot user for the grant and log the device in.
 
+        Returns how long (seconds) the device's session had already run when a live session
+        of this grant was kept (a login an earlier call made, say by a process killed before
+        it could record it); 0 after a fresh login. The customer's clock starts at the login.
         Raises DeviceNotOnHotspot when the MAC/IP pair is not in the host table.
         Calling it twice for the same grant is harmless.
         """

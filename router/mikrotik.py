@@ -108,8 +108,9 @@ class MikrotikRouter:
 
     # -- authorization ---------------------------------------------------------------
 
-    def authorize(self, grant: DeviceGrant) -> None:
-        """Create/refresh the device's hotspot user and log the device in.
+    def authorize(self, grant: DeviceGrant) -> int:
+        """Create/refresh the device's hotspot user and log the device in; returns the seconds
+        a kept session had already run (0 after a fresh login).
 
         After it returns the device's session on the router has at least
         ``grant.limit_uptime_seconds`` (less :data:`KEEP_SLACK_SECONDS` for a session that
@@ -140,7 +141,8 @@ class MikrotikRouter:
                 user_id, previous_grant = self._upsert_user(mac, grant, password)
             same_grant = previous_grant == grant.grant_id
             needed = grant.limit_uptime_seconds - KEEP_SLACK_SECONDS if same_grant else None
-            if not self._keep_session(mac, ip, needed_left=needed):
+            kept_uptime = self._keep_session(mac, ip, needed_left=needed)
+            if kept_uptime is None:
                 if user_id is not None:
                     # Only now: logging the old session out booked its uptime to the user.
                     self._fit_backstop(user_id, grant, reset=not same_grant)
@@ -154,6 +156,7 @@ class MikrotikRouter:
                     router=self.name,
                 )
         log.info("router %s: authorized %s (%s) for grant %s", self.name, mac, ip, grant.grant_id)
+        return kept_uptime or 0
 
     def _fit_backstop(self, user_id: str, grant: DeviceGrant, *, reset: bool) -> None:
         """Give the next login exactly ``grant.limit_uptime_seconds`` of limit-uptime.
@@ -263,8 +266,9 @@ class MikrotikRouter:
         self.connection.call(f"{USERS}/set", {".id": user_id, **update, "disabled": False})
         return user_id, grant_id_of(rows[0].get("comment"))
 
-    def _keep_session(self, mac: str, ip: str, *, needed_left: int | None) -> bool:
-        """Clear sessions in the way of our login; return True if ours is live and kept.
+    def _keep_session(self, mac: str, ip: str, *, needed_left: int | None) -> int | None:
+        """Clear sessions in the way of our login; return the uptime of ours if it is live and
+        kept, None if the device must log in.
 
         Ours is kept only when ``needed_left`` is given (same purchase) and the session has
         at least that many seconds of limit-uptime left. Sessions of other users on this MAC
@@ -274,13 +278,13 @@ class MikrotikRouter:
         rows = self.connection.call(
             f"{ACTIVE}/print",
             query=[f"?=mac-address={mac}"],
-            proplist=(".id", "user", "address", "session-time-left"),
+            proplist=(".id", "user", "address", "session-time-left", "uptime"),
         )
         live = [r for r in rows if as_text(r.get("user")) == mac and as_text(r.get("address")) == ip]
         keep = [r for r in live[:1] if needed_left is not None and _time_left(r) >= needed_left]
         stale = [as_text(row[".id"]) for row in rows if row not in keep]
         self._remove(ACTIVE, stale)
-        return bool(keep)
+        return parse_duration(keep[0].get("uptime")) if keep else None
 
     def _online_as(self, mac: str, ip: str) -> bool:
         rows = self.connection.call(f"{ACTIVE}/print", query=[f"?=mac-address={mac}"], proplist=("user", "address"))

@@ -225,13 +225,14 @@ class ObservedRouter:
         self._meters.observe(ROUTER_SECONDS.name, labels, self._timer() - started, ROUTER_SECONDS.buckets)
         return result
 
-    def authorize(self, grant: DeviceGrant) -> None:
-        self._timed("authorize", lambda: self.inner.authorize(grant))
+    def authorize(self, grant: DeviceGrant) -> int:
+        kept_uptime: int = self._timed("authorize", lambda: self.inner.authorize(grant))
         if self._on_authorized is not None:
             try:
                 self._on_authorized(grant.grant_id)
             except Exception as err:  # noqa: BLE001 - a metric must never fail a login
                 log.debug("payment-to-login not recorded: %s", err)
+        return kept_uptime
 
     def revoke(self, mac: str) -> None:
         self._timed("revoke", lambda: self.inner.revoke(mac))

@@ -118,8 +118,10 @@ def _run_outbox_item(services: Services, item_id: int) -> bool:
         if router is None:
             raise RouterError(f"router {item.router!r} is not configured", router=item.router)
         if item.action == "authorize":
-            router.authorize(device_grant(grant, now))
-            online_at = services.clock.now()
+            kept_uptime = router.authorize(device_grant(grant, now))
+            # A session kept from an earlier login (its process died before recording it)
+            # has served the customer since that login: the clock starts there.
+            online_at = services.clock.now() - timedelta(seconds=kept_uptime)
             with write_transaction(services.db):
                 Grant.update(router_state="online").where(Grant.id == grant.id).execute()
                 confirm_online(services, grant.router, grant.mac, online_at)

@@ -10,13 +10,14 @@ of the customers it cut off before they are restored; their time is credited bac
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 from portal.domain.context import Services
 from portal.domain.grant_clock import confirm_online, resume_clock
 from portal.domain.outbox import device_has_time, queue, run_outbox_item
 from portal.domain.router_watch import Watch, probe, recovery_window_over, remember_fault, stop_clocks_after_fault
 from portal.ledger.database import write_transaction
-from portal.ledger.models import Grant
+from portal.ledger.models import Grant, Payment
 from router import RouterError
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def reconcile_router(services: Services, name: str) -> dict[str, int]:
     # made, so a user of ours seen here has its grant in the ledger read after it (read the
     # other way round, a purchase landing in between was removed as a stranger).
     users = router.managed_users()
-    online = {s.mac for s in router.active_sessions()}
+    online = {s.mac: s.uptime_seconds for s in router.active_sessions()}
     heads: dict[str, Grant] = {}
     for grant in Grant.select().where(Grant.router == name, Grant.status == "active").order_by(Grant.starts_at):
         heads.setdefault(grant.mac, grant)
@@ -45,8 +46,9 @@ def reconcile_router(services: Services, name: str) -> dict[str, int]:
     for mac, grant in heads.items():
         if mac in online:
             if grant.online_at is None or grant.offline_since is not None:
-                with write_transaction(services.db):
-                    confirm_online(services, name, mac, now)  # back by itself (cookie, MAC login)
+                with write_transaction(services.db):  # back by itself (cookie, MAC login), or a
+                    # login whose process died before recording it: online since its login
+                    confirm_online(services, name, mac, _logged_in_at(grant, now, online[mac]))
             continue
         host = router.host_for_mac(mac)
         if host is None:
@@ -59,6 +61,14 @@ def reconcile_router(services: Services, name: str) -> dict[str, int]:
         if run_outbox_item(services, item.id):
             restored += 1
     return {"removed": removed, "restored": restored}
+
+
+def _logged_in_at(grant: Grant, now: datetime, uptime_seconds: int) -> datetime:
+    """When a session found live began, never before the grant was paid for (a session of an
+    earlier purchase the router still runs is this one's only from its payment)."""
+    login = now - timedelta(seconds=uptime_seconds)
+    paid_at = Payment.get_by_id(grant.payment_id).paid_at
+    return max(login, paid_at) if isinstance(paid_at, datetime) else now
 
 
 def watch_and_reconcile(services: Services, name: str, *, reconcile: bool = True) -> Watch:

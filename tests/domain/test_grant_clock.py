@@ -92,3 +92,56 @@ def test_a_never_confirmed_grant_slides_instead_of_ending(services, package, emu
     slid = G.get_by_id(grant.id)
     assert slid.status == "active" and slid.credited_seconds == 0
     assert slid.starts_at == services.clock.now() and slid.expires_at == slid.starts_at + timedelta(seconds=60)
+
+
+def _logged_in_by_a_worker_that_died(services, package, emulator) -> Grant:
+    """A paid grant whose router login went through, and whose worker was killed before the
+    ledger heard of it: the router has the session, the grant is still unconfirmed."""
+    from portal.domain import grants
+    from portal.domain.outbox import device_grant
+    from portal.ledger.models import Payment
+
+    mac, ip = "AA:BB:CC:0D:00:01", "10.6.13.2"
+    emulator.device_join(mac, ip)
+    now = services.clock.now()
+    with services.db.atomic():
+        payment = Payment.create(
+            public_id="died-after-login",
+            package=package,
+            router="main",
+            mac=mac,
+            ip=ip,
+            phone="254712345678",
+            amount=package.price,
+            status="paid",
+            created_at=now,
+            updated_at=now,
+            paid_at=now,
+        )
+        grant = grants.create_for_payment(services, payment, now, seconds=600)
+    services.router("main").authorize(device_grant(grant, now))  # its last act
+    assert emulator.is_online(mac) and Grant.get_by_id(grant.id).online_at is None
+    return Grant.get_by_id(grant.id)
+
+
+def test_a_login_a_dead_worker_made_counts_from_the_login_not_from_the_retry(services, package, emulator):
+    from portal.domain.outbox import process_outbox
+
+    grant = _logged_in_by_a_worker_that_died(services, package, emulator)
+    logged_in = services.clock.now()
+    services.clock.advance(30)  # the successor retries the outbox item later
+    process_outbox(services)
+    grant = Grant.get_by_id(grant.id)
+    assert grant.online_at == logged_in, "the customer was online from the login: no free 30 s"
+    assert grant.expires_at == logged_in + timedelta(seconds=600)
+
+
+def test_reconciliation_dates_a_session_it_finds_live_from_its_login(services, package, emulator):
+    from portal.domain.router_reconciliation import reconcile_router
+
+    grant = _logged_in_by_a_worker_that_died(services, package, emulator)
+    logged_in = services.clock.now()
+    services.clock.advance(40)
+    reconcile_router(services, "main")
+    grant = Grant.get_by_id(grant.id)
+    assert grant.online_at == logged_in and grant.expires_at == logged_in + timedelta(seconds=600)

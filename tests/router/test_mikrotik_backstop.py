@@ -80,15 +80,24 @@ def test_time_credited_to_a_live_session_logs_it_in_again_under_the_longer_limit
     assert [r.reason for r in emu.session_history()] == ["admin"]
 
 
-def test_a_repeat_authorize_keeps_the_live_session(emu, router):
+def test_a_repeat_authorize_keeps_the_live_session_and_says_how_long_it_has_run(emu, router):
+    mac, ip = join(emu, 1)
+    assert router.authorize(grant_for(mac, ip, "g-1", limit_uptime_seconds=300)) == 0, "a fresh login"
+    emu.advance(100)
+
+    kept_uptime = router.authorize(grant_for(mac, ip, "g-1", limit_uptime_seconds=200))
+
+    assert emu.session_history() == []
+    assert time_left(emu, mac) == 200
+    assert kept_uptime == 100, "the customer's clock starts at the login the first call made"
+
+
+def test_a_new_purchase_logs_in_afresh_and_its_time_starts_now(emu, router):
     mac, ip = join(emu, 1)
     router.authorize(grant_for(mac, ip, "g-1", limit_uptime_seconds=300))
     emu.advance(100)
 
-    router.authorize(grant_for(mac, ip, "g-1", limit_uptime_seconds=200))
-
-    assert emu.session_history() == []
-    assert time_left(emu, mac) == 200
+    assert router.authorize(grant_for(mac, ip, "g-2", limit_uptime_seconds=300)) == 0
 
 
 def test_revoke_many_logs_out_a_batch_and_leaves_the_rest(emu, router):
