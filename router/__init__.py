@@ -126,6 +126,12 @@ class Router(Protocol):
         """
         ...
 
+    def restore_many(self, grants: Sequence[DeviceGrant]) -> list[str]:
+        """Log back in, in one pass, devices that lost their session while their own user for
+        the same grant stayed (after a reboot); returns the MACs now online. Anything less
+        plain is left for :meth:`authorize`."""
+        ...
+
     def revoke(self, mac: str) -> None:
         """Log the device out and remove its user and cookies. Harmless if already gone."""
         ...

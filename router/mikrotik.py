@@ -26,6 +26,7 @@ from types import TracebackType
 from router import COMMENT_PREFIX, ActiveSession, DeviceGrant, HostEntry, ManagedUser, RouterHealth, normalize_mac
 from router.errors import DeviceNotOnHotspot, RouterRejected
 from router.mikrotik_health import check_health
+from router.mikrotik_restore import restore_devices
 from router.mikrotik_revoke import REVOKE_BATCH, revoke_devices
 from router.mikrotik_rows import (
     ACTIVE_FIELDS,
@@ -157,6 +158,17 @@ class MikrotikRouter:
                 )
         log.info("router %s: authorized %s (%s) for grant %s", self.name, mac, ip, grant.grant_id)
         return kept_uptime or 0
+
+    def restore_many(self, grants: Sequence[DeviceGrant]) -> list[str]:
+        """Log back in, in one pass, the devices of ``grants`` that lost their session while
+        their own user (same grant) stayed (a reboot); returns the MACs confirmed online.
+        The others are left for :meth:`authorize` (see :mod:`router.mikrotik_restore`)."""
+        if not grants:
+            return []
+        with self.connection.lock:
+            restored = restore_devices(self.connection, self.hotspot_server, grants, self._ensure_profile)
+        log.info("router %s: %d of %d device(s) logged back in", self.name, len(restored), len(grants))
+        return restored
 
     def _fit_backstop(self, user_id: str, grant: DeviceGrant, *, reset: bool) -> None:
         """Give the next login exactly ``grant.limit_uptime_seconds`` of limit-uptime.

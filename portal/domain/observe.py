@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -233,6 +233,10 @@ class ObservedRouter:
             except Exception as err:  # noqa: BLE001 - a metric must never fail a login
                 log.debug("payment-to-login not recorded: %s", err)
         return kept_uptime
+
+    def restore_many(self, grants: Sequence[DeviceGrant]) -> list[str]:
+        restored: list[str] = self._timed("restore", lambda: self.inner.restore_many(grants))
+        return restored
 
     def revoke(self, mac: str) -> None:
         self._timed("revoke", lambda: self.inner.revoke(mac))

@@ -13,11 +13,12 @@ import logging
 from datetime import datetime, timedelta
 
 from portal.domain.context import Services
-from portal.domain.grant_clock import confirm_online, resume_clock
-from portal.domain.outbox import device_has_time, queue, run_outbox_item
+from portal.domain.grant_clock import confirm_online, moment, resume_clock
+from portal.domain.outbox import device_grant, device_has_time, queue, run_outbox_item
 from portal.domain.router_watch import Watch, probe, recovery_window_over, remember_fault, stop_clocks_after_fault
 from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant, Payment
+from portal.ledger.timeline import record
 from router import RouterError
 
 log = logging.getLogger(__name__)
@@ -37,19 +38,26 @@ def reconcile_router(services: Services, name: str) -> dict[str, int]:
     heads: dict[str, Grant] = {}
     for grant in Grant.select().where(Grant.router == name, Grant.status == "active").order_by(Grant.starts_at):
         heads.setdefault(grant.mac, grant)
-    removed = restored = 0
+    removed = 0
     for user in users:
         if user.mac and user.mac not in heads and not device_has_time(name, user.mac):
             router.revoke(user.mac)
             removed += 1
     grace_over = recovery_window_over(services, name, now)
+    lost: list[Grant] = []
     for mac, grant in heads.items():
         if mac in online:
             if grant.online_at is None or grant.offline_since is not None:
                 with write_transaction(services.db):  # back by itself (cookie, MAC login), or a
                     # login whose process died before recording it: online since its login
                     confirm_online(services, name, mac, _logged_in_at(grant, now, online[mac]))
+        elif not _ran_out(grant, now):
+            lost.append(grant)
+    restored = _restore_in_one_pass(services, name, lost, now)
+    for grant in lost:
+        if grant.mac in restored:
             continue
+        mac = grant.mac
         host = router.host_for_mac(mac)
         if host is None:
             if grant.offline_since is not None and grace_over:
@@ -59,8 +67,32 @@ def reconcile_router(services: Services, name: str) -> dict[str, int]:
             Grant.update(ip=host.ip).where(Grant.id == grant.id).execute()
         item = queue(Grant.get_by_id(grant.id), "authorize", now)
         if run_outbox_item(services, item.id):
-            restored += 1
-    return {"removed": removed, "restored": restored}
+            restored.add(mac)
+    return {"removed": removed, "restored": len(restored)}
+
+
+def _ran_out(grant: Grant, now: datetime) -> bool:
+    """A running grant already past its end: the expiry timer logs it out, nobody logs it in."""
+    return moment(grant.online_at) is not None and moment(grant.offline_since) is None and grant.expires_at <= now
+
+
+def _restore_in_one_pass(services: Services, name: str, grants: list[Grant], now: datetime) -> set[str]:
+    """Log the devices of ``grants`` back in with one router pass (after a reboot most are the
+    plain case: our user for the same grant is there, the session is gone); their clocks run
+    again from now. Returns their MACs; the rest go through the outbox one by one."""
+    router = services.router(name)
+    if router is None or not grants:
+        return set()
+    restored = set(router.restore_many([device_grant(grant, now) for grant in grants]))
+    online_at = services.clock.now()
+    with write_transaction(services.db):
+        for grant in grants:
+            if grant.mac not in restored:
+                continue
+            Grant.update(router_state="online").where(Grant.id == grant.id).execute()
+            confirm_online(services, name, grant.mac, online_at)
+            record(grant.payment_id, "router_authorized", services.clock, router=name, restored_after="session lost")
+    return restored
 
 
 def _logged_in_at(grant: Grant, now: datetime, uptime_seconds: int) -> datetime:

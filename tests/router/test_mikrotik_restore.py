@@ -1,0 +1,84 @@
+"""Logging devices back in after a reboot in one pass (``restore_many``), against the
+emulator over TCP: the plain cases come back with the router's backstop right, in a couple
+of commands each; everything else is left alone for ``authorize``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from router.emulator import RouterEmulator
+from router.mikrotik import MikrotikRouter
+from router.ros_values import parse_duration
+from tests.router.conftest import adapter_for, grant_for, join
+from tests.router.test_mikrotik import for_mac, named
+
+MARGIN = 120
+
+
+@pytest.fixture
+def router(emulator: RouterEmulator) -> Iterator[MikrotikRouter]:
+    with adapter_for(emulator) as adapter:
+        yield adapter
+
+
+def time_left(emu: RouterEmulator, mac: str) -> int:
+    (session,) = for_mac(emu.active(), mac)
+    return parse_duration(session["session-time-left"])
+
+
+def test_after_a_reboot_every_device_comes_back_with_its_whole_remaining_time(emulator, router):
+    devices = [join(emulator, n) for n in range(1, 41)]
+    for n, (mac, ip) in enumerate(devices):
+        router.authorize(grant_for(mac, ip, f"g-{n}", limit_uptime_seconds=600 + MARGIN))
+    emulator.advance(250)
+    emulator.reboot()
+    before = len(emulator.command_log)
+
+    restored = router.restore_many(
+        [grant_for(mac, ip, f"g-{n}", limit_uptime_seconds=350 + MARGIN) for n, (mac, ip) in enumerate(devices)]
+    )
+
+    assert sorted(restored) == sorted(mac for mac, _ip in devices)
+    assert all(time_left(emulator, mac) == 350 + MARGIN for mac, _ip in devices)
+    # two commands a device; four listings, and the reconnect and profile check a reboot brings
+    assert len(emulator.command_log) - before <= 6 + 2 * len(devices)
+    emulator.advance(350)
+    assert all(emulator.is_online(mac) for mac, _ip in devices), "the backstop never cuts before the paid end"
+
+
+def test_anything_but_the_plain_case_is_left_for_authorize(emulator, router):
+    plain, new_purchase, away, other_user, online = (join(emulator, n) for n in range(1, 6))
+    for n, (mac, ip) in enumerate((plain, new_purchase, away, other_user, online)):
+        router.authorize(grant_for(mac, ip, f"g-{n}"))
+    emulator.reboot()
+    emulator.device_leave(away[0])
+    router.authorize(grant_for(*online, "g-4"))  # already back
+    router.connection.call("/ip/hotspot/user/add", {"name": "trial-1", "password": "x"})
+    router.connection.call(
+        "/ip/hotspot/active/login",
+        {"user": "trial-1", "password": "x", "mac-address": other_user[0], "ip": other_user[1]},
+    )
+
+    restored = router.restore_many(
+        [
+            grant_for(*plain, "g-0"),
+            grant_for(*new_purchase, "g-new"),  # another grant: its counters must be reset first
+            grant_for(*away, "g-2"),
+            grant_for(*other_user, "g-3"),  # a trial session is in the way
+            grant_for(*online, "g-4"),
+        ]
+    )
+
+    assert restored == [plain[0]]
+    assert not emulator.is_online(new_purchase[0]) and not emulator.is_online(away[0])
+    assert [s["user"] for s in for_mac(emulator.active(), other_user[0])] == ["trial-1"]
+    (user,) = named(emulator.users(), new_purchase[0])
+    assert user["comment"] == "p2c:g-1", "the other purchase's user is untouched"
+
+
+def test_nothing_to_restore_sends_nothing(emulator, router):
+    before = len(emulator.command_log)
+    assert router.restore_many([]) == []
+    assert len(emulator.command_log) == before
