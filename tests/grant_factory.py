@@ -12,8 +12,8 @@ from portal.ledger.models import Grant, Payment
 _numbers = iter(range(1, 100_000))
 
 
-def grant_now(services: Any, package: Any, emulator: Any, *, seconds: int, router: str = "main") -> Grant:
-    """A paid grant confirmed online on the router (no M-Pesa round trip: not what is tested)."""
+def unconfirmed_grant(services: Any, package: Any, emulator: Any, *, seconds: int, router: str = "main") -> Grant:
+    """A paid grant for a device on the Wi-Fi, before any router login."""
     n = next(_numbers)
     mac, ip = f"AA:BB:CC:01:{n // 256:02X}:{n % 256:02X}", f"10.6.{n // 250}.{n % 250 + 2}"
     emulator.device_join(mac, ip)
@@ -34,9 +34,15 @@ def grant_now(services: Any, package: Any, emulator: Any, *, seconds: int, route
         )
         grant = grants.create_for_payment(services, payment, now, seconds=seconds)
     grants.publish_live(services, grant)
+    return grant
+
+
+def grant_now(services: Any, package: Any, emulator: Any, *, seconds: int, router: str = "main") -> Grant:
+    """A paid grant confirmed online on the router (no M-Pesa round trip: not what is tested)."""
+    grant = unconfirmed_grant(services, package, emulator, seconds=seconds, router=router)
     process_outbox(services)
     grant = Grant.get_by_id(grant.id)
-    assert grant.online_at == now and emulator.is_online(mac)
+    assert grant.online_at == services.clock.now() and emulator.is_online(grant.mac)
     return grant
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from portal.domain import expiry
 from portal.domain.grant_clock import bank_stopped, device_chain, resume_clock, stop_clock
 from portal.ledger.models import Grant, PaymentEvent
-from tests.grant_factory import grant_now, stacked_purchase
+from tests.grant_factory import grant_now, stacked_purchase, unconfirmed_grant
 
 
 def credits(grant: Grant) -> list[int]:
@@ -97,30 +97,11 @@ def test_a_never_confirmed_grant_slides_instead_of_ending(services, package, emu
 def _logged_in_by_a_worker_that_died(services, package, emulator) -> Grant:
     """A paid grant whose router login went through, and whose worker was killed before the
     ledger heard of it: the router has the session, the grant is still unconfirmed."""
-    from portal.domain import grants
     from portal.domain.outbox import device_grant
-    from portal.ledger.models import Payment
 
-    mac, ip = "AA:BB:CC:0D:00:01", "10.6.13.2"
-    emulator.device_join(mac, ip)
-    now = services.clock.now()
-    with services.db.atomic():
-        payment = Payment.create(
-            public_id="died-after-login",
-            package=package,
-            router="main",
-            mac=mac,
-            ip=ip,
-            phone="254712345678",
-            amount=package.price,
-            status="paid",
-            created_at=now,
-            updated_at=now,
-            paid_at=now,
-        )
-        grant = grants.create_for_payment(services, payment, now, seconds=600)
-    services.router("main").authorize(device_grant(grant, now))  # its last act
-    assert emulator.is_online(mac) and Grant.get_by_id(grant.id).online_at is None
+    grant = unconfirmed_grant(services, package, emulator, seconds=600)
+    services.router("main").authorize(device_grant(grant, services.clock.now()))  # its last act
+    assert emulator.is_online(grant.mac) and Grant.get_by_id(grant.id).online_at is None
     return Grant.get_by_id(grant.id)
 
 
