@@ -16,7 +16,11 @@ second of lateness per session is allowed: expiry is "at most about a second lat
 The slowest grant is the business time from the payment to the router confirming the
 customer online (a payment made during a reboot waits for the router).
 
-    python bench/soak.py [--payments 100000] [--seed 1] [--kills 5]
+    python bench/soak.py [--payments 100000] [--seed 1] [--kills 5] [--hours 24]
+
+It prints a progress line per simulated hour (payments/s, minutes to the end of the day) and
+at the end where the main loop's real time went. ``SOAK_DEBUG=1`` prints, for every device
+whose online time differs from what it bought, its grants and its sessions on the emulator.
 """
 
 from __future__ import annotations
