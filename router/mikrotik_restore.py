@@ -5,7 +5,7 @@ comment) and their booked uptime. So the devices whose session was lost can be p
 with one listing of the host table, our users and the live sessions, then two commands
 per device: the user's ``limit-uptime`` (uptime already booked plus the grant's limit, as
 :meth:`router.mikrotik.MikrotikRouter.authorize` sets it) and the login; one more listing
-confirms who is online. A router with 2,000 customers is back in seconds, not minutes.
+confirms who is online: about five times fewer commands than logging each device in anew.
 
 Only the plain case is done here: our user for the same grant, the device on the hotspot
 at the grant's address, no session of any kind on that MAC. Anything else is left to

@@ -53,7 +53,9 @@ def reconcile_router(services: Services, name: str) -> dict[str, int]:
                     confirm_online(services, name, mac, _logged_in_at(grant, now, online[mac]))
         elif not _ran_out(grant, now):
             lost.append(grant)
-    restored = _restore_in_one_pass(services, name, lost, now)
+    # Customers a fault cut off (their clocks stopped) come back in one pass; a device that
+    # walked away with time left is not looked for in every pass's full listings.
+    restored = _restore_in_one_pass(services, name, [g for g in lost if moment(g.offline_since) is not None], now)
     for grant in lost:
         if grant.mac in restored:
             continue

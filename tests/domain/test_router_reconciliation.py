@@ -1,0 +1,40 @@
+"""Router reconciliation after a reboot: the customers it cut off come back in one router pass
+(no outbox row, no per-device lookups), their time credited; others keep the per-device path.
+The RouterOS emulator over TCP, the ledger, a real Redis, a manual clock."""
+
+from __future__ import annotations
+
+from portal.domain.router_reconciliation import watch_and_reconcile
+from portal.ledger.models import Grant, OutboxItem
+from tests.grant_factory import grant_now
+
+
+def test_a_reboot_brings_everyone_back_in_one_pass_with_the_boot_time_credited(services, package, emulator):
+    grants = [grant_now(services, package, emulator, seconds=600) for _ in range(30)]
+    watch_and_reconcile(services, "main")  # the probe's last sign of life before the reboot
+    emulator.reboot(boot_seconds=20)
+    services.clock.advance(20)
+    emulator.advance(0)
+    outbox_before = OutboxItem.select().count()
+    logged = len(emulator.command_log)
+
+    watch_and_reconcile(services, "main")
+
+    assert all(emulator.is_online(grant.mac) for grant in grants)
+    assert OutboxItem.select().count() == outbox_before, "restored in the batch, not one by one"
+    host_lookups = [c for c in emulator.command_log[logged:] if c[0] == "/ip/hotspot/host/print" and "?" in c[1]]
+    assert host_lookups == [], "one listing of the host table, no lookup per device"
+    assert {Grant.get_by_id(g.id).credited_seconds for g in grants} == {20}
+
+
+def test_a_device_that_walked_away_is_not_looked_for_with_full_listings(services, package, emulator):
+    grant = grant_now(services, package, emulator, seconds=3600)
+    emulator.device_leave(grant.mac)  # left the venue with time on it: no fault, its clock runs
+    services.clock.advance(600)  # the hotspot's keepalive timeout ends its session
+    assert not emulator.is_online(grant.mac)
+    logged = len(emulator.command_log)
+
+    watch_and_reconcile(services, "main")
+
+    listings = [c for c in emulator.command_log[logged:] if c[0] == "/ip/hotspot/host/print" and "?" not in c[1]]
+    assert listings == [] and Grant.get_by_id(grant.id).credited_seconds == 0
