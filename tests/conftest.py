@@ -27,6 +27,7 @@ from portal.domain.context import Services
 from portal.live import RedisHandle, open_redis
 from portal.loopback import HttpThread
 from portal.wiring import build_services
+from portal.worker.scheduler import Worker
 from tests import backends
 
 # 09:00 UTC is 12:00 in Nairobi.
@@ -388,3 +389,13 @@ def admin_http(base_url: str, owner: str) -> Iterator[AdminOverHttp]:
     assert answer.status_code == 303 and answer.headers["Location"].endswith("/admin/"), answer.text[:300]
     yield browser
     browser.close()
+
+
+@pytest.fixture
+def worker(services: Any) -> Iterator[Worker]:
+    """The worker (leader, expiry timer, router lanes) on its own threads, settled at start."""
+    running = Worker(services)
+    running.start()
+    assert running.settle()
+    yield running
+    running.stop()

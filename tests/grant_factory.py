@@ -12,11 +12,8 @@ from portal.ledger.models import Grant, Payment
 _numbers = iter(range(1, 100_000))
 
 
-def unconfirmed_grant(services: Any, package: Any, emulator: Any, *, seconds: int, router: str = "main") -> Grant:
-    """A paid grant for a device on the Wi-Fi, before any router login."""
+def _paid_grant(services: Any, package: Any, router: str, mac: str, ip: str, seconds: int) -> Grant:
     n = next(_numbers)
-    mac, ip = f"AA:BB:CC:01:{n // 256:02X}:{n % 256:02X}", f"10.6.{n // 250}.{n % 250 + 2}"
-    emulator.device_join(mac, ip)
     now = services.clock.now()
     with services.db.atomic():
         payment = Payment.create(
@@ -37,6 +34,14 @@ def unconfirmed_grant(services: Any, package: Any, emulator: Any, *, seconds: in
     return grant
 
 
+def unconfirmed_grant(services: Any, package: Any, emulator: Any, *, seconds: int, router: str = "main") -> Grant:
+    """A paid grant for a device on the Wi-Fi, before any router login."""
+    n = next(_numbers)
+    mac, ip = f"AA:BB:CC:01:{n // 256:02X}:{n % 256:02X}", f"10.6.{n // 250}.{n % 250 + 2}"
+    emulator.device_join(mac, ip)
+    return _paid_grant(services, package, router, mac, ip, seconds)
+
+
 def grant_now(services: Any, package: Any, emulator: Any, *, seconds: int, router: str = "main") -> Grant:
     """A paid grant confirmed online on the router (no M-Pesa round trip: not what is tested)."""
     grant = unconfirmed_grant(services, package, emulator, seconds=seconds, router=router)
@@ -48,23 +53,6 @@ def grant_now(services: Any, package: Any, emulator: Any, *, seconds: int, route
 
 def stacked_purchase(services: Any, current: Grant, *, seconds: int) -> Grant:
     """A second purchase for the device of ``current`` while it has time left."""
-    n = next(_numbers)
-    now = services.clock.now()
-    with services.db.atomic():
-        payment = Payment.create(
-            public_id=f"t{n}",
-            package=current.package,
-            router=current.router,
-            mac=current.mac,
-            ip=current.ip,
-            phone="254712345678",
-            amount=current.package.price,
-            status="paid",
-            created_at=now,
-            updated_at=now,
-            paid_at=now,
-        )
-        grant = grants.create_for_payment(services, payment, now, seconds=seconds)
-    grants.publish_live(services, grant)
+    grant = _paid_grant(services, current.package, current.router, current.mac, current.ip, seconds)
     process_outbox(services)
     return Grant.get_by_id(grant.id)

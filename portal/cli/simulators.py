@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 
 import click
 
@@ -41,7 +42,6 @@ def simulate_daraja(
 ) -> None:
     """Run the Daraja simulator stand-alone (staging, the install test)."""
     import os
-    import threading
 
     if callback_ca:
         os.environ["PAY2CONNECT_SIMULATOR_CA_BUNDLE"] = callback_ca
@@ -66,14 +66,7 @@ def simulate_daraja(
     click.echo(f"Virtual phone:     {simulator.phone_page_url}")
     click.echo(f"Credentials:       consumer_key={consumer_key} shortcode={shortcode} (secret and passkey as given)")
     click.echo("Press Ctrl-C to stop.", nl=True)
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    try:
-        stopped.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        simulator.stop()
+    _until_stopped(simulator.stop)
 
 
 @click.command("emulate-router")
@@ -90,8 +83,6 @@ def emulate_router(host: str, port: int, devices: int, username: str, password: 
         check_port_free(host, port)
         serve_forever(host=host, port=port, devices=devices)
         return
-    import threading
-
     from router.emulator import RouterEmulator
     from router.emulator.standalone import simulated_devices
 
@@ -103,6 +94,13 @@ def emulate_router(host: str, port: int, devices: int, username: str, password: 
     for mac, ip in simulated_devices(devices):
         click.echo(f"  device on the hotspot: {mac}  {ip}")
     click.echo("Press Ctrl-C to stop.")
+    _until_stopped(emulator.stop)
+
+
+def _until_stopped(stop: Callable[[], object]) -> None:
+    """Block until SIGTERM or Ctrl-C, then ``stop`` the server."""
+    import threading
+
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:
@@ -110,4 +108,4 @@ def emulate_router(host: str, port: int, devices: int, username: str, password: 
     except KeyboardInterrupt:
         pass
     finally:
-        emulator.stop()
+        stop()

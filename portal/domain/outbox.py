@@ -134,22 +134,7 @@ def _run_outbox_item(services: Services, item_id: int) -> bool:
             Grant.update(router_state="removed").where(Grant.id == grant.id, Grant.mac == item.mac).execute()
             record(grant.payment_id, "router_revoked", services.clock, router=item.router, attempt=item.attempts + 1)
     except RouterError as err:
-        attempts = item.attempts + 1
-        OutboxItem.update(
-            attempts=attempts,
-            next_attempt_at=now + _backoff(services, attempts),
-            last_error=f"{err.key}: {err.message}"[:300],
-        ).where(OutboxItem.id == item.id).execute()
-        record(
-            grant.payment_id,
-            "router_error",
-            services.clock,
-            action=item.action,
-            router=item.router,
-            error=err.key,
-            message=err.message,
-            attempt=attempts,
-        )
+        attempts = _retry_later(services, item, grant.payment_id, err, now)
         log.warning("router %s %s failed (attempt %d): %s", item.router, item.action, attempts, err.message)
         return False
     # ``attempts`` counts router calls made, the one that worked included.
@@ -209,24 +194,30 @@ def _chunks(revocations: Sequence[Revocation], size: int = 400) -> list[Sequence
 
 def _failed(services: Services, revocation: Revocation, err: RouterError, now: datetime) -> None:
     item = OutboxItem.get_or_none(OutboxItem.id == revocation.outbox_id)
-    if item is None:
-        return
-    attempts = item.attempts + 1
+    if item is not None:
+        _retry_later(services, item, revocation.payment_id, err, now)
+
+
+def _retry_later(services: Services, item: OutboxItem, payment_id: int, err: RouterError, now: datetime) -> int:
+    """Count the failed attempt, schedule the next one with backoff, put the error on the
+    payment's timeline; returns the attempts made so far."""
+    attempts: int = item.attempts + 1
     OutboxItem.update(
         attempts=attempts,
         next_attempt_at=now + _backoff(services, attempts),
         last_error=f"{err.key}: {err.message}"[:300],
     ).where(OutboxItem.id == item.id).execute()
     record(
-        revocation.payment_id,
+        payment_id,
         "router_error",
         services.clock,
-        action="revoke",
-        router=revocation.router,
+        action=item.action,
+        router=item.router,
         error=err.key,
         message=err.message,
         attempt=attempts,
     )
+    return attempts
 
 
 def due_items(services: Services, limit: int = 200) -> dict[str, list[int]]:

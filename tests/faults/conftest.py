@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from portal.live import RedisHandle
-from portal.worker.scheduler import Worker
 from tests.faults.report import FAULT_LINES
 from tests.faults.world import World
 
@@ -37,15 +36,6 @@ BURST_LIMITS = {
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     return {"limits": dict(BURST_LIMITS)}
-
-
-@pytest.fixture
-def worker(services: Any) -> Iterator[Worker]:
-    running = Worker(services)
-    running.start()
-    assert running.settle()
-    yield running
-    running.stop()
 
 
 @pytest.fixture

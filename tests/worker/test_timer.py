@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
@@ -16,15 +14,6 @@ from portal.domain import grants
 from portal.ledger.models import Grant, OutboxItem
 from portal.worker.scheduler import Worker
 from tests.grant_factory import grant_now
-
-
-@pytest.fixture
-def worker(services: Any) -> Iterator[Worker]:
-    running = Worker(services)
-    running.start()
-    assert running.settle()
-    yield running
-    running.stop()
 
 
 def test_a_grant_ends_at_its_due_time_not_a_moment_before(services, package, emulator, worker):
