@@ -135,9 +135,7 @@ def settle_and_check(world: World, devices: list[tuple[str, str]]) -> tuple[int,
     assert grants == Counter(taken), "granted differs from paid"
     receipts = [p.receipt for p in Payment.select() if p.receipt]
     assert len(receipts) == len(set(receipts)), "a receipt credited twice"
-    while (first := Grant.select().where(Grant.status == "active").order_by(Grant.expires_at).first()) is not None:
-        world.jump_to_first_end()  # a second before the next end; it ends in real time
-        assert wait_for(lambda first=first: Grant.get_by_id(first.id).status != "active", 10)
+    world.run_out_every_grant()
     assert wait_for(lambda: not any(world.emulator.is_online(mac) for mac, _ in devices), 15)
     bought = {mac: PACKAGE_SECONDS * count for mac, count in taken.items()}
     lost = check_losses(world.emulator, bought, REAL_TIME_TOLERANCE)
@@ -254,8 +252,8 @@ def test_a_push_answered_as_the_web_process_dies_is_credited_by_the_statement_re
     assert recover_by_statement(world, lost) == 1
     assert Payment.get_by_id(payment.id).status == "paid"
     assert wait_for(lambda: world.emulator.is_online(mac), 30), "the device should be online after the attach"
-    world.jump_to_first_end()  # a second before its end; it ends in real time
-    assert wait_for(lambda: not world.emulator.is_online(mac), 15)
+    world.run_out_every_grant()
+    assert not world.emulator.is_online(mac)
     report(
         "kill -9 as Daraja answers a push, its callback lost",
         "no id to ask M-Pesa about; the statement review attaches the money: paid 1 = granted 1",

@@ -258,6 +258,23 @@ class World:
         if first is not None:
             self.clock.jump(max((first.expires_at - self.clock.now()).total_seconds() - before, 0.0))
 
+    def run_out_every_grant(self, timeout: float = 10.0) -> None:
+        """Jump to a second before each grant's end in turn and wait, in real time, until it
+        ended and its device is logged out (unless another grant of the device runs on).
+        The next jump waits for the logout: business time skipped while a logout is still
+        on its way would count as time online on the emulator."""
+        from portal.ledger.models import Grant
+
+        while (first := Grant.select().where(Grant.status == "active").order_by(Grant.expires_at).first()) is not None:
+            self.jump_to_first_end()
+
+            def over(grant: Any = first) -> bool:
+                ended = Grant.get_by_id(grant.id).status != "active"
+                covered = Grant.select().where(Grant.mac == grant.mac, Grant.status == "active").exists()
+                return ended and (covered or not self.emulator.is_online(grant.mac))
+
+            assert wait_for(over, timeout), f"grant {first.id} did not end and log out on time"
+
     def close(self) -> None:
         for proc in reversed(self.procs):
             proc.stop()
