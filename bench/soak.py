@@ -86,7 +86,16 @@ class _LateApp:
         return self.app(environ, start_response)
 
 
-def run(payments: int, *, seed: int = 1, kills: int = 5, hours: float = 24, workdir: Path, log: Any = print) -> Figures:
+def run(
+    payments: int,
+    *,
+    seed: int = 1,
+    kills: int = 5,
+    hours: float = 24,
+    device_count: int | None = None,
+    workdir: Path,
+    log: Any = print,
+) -> Figures:
     from werkzeug.serving import make_server
 
     from portal import create_app
@@ -145,7 +154,7 @@ def run(payments: int, *, seed: int = 1, kills: int = 5, hours: float = 24, work
         add_package(validate_changes({"name": name, "price": str(price), "duration": duration}), clock)
         for name, duration, price in PACKAGES
     ]
-    pool = max(50, min(payments // 8, 4000))
+    pool = device_count or max(50, min(payments // 8, 4000))
     devices = [
         (f"02:5A:00:00:{n // 256:02X}:{n % 256:02X}", f"10.{20 + n // 250}.0.{n % 250 + 2}") for n in range(pool)
     ]
@@ -368,9 +377,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--kills", type=int, default=5, help="how many times the worker is killed")
     parser.add_argument("--hours", type=float, default=24, help="business hours the payments are spread over")
+    parser.add_argument("--devices", type=int, help="how many devices buy (default: payments / 8, 50 to 4,000)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="p2c-soak-") as folder:
-        figures = run(args.payments, seed=args.seed, kills=args.kills, hours=args.hours, workdir=Path(folder), log=_log)
+        figures = run(
+            args.payments,
+            seed=args.seed,
+            kills=args.kills,
+            hours=args.hours,
+            device_count=args.devices,
+            workdir=Path(folder),
+            log=_log,
+        )
         if not figures.ok:  # the product's last warnings, before the folder goes
             for line in (Path(folder) / "soak.log").read_text().splitlines()[-40:]:
                 _log(line)

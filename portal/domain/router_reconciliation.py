@@ -13,12 +13,12 @@ import logging
 from datetime import datetime, timedelta
 
 from portal.domain.context import Services
-from portal.domain.grant_clock import confirm_online, moment, resume_clock
+from portal.domain.grant_clock import CHAIN_QUERY_DEVICES, confirm_online, confirm_online_many, moment, resume_clock
 from portal.domain.outbox import device_grant, device_has_time, queue, run_outbox_item
 from portal.domain.router_watch import Watch, probe, recovery_window_over, remember_fault, stop_clocks_after_fault
 from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant, Payment
-from portal.ledger.timeline import record
+from portal.ledger.timeline import batched, record
 from router import RouterError
 
 log = logging.getLogger(__name__)
@@ -87,12 +87,13 @@ def _restore_in_one_pass(services: Services, name: str, grants: list[Grant], now
         return set()
     restored = set(router.restore_many([device_grant(grant, now) for grant in grants]))
     online_at = services.clock.now()
-    with write_transaction(services.db):
-        for grant in grants:
-            if grant.mac not in restored:
-                continue
-            Grant.update(router_state="online").where(Grant.id == grant.id).execute()
-            confirm_online(services, name, grant.mac, online_at)
+    back = [grant for grant in grants if grant.mac in restored]
+    with write_transaction(services.db), batched():
+        for first in range(0, len(back), CHAIN_QUERY_DEVICES):
+            ids = [grant.id for grant in back[first : first + CHAIN_QUERY_DEVICES]]
+            Grant.update(router_state="online").where(Grant.id.in_(ids)).execute()
+        confirm_online_many(services, name, dict.fromkeys(restored, online_at))
+        for grant in back:
             record(grant.payment_id, "router_authorized", services.clock, router=name, restored_after="session lost")
     return restored
 

@@ -24,6 +24,7 @@ from portal.domain.context import Services
 from portal.domain.grant_clock import stop_clock
 from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant, RouterLink
+from portal.ledger.timeline import batched
 from router import RouterError
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def stop_clocks_after_fault(services: Services, name: str, since: datetime, reas
         if current is None or (grant.starts_at, grant.id) < (current.starts_at, current.id):
             heads[grant.mac] = grant  # only the grant that was running: the ones after it move with it
     stopped = 0
-    with write_transaction(services.db):
+    with write_transaction(services.db), batched():
         for grant in heads.values():
             stopped += stop_clock(services, grant, since, reason=reason)
     if stopped:

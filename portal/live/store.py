@@ -88,14 +88,23 @@ class LiveStore:
     # -- sessions ------------------------------------------------------------------
     def put_session(self, grant_id: int, router: str, mac: str, expires_at: datetime) -> None:
         """Record a live grant and index it by device and by expiry time."""
+        self.put_sessions([(grant_id, router, mac, expires_at)])
+
+    def put_sessions(self, sessions: Iterable[tuple[int, str, str, datetime]]) -> None:
+        """:meth:`put_session` for many ``(grant id, router, mac, expires at)`` in one round
+        trip (a router's reboot puts thousands back); the timer hears the earliest end once."""
+        sessions = list(sessions)
+        if not sessions:
+            return
         pipe = self.redis.pipeline()
-        pipe.hset(
-            f"{PREFIX}session:{grant_id}",
-            mapping={"router": router, "mac": mac, "expires_at": str(_ts(expires_at))},
-        )
-        pipe.set(f"{PREFIX}device:{router}:{mac}", grant_id)
-        pipe.zadd(EXPIRY_INDEX, {str(grant_id): _ts(expires_at)})
-        pipe.publish(EXPIRY_CHANNEL, repr(_ts(expires_at)))
+        for grant_id, router, mac, expires_at in sessions:
+            pipe.hset(
+                f"{PREFIX}session:{grant_id}",
+                mapping={"router": router, "mac": mac, "expires_at": str(_ts(expires_at))},
+            )
+            pipe.set(f"{PREFIX}device:{router}:{mac}", grant_id)
+            pipe.zadd(EXPIRY_INDEX, {str(grant_id): _ts(expires_at)})
+        pipe.publish(EXPIRY_CHANNEL, repr(min(_ts(expires_at) for *_, expires_at in sessions)))
         pipe.execute()
 
     def drop_session(self, grant_id: int, router: str, mac: str) -> None:

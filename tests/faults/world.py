@@ -275,6 +275,12 @@ class World:
 
             assert wait_for(over, timeout), f"grant {first.id} did not end and log out on time"
 
+        def all_out() -> bool:  # grants that ended with the last one may still be logging out
+            ended = {g.mac for g in Grant.select(Grant.mac).where(Grant.status != "active")}
+            return not any(self.emulator.is_online(mac) for mac in ended)
+
+        assert wait_for(all_out, timeout), "a device whose time ran out is still online"
+
     def close(self) -> None:
         for proc in reversed(self.procs):
             proc.stop()

@@ -111,6 +111,10 @@ class SimulatorState:
         self._lock = threading.RLock()
         self._tokens: dict[str, datetime] = {}
         self._transactions: dict[str, _Transaction] = {}
+        # Indexes, so a push or a tick costs the same after 100,000 transactions as after 10:
+        # the pending ones (oldest first) and each phone's, for the per-phone rules.
+        self._pending: dict[str, _Transaction] = {}
+        self._by_phone: dict[str, list[_Transaction]] = {}
         self._scripts: dict[str, _Script] = {}
         self._requests_this_second: dict[tuple[str, int], int] = {}
         self.tokens_minted = 0
@@ -207,6 +211,8 @@ class SimulatorState:
                 prompted=prompted,
             )
             self._transactions[checkout_id] = transaction
+            self._pending[checkout_id] = transaction
+            self._by_phone.setdefault(request.phone, []).append(transaction)
             return transaction.snapshot()
 
     def script_outcome(self, phone: str, outcome: str, *, after_seconds: float | None, times: int | None) -> None:
@@ -229,8 +235,8 @@ class SimulatorState:
         now = self.clock.now()
         ended: list[TransactionSnapshot] = []
         with self._lock:
-            for transaction in self._transactions.values():
-                if transaction.status == PENDING and transaction.due_at <= now:
+            for transaction in list(self._pending.values()):
+                if transaction.due_at <= now:
                     name = "timeout" if transaction.outcome == ASK else transaction.outcome
                     self._complete(transaction, OUTCOMES[name], at=transaction.due_at)
                     ended.append(transaction.snapshot())
@@ -264,19 +270,21 @@ class SimulatorState:
     def pending_prompts(self) -> list[TransactionSnapshot]:
         """Prompts showing on a phone right now, oldest first."""
         with self._lock:
-            return [t.snapshot() for t in self._transactions.values() if t.status == PENDING and t.prompted]
+            return [t.snapshot() for t in self._pending.values() if t.prompted]
 
     def reset(self) -> None:
         """Forget transactions, scripts and throttling counters (tokens stay valid)."""
         with self._lock:
             self._transactions.clear()
+            self._pending.clear()
+            self._by_phone.clear()
             self._scripts.clear()
             self._requests_this_second.clear()
 
     # -- rules ------------------------------------------------------------------------------
 
     def _prompt_pending_for(self, phone: str) -> bool:
-        return any(t.phone == phone and t.status == PENDING and t.prompted for t in self._transactions.values())
+        return any(t.status == PENDING and t.prompted for t in self._by_phone.get(phone, ()))
 
     def _party_matches(self, request: PushRequest) -> bool:
         """PayBill pays the shortcode itself; a Till merchant's PartyB must be the till."""
@@ -289,12 +297,8 @@ class SimulatorState:
         """Rule 17: the same amount from the same phone within the window after a payment."""
         window_start = now - timedelta(seconds=self.knobs.rule17_window_seconds)
         return any(
-            t.phone == phone
-            and t.amount == amount
-            and t.result_code == 0
-            and t.completed_at is not None
-            and t.completed_at > window_start
-            for t in self._transactions.values()
+            t.amount == amount and t.result_code == 0 and t.completed_at is not None and t.completed_at > window_start
+            for t in self._by_phone.get(phone, ())
         )
 
     def _planned_outcome(self, phone: str) -> tuple[str, float]:
@@ -324,6 +328,7 @@ class SimulatorState:
 
     def _complete(self, transaction: _Transaction, outcome: Outcome, *, at: datetime) -> None:
         transaction.status = COMPLETED
+        self._pending.pop(transaction.checkout_request_id, None)
         transaction.result_code = outcome.result_code
         transaction.result_desc = outcome.result_desc
         transaction.completed_at = at
