@@ -72,6 +72,7 @@ class Services:
 
     def close(self) -> None:
         """Stop everything this process started, in reverse order."""
+        self.meters.close()  # its last observations, while Redis is still there
         for router in self.routers.values():
             try:
                 router.close()

@@ -10,15 +10,22 @@ process does not make a counter go backwards), and it works when the worker runs
 machine. Whatever is already durable (payments, sessions, outboxes, alerts) is not counted
 here at all: ``/metrics`` reads it from the ledger at scrape time (:mod:`portal.domain.metrics`).
 
-Writing never raises: a metric must not fail a payment. Reading raises ``redis.RedisError``.
+Writing never raises: a metric must not fail a payment. Writes are sent together, a batch
+every :attr:`Meters.flush_seconds` (a payment makes about nine; one round trip each cost more
+than the rest of the payment's Redis work), by a small thread that runs only while there is
+something to send. Reading flushes this process's batch first. Reading raises
+``redis.RedisError``.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import math
 import secrets
+import threading
+import weakref
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +40,16 @@ PREFIX = "p2c:metric:"
 RECENT = "p2c:recent:"
 RECORD = "p2c:record:"
 Labels = tuple[tuple[str, str], ...]
+
+
+_INSTANCES: weakref.WeakSet[Meters] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_all_at_exit() -> None:
+    """A process that ends without closing its services still sends its last observations."""
+    for meters in list(_INSTANCES):
+        meters.flush()
 
 
 def _labels_field(labels: Mapping[str, str]) -> str:
@@ -76,8 +93,17 @@ def bucket_for(value: float, bounds: Sequence[float]) -> float:
 class Meters:
     """See the module docstring. One instance per process, around the shared Redis client."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    #: Most observations waiting before a write sends them at once, not waiting for the thread.
+    MAX_WAITING = 2_000
+
+    def __init__(self, client: redis.Redis, *, flush_seconds: float = 0.2) -> None:
         self.redis = client
+        self.flush_seconds = flush_seconds
+        self._lock = threading.Lock()
+        self._waiting: list[Callable[[Any], object]] = []
+        self._flusher: threading.Thread | None = None
+        self._closed = threading.Event()
+        _INSTANCES.add(self)
 
     # -- writing (never raises) -----------------------------------------------------------
     def inc(self, name: str, labels: Mapping[str, str], amount: float = 1.0) -> None:
@@ -111,23 +137,61 @@ class Meters:
         self._write(write)
 
     def _write(self, build: Callable[[Any], object]) -> None:
+        with self._lock:
+            self._waiting.append(build)
+            full = len(self._waiting) >= self.MAX_WAITING
+            if self._flusher is None and not self._closed.is_set():
+                self._flusher = threading.Thread(target=self._flush_while_busy, name="p2c-meters", daemon=True)
+                self._flusher.start()
+        if full or self._closed.is_set():
+            self.flush()
+
+    def flush(self) -> bool:
+        """Send what is waiting in one round trip; False if nothing was. Never raises."""
+        with self._lock:
+            builds, self._waiting = self._waiting, []
+        if not builds:
+            return False
         try:
             pipe = self.redis.pipeline(transaction=False)
-            build(pipe)
+            for build in builds:
+                build(pipe)
             pipe.execute()
         except (redis.RedisError, OSError) as err:
-            log.debug("metric not recorded: %s", err)
+            log.debug("%d metric observation(s) not recorded: %s", len(builds), err)
+        return True
+
+    def close(self) -> None:
+        """Send what is waiting and stop the thread; later writes go out at once."""
+        self._closed.set()
+        with self._lock:
+            flusher = self._flusher
+        if flusher is not None and flusher is not threading.current_thread():
+            flusher.join(timeout=2)
+        self.flush()
+
+    def _flush_while_busy(self) -> None:
+        while not self._closed.wait(self.flush_seconds):
+            if self.flush():
+                continue
+            with self._lock:  # a quiet spell: stop; the next write starts a new thread
+                if not self._waiting:
+                    self._flusher = None
+                    return
 
     # -- reading --------------------------------------------------------------------------
     def counters(self, name: str) -> dict[Labels, float]:
+        self.flush()
         raw = cast("dict[bytes, bytes]", self.redis.hgetall(f"{PREFIX}counter:{name}"))
         return {_labels_from(k.decode()): float(v) for k, v in raw.items()}
 
     def gauges(self, name: str) -> dict[Labels, float]:
+        self.flush()
         raw = cast("dict[bytes, bytes]", self.redis.hgetall(f"{PREFIX}gauge:{name}"))
         return {_labels_from(k.decode()): float(v) for k, v in raw.items()}
 
     def histograms(self, name: str) -> dict[Labels, HistogramData]:
+        self.flush()
         raw = cast("dict[bytes, bytes]", self.redis.hgetall(f"{PREFIX}histogram:{name}"))
         found: dict[Labels, HistogramData] = {}
         for key, value in raw.items():
@@ -143,6 +207,7 @@ class Meters:
 
     def recent(self, series: str, since: datetime) -> Counter[str]:
         """How many of each outcome ``series`` had from ``since`` on."""
+        self.flush()
         members = cast("list[bytes]", self.redis.zrangebyscore(f"{RECENT}{series}", _ts(since), "+inf"))
         return Counter(member.decode().split(":")[1] for member in members)
 

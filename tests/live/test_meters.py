@@ -4,6 +4,7 @@ writing never raises, even with Redis gone."""
 from __future__ import annotations
 
 import math
+import time
 from datetime import UTC, datetime, timedelta
 
 import redis
@@ -46,6 +47,7 @@ def test_gauges_and_recent_windows(redis_handle):
     assert meters.recent("daraja", T0) == {"ok": 2, "error": 1, "slow": 1}
     assert meters.recent("daraja", T0 + timedelta(seconds=45)) == {"ok": 1, "slow": 1}
     meters.note("daraja", "ok", T0 + timedelta(seconds=650), keep_seconds=600)  # drops 0 s and 30 s
+    meters.flush()
     assert redis_handle.client.zcard("p2c:recent:daraja") == 3
 
 
@@ -57,9 +59,31 @@ def test_records_round_trip(redis_handle):
     assert meters.get_record("alert:x") == {}
 
 
+def test_writes_go_out_together_shortly_after_and_at_close(redis_handle):
+    """Observations wait in the process for one round trip: the thread sends them within
+    ``flush_seconds``; close sends the rest; a read in this process sees its own at once."""
+    meters = Meters(redis_handle.client, flush_seconds=0.05)
+    for _ in range(5):
+        meters.inc("c", {"k": "v"})
+    assert meters.counters("c") == {(("k", "v"),): 5.0}  # a read flushes this process's first
+    meters.inc("c", {"k": "v"})
+    deadline = time.monotonic() + 2
+    while redis_handle.client.hget("p2c:metric:counter:c", '[["k","v"]]') != b"6" and time.monotonic() < deadline:
+        time.sleep(0.01)  # the flusher thread, in real time
+    assert redis_handle.client.hget("p2c:metric:counter:c", '[["k","v"]]') == b"6"
+    slow = Meters(redis_handle.client, flush_seconds=60)
+    slow.inc("c", {"k": "v"})
+    assert redis_handle.client.hget("p2c:metric:counter:c", '[["k","v"]]') == b"6"  # still waiting
+    slow.close()
+    assert redis_handle.client.hget("p2c:metric:counter:c", '[["k","v"]]') == b"7"
+    slow.inc("c", {"k": "v"})  # after close: at once
+    assert redis_handle.client.hget("p2c:metric:counter:c", '[["k","v"]]') == b"8"
+
+
 def test_writing_never_raises_when_redis_is_gone():
     gone = Meters(redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
     gone.inc("c", {})
     gone.observe("h", {}, 1.0, BOUNDS)
     gone.set_gauge("g", {}, 1)
     gone.note("daraja", "ok", T0, 60)
+    gone.close()  # sends, fails quietly
