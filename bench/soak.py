@@ -41,6 +41,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from process_host import ProcessHost, SharedManualClock
+
 DAY = 86_400
 TICK = 20  # business seconds per step
 PACKAGES = (("10 minutes", "10m", 5), ("30 minutes", "30m", 10), ("1 hour", "1h", 20))
@@ -99,22 +101,23 @@ def run(
     from werkzeug.serving import make_server
 
     from portal import create_app
-    from portal.clock import ManualClock
     from portal.config import load_settings
     from portal.domain import confirmations
     from portal.domain.errors import PortalError
     from portal.domain.packages import add_package, validate_changes
     from portal.domain.payments import PayRequest, start_payment
     from portal.ledger.models import Grant, Payment, PaymentEvent
-    from portal.mpesa.simulator import DarajaSimulator
     from portal.wiring import build_services
     from portal.worker.scheduler import Worker
 
     started = time.monotonic()
     warnings = _quiet_logs(workdir / "soak.log")
     rng = random.Random(seed)
-    clock = ManualClock(datetime(2026, 3, 2, 0, 0, tzinfo=UTC))
-    simulator = DarajaSimulator(clock=clock, default_outcome="success", approve_after_seconds=5.0).start()
+    clock = SharedManualClock(datetime(2026, 3, 2, 0, 0, tzinfo=UTC))
+    # The router and M-Pesa each in a process of their own (bench/process_host.py), as they
+    # are elsewhere in real life: the product does not take turns with them for one core.
+    simulator = ProcessHost("daraja", clock, default_outcome="success", approve_after_seconds=5.0)
+    emulator = ProcessHost("router", clock, identity="main", username="pay2connect", password="secret")
     late = _LateApp()
     server = make_server("127.0.0.1", 0, late, threaded=True)
     serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -127,15 +130,25 @@ def run(
         "database": {"url": f"sqlite:///{workdir / 'ledger.db'}"},
         "mpesa": {
             "environment": "simulator",
-            "base_url": simulator.base_url,
+            "base_url": simulator.started["base_url"],
             "consumer_key": "sim-consumer-key",
             "consumer_secret": "sim-consumer-secret",
-            "passkey": simulator.merchant.passkey,
+            "passkey": simulator.started["passkey"],
             "callback_url": f"{base_url}/api/portal/mpesa/callback",
             "verify_by_query": False,
             "query_after_seconds": 20,
         },
-        "routers": [{"name": "main", "backend": "emulator", "port": 0, "password": "secret", "timeout": 2.0}],
+        "routers": [
+            {
+                "name": "main",
+                "backend": "mikrotik",
+                "host": "127.0.0.1",
+                "port": emulator.started["port"],
+                "username": "pay2connect",
+                "password": "secret",
+                "timeout": 2.0,
+            }
+        ],
         "limits": {
             "phone_cooldown_seconds": 0,
             "device_cooldown_seconds": 0,
@@ -147,8 +160,7 @@ def run(
         "worker": {"leader_lock_seconds": 2},
     }
     settings = load_settings(config, environ={}, overrides=overrides)
-    services = build_services(settings, clock=clock, simulator=simulator, background=False)
-    emulator = services.emulators["main"]
+    services = build_services(settings, clock=clock, background=False)
     late.app = create_app(services=services)
     packages = [
         add_package(validate_changes({"name": name, "price": str(price), "duration": duration}), clock)
@@ -207,7 +219,7 @@ def run(
                 next_reboot = tick * TICK + rng.randint(120, 480)
             due = [t for t in simulator.pending_prompts() if t.due_at <= clock.now()]
             drop = sum(rng.random() < 0.10 for _ in due)
-            simulator.drop_next_callbacks = drop
+            simulator.set("drop_next_callbacks", drop)
             lost += drop
             answered = time.monotonic()
             simulator.process_due()
@@ -238,6 +250,7 @@ def run(
         worker.stop()
         services.close()
         simulator.stop()
+        emulator.stop()
         server.shutdown()
         server.server_close()
     return Figures(

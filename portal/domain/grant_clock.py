@@ -111,8 +111,18 @@ def _lay_out_chain(chain: list[Grant], now: datetime) -> list[Grant]:
 
 def projected_end(router: str, mac: str, now: datetime) -> datetime | None:
     """When the device's time would end if it were confirmed online ``now`` (router backstop)."""
+    return _projected_end_of(device_chain(router, mac), now)
+
+
+def projected_ends(router: str, macs: Iterable[str], now: datetime) -> dict[str, datetime]:
+    """:func:`projected_end` for many devices (those with time left), in a few queries."""
+    ends = {mac: _projected_end_of(chain, now) for mac, chain in device_chains(router, macs).items()}
+    return {mac: end for mac, end in ends.items() if end is not None}
+
+
+def _projected_end_of(chain: list[Grant], now: datetime) -> datetime | None:
     end: datetime | None = None
-    for grant in device_chain(router, mac):
+    for grant in chain:
         stopped_at = moment(grant.offline_since)
         own_start: datetime = grant.starts_at
         if end is None:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from portal.domain.context import Services
 from portal.domain.grant_clock import CHAIN_QUERY_DEVICES, confirm_online, confirm_online_many, moment, resume_clock
-from portal.domain.outbox import device_grant, device_has_time, queue, run_outbox_item
+from portal.domain.outbox import device_grants, device_has_time, queue, run_outbox_item
 from portal.domain.router_watch import Watch, probe, recovery_window_over, remember_fault, stop_clocks_after_fault
 from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant, Payment
@@ -85,7 +85,7 @@ def _restore_in_one_pass(services: Services, name: str, grants: list[Grant], now
     router = services.router(name)
     if router is None or not grants:
         return set()
-    restored = set(router.restore_many([device_grant(grant, now) for grant in grants]))
+    restored = set(router.restore_many(device_grants(name, grants, now)))
     online_at = services.clock.now()
     back = [grant for grant in grants if grant.mac in restored]
     with write_transaction(services.db), batched():
