@@ -116,7 +116,13 @@ def run(
     clock = SharedManualClock(datetime(2026, 3, 2, 0, 0, tzinfo=UTC))
     # The router and M-Pesa each in a process of their own (bench/process_host.py), as they
     # are elsewhere in real life: the product does not take turns with them for one core.
-    simulator = ProcessHost("daraja", clock, default_outcome="success", approve_after_seconds=5.0)
+    simulator = ProcessHost(
+        "daraja",
+        clock,
+        default_outcome="success",
+        approve_after_seconds=5.0,
+        auto_process=False,  # callbacks go out when this loop says (process_due), not on a ticker
+    )
     emulator = ProcessHost("router", clock, identity="main", username="pay2connect", password="secret")
     late = _LateApp()
     server = make_server("127.0.0.1", 0, late, threaded=True)
