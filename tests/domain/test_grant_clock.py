@@ -126,3 +126,47 @@ def test_reconciliation_dates_a_session_it_finds_live_from_its_login(services, p
     reconcile_router(services, "main")
     grant = Grant.get_by_id(grant.id)
     assert grant.online_at == logged_in and grant.expires_at == logged_in + timedelta(seconds=600)
+
+
+def test_many_devices_confirmed_at_once_get_what_one_at_a_time_gives(services, package, emulator):
+    """The reboot path (:func:`confirm_online_many`): a stopped grant with a purchase stacked
+    behind it is credited and both move; a never-confirmed one starts its clock; a stopped
+    one alone is credited; every event is written and the Redis index follows each end."""
+    from portal.domain.grant_clock import CHAIN_QUERY_DEVICES, confirm_online_many, device_chains
+    from portal.live.store import EXPIRY_INDEX
+
+    stacked_head = grant_now(services, package, emulator, seconds=600)
+    stacked_tail = stacked_purchase(services, stacked_head, seconds=300)
+    alone = grant_now(services, package, emulator, seconds=600)
+    never = unconfirmed_grant(services, package, emulator, seconds=600)
+    start = services.clock.now()
+    for grant in (stacked_head, alone):
+        assert stop_clock(services, Grant.get_by_id(grant.id), start, reason="router rebooted")
+    services.clock.advance(40)
+    back = services.clock.now()
+
+    changed = confirm_online_many(services, "main", {g.mac: back for g in (stacked_head, alone, never)})
+
+    head, tail = device_chain("main", stacked_head.mac)
+    assert (head.id, tail.id) == (stacked_head.id, stacked_tail.id)
+    assert head.credited_seconds == 40 and head.offline_since is None
+    assert head.expires_at == start + timedelta(seconds=640) == tail.starts_at
+    assert tail.expires_at == tail.starts_at + timedelta(seconds=300)
+    assert Grant.get_by_id(alone.id).expires_at == start + timedelta(seconds=640)
+    started = Grant.get_by_id(never.id)
+    assert started.online_at == back and started.starts_at == back
+    assert started.expires_at == back + timedelta(seconds=600)
+    assert credits(head) == [40] and credits(Grant.get_by_id(alone.id)) == [40] and credits(started) == []
+    assert (
+        PaymentEvent.select()
+        .where(PaymentEvent.payment == never.payment_id, PaymentEvent.kind == "clock_started")
+        .exists()
+    )
+    assert {g.id for g in changed} == {head.id, tail.id, alone.id, never.id}
+    for grant in (head, tail, Grant.get_by_id(alone.id), started):
+        assert services.live.redis.zscore(EXPIRY_INDEX, str(grant.id)) == grant.expires_at.timestamp()
+    assert set(device_chains("main", [g.mac for g in (head, alone, started)] * CHAIN_QUERY_DEVICES)) == {
+        head.mac,
+        alone.mac,
+        started.mac,
+    }, "a device named many times is read once"

@@ -1,0 +1,39 @@
+"""Payment timelines: events one by one, or batched (a reboot's thousands in a few INSERTs)."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal.ledger.database import write_transaction
+from portal.ledger.models import PaymentEvent
+from portal.ledger.timeline import batched, record
+from tests.grant_factory import unconfirmed_grant
+
+
+def kinds(payment_id: int) -> list[str]:
+    events = PaymentEvent.select().where(PaymentEvent.payment == payment_id).order_by(PaymentEvent.id)
+    return [event.kind for event in events if event.kind.startswith("t_")]
+
+
+def test_batched_events_are_written_together_at_the_end_in_order(services, package, emulator):
+    payment_id = unconfirmed_grant(services, package, emulator, seconds=60).payment_id
+    with write_transaction(services.db), batched():
+        record(payment_id, "t_first", services.clock, n=1)
+        with batched():  # nested: the outer one writes
+            record(payment_id, "t_second", services.clock)
+        assert kinds(payment_id) == [], "nothing written before the batch ends"
+        for n in range(450):  # more than one INSERT's worth
+            record(payment_id, "t_many", services.clock, n=n)
+    assert kinds(payment_id) == ["t_first", "t_second"] + ["t_many"] * 450
+    record(payment_id, "t_after", services.clock)  # outside a batch: at once
+    assert kinds(payment_id)[-1] == "t_after"
+
+
+def test_a_batch_that_fails_writes_none_of_its_events(services, package, emulator):
+    payment_id = unconfirmed_grant(services, package, emulator, seconds=60).payment_id
+    with pytest.raises(RuntimeError), write_transaction(services.db), batched():
+        record(payment_id, "t_lost", services.clock)
+        raise RuntimeError("the pass failed")
+    assert kinds(payment_id) == []
+    record(payment_id, "t_next", services.clock)
+    assert kinds(payment_id) == ["t_next"], "the failed batch left no buffer behind"
