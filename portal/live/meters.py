@@ -140,7 +140,8 @@ class Meters:
         with self._lock:
             self._waiting.append(build)
             full = len(self._waiting) >= self.MAX_WAITING
-            if self._flusher is None and not self._closed.is_set():
+            # (not alive: this is a forked child, which has the object but not the thread)
+            if (self._flusher is None or not self._flusher.is_alive()) and not self._closed.is_set():
                 self._flusher = threading.Thread(target=self._flush_while_busy, name="p2c-meters", daemon=True)
                 self._flusher.start()
         if full or self._closed.is_set():
