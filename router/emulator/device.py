@@ -176,7 +176,7 @@ class RouterEmulator:
         with self.state.lock:
             now = self._now()
             hotspot = self.state.hotspot
-            ended = sum(record.seconds for record in hotspot.history if record.mac == mac)
+            ended = hotspot.seconds_ended.get(mac, 0.0)
             return ended + sum(now - session.login_at for session in hotspot.sessions_of("mac", mac))
 
     def is_online(self, mac: str) -> bool:

@@ -64,6 +64,9 @@ class HotspotModel:
         self.booting_until: float | None = None  # after reboot(boot_seconds): no hotspot, no API
         #: Every ended session, oldest first: what a customer really got online.
         self.history: deque[SessionRecord] = deque(maxlen=self.history_limit)
+        #: Seconds of ended sessions per MAC, never trimmed: a long soak ends far more sessions
+        #: (every reboot ends them all) than ``history`` keeps.
+        self.seconds_ended: dict[str, float] = {}
         config.users.on_remove.append(self._user_removed)
 
     def _new_id(self, table: str) -> int:
@@ -261,6 +264,7 @@ class HotspotModel:
         session = self.sessions.pop(session_id)
         logger.debug("session %s of %s ended: %s", session.mac, session.user, reason)
         self.history.append(SessionRecord(session.mac, session.user, session.login_at, at, reason))
+        self.seconds_ended[session.mac] = self.seconds_ended.get(session.mac, 0.0) + (at - session.login_at)
         account = self.find_user(session.user, session.server)
         if account is not None and (reason != "reboot" or self.book_uptime_on_reboot):
             account["uptime"] = account.get("uptime", 0) + round(at - session.login_at)

@@ -163,3 +163,21 @@ def test_counters_may_be_lost_in_a_reboot(
         assert user(fresh)["uptime"] == "0s"
     finally:
         fresh.close()
+
+
+def test_seconds_online_stays_exact_past_the_history_it_keeps(emulator: RouterEmulator, api: Api) -> None:
+    """A soak ends far more sessions than the emulator keeps records of (every reboot ends
+    them all): the time each device was online is counted apart, never trimmed."""
+    from collections import deque
+
+    emulator.device_join(MAC, IP)
+    api.path(*USERS).add(name=MAC, password="pw", **{"mac-address": MAC})
+    emulator.state.hotspot.history = deque(maxlen=2)
+    for seconds in (10, 20, 30, 40):
+        login(api)
+        emulator.advance(seconds)
+        logout(api)
+    login(api)
+    emulator.advance(5)
+    assert len(emulator.session_history()) == 2, "the oldest records were dropped"
+    assert emulator.seconds_online(MAC) == 105
