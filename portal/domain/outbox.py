@@ -154,6 +154,14 @@ def _run_outbox_item(services: Services, item_id: int) -> bool:
         return False
     # ``attempts`` counts router calls made, the one that worked included.
     OutboxItem.update(done_at=now, attempts=item.attempts + 1).where(OutboxItem.id == item.id).execute()
+    if item.action == "authorize":  # older logins of this grant still waiting (retries, a
+        # reconciliation's own) would only repeat it: this one read the grant after them
+        OutboxItem.update(done_at=now).where(
+            OutboxItem.grant == grant.id,
+            OutboxItem.action == "authorize",
+            OutboxItem.done_at.is_null(),
+            OutboxItem.id < item.id,
+        ).execute()
     return True
 
 
