@@ -79,7 +79,8 @@ def run(customers: int, workdir: Path) -> dict[str, Any]:
                 )  # fmt: skip
                 grant = grants.create_for_payment(services, payment, now)
             grants.publish_live(services, grant)
-        process_outbox(services)  # every customer logged in
+        while process_outbox(services):  # every customer logged in (it takes 200 at a time)
+            pass
         worker = Worker(services)
         worker.start()
         if not worker.settle(timeout=120):

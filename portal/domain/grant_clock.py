@@ -23,8 +23,11 @@ import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
+from peewee import chunked
+
 from portal.domain.context import Services
 from portal.ledger.models import Grant
+from portal.ledger.queries import IN_LIST_LIMIT
 from portal.ledger.timeline import batched, record
 
 log = logging.getLogger(__name__)
@@ -33,10 +36,6 @@ log = logging.getLogger(__name__)
 def moment(value: object) -> datetime | None:
     """A grant's optional time field as what it holds (peewee's field types hide the None)."""
     return value if isinstance(value, datetime) else None
-
-
-#: Devices per chain query (SQLite binds at most 999 values in one statement).
-CHAIN_QUERY_DEVICES = 400
 
 
 def device_chain(router: str, mac: str) -> list[Grant]:
@@ -49,17 +48,12 @@ def device_chain(router: str, mac: str) -> list[Grant]:
 
 
 def device_chains(router: str, macs: Iterable[str]) -> dict[str, list[Grant]]:
-    """:func:`device_chain` for many devices, a query per :data:`CHAIN_QUERY_DEVICES`."""
-    wanted = list(dict.fromkeys(macs))
+    """:func:`device_chain` for many devices, a query per :data:`IN_LIST_LIMIT` of them."""
     chains: dict[str, list[Grant]] = {}
-    for first in range(0, len(wanted), CHAIN_QUERY_DEVICES):
+    for part in chunked(dict.fromkeys(macs), IN_LIST_LIMIT):
         for grant in (
             Grant.select()
-            .where(
-                Grant.router == router,
-                Grant.mac.in_(wanted[first : first + CHAIN_QUERY_DEVICES]),
-                Grant.status == "active",
-            )
+            .where(Grant.router == router, Grant.mac.in_(part), Grant.status == "active")
             .order_by(Grant.mac, Grant.starts_at, Grant.id)
         ):
             chains.setdefault(grant.mac, []).append(grant)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from portal.domain.context import Services
 from portal.domain.errors import NotFound
-from portal.domain.grant_clock import device_chain, lay_out
+from portal.domain.grant_clock import device_chain, lay_out, publish
 from portal.domain.outbox import queue, run_outbox_item
 from portal.ledger.models import Grant, OutboxItem, Payment
 from portal.ledger.queries import active_grant_for_device
@@ -71,7 +71,7 @@ def create_for_payment(services: Services, payment: Payment, now: datetime, *, s
 
 
 def publish_live(services: Services, grant: Grant) -> None:
-    services.live.put_session(grant.id, grant.router, grant.mac, grant.expires_at)
+    publish(services, [grant])
 
 
 def end_grant(services: Services, grant: Grant, *, reason: str) -> bool:

@@ -14,10 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from peewee import chunked
+
 from portal.domain.context import Services
 from portal.domain.grant_clock import confirm_online, projected_end, projected_ends
 from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant, OutboxItem, Package, PaymentEvent
+from portal.ledger.queries import IN_LIST_LIMIT
 from portal.ledger.timeline import record
 from router import DeviceGrant, RouterError, RouterUnreachable
 
@@ -59,10 +62,8 @@ def device_has_time(router: str, mac: str) -> bool:
 def devices_with_time(router: str, macs: Sequence[str]) -> set[str]:
     """Which of ``macs`` on ``router`` still have an active grant (one query for a batch)."""
     found: set[str] = set()
-    wanted = sorted(set(macs))
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        rows = Grant.select(Grant.mac).where(Grant.router == router, Grant.mac.in_(chunk), Grant.status == "active")
+    for part in chunked(sorted(set(macs)), IN_LIST_LIMIT):
+        rows = Grant.select(Grant.mac).where(Grant.router == router, Grant.mac.in_(part), Grant.status == "active")
         found.update(row.mac for row in rows)
     return found
 
@@ -79,11 +80,10 @@ def device_grant(grant: Grant, now: datetime) -> DeviceGrant:
 def device_grants(router: str, grants: Sequence[Grant], now: datetime) -> list[DeviceGrant]:
     """:func:`device_grant` for many grants of one router, in a few queries (a reboot's)."""
     ends = projected_ends(router, [grant.mac for grant in grants], now)
-    package_ids = list({grant.package_id for grant in grants})
     packages = {
         package.id: package
-        for first in range(0, len(package_ids), 400)
-        for package in Package.select().where(Package.id.in_(package_ids[first : first + 400]))
+        for part in chunked({grant.package_id for grant in grants}, IN_LIST_LIMIT)
+        for package in Package.select().where(Package.id.in_(part))
     }
     return [_device_grant(grant, packages[grant.package_id], ends.get(grant.mac), now) for grant in grants]
 

@@ -12,12 +12,15 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from peewee import chunked
+
 from portal.domain.context import Services
-from portal.domain.grant_clock import CHAIN_QUERY_DEVICES, confirm_online, confirm_online_many, moment, resume_clock
+from portal.domain.grant_clock import confirm_online, confirm_online_many, moment, resume_clock
 from portal.domain.outbox import device_grants, device_has_time, queue, run_outbox_item
 from portal.domain.router_watch import Watch, probe, recovery_window_over, remember_fault, stop_clocks_after_fault
 from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant, Payment
+from portal.ledger.queries import IN_LIST_LIMIT
 from portal.ledger.timeline import batched, record
 from router import RouterError
 
@@ -89,9 +92,8 @@ def _restore_in_one_pass(services: Services, name: str, grants: list[Grant], now
     online_at = services.clock.now()
     back = [grant for grant in grants if grant.mac in restored]
     with write_transaction(services.db), batched():
-        for first in range(0, len(back), CHAIN_QUERY_DEVICES):
-            ids = [grant.id for grant in back[first : first + CHAIN_QUERY_DEVICES]]
-            Grant.update(router_state="online").where(Grant.id.in_(ids)).execute()
+        for part in chunked([grant.id for grant in back], IN_LIST_LIMIT):
+            Grant.update(router_state="online").where(Grant.id.in_(part)).execute()
         confirm_online_many(services, name, dict.fromkeys(restored, online_at))
         for grant in back:
             record(grant.payment_id, "router_authorized", services.clock, router=name, restored_after="session lost")

@@ -11,6 +11,8 @@ import peewee
 from portal.ledger.models import Grant
 
 PER_PAGE = 50
+#: Values bound in one ``IN (...)`` (SQLite allows 999 per statement, with room left for the rest).
+IN_LIST_LIMIT = 400
 T = TypeVar("T")
 
 

@@ -132,7 +132,8 @@ def test_many_devices_confirmed_at_once_get_what_one_at_a_time_gives(services, p
     """The reboot path (:func:`confirm_online_many`): a stopped grant with a purchase stacked
     behind it is credited and both move; a never-confirmed one starts its clock; a stopped
     one alone is credited; every event is written and the Redis index follows each end."""
-    from portal.domain.grant_clock import CHAIN_QUERY_DEVICES, confirm_online_many, device_chains
+    from portal.domain.grant_clock import confirm_online_many, device_chains
+    from portal.ledger.queries import IN_LIST_LIMIT
     from portal.live.store import EXPIRY_INDEX
 
     stacked_head = grant_now(services, package, emulator, seconds=600)
@@ -165,26 +166,8 @@ def test_many_devices_confirmed_at_once_get_what_one_at_a_time_gives(services, p
     assert {g.id for g in changed} == {head.id, tail.id, alone.id, never.id}
     for grant in (head, tail, Grant.get_by_id(alone.id), started):
         assert services.live.redis.zscore(EXPIRY_INDEX, str(grant.id)) == grant.expires_at.timestamp()
-    assert set(device_chains("main", [g.mac for g in (head, alone, started)] * CHAIN_QUERY_DEVICES)) == {
+    assert set(device_chains("main", [g.mac for g in (head, alone, started)] * IN_LIST_LIMIT)) == {
         head.mac,
         alone.mac,
         started.mac,
     }, "a device named many times is read once"
-
-
-def test_a_login_that_worked_finishes_the_older_logins_of_its_grant(services, package, emulator):
-    """A login left waiting (the router was away) is not repeated after a later one of the
-    same grant worked (a reconciliation's): a router coming back does not log everyone in twice."""
-    from portal.domain.outbox import process_outbox, queue, run_outbox_item
-    from portal.ledger.models import OutboxItem
-
-    grant = unconfirmed_grant(services, package, emulator, seconds=600)  # its login is queued
-    older = OutboxItem.get(OutboxItem.grant == grant.id)
-    newer = queue(grant, "authorize", services.clock.now())
-    assert run_outbox_item(services, newer.id)
-    assert OutboxItem.get_by_id(older.id).done_at is not None, "the older login is finished too"
-    before = len(emulator.command_log)
-    process_outbox(services)
-    assert len(emulator.command_log) == before, "no second login"
-    later = queue(grant, "authorize", services.clock.now())  # a newer one (an extension's) still runs
-    assert OutboxItem.get_by_id(later.id).done_at is None
