@@ -167,7 +167,11 @@ def restore_live_if_lost(services: Services) -> int | None:
 
 def rebuild_live(services: Services) -> int:
     """Refill Redis from the ledger (after a Redis loss or at start)."""
-    active = Grant.select().where(Grant.status == "active").order_by(Grant.expires_at)
-    # A stacked (future) grant shares the device; publish in expiry order so the
-    # device key ends on the grant that lasts longest.
-    return services.live.rebuild(LiveGrant(g.id, g.router, g.mac, g.expires_at) for g in active)
+
+    def active() -> list[LiveGrant]:
+        # A stacked (future) grant shares the device; publish in expiry order so the
+        # device key ends on the grant that lasts longest.
+        grants = Grant.select().where(Grant.status == "active").order_by(Grant.expires_at)
+        return [LiveGrant(g.id, g.router, g.mac, g.expires_at) for g in grants]
+
+    return services.live.rebuild(active)

@@ -204,14 +204,20 @@ class LiveStore:
     def session_count(self) -> int:
         return int(cast(int, self.redis.zcard(EXPIRY_INDEX)))
 
-    def rebuild(self, sessions: Iterable[LiveGrant]) -> int:
-        """Replace the live mirror with ``sessions`` (from the ledger). Returns the count."""
+    def rebuild(self, read_ledger: Callable[[], Iterable[LiveGrant]]) -> int:
+        """Replace the live mirror with the sessions ``read_ledger`` returns. Returns the count.
+
+        The mirror is cleared *before* the ledger is read: a grant committed after the read
+        publishes itself after the clear, so none is lost between the two (read first, and
+        a grant landing in between would be wiped with the old mirror).
+        """
         keys = list(self.redis.scan_iter(f"{PREFIX}session:*")) + list(self.redis.scan_iter(f"{PREFIX}device:*"))
         pipe = self.redis.pipeline()
         if keys:
             pipe.delete(*keys)
         pipe.delete(EXPIRY_INDEX)
         pipe.execute()
+        sessions = read_ledger()
         count = 0
         pipe = self.redis.pipeline(transaction=False)
         for session in sessions:

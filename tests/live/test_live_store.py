@@ -45,10 +45,25 @@ def test_dropping_an_old_grant_keeps_the_device_on_its_newer_grant(redis_handle)
 def test_rebuild_replaces_the_mirror(redis_handle):
     live = LiveStore(redis_handle.client)
     live.put_session(9, "main", "AA:00:00:00:00:09", NOW)
-    count = live.rebuild([LiveGrant(1, "main", "AA:00:00:00:00:01", NOW + timedelta(hours=1))])
+    count = live.rebuild(lambda: [LiveGrant(1, "main", "AA:00:00:00:00:01", NOW + timedelta(hours=1))])
     assert count == 1
     assert live.session_for_device("main", "AA:00:00:00:00:09") is None
     assert live.due_grant_ids(NOW + timedelta(hours=2)) == [1]
+
+
+def test_rebuild_keeps_a_grant_published_just_after_the_ledger_was_read(redis_handle):
+    """A callback commits its grant right after the rebuild read the ledger and publishes
+    it: the clear must already be behind it, or the grant is wiped with the old mirror."""
+    live = LiveStore(redis_handle.client)
+
+    def read_ledger_then_a_callback_lands() -> list[LiveGrant]:
+        rows = [LiveGrant(1, "main", "AA:00:00:00:00:01", NOW + timedelta(hours=1))]
+        live.put_session(2, "main", "AA:00:00:00:00:02", NOW + timedelta(minutes=30))
+        return rows
+
+    assert live.rebuild(read_ledger_then_a_callback_lands) == 1
+    assert live.due_grant_ids(NOW + timedelta(hours=2)) == [2, 1]
+    assert live.session_for_device("main", "AA:00:00:00:00:02").grant_id == 2
 
 
 def test_sliding_window_follows_the_injected_clock(redis_handle):
