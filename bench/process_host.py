@@ -1,10 +1,12 @@
-"""Run a simulator (the RouterOS emulator, the Daraja simulator) in a process of its own, on a
-business clock shared with this process, and call its methods from here.
+"""Run a simulator (the RouterOS emulator, the Daraja simulator) or the product's web app in a
+process of its own, on a business clock shared with this process, and call its methods from here.
 
 Why: in one process the product (web app, worker) and the simulators it talks to over TCP
 and HTTP take turns on one core (Python's GIL), and the product's every router command or
 Daraja call waits for a thread switch. The soak gives each simulator a process, as a real
-router and Safaricom are elsewhere, so they run on the second core.
+router and Safaricom are elsewhere, and runs the web app in its own process beside the
+worker, as a real install does (``pay2connect serve`` and ``pay2connect worker``), so
+callbacks are answered while the worker restores a rebooted router.
 
 The business clock is one 64-bit count of microseconds in shared memory
 (:class:`SharedManualClock`): every process reads the same time and only the soak moves it,
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import threading
 import traceback
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
@@ -45,9 +48,14 @@ class SharedManualClock(ManualClock):
     """A :class:`~portal.clock.ManualClock` whose time lives in shared memory, so processes
     started with :class:`ProcessHost` read exactly the time this process set."""
 
-    def __init__(self, start: datetime) -> None:
+    def __init__(self, start: datetime, shared: Any = None) -> None:
         super().__init__(start)
-        self._shared = multiprocessing.get_context("spawn").Value("q", _micros(start), lock=False)
+        self._shared = shared or multiprocessing.get_context("spawn").Value("q", _micros(start), lock=False)
+
+    @classmethod
+    def attach(cls, shared: Any) -> SharedManualClock:
+        """The same clock in another process (from the shared value it was handed)."""
+        return cls(EPOCH + timedelta(microseconds=shared.value), shared)
 
     def now(self) -> datetime:
         return EPOCH + timedelta(microseconds=self._shared.value)
@@ -74,6 +82,9 @@ def _serve(kind: str, shared: Any, options: dict[str, Any], conn: Connection) ->
 
         hosted: Any = RouterEmulator(clock=clock, **options).start()
         conn.send({"port": hosted.port})
+    elif kind == "portal":
+        hosted = HostedPortal(SharedManualClock.attach(shared), **options)
+        conn.send({"base_url": hosted.base_url})
     else:
         from portal.mpesa.simulator import DarajaSimulator
 
@@ -95,12 +106,60 @@ def _serve(kind: str, shared: Any, options: dict[str, Any], conn: Connection) ->
         hosted.stop()
 
 
+class HostedPortal:
+    """The product's web app (callbacks, splash, admin) on a threaded HTTP server, with its
+    own services on the shared ledger, Redis and business clock.
+
+    ``overrides`` are the settings of the soak; this process adds its own address as the
+    public URL (the port is only known once bound), which the caller reads back from
+    ``started["base_url"]`` and uses for its own settings.
+    """
+
+    def __init__(self, clock: SharedManualClock, *, config: str, overrides: dict[str, Any]) -> None:
+        from pathlib import Path
+
+        from werkzeug.serving import make_server
+
+        from portal import create_app
+        from portal.config import load_settings
+        from portal.wiring import build_services
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._late = _LateApp()
+        self._server = make_server("127.0.0.1", 0, self._late, threaded=True)
+        self.base_url = f"http://127.0.0.1:{self._server.server_port}"
+        overrides = {**overrides, "portal": {**overrides["portal"], "public_url": self.base_url}}
+        overrides["mpesa"] = {**overrides["mpesa"], "callback_url": f"{self.base_url}/api/portal/mpesa/callback"}
+        settings = load_settings(Path(config), environ={}, overrides=overrides)
+        self.services = build_services(settings, clock=clock, background=False)
+        self._late.app = create_app(services=self.services)
+        self._serving = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05})
+        self._serving.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._serving.join(timeout=10)
+        self.services.close()
+
+
+class _LateApp:
+    """A WSGI app set after the server socket is bound (so the port is known)."""
+
+    app: Any = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        return self.app(environ, start_response)
+
+
 class ProcessHost:
-    """A RouterOS emulator (``kind="router"``) or Daraja simulator (``kind="daraja"``) in a
-    process of its own; its methods are called as if it were here."""
+    """A RouterOS emulator (``kind="router"``), Daraja simulator (``kind="daraja"``) or the
+    web app (``kind="portal"``) in a process of its own; its methods are called as if it were
+    here, from any thread (one call at a time)."""
 
     def __init__(self, kind: str, clock: SharedManualClock, **options: Any) -> None:
         context = multiprocessing.get_context("spawn")
+        self._lock = threading.Lock()
         self._conn, child = context.Pipe()
         self._process = context.Process(
             target=_serve, args=(kind, clock._shared, options, child), name=f"p2c-{kind}", daemon=True
@@ -109,8 +168,9 @@ class ProcessHost:
         self.started: dict[str, Any] = self._conn.recv()
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        self._conn.send((name, args, kwargs))
-        status, result = self._conn.recv()
+        with self._lock:
+            self._conn.send((name, args, kwargs))
+            status, result = self._conn.recv()
         if status == "error":
             raise HostedError(result)
         return result
@@ -125,7 +185,8 @@ class ProcessHost:
 
     def stop(self) -> None:
         if self._process.is_alive():
-            self._conn.send(None)
+            with self._lock:
+                self._conn.send(None)
             self._process.join(timeout=10)
         if self._process.is_alive():
             self._process.kill()

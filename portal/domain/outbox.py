@@ -109,9 +109,23 @@ def _backoff(services: Services, attempts: int) -> timedelta:
     return timedelta(seconds=delay)
 
 
+def device_lock(router: str, mac: str) -> str:
+    """The lock a device's router operation holds from its ledger check to the router call.
+
+    The web process logs a new purchase in while the worker logs the device's expired grant
+    out: without it, a logout decided before the purchase was committed could land after
+    its login and leave a paying customer offline.
+    """
+    return f"device:{router}:{mac}"
+
+
 def run_outbox_item(services: Services, item_id: int) -> bool:
-    """Try one router operation now. True when it is done (or no longer needed)."""
-    with services.live.try_locks([f"outbox:{item_id}"]) as locked:
+    """Try one router operation now. True when it is done (or no longer needed); False when
+    it must wait (router error, or another process is working on the same device)."""
+    item = OutboxItem.select(OutboxItem.router, OutboxItem.mac).where(OutboxItem.id == item_id).first()
+    if item is None:
+        return True
+    with services.live.try_locks([f"outbox:{item_id}", device_lock(item.router, item.mac)]) as locked:
         return _run_outbox_item(services, item_id) if locked else False
 
 
@@ -173,9 +187,20 @@ def run_revocations(services: Services, router_name: str, revocations: Sequence[
     """Log out several devices on one router in one go; returns how many were done.
 
     Devices that got time again meanwhile (a new purchase) are left online. On a router
-    error every item waits in the outbox with backoff.
+    error every item waits in the outbox with backoff. A device another process is working
+    on right now (its lock is taken) is left to the outbox sweep, which checks it again.
     """
     now = services.clock.now()
+    with services.live.take_locks(device_lock(router_name, r.mac) for r in revocations) as taken:
+        busy = [r.outbox_id for r in revocations if device_lock(router_name, r.mac) not in taken]
+        for part in chunked(busy, IN_LIST_LIMIT):
+            OutboxItem.update(next_attempt_at=now).where(OutboxItem.id.in_(part)).execute()
+        free = [r for r in revocations if device_lock(router_name, r.mac) in taken]
+        return _revoke_locked(services, router_name, free, now)
+
+
+def _revoke_locked(services: Services, router_name: str, revocations: Sequence[Revocation], now: datetime) -> int:
+    """:func:`run_revocations` for devices whose locks are held."""
     covered = devices_with_time(router_name, [revocation.mac for revocation in revocations])
     todo = [revocation for revocation in revocations if revocation.mac not in covered]
     skipped = [revocation.outbox_id for revocation in revocations if revocation.mac in covered]

@@ -16,7 +16,7 @@ from peewee import chunked
 
 from portal.domain.context import Services
 from portal.domain.grant_clock import confirm_online, confirm_online_many, moment, resume_clock
-from portal.domain.outbox import device_grants, device_has_time, queue, run_outbox_item
+from portal.domain.outbox import device_grants, device_has_time, device_lock, queue, run_outbox_item
 from portal.domain.router_watch import Watch, probe, recovery_window_over, remember_fault, stop_clocks_after_fault
 from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant, Payment
@@ -43,9 +43,13 @@ def reconcile_router(services: Services, name: str) -> dict[str, int]:
         heads.setdefault(grant.mac, grant)
     removed = 0
     for user in users:
-        if user.mac and user.mac not in heads and not device_has_time(name, user.mac):
-            router.revoke(user.mac)
-            removed += 1
+        if user.mac and user.mac not in heads:
+            # Under the device's lock: a purchase logged in by the web process meanwhile is
+            # either seen here (kept) or logs in after this removal.
+            with services.live.try_locks([device_lock(name, user.mac)]) as locked:
+                if locked and not device_has_time(name, user.mac):
+                    router.revoke(user.mac)
+                    removed += 1
     grace_over = recovery_window_over(services, name, now)
     lost: list[Grant] = []
     for mac, grant in heads.items():

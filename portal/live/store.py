@@ -53,11 +53,22 @@ class LiveGrant:
     expires_at: datetime
 
 
+# KEYS: the locks to free; ARGV[1]: the token they were taken with (see LiveStore.take_locks)
+_RELEASE_SCRIPT = """
+local freed = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key); freed = freed + 1 end
+end
+return freed
+"""
+
+
 class LiveStore:
     """Live grants, expiry index, sliding-window counters, short locks, the leader lock."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
+        self._release = client.register_script(_RELEASE_SCRIPT)
 
     # -- locks ---------------------------------------------------------------------
     @contextmanager
@@ -84,6 +95,25 @@ class LiveStore:
                     lock.release()
                 except redis.exceptions.LockError:  # expired meanwhile: nothing to undo
                     pass
+
+    @contextmanager
+    def take_locks(self, names: Iterable[str], ttl_seconds: int = 60) -> Iterator[set[str]]:
+        """Take whichever of the named locks are free, without waiting, in one round trip.
+
+        Yields the names taken (released on exit): for a batch whose items can each wait
+        their turn. The same locks as :meth:`try_locks`, so the two exclude each other.
+        """
+        names = list(dict.fromkeys(names))
+        token = secrets.token_hex(16)
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.set(f"{PREFIX}lock:{name}", token, nx=True, ex=ttl_seconds)
+        taken = {name for name, ok in zip(names, pipe.execute(), strict=True) if ok}
+        try:
+            yield taken
+        finally:
+            if taken:
+                self._release(keys=[f"{PREFIX}lock:{name}" for name in taken], args=[token])
 
     # -- sessions ------------------------------------------------------------------
     def put_session(self, grant_id: int, router: str, mac: str, expires_at: datetime) -> None:

@@ -3,9 +3,12 @@ The RouterOS emulator over TCP, the ledger, a real Redis, a manual clock."""
 
 from __future__ import annotations
 
-from portal.domain.outbox import process_outbox, queue, run_outbox_item
-from portal.ledger.models import OutboxItem
-from tests.grant_factory import unconfirmed_grant
+from typing import Any
+
+from portal.domain.expiry import end_due
+from portal.domain.outbox import process_outbox, queue, run_outbox_item, run_revocations
+from portal.ledger.models import Grant, OutboxItem
+from tests.grant_factory import grant_now, stacked_purchase, unconfirmed_grant
 
 
 def test_a_login_that_worked_finishes_the_older_logins_of_its_grant(services, package, emulator):
@@ -27,3 +30,36 @@ def test_a_login_that_worked_finishes_the_older_logins_of_its_grant(services, pa
     assert len([c for c in emulator.command_log if c[0] == "/ip/hotspot/active/login"]) == len(logins), (
         "the newer one found the session live: no second login"
     )
+
+
+def test_a_logout_decided_before_a_new_purchase_never_lands_after_its_login(services, package, emulator, clock):
+    """The worker ends a grant and logs its device out while the web process logs the same
+    device's new purchase in. The logout was decided before the purchase was committed: it
+    must not leave the customer who has just paid offline with their time running."""
+    ended = grant_now(services, package, emulator, seconds=60)
+    clock.advance(60)
+    _seen, revocations = end_due(services, clock.now())
+    router = services.routers["main"]
+    bought: list[Grant] = []
+
+    class PurchaseLandsFirst:
+        """The router, with the web process's purchase landing between the worker's ledger
+        check and its logout."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(router, name)
+
+        def revoke_many(self, macs: list[str]) -> None:
+            bought.append(stacked_purchase(services, ended, seconds=600))  # paid and logged in, if it can
+            router.revoke_many(macs)
+
+    services.routers["main"] = PurchaseLandsFirst()
+    try:
+        assert run_revocations(services, "main", revocations) == 1
+    finally:
+        services.routers["main"] = router
+    process_outbox(services)  # the worker's next sweep
+
+    grant = Grant.get_by_id(bought[0].id)
+    assert emulator.is_online(ended.mac), "the customer who just paid is online"
+    assert grant.online_at == clock.now() and grant.router_state == "online"

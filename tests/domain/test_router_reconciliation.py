@@ -4,9 +4,12 @@ The RouterOS emulator over TCP, the ledger, a real Redis, a manual clock."""
 
 from __future__ import annotations
 
-from portal.domain.router_reconciliation import watch_and_reconcile
+from typing import Any
+
+from portal.domain.outbox import process_outbox
+from portal.domain.router_reconciliation import reconcile_router, watch_and_reconcile
 from portal.ledger.models import Grant, OutboxItem
-from tests.grant_factory import grant_now
+from tests.grant_factory import grant_now, stacked_purchase
 
 
 def test_a_reboot_brings_everyone_back_in_one_pass_with_the_boot_time_credited(services, package, emulator):
@@ -38,3 +41,32 @@ def test_a_device_that_walked_away_is_not_looked_for_with_full_listings(services
 
     listings = [c for c in emulator.command_log[logged:] if c[0] == "/ip/hotspot/host/print" and "?" not in c[1]]
     assert listings == [] and Grant.get_by_id(grant.id).credited_seconds == 0
+
+
+def test_a_stranger_removed_as_its_device_pays_again_is_logged_in_after_the_removal(services, package, emulator):
+    """Reconciliation removes our user whose grant the ledger has ended, while the web
+    process logs the same device's new purchase in: the purchase must end up online."""
+    ended = grant_now(services, package, emulator, seconds=600)
+    Grant.update(status="expired", ended_at=services.clock.now()).where(Grant.id == ended.id).execute()
+    router = services.routers["main"]
+    bought: list[Grant] = []
+
+    class PurchaseLandsFirst:
+        """The router, with the purchase landing between the ledger check and the removal."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(router, name)
+
+        def revoke(self, mac: str) -> None:
+            bought.append(stacked_purchase(services, ended, seconds=600))  # paid and logged in, if it can
+            router.revoke(mac)
+
+    services.routers["main"] = PurchaseLandsFirst()
+    try:
+        assert reconcile_router(services, "main")["removed"] == 1
+    finally:
+        services.routers["main"] = router
+    process_outbox(services)  # the worker's next sweep
+
+    assert emulator.is_online(ended.mac), "the customer who just paid is online"
+    assert Grant.get_by_id(bought[0].id).online_at == services.clock.now()

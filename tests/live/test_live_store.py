@@ -83,3 +83,18 @@ def test_leader_lock_has_one_owner(redis_handle):
     assert not live.acquire_leader("b", 30)
     live.release_leader("a")
     assert live.acquire_leader("b", 30)
+
+
+def test_take_locks_takes_the_free_ones_and_excludes_try_locks(redis_handle):
+    live = LiveStore(redis_handle.client)
+    with live.try_locks(["device:main:A"]) as held:
+        assert held
+        with live.take_locks(["device:main:A", "device:main:B", "device:main:B"]) as taken:
+            assert taken == {"device:main:B"}, "A is held elsewhere; B once"
+            with live.try_locks(["device:main:B"]) as again:
+                assert not again
+        # released on exit: B is free again, A is still the other holder's
+        with live.take_locks(["device:main:A", "device:main:B"]) as taken:
+            assert taken == {"device:main:B"}
+    with live.take_locks(["device:main:A"]) as taken:
+        assert taken == {"device:main:A"}
