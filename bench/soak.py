@@ -390,12 +390,15 @@ def _figures(emulator: Any, simulator: Any, grant_model: Any, payment_model: Any
         sessions[mac_of.get(event.payment_id, "")] += 1
     free = lost = 0.0
     details: list[str] = []  # devices whose online time is off: their grants, timelines, sessions
+    shown = 0
     for mac, seconds in bought.items():
         online = emulator.seconds_online(mac)
-        free += max(0.0, online - seconds - FREE_PER_SESSION * sessions[mac])
-        lost += max(0.0, seconds - online)
-        off = online - seconds - FREE_PER_SESSION * sessions[mac] > 0 or seconds - online > 0
-        if off and (os.environ.get("SOAK_DEBUG") or details.count("") < 5):
+        given = max(0.0, online - seconds - FREE_PER_SESSION * sessions[mac])
+        missed = max(0.0, seconds - online)
+        free += given
+        lost += missed
+        if (given or missed) and (os.environ.get("SOAK_DEBUG") or shown < 5):
+            shown += 1
             details.append(f"DEVICE {mac} bought {seconds} online {online:.1f}")
             for g in grant_model.select().where(grant_model.mac == mac).order_by(grant_model.id):
                 details.append(

@@ -114,7 +114,8 @@ def device_lock(router: str, mac: str) -> str:
 
     The web process logs a new purchase in while the worker logs the device's expired grant
     out: without it, a logout decided before the purchase was committed could land after
-    its login and leave a paying customer offline.
+    its login and leave a paying customer offline. An outbox item acts on one device, so
+    the same lock also keeps two processes from running one item at once.
     """
     return f"device:{router}:{mac}"
 
@@ -125,7 +126,7 @@ def run_outbox_item(services: Services, item_id: int) -> bool:
     item = OutboxItem.select(OutboxItem.router, OutboxItem.mac).where(OutboxItem.id == item_id).first()
     if item is None:
         return True
-    with services.live.try_locks([f"outbox:{item_id}", device_lock(item.router, item.mac)]) as locked:
+    with services.live.try_locks([device_lock(item.router, item.mac)]) as locked:
         return _run_outbox_item(services, item_id) if locked else False
 
 
@@ -191,11 +192,12 @@ def run_revocations(services: Services, router_name: str, revocations: Sequence[
     on right now (its lock is taken) is left to the outbox sweep, which checks it again.
     """
     now = services.clock.now()
-    with services.live.take_locks(device_lock(router_name, r.mac) for r in revocations) as taken:
-        busy = [r.outbox_id for r in revocations if device_lock(router_name, r.mac) not in taken]
+    locks = {r.mac: device_lock(router_name, r.mac) for r in revocations}
+    with services.live.take_locks(locks.values()) as taken:
+        busy = [r.outbox_id for r in revocations if locks[r.mac] not in taken]
         for part in chunked(busy, IN_LIST_LIMIT):
             OutboxItem.update(next_attempt_at=now).where(OutboxItem.id.in_(part)).execute()
-        free = [r for r in revocations if device_lock(router_name, r.mac) in taken]
+        free = [r for r in revocations if locks[r.mac] in taken]
         return _revoke_locked(services, router_name, free, now)
 
 
@@ -308,9 +310,7 @@ def run_items(services: Services, item_ids: Sequence[int]) -> int:
     for revocation in revocations:
         by_router.setdefault(revocation.router, []).append(revocation)
     for name, batch in by_router.items():
-        with services.live.try_locks([f"outbox:{r.outbox_id}" for r in batch]) as locked:
-            if locked:
-                done += run_revocations(services, name, batch)
+        done += run_revocations(services, name, batch)  # each device under its lock
     for item in items:
         if item.action == "revoke":
             continue
