@@ -28,6 +28,9 @@ from typing import Any
 from portal.clock import ManualClock
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: A till gives up for this tick after this many customers in a row were refused: the router
+#: is booting (no Wi-Fi, nobody reaches the splash page), not a few payments still pending.
+REFUSED_IN_A_ROW = 5
 
 
 def _micros(when: datetime) -> int:
@@ -85,6 +88,9 @@ def _serve(kind: str, shared: Any, options: dict[str, Any], conn: Connection) ->
     elif kind == "portal":
         hosted = HostedPortal(SharedManualClock.attach(shared), **options)
         conn.send({"base_url": hosted.base_url})
+    elif kind == "till":
+        hosted = HostedTill(SharedManualClock.attach(shared), **options)
+        conn.send({})
     else:
         from portal.mpesa.simulator import DarajaSimulator
 
@@ -143,6 +149,44 @@ class HostedPortal:
         self.services.close()
 
 
+class HostedTill:
+    """Customers starting payments (what the splash page's pay request runs) with services of
+    its own on the shared ledger, Redis and business clock, beside the worker and the web app:
+    in an install they come in through the web app's threads while the worker works."""
+
+    def __init__(self, clock: SharedManualClock, *, config: str, overrides: dict[str, Any]) -> None:
+        from pathlib import Path
+
+        from portal.config import load_settings
+        from portal.wiring import build_services
+
+        settings = load_settings(Path(config), environ={}, overrides=overrides)
+        self.services = build_services(settings, clock=clock, background=False)
+
+    def pay(self, wanted: int, customers: list[tuple[str, int, str, str]]) -> tuple[int, int]:
+        """Start payments for ``customers`` (phone, package id, MAC, IP) in order until
+        ``wanted`` are started; one refused (pending already, router rebooting) is skipped.
+        Returns (started, refused); stops early after :data:`REFUSED_IN_A_ROW` refusals in a row."""
+        from portal.domain.errors import PortalError
+        from portal.domain.payments import PayRequest, start_payment
+
+        started = refused = in_a_row = 0
+        for phone, package_id, mac, ip in customers:
+            if started >= wanted or in_a_row == REFUSED_IN_A_ROW:
+                break  # enough, or nobody gets through (the router is booting): next tick
+            try:
+                start_payment(self.services, PayRequest(phone=phone, package_id=package_id, mac=mac, ip=ip))
+                started += 1
+                in_a_row = 0
+            except PortalError:
+                refused += 1
+                in_a_row += 1
+        return started, refused
+
+    def stop(self) -> None:
+        self.services.close()
+
+
 class _LateApp:
     """A WSGI app set after the server socket is bound (so the port is known)."""
 
@@ -153,9 +197,9 @@ class _LateApp:
 
 
 class ProcessHost:
-    """A RouterOS emulator (``kind="router"``), Daraja simulator (``kind="daraja"``) or the
-    web app (``kind="portal"``) in a process of its own; its methods are called as if it were
-    here, from any thread (one call at a time)."""
+    """A RouterOS emulator (``kind="router"``), Daraja simulator (``kind="daraja"``), the
+    web app (``kind="portal"``) or paying customers (``kind="till"``) in a process of its
+    own; its methods are called as if it were here, from any thread (one call at a time)."""
 
     def __init__(self, kind: str, clock: SharedManualClock, **options: Any) -> None:
         context = multiprocessing.get_context("spawn")

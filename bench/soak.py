@@ -8,7 +8,8 @@ must confirm those), 2% are delivered twice; the router reboots every few simula
 worker is killed several times (its leader lock left behind, as a dead process leaves it) and
 a new one takes over. As installed, the web app and the worker are two processes: the web
 app (bench/process_host.py) answers the callbacks while this process's worker (expiry
-timer, router lane) restores a rebooted router and the next customers start paying. The
+timer, router lane) restores a rebooted router, and meanwhile the next customers start
+paying in a till process (what the splash page's pay request runs, on its own services). The
 Daraja client talks to the simulator over HTTP, the router is the RouterOS emulator over
 TCP (each in a process of its own), the ledger SQLite, the live state one real Redis.
 The business clock jumps only when everything due is done, and the worker's periodic jobs
@@ -52,9 +53,9 @@ DAY = 86_400
 TICK = 20  # business seconds per step
 PACKAGES = (("10 minutes", "10m", 5), ("30 minutes", "30m", 10), ("1 hour", "1h", 20))
 #: Where the main loop's real time goes (the worker's threads run alongside all three).
-PUSHES = "starting payments (STK push over HTTP) while the callbacks land"
-CALLBACKS = "waiting for callbacks (web process: payment, grant, router login) beyond that"
-WORKER = "waiting for the worker: restores after reboots, logouts, STK Queries"
+WORKER = "the worker: restores after reboots, logouts, STK Queries (callbacks, payments alongside)"
+PUSHES = "payments (till process: STK push over HTTP) beyond that"
+CALLBACKS = "callbacks (web process: payment, grant, router login) beyond that"
 FREE_PER_SESSION = 1.0  # seconds past the paid end that still count as on time (per session, per credit)
 
 
@@ -99,9 +100,7 @@ def run(
 ) -> Figures:
     from portal.config import load_settings
     from portal.domain import confirmations, outbox
-    from portal.domain.errors import PortalError
     from portal.domain.packages import add_package, validate_changes
-    from portal.domain.payments import PayRequest, start_payment
     from portal.ledger.models import Grant, Payment, PaymentEvent
     from portal.live import open_redis
     from portal.wiring import build_services
@@ -130,7 +129,7 @@ def run(
     redis_handle = open_redis("", workdir / "data")
     config = workdir / "config.toml"
     config.write_text("# bench/soak.py: settings come from its overrides\n")
-    overrides = {
+    overrides: dict[str, Any] = {
         "portal": {"data_dir": str(workdir / "data"), "secret_key": "soak-secret-key-0123456"},
         "database": {"url": f"sqlite:///{workdir / 'ledger.db'}"},
         "mpesa": {
@@ -169,6 +168,7 @@ def run(
     base_url = web.started["base_url"]
     overrides["portal"]["public_url"] = base_url
     overrides["mpesa"]["callback_url"] = f"{base_url}/api/portal/mpesa/callback"
+    till = ProcessHost("till", clock, config=str(config), overrides=overrides)
     settings = load_settings(config, environ={}, overrides=overrides)
     services = build_services(settings, clock=clock, background=False, redis_handle=redis_handle)
     packages = [
@@ -187,11 +187,13 @@ def run(
     ticks = int(hours * 3600) // TICK
     per_tick = payments / ticks
     kill_ticks = {int(ticks * (k + 1) / (kills + 1)) for k in range(kills)}
-    next_reboot = rng.randint(120, 480)
+    flaps = random.Random(seed + 1)  # the router's own dice: reboots do not move with the customers
+    next_reboot = flaps.randint(120, 480)
     sent = refused = lost = duplicated = reboots = killed = 0
     owed = 0.0
     spent: dict[str, float] = defaultdict(float)  # real seconds of the main loop, by phase
-    delivering = _Callbacks(simulator)
+    delivering = _Alongside("soak-callbacks")
+    paying = _Alongside("soak-till")
 
     def settle() -> None:
         if not worker.settle(timeout=60):
@@ -206,9 +208,9 @@ def run(
             clock.advance(TICK)
             if day and tick * TICK >= next_reboot:  # before the callbacks: some land while it boots
                 settle()  # the worker's probe sees the router up at this second: its last sign of life
-                emulator.reboot(boot_seconds=rng.choice((0, 10, 30, 60)))
+                emulator.reboot(boot_seconds=flaps.choice((0, 10, 30, 60)))
                 reboots += 1
-                next_reboot = tick * TICK + rng.randint(120, 480)
+                next_reboot = tick * TICK + flaps.randint(120, 480)
             due = [t for t in simulator.pending_prompts() if t.due_at <= clock.now()]
             drop = sum(rng.random() < 0.10 for _ in due)
             simulator.set("drop_next_callbacks", drop)
@@ -217,29 +219,24 @@ def run(
             # process while this one's worker settles and the next payments start.
             replays = [t.checkout_request_id for t in due if rng.random() < 0.02]
             duplicated += len(replays)
-            delivering.start(replays)
+            delivering.start(_deliver_callbacks, simulator, replays)
+            # This tick's customers pay (in the till process) while the callbacks land and the
+            # worker settles; after the day, those a reboot refused at its end try again.
+            if day:
+                owed += per_tick
+            wanted = min(int(owed), payments - sent) if day else (payments - sent if tick < ticks + 30 else 0)
+            customers = [_customer(rng, devices, index, packages) for _ in range(wanted + 50 if wanted else 0)]
+            paying.start(till.pay, wanted, customers)
             settled = time.monotonic()
             if not worker.settle(timeout=60):
                 raise RuntimeError("the worker did not settle within 60 s")
             spent[WORKER] += time.monotonic() - settled
-            if day:  # this tick's customers pay while the callbacks land
-                owed += per_tick
-                while owed >= 1 and sent < payments:
-                    mac, ip = rng.choice(devices)
-                    package = rng.choice(packages)
-                    try:
-                        pushed = time.monotonic()
-                        start_payment(
-                            services,
-                            PayRequest(phone=_phone(index[mac]), package_id=package.id, mac=mac, ip=ip),
-                        )
-                        sent += 1
-                        owed -= 1
-                        spent[PUSHES] += time.monotonic() - pushed
-                    except PortalError:
-                        refused += 1  # pending already, or the router is rebooting: try someone else
-                        if refused % 50 == 0:
-                            break
+            waited = time.monotonic()
+            started_now, refused_now = paying.finish()  # (payments started, customers refused)
+            spent[PUSHES] += time.monotonic() - waited
+            sent += started_now
+            owed -= started_now
+            refused += refused_now
             waited = time.monotonic()
             delivering.finish()  # every callback is in before the STK Query job looks for lost ones
             spent[CALLBACKS] += time.monotonic() - waited
@@ -262,12 +259,14 @@ def run(
         figures = _figures(emulator, simulator, Grant, Payment, PaymentEvent)
         log(f"  {warnings.count:,} warnings logged (router errors during reboots, retries)")
     finally:
-        if delivering.thread is not None:
-            delivering.thread.join(timeout=60)
+        for helper in (delivering, paying):
+            if helper.thread is not None:
+                helper.thread.join(timeout=60)
         worker.stop()
         services.close()
         simulator.stop()
         emulator.stop()
+        till.stop()
         web.stop()
         redis_handle.close()
     return Figures(
@@ -283,35 +282,52 @@ def run(
     )
 
 
-class _Callbacks:
-    """Delivers the answered prompts' callbacks (and the replays) on a thread of its own: the
-    simulator posts them to the web process, so this process only waits on a pipe."""
+class _Alongside:
+    """Runs one call on a thread of its own while the soak's thread goes on (the simulator
+    posting callbacks to the web process, the till process starting payments): this process
+    only waits on a pipe meanwhile. :meth:`finish` waits and returns its result."""
 
-    def __init__(self, simulator: ProcessHost) -> None:
-        self.simulator = simulator
+    def __init__(self, name: str) -> None:
+        self.name = name
         self.thread: threading.Thread | None = None
+        self.result: Any = None
         self.error: BaseException | None = None
 
-    def start(self, replays: list[str]) -> None:
+    def start(self, call: Any, *args: Any) -> None:
         self.finish()
-        self.thread = threading.Thread(target=self._deliver, args=(replays,), name="soak-callbacks")
+        self.result = None
+        self.thread = threading.Thread(target=self._run, args=(call, *args), name=self.name)
         self.thread.start()
 
-    def _deliver(self, replays: list[str]) -> None:
+    def _run(self, call: Any, *args: Any) -> None:
         try:
-            self.simulator.process_due()
-            for checkout_request_id in replays:
-                self.simulator.replay_callback(checkout_request_id)
+            self.result = call(*args)
         except BaseException as err:  # noqa: BLE001 - raised again in the soak's own thread
             self.error = err
 
-    def finish(self) -> None:
+    def finish(self) -> Any:
         if self.thread is not None:
             self.thread.join()
             self.thread = None
         if self.error is not None:
             error, self.error = self.error, None
             raise error
+        return self.result
+
+
+def _deliver_callbacks(simulator: ProcessHost, replays: list[str]) -> None:
+    """The answered prompts' callbacks, then the replays (duplicates), to the web process."""
+    simulator.process_due()
+    for checkout_request_id in replays:
+        simulator.replay_callback(checkout_request_id)
+
+
+def _customer(
+    rng: random.Random, devices: list[tuple[str, str]], index: dict[str, int], packages: list[Any]
+) -> tuple[str, int, str, str]:
+    """A customer about to pay: (phone, package id, MAC, IP) of a device of the pool."""
+    mac, ip = rng.choice(devices)
+    return _phone(index[mac]), rng.choice(packages).id, mac, ip
 
 
 class _Counted(logging.FileHandler):

@@ -6,6 +6,8 @@ with one listing of the host table, our users and the live sessions, then two co
 per device: the user's ``limit-uptime`` (uptime already booked plus the grant's limit, as
 :meth:`router.mikrotik.MikrotikRouter.authorize` sets it) and the login; one more listing
 confirms who is online: about five times fewer commands than logging each device in anew.
+The commands go in tagged batches (:meth:`RouterConnection.call_many`), so a round trip
+to the router is paid per hundred commands, not per command.
 
 Only the plain case is done here: our user for the same grant, the device on the hotspot
 at the grant's address, no session of any kind on that MAC. Anything else is left to
@@ -21,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 from router import DeviceGrant, normalize_mac
-from router.errors import RouterRejected
+from router.errors import RouterError
 from router.mikrotik_rows import HOST_FIELDS, Row, grant_id_of
 from router.ros_connection import RouterConnection
 from router.ros_values import as_text, format_duration, parse_duration
@@ -45,25 +47,26 @@ def restore_devices(
     ``authorize``); a router that goes away raises RouterUnreachable.
     """
     wanted = _plain_devices(connection, hotspot_server, grants)
-    sent: dict[str, str] = {}
+    commands: list[tuple[str, dict[str, object]]] = []
     for mac, (grant, ip, user) in wanted.items():
         ensure_profile(grant)
         used = parse_duration(user.get("uptime"))
         password = secrets.token_urlsafe(16)
-        try:
-            connection.call(
-                f"{USERS}/set",
-                {
-                    ".id": as_text(user[".id"]),
-                    "password": password,
-                    "profile": grant.profile,
-                    "limit-uptime": format_duration(used + grant.limit_uptime_seconds),
-                    "disabled": False,
-                },
-            )
-            connection.call(f"{ACTIVE}/login", {"user": mac, "password": password, "mac-address": mac, "ip": ip})
-        except RouterRejected as err:
-            log.info("router: %s not restored in the batch (%s); it is logged in on its own", mac, err.message)
+        limit = {
+            ".id": as_text(user[".id"]),
+            "password": password,
+            "profile": grant.profile,
+            "limit-uptime": format_duration(used + grant.limit_uptime_seconds),
+            "disabled": False,
+        }
+        commands.append((f"{USERS}/set", limit))
+        commands.append((f"{ACTIVE}/login", {"user": mac, "password": password, "mac-address": mac, "ip": ip}))
+    answers = iter(connection.call_many(commands))  # a limit and a login per device, in order
+    sent: dict[str, str] = {}
+    for mac, (_grant, ip, _user) in wanted.items():
+        refused = [answer for answer in (next(answers), next(answers)) if isinstance(answer, RouterError)]
+        if refused:
+            log.info("router: %s not restored in the batch (%s); it is logged in on its own", mac, refused[0].message)
             continue
         sent[mac] = ip
     if not sent:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from peewee import chunked
 
@@ -27,8 +28,13 @@ from router import RouterError
 log = logging.getLogger(__name__)
 
 
-def reconcile_router(services: Services, name: str) -> dict[str, int]:
-    """Make one router match the ledger in both directions. Raises RouterError if unreachable."""
+def reconcile_router(services: Services, name: str, *, strangers: bool = True) -> dict[str, int]:
+    """Make one router match the ledger in both directions. Raises RouterError if unreachable.
+
+    ``strangers=False`` only puts paying devices back (the passes while a router recovers:
+    its users did not change, and listing them all on every probe is what a reboot of
+    thousands of customers cannot afford); the regular pass removes strangers.
+    """
     router = services.router(name)
     if router is None:
         return {}
@@ -36,11 +42,16 @@ def reconcile_router(services: Services, name: str) -> dict[str, int]:
     # The router first, then the ledger: a grant is committed before its router user is
     # made, so a user of ours seen here has its grant in the ledger read after it (read the
     # other way round, a purchase landing in between was removed as a stranger).
-    users = router.managed_users()
+    users = router.managed_users() if strangers else []
     online = {s.mac: s.uptime_seconds for s in router.active_sessions()}
-    heads: dict[str, Grant] = {}
-    for grant in Grant.select().where(Grant.router == name, Grant.status == "active").order_by(Grant.starts_at):
-        heads.setdefault(grant.mac, grant)
+    heads: dict[str, Any] = {}  # MAC -> the fields of its running grant (thousands: no models)
+    for head in (
+        Grant.select(Grant.id, Grant.mac, Grant.online_at, Grant.offline_since, Grant.expires_at)
+        .where(Grant.router == name, Grant.status == "active")
+        .order_by(Grant.starts_at)
+        .namedtuples()
+    ):
+        heads.setdefault(head.mac, head)
     removed = 0
     for user in users:
         if user.mac and user.mac not in heads:
@@ -51,15 +62,16 @@ def reconcile_router(services: Services, name: str) -> dict[str, int]:
                     router.revoke(user.mac)
                     removed += 1
     grace_over = recovery_window_over(services, name, now)
-    lost: list[Grant] = []
-    for mac, grant in heads.items():
+    lost_ids: list[int] = []
+    for mac, head in heads.items():
         if mac in online:
-            if grant.online_at is None or grant.offline_since is not None:
+            if head.online_at is None or head.offline_since is not None:
                 with write_transaction(services.db):  # back by itself (cookie, MAC login), or a
                     # login whose process died before recording it: online since its login
-                    confirm_online(services, name, mac, _logged_in_at(grant, now, online[mac]))
-        elif not _ran_out(grant, now):
-            lost.append(grant)
+                    confirm_online(services, name, mac, _logged_in_at(head.id, now, online[mac]))
+        elif not _ran_out(head, now):
+            lost_ids.append(head.id)
+    lost = _grants(lost_ids)
     # Customers a fault cut off (their clocks stopped) come back in one pass; a device that
     # walked away with time left is not looked for in every pass's full listings.
     restored = _restore_in_one_pass(services, name, [g for g in lost if moment(g.offline_since) is not None], now)
@@ -80,9 +92,17 @@ def reconcile_router(services: Services, name: str) -> dict[str, int]:
     return {"removed": removed, "restored": len(restored)}
 
 
-def _ran_out(grant: Grant, now: datetime) -> bool:
+def _ran_out(head: Any, now: datetime) -> bool:
     """A running grant already past its end: the expiry timer logs it out, nobody logs it in."""
-    return moment(grant.online_at) is not None and moment(grant.offline_since) is None and grant.expires_at <= now
+    return moment(head.online_at) is not None and moment(head.offline_since) is None and head.expires_at <= now
+
+
+def _grants(ids: list[int]) -> list[Grant]:
+    """The grants of ``ids``, in that order, a query per :data:`IN_LIST_LIMIT` of them."""
+    found: dict[int, Grant] = {}
+    for part in chunked(ids, IN_LIST_LIMIT):
+        found.update((grant.id, grant) for grant in Grant.select().where(Grant.id.in_(part)))
+    return [found[grant_id] for grant_id in ids if grant_id in found]
 
 
 def _restore_in_one_pass(services: Services, name: str, grants: list[Grant], now: datetime) -> set[str]:
@@ -104,11 +124,11 @@ def _restore_in_one_pass(services: Services, name: str, grants: list[Grant], now
     return restored
 
 
-def _logged_in_at(grant: Grant, now: datetime, uptime_seconds: int) -> datetime:
+def _logged_in_at(grant_id: int, now: datetime, uptime_seconds: int) -> datetime:
     """When a session found live began, never before the grant was paid for (a session of an
     earlier purchase the router still runs is this one's only from its payment)."""
     login = now - timedelta(seconds=uptime_seconds)
-    paid_at = Payment.get_by_id(grant.payment_id).paid_at
+    paid_at = Payment.get_by_id(Grant.get_by_id(grant_id).payment_id).paid_at
     return max(login, paid_at) if isinstance(paid_at, datetime) else now
 
 
@@ -125,8 +145,10 @@ def watch_and_reconcile(services: Services, name: str, *, reconcile: bool = True
             except RouterError:
                 remember_fault(name, watch.fault_since)  # found again on the next probe
                 raise
-        if reconcile or watch.recovering or watch.fault_since is not None:
+        if reconcile or watch.fault_since is not None:
             reconcile_router(services, name)
+        elif watch.recovering:  # devices coming back after the fault: put them back at once
+            reconcile_router(services, name, strangers=False)
     except RouterError as err:
         log.warning("reconcile %s skipped: %s", name, err.message)
     return watch

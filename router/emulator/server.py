@@ -50,6 +50,7 @@ class ApiConnection:
         self.prelogin_sentences = 0
         self.challenge = b""
         self.closing = False
+        self._unsent: list[bytes] = []  # answers to the sentences of one read, sent together
         self.thread = threading.Thread(target=self.run, name=f"routeros-emulator-{peer}", daemon=True)
 
     # ----- lifecycle ----------------------------------------------------------------
@@ -70,6 +71,7 @@ class ApiConnection:
                 for words in decoder.feed(data):
                     if self.closing or not self.handle(words):
                         return
+                self.flush()
         except ProtocolViolation as violation:
             logger.info("closing %s: %s", self.peer, violation)
         except (OSError, ValueError) as error:
@@ -90,6 +92,7 @@ class ApiConnection:
         """FIN, then drain briefly so unread peer bytes do not turn our close into an RST."""
         self.closing = True
         try:
+            self.flush()
             socket.socket.shutdown(self.sock, socket.SHUT_WR)
             self.sock.settimeout(DRAIN_SECONDS)
             while self.sock.recv(65536):
@@ -113,7 +116,14 @@ class ApiConnection:
         self.closing = True
 
     def send(self, sentences: Sentences) -> None:
-        self.sock.sendall(b"".join(encode_sentence(words) for words in sentences))
+        """Queue answers; they go out with :meth:`flush` (once per read: a client sending many
+        commands at once gets one write back, not one per command)."""
+        self._unsent.extend(encode_sentence(words) for words in sentences)
+
+    def flush(self) -> None:
+        unsent, self._unsent = self._unsent, []
+        if unsent:
+            self.sock.sendall(b"".join(unsent))
 
     # ----- sentences ----------------------------------------------------------------
     def handle(self, words: list[str]) -> bool:
@@ -180,6 +190,7 @@ class ApiConnection:
 
     def apply_fault(self, fault: Fault, command: Command) -> bool:
         logger.debug("fault %s on %s for %s", fault.kind, self.peer, command.word)
+        self.flush()  # the answers before the fault reach the client, as they would have
         tag = command.tag
         if fault.kind == "stall":
             self.stall()
@@ -250,6 +261,8 @@ class ApiServer:
                 sock, address = listener.accept()
             except OSError:
                 return
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # answers go out as written
             with self._lock:
                 serving = sum(1 for connection in self._connections if not connection.closing)
                 too_many = serving >= self.state.max_sessions()

@@ -70,3 +70,39 @@ def test_a_stranger_removed_as_its_device_pays_again_is_logged_in_after_the_remo
 
     assert emulator.is_online(ended.mac), "the customer who just paid is online"
     assert Grant.get_by_id(bought[0].id).online_at == services.clock.now()
+
+
+def test_while_the_router_recovers_probes_put_devices_back_and_leave_strangers_to_the_regular_pass(
+    services, package, emulator
+):
+    grants = [grant_now(services, package, emulator, seconds=600) for _ in range(3)]
+    late = grants[0]
+    watch_and_reconcile(services, "main")
+    emulator.reboot(boot_seconds=10)
+    emulator.device_leave(late.mac)  # this phone finds the Wi-Fi again a little after the boot
+    services.clock.advance(10)
+    emulator.advance(0)
+    watch_and_reconcile(services, "main", reconcile=False)  # the probe that finds the reboot
+    assert [emulator.is_online(g.mac) for g in grants] == [False, True, True]
+    emulator.device_join(late.mac, late.ip)
+    stranger = "AA:BB:16:00:00:01"
+    services.routers["main"].connection.call(  # type: ignore[attr-defined]
+        "/ip/hotspot/user/add", {"name": stranger, "mac-address": stranger, "comment": "p2c:9000"}
+    )
+    services.clock.advance(20)  # still within the recovery grace
+    logged = len(emulator.command_log)
+
+    watch_and_reconcile(services, "main", reconcile=False)
+
+    assert emulator.is_online(late.mac), "back at the next probe, not at the next regular pass"
+    assert Grant.get_by_id(late.id).credited_seconds == 30
+    assert any(user["name"] == stranger for user in emulator.users()), "strangers wait for the regular pass"
+    services.clock.advance(20)
+    logged = len(emulator.command_log)
+    watch_and_reconcile(services, "main", reconcile=False)
+    listed = [c for c in emulator.command_log[logged:] if c[0] == "/ip/hotspot/user/print"]
+    assert listed == [], "nobody to put back: the router's users are not listed on every probe"
+
+    watch_and_reconcile(services, "main")  # the regular pass
+
+    assert not any(user["name"] == stranger for user in emulator.users())

@@ -1,0 +1,85 @@
+"""RouterConnection.call_many against the emulator over TCP: commands sent in tagged batches,
+each answer matched to its command, a refused one reported without spoiling the rest, a lost
+connection reported as unreachable (and never retried: these are writes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from router import RouterRejected, RouterUnreachable
+from router.emulator import RouterEmulator
+from router.ros_connection import PIPELINE_DEPTH, RouterConnection
+from tests.router.conftest import API_PASSWORD, API_USER
+
+USERS = "/ip/hotspot/user"
+
+
+@pytest.fixture
+def connection(emulator: RouterEmulator) -> Iterator[RouterConnection]:
+    link = RouterConnection(
+        "main", emulator.host, emulator.port, API_USER, API_PASSWORD, tls_context=None, timeout=2.0
+    )
+    yield link
+    link.close()
+
+
+def user_names(emulator: RouterEmulator) -> list[str]:
+    return [str(row["name"]) for row in emulator.users()]
+
+
+def test_a_batch_larger_than_the_pipeline_gets_every_answer_in_order(emulator, connection):
+    count = 2 * PIPELINE_DEPTH + 50
+    commands = [(f"{USERS}/add", {"name": f"batch-{n}", "password": "x"}) for n in range(count)]
+
+    answers = connection.call_many(commands)
+
+    assert len(answers) == count
+    ids = [answer[0]["ret"] for answer in answers if isinstance(answer, list)]
+    assert len(ids) == count and len(set(ids)) == count, "each command answered once, with its own id"
+    by_id = {row[".id"]: row["name"] for row in emulator.users()}
+    assert [by_id[ret] for ret in ids] == [f"batch-{n}" for n in range(count)], "answers in command order"
+    assert connection.connect_count == 1
+
+
+def test_a_refused_command_is_reported_and_the_rest_of_the_batch_still_runs(emulator, connection):
+    emulator.fail_next("trap", path=f"{USERS}/set", message="input does not match any value of profile")
+    first = connection.call_many([(f"{USERS}/add", {"name": "kept-1", "password": "x"})])[0]
+    assert isinstance(first, list)
+    user_id = first[0]["ret"]
+
+    answers = connection.call_many(
+        [
+            (f"{USERS}/add", {"name": "kept-2", "password": "x"}),
+            (f"{USERS}/set", {".id": user_id, "profile": "missing"}),
+            (f"{USERS}/add", {"name": "kept-3", "password": "x"}),
+        ]
+    )
+
+    assert isinstance(answers[1], RouterRejected) and "does not match" in answers[1].message
+    assert isinstance(answers[0], list) and isinstance(answers[2], list)
+    assert {"kept-1", "kept-2", "kept-3"} <= set(user_names(emulator))
+    assert connection.call(f"{USERS}/print", query=["?=name=kept-3"]), "the connection is still in step"
+    assert connection.connect_count == 1
+
+
+def test_a_connection_lost_mid_batch_is_unreachable_and_nothing_is_sent_again(emulator, connection):
+    connection.call(f"{USERS}/print")
+    emulator.fail_next("drop_before_reply", path=f"{USERS}/set")
+
+    with pytest.raises(RouterUnreachable) as caught:
+        connection.call_many(
+            [
+                (f"{USERS}/add", {"name": "before", "password": "x"}),
+                (f"{USERS}/set", {".id": "*1", "comment": "dropped"}),
+                (f"{USERS}/add", {"name": "after", "password": "x"}),
+            ]
+        )
+
+    assert "closed the connection" in caught.value.message
+    names = user_names(emulator)
+    assert "before" in names and "after" not in names, "the router stopped at the fault; nothing was re-sent"
+    assert sum(1 for path, _attrs in emulator.command_log if path == f"{USERS}/add") == 1
+    assert connection.call(f"{USERS}/print", query=["?=name=before"]), "the next call connects again"
+    assert connection.connect_count == 2
