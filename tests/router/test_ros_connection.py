@@ -18,9 +18,7 @@ USERS = "/ip/hotspot/user"
 
 @pytest.fixture
 def connection(emulator: RouterEmulator) -> Iterator[RouterConnection]:
-    link = RouterConnection(
-        "main", emulator.host, emulator.port, API_USER, API_PASSWORD, tls_context=None, timeout=2.0
-    )
+    link = RouterConnection("main", emulator.host, emulator.port, API_USER, API_PASSWORD, tls_context=None, timeout=2.0)
     yield link
     link.close()
 
