@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 from router import DeviceGrant, normalize_mac
-from router.errors import RouterError
+from router.errors import RouterError, RouterNotPermitted
 from router.mikrotik_rows import HOST_FIELDS, Row, grant_id_of
 from router.ros_connection import RouterConnection
 from router.ros_values import as_text, format_duration, parse_duration
@@ -65,6 +65,9 @@ def restore_devices(
     sent: dict[str, str] = {}
     for mac, (_grant, ip, _user) in wanted.items():
         refused = [answer for answer in (next(answers), next(answers)) if isinstance(answer, RouterError)]
+        for error in refused:
+            if isinstance(error, RouterNotPermitted):
+                raise error  # the API user's rights, not this device: authorize would fail alike
         if refused:
             log.info("router: %s not restored in the batch (%s); it is logged in on its own", mac, refused[0].message)
             continue

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from router import RouterNotPermitted
 from router.emulator import RouterEmulator
 from router.mikrotik import MikrotikRouter
 from router.ros_values import parse_duration
@@ -82,3 +83,13 @@ def test_nothing_to_restore_sends_nothing(emulator, router):
     before = len(emulator.command_log)
     assert router.restore_many([]) == []
     assert len(emulator.command_log) == before
+
+
+def test_an_api_user_without_the_right_is_not_permitted_rather_than_left_device_by_device(emulator, router):
+    mac, ip = join(emulator, 1)
+    router.authorize(grant_for(mac, ip, "g-1"))
+    emulator.reboot()
+    emulator.fail_next("trap", path="/ip/hotspot/active/login", message="not enough permissions (9)")
+
+    with pytest.raises(RouterNotPermitted):
+        router.restore_many([grant_for(mac, ip, "g-1")])
