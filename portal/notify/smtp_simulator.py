@@ -20,6 +20,7 @@ import hmac
 import logging
 import ssl
 import threading
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -146,6 +147,7 @@ class SmtpSimulator(Background):
         self._captured: list[CapturedEmail] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._connections: weakref.WeakSet[SMTP] = weakref.WeakSet()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -178,6 +180,7 @@ class SmtpSimulator(Background):
                 loop.run_forever()
             finally:
                 server.close()
+                self._drop_connections(loop)
                 pending = asyncio.all_tasks(loop)
                 for task in pending:
                     task.cancel()
@@ -204,6 +207,15 @@ class SmtpSimulator(Background):
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+
+    def _drop_connections(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close the clients still connected, on the loop, before it closes: a transport left
+        open is only found by the garbage collector later (a ResourceWarning in whichever
+        test happens to be running then)."""
+        for protocol in list(self._connections):
+            if isinstance(protocol.transport, asyncio.Transport):
+                protocol.transport.abort()  # not close(): nothing unsent is worth waiting for
+        loop.run_until_complete(asyncio.sleep(0))  # run the connection_lost callbacks
 
     # -- for clients and tests --------------------------------------------------------------
 
@@ -266,6 +278,7 @@ class SmtpSimulator(Background):
             # Encrypted from the first byte, but aiosmtpd only counts STARTTLS as TLS (and
             # warns when told otherwise in the constructor): lift its AUTH-needs-TLS rule.
             protocol._auth_require_tls = False
+        self._connections.add(protocol)
         return protocol
 
     def _authenticate(

@@ -254,9 +254,22 @@ class World:
         (never past an end: lateness after the jump is real)."""
         from portal.ledger.models import Grant
 
+        assert wait_for(self._ledger_caught_up, 10), "a device online on the router has no running clock"
         first = Grant.select().where(Grant.status == "active").order_by(Grant.expires_at).first()
         if first is not None:
             self.clock.jump(max((first.expires_at - self.clock.now()).total_seconds() - before, 0.0))
+
+    def _ledger_caught_up(self) -> bool:
+        """Every device the router shows online has its grant's clock running in the ledger.
+
+        A login is recorded a moment after the router confirms it (real time: milliseconds).
+        Business time skipped in that moment would count as online on the emulator but not
+        as paid time, so a jump waits for it."""
+        from portal.ledger.models import Grant
+
+        running = Grant.select(Grant.mac, Grant.online_at, Grant.offline_since).where(Grant.status == "active")
+        waiting = {g.mac for g in running if g.online_at is None or g.offline_since is not None}
+        return not any(self.emulator.is_online(mac) for mac in waiting)
 
     def run_out_every_grant(self, timeout: float = 10.0) -> None:
         """Jump to a second before each grant's end in turn and wait, in real time, until it

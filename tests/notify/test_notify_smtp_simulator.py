@@ -89,3 +89,21 @@ def test_a_taken_port_is_reported_and_stop_is_idempotent(smtp_tls: SmtpSimulator
     smtp_tls.stop()
     with pytest.raises(OSError):
         smtplib.SMTP("127.0.0.1", smtp_tls.port, local_hostname="t.test", timeout=2)
+
+
+@pytest.mark.parametrize("tls", ["none", "implicit"])
+def test_a_client_still_connected_is_disconnected_when_the_simulator_stops(clock: ManualClock, tls: str) -> None:
+    """Left open, the server's end is only closed by the garbage collector, later, as a
+    ResourceWarning in whatever test runs then."""
+    smtp = SmtpSimulator(clock=clock, tls=tls).start()  # type: ignore[arg-type]
+    try:
+        client = smtplib.SMTP_SSL if tls == "implicit" else smtplib.SMTP
+        kwargs = {"context": smtp.client_ssl_context()} if tls == "implicit" else {}
+        connected = client("127.0.0.1", smtp.port, local_hostname="t.test", timeout=5, **kwargs)
+        assert connected.ehlo()[0] == 250
+        smtp.stop()
+        with pytest.raises(smtplib.SMTPServerDisconnected):
+            connected.noop()  # the server hung up: no answer, no 5 s wait for one
+        connected.close()
+    finally:
+        smtp.stop()
