@@ -83,3 +83,24 @@ def wait_until(condition: Callable[[], object], what: str, timeout: float = 10.0
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def page_left(element: Any) -> Callable[[Any], bool]:
+    """A WebDriverWait condition: the page holding ``element`` was replaced (a form submitted,
+    a link followed). Selenium's ``staleness_of`` knows only StaleElementReferenceException;
+    asked in the middle of the navigation, chromedriver may answer "Node with given id does
+    not belong to the document" instead, which means the same."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    def left(_driver: Any) -> bool:
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as err:
+            if "does not belong to the document" in str(err):
+                return True
+            raise
+        return False
+
+    return left

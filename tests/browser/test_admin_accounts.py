@@ -13,7 +13,7 @@ import pyotp
 import pytest
 
 from portal.domain.accounts import create_admin
-from tests.browser.chrome import SHOTS, needs_chromium, start_chrome
+from tests.browser.chrome import SHOTS, needs_chromium, page_left, start_chrome
 
 PASSWORD = "correct horse battery"
 
@@ -29,7 +29,6 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 def fill(browser: Any, fields: dict[str, str], button: str = "button[type=submit]") -> None:
     """Type into the form's fields, submit, and wait for the next page to load."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     for name, value in fields.items():
@@ -38,14 +37,13 @@ def fill(browser: Any, fields: dict[str, str], button: str = "button[type=submit
         element.send_keys(value)
     submit = browser.find_element(By.CSS_SELECTOR, f"main {button}")
     submit.click()
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(submit))
+    WebDriverWait(browser, 10).until(page_left(submit))
 
 
 @pytest.mark.browser
 @needs_chromium
 def test_owner_turns_on_an_authenticator_app_and_signs_in_with_it(browser: Any, base_url: str, clock: Any) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -78,7 +76,7 @@ def test_owner_turns_on_an_authenticator_app_and_signs_in_with_it(browser: Any, 
 
     sign_out = browser.find_element(By.CSS_SELECTOR, "header form button")
     sign_out.click()
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(sign_out))
+    WebDriverWait(browser, 10).until(page_left(sign_out))
     assert "/admin/login" in browser.current_url
     browser.get(f"{base_url}/admin/")
     assert "/admin/login" in browser.current_url  # the session ended on the server
