@@ -127,9 +127,9 @@ class Router(Protocol):
         ...
 
     def restore_many(self, grants: Sequence[DeviceGrant]) -> list[str]:
-        """Log back in, in one pass, devices that lost their session while their own user for
-        the same grant stayed (after a reboot); returns the MACs now online. Anything less
-        plain is left for :meth:`authorize`."""
+        """Log back in, in one pass, devices that lost their session while their user of ours
+        stayed (after a reboot), as :meth:`authorize` would; returns the MACs now online.
+        Anything less plain is left for :meth:`authorize`."""
         ...
 
     def revoke(self, mac: str) -> None:

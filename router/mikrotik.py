@@ -161,7 +161,7 @@ class MikrotikRouter:
 
     def restore_many(self, grants: Sequence[DeviceGrant]) -> list[str]:
         """Log back in, in one pass, the devices of ``grants`` that lost their session while
-        their own user (same grant) stayed (a reboot); returns the MACs confirmed online.
+        their user of ours stayed (a reboot); returns the MACs confirmed online.
         The others are left for :meth:`authorize` (see :mod:`router.mikrotik_restore`)."""
         if not grants:
             return []

@@ -9,9 +9,12 @@ confirms who is online: about five times fewer commands than logging each device
 The commands go in tagged batches (:meth:`RouterConnection.call_many`), so a round trip
 to the router is paid per hundred commands, not per command.
 
-Only the plain case is done here: our user for the same grant, the device on the hotspot
-at the grant's address, no session of any kind on that MAC. Anything else is left to
-``authorize``, one device at a time, which knows every other case.
+Only the plain cases are done here: our user (one, on our hotspot server) with the device
+on the hotspot at the grant's address and no session of any kind on that MAC. The user
+may carry this grant (its limit goes on top of the uptime already booked) or another one
+of ours (a purchase stacked on the device's running one: as :meth:`authorize` does for
+another grant, the user is rewritten for this one and its counters reset). Anything else
+is left to ``authorize``, one device at a time, which knows every other case.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
-from router import DeviceGrant, normalize_mac
+from router import COMMENT_PREFIX, DeviceGrant, normalize_mac
 from router.errors import RouterError, RouterNotPermitted
 from router.mikrotik_rows import HOST_FIELDS, Row, grant_id_of
 from router.ros_connection import RouterConnection
@@ -48,23 +51,18 @@ def restore_devices(
     """
     wanted = _plain_devices(connection, hotspot_server, grants)
     commands: list[tuple[str, dict[str, object]]] = []
+    counts: list[int] = []  # commands per device, in order
     for mac, (grant, ip, user) in wanted.items():
         ensure_profile(grant)
-        used = parse_duration(user.get("uptime"))
         password = secrets.token_urlsafe(16)
-        limit = {
-            ".id": as_text(user[".id"]),
-            "password": password,
-            "profile": grant.profile,
-            "limit-uptime": format_duration(used + grant.limit_uptime_seconds),
-            "disabled": False,
-        }
-        commands.append((f"{USERS}/set", limit))
-        commands.append((f"{ACTIVE}/login", {"user": mac, "password": password, "mac-address": mac, "ip": ip}))
-    answers = iter(connection.call_many(commands))  # a limit and a login per device, in order
+        device = _rewrite_user(grant, user, password)
+        device.append((f"{ACTIVE}/login", {"user": mac, "password": password, "mac-address": mac, "ip": ip}))
+        commands.extend(device)
+        counts.append(len(device))
+    answers = iter(connection.call_many(commands))  # each device's commands, in order
     sent: dict[str, str] = {}
-    for mac, (_grant, ip, _user) in wanted.items():
-        refused = [answer for answer in (next(answers), next(answers)) if isinstance(answer, RouterError)]
+    for (mac, (_grant, ip, _user)), count in zip(wanted.items(), counts, strict=True):
+        refused = [answer for answer in (next(answers) for _ in range(count)) if isinstance(answer, RouterError)]
         for error in refused:
             if isinstance(error, RouterNotPermitted):
                 raise error  # the API user's rights, not this device: authorize would fail alike
@@ -77,6 +75,22 @@ def restore_devices(
     rows = connection.call(f"{ACTIVE}/print", proplist=("user", "address"))
     online = {(as_text(row.get("user")), as_text(row.get("address"))) for row in rows}
     return [mac for mac, ip in sent.items() if (mac, ip) in online]
+
+
+def _rewrite_user(grant: DeviceGrant, user: Row, password: str) -> list[tuple[str, dict[str, object]]]:
+    """The commands that give the user the limit of ``grant`` before its login: the uptime
+    already booked plus the grant's limit for the same grant; for another of ours, the
+    user rewritten as :meth:`MikrotikRouter.authorize` writes it and its counters reset."""
+    user_id = as_text(user[".id"])
+    fields: dict[str, object] = {".id": user_id, "password": password, "profile": grant.profile, "disabled": False}
+    if grant_id_of(user.get("comment")) == grant.grant_id:
+        used = parse_duration(user.get("uptime"))
+        fields["limit-uptime"] = format_duration(used + grant.limit_uptime_seconds)
+        return [(f"{USERS}/set", fields)]
+    fields["limit-uptime"] = format_duration(grant.limit_uptime_seconds)
+    fields["comment"] = f"{COMMENT_PREFIX}{grant.grant_id}"
+    fields["limit-bytes-total"] = grant.limit_bytes_total or 0  # clear a cap left by an earlier purchase
+    return [(f"{USERS}/set", fields), (f"{USERS}/reset-counters", {".id": user_id})]
 
 
 def _plain_devices(
@@ -106,6 +120,6 @@ def _plain_devices(
         if not on_hotspot or mac in busy or len(own) != 1:
             continue
         (user,) = own
-        if grant_id_of(user.get("comment")) == grant.grant_id and as_text(user.get("server")) == hotspot_server:
+        if grant_id_of(user.get("comment")) is not None and as_text(user.get("server")) == hotspot_server:
             plain[mac] = (grant, ip, user)
     return plain

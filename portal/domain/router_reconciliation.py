@@ -107,8 +107,8 @@ def _grants(ids: list[int]) -> list[Grant]:
 
 def _restore_in_one_pass(services: Services, name: str, grants: list[Grant], now: datetime) -> set[str]:
     """Log the devices of ``grants`` back in with one router pass (after a reboot most are the
-    plain case: our user for the same grant is there, the session is gone); their clocks run
-    again from now. Returns their MACs; the rest go through the outbox one by one."""
+    plain case: our user is there, the session is gone); their clocks run again from now.
+    Returns their MACs; the rest go through the outbox one by one."""
     router = services.router(name)
     if router is None or not grants:
         return set()

@@ -50,12 +50,12 @@ def test_after_a_reboot_every_device_comes_back_with_its_whole_remaining_time(em
 
 
 def test_anything_but_the_plain_case_is_left_for_authorize(emulator, router):
-    plain, new_purchase, away, other_user, online = (join(emulator, n) for n in range(1, 6))
-    for n, (mac, ip) in enumerate((plain, new_purchase, away, other_user, online)):
+    plain, away, other_user, online = (join(emulator, n) for n in range(1, 5))
+    for n, (mac, ip) in enumerate((plain, away, other_user, online)):
         router.authorize(grant_for(mac, ip, f"g-{n}"))
     emulator.reboot()
     emulator.device_leave(away[0])
-    router.authorize(grant_for(*online, "g-4"))  # already back
+    router.authorize(grant_for(*online, "g-3"))  # already back
     router.connection.call("/ip/hotspot/user/add", {"name": "trial-1", "password": "x"})
     router.connection.call(
         "/ip/hotspot/active/login",
@@ -65,18 +65,39 @@ def test_anything_but_the_plain_case_is_left_for_authorize(emulator, router):
     restored = router.restore_many(
         [
             grant_for(*plain, "g-0"),
-            grant_for(*new_purchase, "g-new"),  # another grant: its counters must be reset first
-            grant_for(*away, "g-2"),
-            grant_for(*other_user, "g-3"),  # a trial session is in the way
-            grant_for(*online, "g-4"),
+            grant_for(*away, "g-1"),
+            grant_for(*other_user, "g-2"),  # a trial session is in the way
+            grant_for(*online, "g-3"),
         ]
     )
 
     assert restored == [plain[0]]
-    assert not emulator.is_online(new_purchase[0]) and not emulator.is_online(away[0])
+    assert not emulator.is_online(away[0])
     assert [s["user"] for s in for_mac(emulator.active(), other_user[0])] == ["trial-1"]
-    (user,) = named(emulator.users(), new_purchase[0])
-    assert user["comment"] == "p2c:g-1", "the other purchase's user is untouched"
+
+
+def test_a_stacked_purchase_comes_back_as_authorize_would_log_it_in(emulator, router):
+    """The user carries the device's first purchase; the one running now is another: its
+    counters are reset and the user rewritten for it, in the batch, exactly as authorize
+    does it on a twin device."""
+    batched, twin = join(emulator, 1), join(emulator, 2)
+    for n, (mac, ip) in enumerate((batched, twin)):
+        router.authorize(grant_for(mac, ip, f"g-first-{n}", limit_uptime_seconds=600 + MARGIN, limit_bytes_total=10**9))
+    emulator.advance(250)
+    emulator.reboot()
+
+    stacked = {"limit_uptime_seconds": 400 + MARGIN, "profile": "p2c-fast", "rate_limit": "2M/2M"}
+    assert router.restore_many([grant_for(*batched, "g-next-0", **stacked)]) == [batched[0]]
+    router.authorize(grant_for(*twin, "g-next-1", **stacked))
+
+    assert time_left(emulator, batched[0]) == 400 + MARGIN, "counters reset: the 250 s booked are not taken again"
+    fields = ("limit-uptime", "limit-bytes-total", "profile", "uptime", "disabled", "server")
+    (restored,) = named(emulator.users(), batched[0])
+    (authorized,) = named(emulator.users(), twin[0])
+    assert restored["comment"] == "p2c:g-next-0"
+    assert {f: restored.get(f) for f in fields} == {f: authorized.get(f) for f in fields}
+    emulator.advance(400)
+    assert emulator.is_online(batched[0]), "the backstop never cuts before the paid end"
 
 
 def test_nothing_to_restore_sends_nothing(emulator, router):
