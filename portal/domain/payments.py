@@ -213,13 +213,14 @@ def _push(services: Services, payment: Payment, package: Package, now: datetime)
     pause.note_push_success(services)
     first_query = now + timedelta(seconds=services.settings.mpesa.query_after_seconds)
     # Conditional: a callback that raced ahead of this answer may already have adopted it.
-    Payment.update(
-        status="pending",
-        checkout_request_id=accepted.checkout_request_id,
-        merchant_request_id=accepted.merchant_request_id,
-        next_query_at=first_query,
-        updated_at=now,
-    ).where(Payment.id == payment.id, Payment.status == "created").execute()
+    pending = {
+        "status": "pending",
+        "checkout_request_id": accepted.checkout_request_id,
+        "merchant_request_id": accepted.merchant_request_id,
+        "next_query_at": first_query,
+        "updated_at": now,
+    }
+    moved = Payment.update(**pending).where(Payment.id == payment.id, Payment.status == "created").execute()
     record(
         payment.id,
         "push_accepted",
@@ -227,7 +228,11 @@ def _push(services: Services, payment: Payment, package: Package, now: datetime)
         checkout_request_id=accepted.checkout_request_id,
         merchant_request_id=accepted.merchant_request_id,
     )
-    return Payment.get_by_id(payment.id)
+    if not moved:
+        return Payment.get_by_id(payment.id)  # as the callback left it
+    for field, value in pending.items():
+        setattr(payment, field, value)
+    return payment
 
 
 def payment_by_idempotency_key(key: str) -> Payment | None:

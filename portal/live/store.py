@@ -53,6 +53,17 @@ class LiveGrant:
     expires_at: datetime
 
 
+# KEYS: the locks to take; ARGV: a token, their ttl. All of them or none (see LiveStore.try_locks)
+_TAKE_ALL_SCRIPT = """
+for i, key in ipairs(KEYS) do
+  if not redis.call('SET', key, ARGV[1], 'NX', 'EX', ARGV[2]) then
+    for j = 1, i - 1 do redis.call('DEL', KEYS[j]) end
+    return 0
+  end
+end
+return 1
+"""
+
 # KEYS: the locks to free; ARGV[1]: the token they were taken with (see LiveStore.take_locks)
 _RELEASE_SCRIPT = """
 local freed = 0
@@ -69,32 +80,26 @@ class LiveStore:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
         self._release = client.register_script(_RELEASE_SCRIPT)
+        self._take_all = client.register_script(_TAKE_ALL_SCRIPT)
 
     # -- locks ---------------------------------------------------------------------
     @contextmanager
     def try_locks(self, names: Iterable[str], ttl_seconds: int = 60) -> Iterator[bool]:
-        """Take every named lock without waiting, or none of them.
+        """Take every named lock without waiting, or none of them (one round trip).
 
-        Yields True when all were taken (they are released on exit), False when another
-        process holds any of them. ``ttl_seconds`` frees a lock whose holder died.
+        Yields True when all were taken (they are released on exit, a second round trip),
+        False when another process holds any of them. ``ttl_seconds`` frees a lock whose
+        holder died; a lock that expired meanwhile and was taken by another is left alone.
         """
-        taken: list[redis.lock.Lock] = []
-        try:
-            for name in names:
-                lock = self.redis.lock(f"{PREFIX}lock:{name}", timeout=ttl_seconds)
-                if not lock.acquire(blocking=False):
-                    break
-                taken.append(lock)
-            else:
-                yield True
-                return
+        keys = [f"{PREFIX}lock:{name}" for name in dict.fromkeys(names)]
+        token = secrets.token_hex(16)
+        if not self._take_all(keys=keys, args=[token, ttl_seconds]):
             yield False
+            return
+        try:
+            yield True
         finally:
-            for lock in taken:
-                try:
-                    lock.release()
-                except redis.exceptions.LockError:  # expired meanwhile: nothing to undo
-                    pass
+            self._release(keys=keys, args=[token])
 
     @contextmanager
     def take_locks(self, names: Iterable[str], ttl_seconds: int = 60) -> Iterator[set[str]]:

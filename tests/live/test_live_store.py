@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 from portal.live import LiveGrant, LiveStore, open_redis
@@ -98,3 +99,20 @@ def test_take_locks_takes_the_free_ones_and_excludes_try_locks(redis_handle):
             assert taken == {"device:main:B"}
     with live.take_locks(["device:main:A"]) as taken:
         assert taken == {"device:main:A"}
+
+
+def test_try_locks_takes_all_or_none_and_frees_only_its_own(redis_handle):
+    client, live = redis_handle.client, LiveStore(redis_handle.client)
+    with live.take_locks(["pay:B"]):  # held elsewhere
+        with live.try_locks(["pay:A", "pay:B", "pay:C"]) as held:
+            assert not held
+        assert client.get("p2c:lock:pay:A") is None, "A was given back when B was busy"
+    other = contextlib.ExitStack()
+    with live.try_locks(["pay:A", "pay:B"], ttl_seconds=30) as held:
+        assert held and client.ttl("p2c:lock:pay:A") in (29, 30)
+        client.delete("p2c:lock:pay:A")  # expired while held, and taken by another
+        assert other.enter_context(live.take_locks(["pay:A"])) == {"pay:A"}
+    assert client.get("p2c:lock:pay:B") is None
+    assert client.get("p2c:lock:pay:A") is not None, "the other holder's lock was left alone"
+    other.close()
+    assert client.get("p2c:lock:pay:A") is None
