@@ -113,8 +113,9 @@ def _serve(kind: str, shared: Any, options: dict[str, Any], conn: Connection) ->
 
 
 class HostedPortal:
-    """The product's web app (callbacks, splash, admin) on a threaded HTTP server, with its
-    own services on the shared ledger, Redis and business clock.
+    """The product's web app (callbacks, splash, admin) under waitress with 8 threads, as
+    ``pay2connect serve`` runs it, with its own services on the shared ledger, Redis and
+    business clock.
 
     ``overrides`` are the settings of the soak; this process adds its own address as the
     public URL (the port is only known once bound), which the caller reads back from
@@ -124,28 +125,32 @@ class HostedPortal:
     def __init__(self, clock: SharedManualClock, *, config: str, overrides: dict[str, Any]) -> None:
         from pathlib import Path
 
-        from werkzeug.serving import make_server
+        from waitress.server import create_server
 
         from portal import create_app
         from portal.config import load_settings
         from portal.wiring import build_services
 
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._late = _LateApp()
-        self._server = make_server("127.0.0.1", 0, self._late, threaded=True)
-        self.base_url = f"http://127.0.0.1:{self._server.server_port}"
+        self._server: Any = create_server(self._late, host="127.0.0.1", port=0, threads=8, ident="pay2connect")
+        self.base_url = f"http://127.0.0.1:{self._server.effective_port}"
         overrides = {**overrides, "portal": {**overrides["portal"], "public_url": self.base_url}}
         overrides["mpesa"] = {**overrides["mpesa"], "callback_url": f"{self.base_url}/api/portal/mpesa/callback"}
         settings = load_settings(Path(config), environ={}, overrides=overrides)
         self.services = build_services(settings, clock=clock, background=False)
         self._late.app = create_app(services=self.services)
-        self._serving = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05})
+        from portal.cli.shutdown import serve_until
+
+        self._stop = threading.Event()
+        self._serving = threading.Thread(target=serve_until, args=(self._server, self._stop), name="waitress")
         self._serving.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._serving.join(timeout=10)
+        from portal.cli.shutdown import close_server
+
+        self._stop.set()
+        self._serving.join(timeout=15)
+        close_server(self._server)
         self.services.close()
 
 
