@@ -124,7 +124,9 @@ def run(
     # clock moved on: its login at one tick, its confirmation 20 s later (free time that
     # real time never gives). So M-Pesa waits for the answer here.
     simulator.set("callback_timeout_seconds", 300.0)
-    emulator = ProcessHost("router", clock, identity="main", username="pay2connect", password="secret")
+    emulator = ProcessHost(
+        "router", clock, identity="main", username="pay2connect", password="secret", command_log_limit=10_000
+    )
     # One Redis for both product processes: the embedded server, reached by its socket.
     redis_handle = open_redis("", workdir / "data")
     config = workdir / "config.toml"

@@ -41,6 +41,7 @@ class RouterEmulator:
         hotspot_server: str = "hotspot1",
         tls: bool = False,
         reply_timeout_ceiling: float | None = None,
+        command_log_limit: int | None = None,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.host = host
@@ -51,6 +52,7 @@ class RouterEmulator:
         self.hotspot_server = hotspot_server
         self.state = RouterState(self.clock, identity=identity, version=version, hotspot_server=hotspot_server, tls=tls)
         self.state.add_api_user(username, password, {"api", "read", "write"})
+        self.state.command_log_limit = command_log_limit
         self.faults = FaultPlan()
         self._certificate: Certificate | None = None
         self._server: ApiServer | None = None
@@ -95,7 +97,8 @@ class RouterEmulator:
 
     @property
     def command_log(self) -> list[tuple[str, dict[str, str]]]:
-        """Every command received: ``(command word, attributes)``; passwords left out, queries under ``"?"``."""
+        """Every command received (the newest ``command_log_limit`` or more when limited):
+        ``(command word, attributes)``; passwords left out, queries under ``"?"``."""
         return self.state.command_log
 
     def connection_count(self) -> int:

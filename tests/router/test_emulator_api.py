@@ -289,3 +289,13 @@ def test_a_bad_stack_operation_is_a_trap_not_a_dropped_connection(emulator: Rout
     with pytest.raises(TrapError):
         tuple(api.rawCmd("/ip/hotspot/host/print", "?#x"))
     assert tuple(api.rawCmd("/system/identity/print"))  # the connection is still usable
+
+
+def test_a_limited_command_log_keeps_the_newest_commands_only() -> None:
+    """A soak day sends millions of commands; kept whole they cost gigabytes."""
+    with RouterEmulator(command_log_limit=10) as emulator, opened_api(emulator) as api:
+        for n in range(45):
+            tuple(api.path("/system/identity").select("name").where(Key("name") == f"probe-{n}"))
+        log = emulator.command_log
+        assert 10 <= len(log) <= 20
+        assert log[-1][1]["?"] == "?=name=probe-44"
