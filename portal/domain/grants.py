@@ -85,7 +85,7 @@ def end_grant(services: Services, grant: Grant, *, reason: str) -> bool:
         record(grant.payment_id, "revoked", services.clock, reason=reason)
         lay_out(services, grant.router, grant.mac, now)  # a purchase stacked behind it moves up
         item = queue(grant, "revoke", now)
-        run_outbox_item(services, item.id)
+        run_outbox_item(services, item)
     return bool(changed)
 
 
@@ -101,7 +101,7 @@ def extend_grant(services: Services, grant: Grant, seconds: int, *, reason: str)
     publish_live(services, grant)
     record(grant.payment_id, "extended_by_admin", services.clock, seconds=seconds, reason=reason)
     item = queue(grant, "authorize", now)
-    run_outbox_item(services, item.id)
+    run_outbox_item(services, item)
     return grant
 
 
@@ -120,5 +120,5 @@ def resume_device(services: Services, router: str, mac: str, ip: str) -> Grant |
         .first()
     )
     item = pending or queue(grant, "authorize", now)
-    run_outbox_item(services, item.id)
+    run_outbox_item(services, item)
     return grant

@@ -21,7 +21,7 @@ from portal.domain.grant_clock import confirm_online, projected_end, projected_e
 from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant, OutboxItem, Package, PaymentEvent
 from portal.ledger.queries import IN_LIST_LIMIT
-from portal.ledger.timeline import record
+from portal.ledger.timeline import batched, record
 from router import DeviceGrant, RouterError, RouterUnreachable
 
 log = logging.getLogger(__name__)
@@ -120,14 +120,21 @@ def device_lock(router: str, mac: str) -> str:
     return f"device:{router}:{mac}"
 
 
-def run_outbox_item(services: Services, item_id: int) -> bool:
+def run_outbox_item(services: Services, item: OutboxItem | int) -> bool:
     """Try one router operation now. True when it is done (or no longer needed); False when
-    it must wait (router error, or another process is working on the same device)."""
-    item = OutboxItem.select(OutboxItem.router, OutboxItem.mac).where(OutboxItem.id == item_id).first()
-    if item is None:
+    it must wait (router error, or another process is working on the same device).
+
+    Given the item itself (just queued or listed), its device is known without a read; it
+    is read again under the device's lock all the same."""
+    found = (
+        item
+        if isinstance(item, OutboxItem)
+        else OutboxItem.select(OutboxItem.id, OutboxItem.router, OutboxItem.mac).where(OutboxItem.id == item).first()
+    )
+    if found is None:
         return True
-    with services.live.try_locks([device_lock(item.router, item.mac)]) as locked:
-        return _run_outbox_item(services, item_id) if locked else False
+    with services.live.try_locks([device_lock(found.router, found.mac)]) as locked:
+        return _run_outbox_item(services, found.id) if locked else False
 
 
 def _run_outbox_item(services: Services, item_id: int) -> bool:
@@ -152,7 +159,7 @@ def _run_outbox_item(services: Services, item_id: int) -> bool:
             # A session kept from an earlier login (its process died before recording it)
             # has served the customer since that login: the clock starts there.
             online_at = services.clock.now() - timedelta(seconds=kept_uptime)
-            with write_transaction(services.db):
+            with write_transaction(services.db), batched():  # its events in one insert
                 Grant.update(router_state="online").where(Grant.id == grant.id).execute()
                 confirm_online(services, grant.router, grant.mac, online_at)
                 record(
@@ -314,7 +321,7 @@ def run_items(services: Services, item_ids: Sequence[int]) -> int:
     for item in items:
         if item.action == "revoke":
             continue
-        if run_outbox_item(services, item.id):
+        if run_outbox_item(services, item):
             done += 1
         elif OutboxItem.get_by_id(item.id).last_error.startswith(RouterUnreachable.key):
             break  # one timeout per router per pass, not one per waiting customer

@@ -71,7 +71,7 @@ def mark_paid(services: Services, payment_id: int, *, receipt: str | None, sourc
     receipts.on_paid(services, payment, grant)  # only queues a row: sending is the worker's
     item = grant.outbox.where(OutboxItem.done_at.is_null()).first()
     if item is not None:
-        services.dispatch(lambda: outbox.run_outbox_item(services, item.id))
+        services.dispatch(lambda: outbox.run_outbox_item(services, item))
     return grant
 
 

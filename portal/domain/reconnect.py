@@ -138,7 +138,7 @@ def _relogin(services: Services, grant: Grant, ip: str) -> Grant:
         Grant.update(ip=ip).where(Grant.id == grant.id).execute()
         grant = Grant.get_by_id(grant.id)
     item = outbox.queue(grant, "authorize", now)
-    outbox.run_outbox_item(services, item.id)
+    outbox.run_outbox_item(services, item)
     return Grant.get_by_id(grant.id)
 
 
@@ -155,12 +155,12 @@ def _move(services: Services, grant: Grant, router_name: str, mac: str, ip: str)
     if not moved:  # a second move of the same purchase won the race
         OutboxItem.update(done_at=now).where(OutboxItem.id == revoke.id).execute()
         raise TooManyRequests("too_many_requests")
-    outbox.run_outbox_item(services, revoke.id)
+    outbox.run_outbox_item(services, revoke)
     services.live.drop_session(grant.id, old_router, old_mac)
     grant = Grant.get_by_id(grant.id)
     grants.publish_live(services, grant)
     authorize = outbox.queue(grant, "authorize", now)
-    outbox.run_outbox_item(services, authorize.id)
+    outbox.run_outbox_item(services, authorize)
     record(
         grant.payment_id,
         "moved",

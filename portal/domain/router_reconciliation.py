@@ -87,7 +87,7 @@ def reconcile_router(services: Services, name: str, *, strangers: bool = True) -
         if host.ip != grant.ip:
             Grant.update(ip=host.ip).where(Grant.id == grant.id).execute()
         item = queue(Grant.get_by_id(grant.id), "authorize", now)
-        if run_outbox_item(services, item.id):
+        if run_outbox_item(services, item):
             restored.add(mac)
     return {"removed": removed, "restored": len(restored)}
 

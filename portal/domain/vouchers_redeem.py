@@ -193,7 +193,7 @@ def _use(services: Services, voucher_id: int, req: RedeemRequest, router: str, m
     grants.publish_live(services, grant)
     item = grant.outbox.where(OutboxItem.done_at.is_null()).first()
     if item is not None:
-        outbox.run_outbox_item(services, item.id)  # the customer is waiting on the page
+        outbox.run_outbox_item(services, item)  # the customer is waiting on the page
     if first:  # the clock starts when the router lets the device in: the voucher ends with it
         started = Grant.get_by_id(grant.id)
         Voucher.update(ends_at=started.expires_at).where(Voucher.id == voucher.id).execute()

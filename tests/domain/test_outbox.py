@@ -32,6 +32,29 @@ def test_a_login_that_worked_finishes_the_older_logins_of_its_grant(services, pa
     )
 
 
+def test_a_queued_login_reads_its_row_once_and_writes_its_events_together(services, package, emulator, monkeypatch):
+    """Every paid callback runs one: statements saved here are saved per customer (and on
+    PostgreSQL each is a round trip)."""
+    grant = unconfirmed_grant(services, package, emulator, seconds=600)  # its login is queued
+    item = OutboxItem.get(OutboxItem.grant == grant.id)
+    statements: list[str] = []
+    real = services.db.execute_sql
+
+    def traced(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
+        statements.append(sql)
+        return real(sql, params, *args, **kwargs)
+
+    monkeypatch.setattr(services.db, "execute_sql", traced)
+    assert run_outbox_item(services, item)
+    monkeypatch.undo()
+
+    assert emulator.is_online(grant.mac)
+    assert len([sql for sql in statements if sql.startswith("SELECT") and 'FROM "outbox_item"' in sql]) == 1
+    assert len([sql for sql in statements if sql.startswith('INSERT INTO "payment_event"')]) == 1
+    kinds = [event.kind for event in Grant.get_by_id(grant.id).payment.events]
+    assert kinds[-2:] == ["clock_started", "router_authorized"]
+
+
 def test_a_logout_decided_before_a_new_purchase_never_lands_after_its_login(services, package, emulator, clock):
     """The worker ends a grant and logs its device out while the web process logs the same
     device's new purchase in. The logout was decided before the purchase was committed: it

@@ -143,7 +143,7 @@ def voucher_revoke(batch_id: int) -> Any:
     for grant in done.ended:
         svc.live.drop_session(grant.id, grant.router, grant.mac)
     for item in done.revoke_items:
-        run_outbox_item(svc, item.id)
+        run_outbox_item(svc, item)
     if done.already:
         flash(f"Batch {batch_id} was already revoked.", "ok")
     else:
