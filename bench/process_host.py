@@ -128,6 +128,7 @@ class HostedPortal:
         from waitress.server import create_server
 
         from portal import create_app
+        from portal.cli.shutdown import serve_until
         from portal.config import load_settings
         from portal.wiring import build_services
 
@@ -139,8 +140,6 @@ class HostedPortal:
         settings = load_settings(Path(config), environ={}, overrides=overrides)
         self.services = build_services(settings, clock=clock, background=False)
         self._late.app = create_app(services=self.services)
-        from portal.cli.shutdown import serve_until
-
         self._stop = threading.Event()
         self._serving = threading.Thread(target=serve_until, args=(self._server, self._stop), name="waitress")
         self._serving.start()

@@ -23,7 +23,7 @@ import ssl
 from collections.abc import Sequence
 from types import TracebackType
 
-from router import COMMENT_PREFIX, ActiveSession, DeviceGrant, HostEntry, ManagedUser, RouterHealth, normalize_mac
+from router import ActiveSession, DeviceGrant, HostEntry, ManagedUser, RouterHealth, normalize_mac
 from router.errors import DeviceNotOnHotspot, RouterRejected
 from router.mikrotik_health import check_health
 from router.mikrotik_restore import restore_devices
@@ -35,6 +35,7 @@ from router.mikrotik_rows import (
     Row,
     active_session,
     grant_id_of,
+    grant_user,
     host_entry,
     managed_user,
 )
@@ -245,19 +246,10 @@ class MikrotikRouter:
 
         Returns ``(id, previous grant id)`` of an existing user, ``(None, None)`` for a new one.
         """
-        fields: dict[str, object] = {
-            "name": mac,
-            "password": password,
-            "mac-address": mac,
-            "server": self.hotspot_server,
-            "profile": grant.profile,
-            "limit-uptime": format_duration(grant.limit_uptime_seconds),
-            "comment": f"{COMMENT_PREFIX}{grant.grant_id}",
-        }
-        if grant.limit_bytes_total:
-            fields["limit-bytes-total"] = grant.limit_bytes_total
+        fields = grant_user(mac, grant, password, self.hotspot_server)
+        new_user = {key: value for key, value in fields.items() if key != "limit-bytes-total" or value}
         try:
-            self.connection.call(f"{USERS}/add", fields)
+            self.connection.call(f"{USERS}/add", new_user)
             return None, None
         except RouterRejected as err:
             if not trap_says(err, "already have user"):
@@ -269,12 +261,11 @@ class MikrotikRouter:
         )
         rows = [row for row in rows if as_text(row.get("name")) == mac]
         if not rows:  # removed between our add and print: the add can simply run again
-            self.connection.call(f"{USERS}/add", fields)
+            self.connection.call(f"{USERS}/add", new_user)
             return None, None
         rows.sort(key=lambda row: as_text(row.get("server")) != self.hotspot_server)
         user_id = as_text(rows[0][".id"])
-        update = {key: value for key, value in fields.items() if key != "name"}
-        update.setdefault("limit-bytes-total", 0)  # clear a cap left by an earlier purchase
+        update = {key: value for key, value in fields.items() if key != "name"}  # clears an earlier purchase's cap
         self.connection.call(f"{USERS}/set", {".id": user_id, **update, "disabled": False})
         return user_id, grant_id_of(rows[0].get("comment"))
 

@@ -25,9 +25,9 @@ import secrets
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
-from router import COMMENT_PREFIX, DeviceGrant, normalize_mac
+from router import DeviceGrant, normalize_mac
 from router.errors import RouterError, RouterNotPermitted
-from router.mikrotik_rows import HOST_FIELDS, Row, grant_id_of
+from router.mikrotik_rows import HOST_FIELDS, Row, grant_id_of, grant_user
 from router.ros_connection import RouterConnection
 from router.ros_values import as_text, format_duration, parse_duration
 
@@ -55,7 +55,7 @@ def restore_devices(
     for mac, (grant, ip, user) in wanted.items():
         ensure_profile(grant)
         password = secrets.token_urlsafe(16)
-        device = _rewrite_user(grant, user, password)
+        device = _rewrite_user(mac, grant, user, password, hotspot_server)
         device.append((f"{ACTIVE}/login", {"user": mac, "password": password, "mac-address": mac, "ip": ip}))
         commands.extend(device)
         counts.append(len(device))
@@ -77,20 +77,23 @@ def restore_devices(
     return [mac for mac, ip in sent.items() if (mac, ip) in online]
 
 
-def _rewrite_user(grant: DeviceGrant, user: Row, password: str) -> list[tuple[str, dict[str, object]]]:
+def _rewrite_user(
+    mac: str, grant: DeviceGrant, user: Row, password: str, hotspot_server: str
+) -> list[tuple[str, dict[str, object]]]:
     """The commands that give the user the limit of ``grant`` before its login: the uptime
     already booked plus the grant's limit for the same grant; for another of ours, the
     user rewritten as :meth:`MikrotikRouter.authorize` writes it and its counters reset."""
     user_id = as_text(user[".id"])
-    fields: dict[str, object] = {".id": user_id, "password": password, "profile": grant.profile, "disabled": False}
     if grant_id_of(user.get("comment")) == grant.grant_id:
         used = parse_duration(user.get("uptime"))
-        fields["limit-uptime"] = format_duration(used + grant.limit_uptime_seconds)
-        return [(f"{USERS}/set", fields)]
-    fields["limit-uptime"] = format_duration(grant.limit_uptime_seconds)
-    fields["comment"] = f"{COMMENT_PREFIX}{grant.grant_id}"
-    fields["limit-bytes-total"] = grant.limit_bytes_total or 0  # clear a cap left by an earlier purchase
-    return [(f"{USERS}/set", fields), (f"{USERS}/reset-counters", {".id": user_id})]
+        limit = format_duration(used + grant.limit_uptime_seconds)
+        fields = {"password": password, "profile": grant.profile, "limit-uptime": limit}
+        return [(f"{USERS}/set", {".id": user_id, **fields, "disabled": False})]
+    rewritten = {key: value for key, value in grant_user(mac, grant, password, hotspot_server).items() if key != "name"}
+    return [
+        (f"{USERS}/set", {".id": user_id, **rewritten, "disabled": False}),
+        (f"{USERS}/reset-counters", {".id": user_id}),
+    ]
 
 
 def _plain_devices(

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from router import COMMENT_PREFIX, ActiveSession, HostEntry, ManagedUser
-from router.ros_values import as_bool, as_int, as_text, parse_duration
+from router import COMMENT_PREFIX, ActiveSession, DeviceGrant, HostEntry, ManagedUser
+from router.ros_values import as_bool, as_int, as_text, format_duration, parse_duration
 
 Row = dict[str, Any]
 
@@ -38,6 +38,21 @@ def active_session(row: Row) -> ActiveSession:
         bytes_in=as_int(row.get("bytes-in")),
         bytes_out=as_int(row.get("bytes-out")),
     )
+
+
+def grant_user(mac: str, grant: DeviceGrant, password: str, server: str) -> Row:
+    """Every field of our hotspot user for ``grant`` (named by the device's MAC), as a new
+    purchase writes it: ``limit-bytes-total`` 0 means no cap (and clears an earlier one)."""
+    return {
+        "name": mac,
+        "password": password,
+        "mac-address": mac,
+        "server": server,
+        "profile": grant.profile,
+        "limit-uptime": format_duration(grant.limit_uptime_seconds),
+        "comment": f"{COMMENT_PREFIX}{grant.grant_id}",
+        "limit-bytes-total": grant.limit_bytes_total or 0,
+    }
 
 
 def grant_id_of(comment: object) -> str | None:

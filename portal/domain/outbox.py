@@ -120,21 +120,14 @@ def device_lock(router: str, mac: str) -> str:
     return f"device:{router}:{mac}"
 
 
-def run_outbox_item(services: Services, item: OutboxItem | int) -> bool:
+def run_outbox_item(services: Services, item: OutboxItem) -> bool:
     """Try one router operation now. True when it is done (or no longer needed); False when
     it must wait (router error, or another process is working on the same device).
 
-    Given the item itself (just queued or listed), its device is known without a read; it
-    is read again under the device's lock all the same."""
-    found = (
-        item
-        if isinstance(item, OutboxItem)
-        else OutboxItem.select(OutboxItem.id, OutboxItem.router, OutboxItem.mac).where(OutboxItem.id == item).first()
-    )
-    if found is None:
-        return True
-    with services.live.try_locks([device_lock(found.router, found.mac)]) as locked:
-        return _run_outbox_item(services, found.id) if locked else False
+    ``item`` as its caller has it (just queued or listed) names the device to lock; the row
+    is read again under that lock."""
+    with services.live.try_locks([device_lock(item.router, item.mac)]) as locked:
+        return _run_outbox_item(services, item.id) if locked else False
 
 
 def _run_outbox_item(services: Services, item_id: int) -> bool:

@@ -20,7 +20,7 @@ def test_a_login_that_worked_finishes_the_older_logins_of_its_grant(services, pa
     worked = queue(grant, "authorize", services.clock.now())
     newer = queue(grant, "authorize", services.clock.now())
 
-    assert run_outbox_item(services, worked.id)
+    assert run_outbox_item(services, worked)
 
     assert OutboxItem.get_by_id(older.id).done_at is not None, "the older login is finished too"
     assert OutboxItem.get_by_id(newer.id).done_at is None, "a newer one is left to run"
