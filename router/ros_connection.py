@@ -49,8 +49,8 @@ log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
 
-#: Commands :meth:`RouterConnection.call_many` sends before reading their answers: small
-#: enough that neither side's socket buffer fills while the other is still writing.
+#: Commands :meth:`RouterConnection.call_many` sends at once (two such batches in flight at
+#: most): small enough that neither side's socket buffer fills while the other is writing.
 PIPELINE_DEPTH = 100
 
 # Trap texts (matched as substrings, they may end in a code like "(9)"), as RouterOS sends them.
@@ -207,40 +207,46 @@ class RouterConnection:
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises
 
     def call_many(self, commands: Sequence[tuple[str, Mapping[str, object]]]) -> list[list[Row] | RouterError]:
-        """Run many commands, sending each batch before reading its answers (API tags).
+        """Run many commands, sending them in batches before reading their answers (API tags).
 
         On a real router a LAN round trip is paid once per batch instead of once per
-        command. Returns, in order, each command's rows or the :class:`RouterError` its
-        trap became (the others still ran). Any other failure drops the connection and
-        raises :class:`RouterUnreachable`; nothing is retried (these are writes, some may
-        have been applied).
+        command, and the next batch is sent while the router answers this one, so neither
+        side waits for the other. Returns, in order, each command's rows or the
+        :class:`RouterError` its trap became (the others still ran). Any other failure drops
+        the connection and raises :class:`RouterUnreachable`; nothing is retried (these are
+        writes, some may have been applied).
         """
-        results: list[list[Row] | RouterError] = []
+        if not commands:
+            return []
         with self.lock:
-            for start in range(0, len(commands), PIPELINE_DEPTH):
-                results.extend(self._pipeline(commands[start : start + PIPELINE_DEPTH]))
-        return results
+            return self._pipeline(commands)
 
     def _pipeline(self, commands: Sequence[tuple[str, Mapping[str, object]]]) -> list[list[Row] | RouterError]:
         api = self.ensure_connected()
         protocol = api.protocol
-        log.debug("router %s: %d command(s) in one batch, first %s", self.name, len(commands), commands[0][0])
+        log.debug("router %s: %d command(s) in batches, first %s", self.name, len(commands), commands[0][0])
         rows: list[list[Row]] = [[] for _ in commands]
         traps: dict[int, list[TrapError]] = {}
+        sent = 0  # commands written so far (their tags are their positions)
+        waiting = 0  # written and not yet answered with !done
         try:
-            protocol.transport.write(
-                b"".join(
-                    encode_sentence(
-                        command,
-                        *(compose_word(key, value) for key, value in attrs.items()),
-                        f".tag={tag}",
-                        encoding=protocol.encoding,
+            while sent < len(commands) or waiting > 0:
+                if sent < len(commands) and waiting <= PIPELINE_DEPTH:  # at most two batches in flight
+                    batch = commands[sent : sent + PIPELINE_DEPTH]
+                    protocol.transport.write(
+                        b"".join(
+                            encode_sentence(
+                                command,
+                                *(compose_word(key, value) for key, value in attrs.items()),
+                                f".tag={tag}",
+                                encoding=protocol.encoding,
+                            )
+                            for tag, (command, attrs) in enumerate(batch, start=sent)
+                        )
                     )
-                    for tag, (command, attrs) in enumerate(commands)
-                )
-            )
-            waiting = len(commands)
-            while waiting:
+                    sent += len(batch)
+                    waiting += len(batch)
+                    continue
                 reply_word, words = protocol.readSentence()
                 tag = int(next(word for word in words if word.startswith(".tag="))[len(".tag=") :])
                 attrs = dict(parse_word(word) for word in words if word.startswith("="))
@@ -251,7 +257,7 @@ class RouterConnection:
                 elif reply_word in ("!re", "!done") and attrs:
                     rows[tag].append(attrs)
                 waiting -= reply_word == "!done"
-        except StopIteration:  # a reply without its tag: the stream can no longer be trusted
+        except (StopIteration, IndexError):  # a reply without its tag (or another's): out of step
             self._drop()
             raise RouterUnreachable(
                 f"router {self.name} sent a reply we could not read (on a batch of commands): no tag", router=self.name

@@ -18,6 +18,7 @@ from portal.domain.context import Services
 from portal.domain.observe import record_callback_delay, record_push_outcome
 from portal.domain.payment_outcomes import QUERY_STATES, mark_failed, mark_paid
 from portal.ledger.models import FINAL_FAILURES, Payment, UnmatchedCallback
+from portal.ledger.prepared import Prepared
 from portal.ledger.timeline import record
 from portal.mpesa.callbacks import MalformedCallback, StkCallback, parse_stk_callback
 from portal.mpesa.errors import DarajaError
@@ -41,13 +42,23 @@ def _unmatched(
     return reason
 
 
+_BY_CHECKOUT_ID: Prepared[Payment] = Prepared(
+    lambda checkout_id: Payment.select().where(Payment.checkout_request_id == checkout_id).limit(1)
+)
+_RECEIPT_ELSEWHERE: Prepared[Payment] = Prepared(
+    lambda receipt, payment_id: (
+        Payment.select(Payment.id).where(Payment.receipt == receipt, Payment.id != payment_id).limit(1)
+    )
+)
+
+
 def handle_callback(services: Services, body: bytes, source_ip: str) -> str:
     """Take in a Daraja callback. Never raises for bad input; returns what happened."""
     try:
         cb = parse_stk_callback(body, max_bytes=services.settings.portal.max_body_bytes)
     except MalformedCallback as err:
         return _unmatched(services, source_ip, f"malformed: {err.reason}", body)
-    payment = Payment.get_or_none(Payment.checkout_request_id == cb.checkout_request_id)
+    payment = _BY_CHECKOUT_ID.first(cb.checkout_request_id)
     if payment is None:
         payment = _adopt(services, cb)
     if payment is None:
@@ -153,7 +164,7 @@ def _success_problem(payment: Payment, cb: StkCallback) -> str | None:
         return f"amount {cb.amount} does not match {payment.amount}"
     if cb.phone and cb.phone != payment.phone:
         return "phone number does not match"
-    if cb.receipt and Payment.select().where(Payment.receipt == cb.receipt, Payment.id != payment.id).exists():
+    if cb.receipt and _RECEIPT_ELSEWHERE.first(cb.receipt, payment.id) is not None:
         return "receipt already credited to another payment"
     return None
 

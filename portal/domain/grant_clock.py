@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 from peewee import chunked
 
 from portal.domain.context import Services
+from portal.ledger.bulk import update_each
 from portal.ledger.models import Grant
+from portal.ledger.prepared import Prepared
 from portal.ledger.queries import IN_LIST_LIMIT
 from portal.ledger.timeline import batched, record
 
@@ -38,19 +41,28 @@ def moment(value: object) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
 
-def device_chain(router: str, mac: str) -> list[Grant]:
-    """The device's active grants in the order they run."""
-    return list(
+_CHAIN: Prepared[Grant] = Prepared(
+    lambda router, mac: (
         Grant.select()
         .where(Grant.router == router, Grant.mac == mac, Grant.status == "active")
         .order_by(Grant.starts_at, Grant.id)
     )
+)
+
+
+def device_chain(router: str, mac: str) -> list[Grant]:
+    """The device's active grants in the order they run."""
+    return _CHAIN.rows(router, mac)
 
 
 def device_chains(router: str, macs: Iterable[str]) -> dict[str, list[Grant]]:
     """:func:`device_chain` for many devices, a query per :data:`IN_LIST_LIMIT` of them."""
     chains: dict[str, list[Grant]] = {}
-    for part in chunked(dict.fromkeys(macs), IN_LIST_LIMIT):
+    wanted = list(dict.fromkeys(macs))
+    if len(wanted) == 1:  # one device (a login): the query composed once
+        chain = device_chain(router, wanted[0])
+        return {wanted[0]: chain} if chain else {}
+    for part in chunked(wanted, IN_LIST_LIMIT):
         for grant in (
             Grant.select()
             .where(Grant.router == router, Grant.mac.in_(part), Grant.status == "active")
@@ -71,36 +83,40 @@ def _length(grant: Grant) -> timedelta:
 
 def lay_out(services: Services, router: str, mac: str, now: datetime) -> list[Grant]:
     """Recompute the windows of the device's chain; save and publish the changed ones."""
-    changed = _lay_out_chain(device_chain(router, mac), now)
+    changed = _save_windows(_moved_windows(device_chain(router, mac), now))
     publish(services, changed)
     return changed
 
 
-def _lay_out_chain(chain: list[Grant], now: datetime) -> list[Grant]:
-    """Recompute the windows of one device's chain; save the changed ones and return them.
+def _moved_windows(chain: list[Grant], now: datetime) -> list[tuple[Grant, datetime, datetime]]:
+    """The windows of one device's chain that move: (grant, new start, new end).
 
     The first grant keeps its start if its clock runs or is stopped by a fault; one never
     confirmed starts "now" (provisionally). Every later grant starts when the one before
     it ends.
     """
-    changed: list[Grant] = []
+    moved: list[tuple[Grant, datetime, datetime]] = []
     previous_end: datetime | None = None
     for grant in chain:
-        old_start: datetime = grant.starts_at
-        old_end: datetime = grant.expires_at
         if previous_end is not None:
             start = previous_end
         elif moment(grant.online_at) is None:
             start = now
         else:
-            start = old_start
+            start = grant.starts_at
         end = start + _length(grant)
         previous_end = end
-        if (start, end) != (old_start, old_end):
-            Grant.update(starts_at=start, expires_at=end).where(Grant.id == grant.id).execute()
-            grant.starts_at, grant.expires_at = start, end  # type: ignore[assignment]
-            changed.append(grant)
-    return changed
+        if (start, end) != (grant.starts_at, grant.expires_at):
+            moved.append((grant, start, end))
+    return moved
+
+
+def _save_windows(moved: list[tuple[Grant, datetime, datetime]]) -> list[Grant]:
+    """Write the moved windows (one statement for all of them) and return their grants."""
+    update_each(Grant, (Grant.starts_at, Grant.expires_at), ((start, end, grant.id) for grant, start, end in moved))
+    for grant, start, end in moved:
+        grant.starts_at, grant.expires_at = start, end  # type: ignore[assignment]
+    return [grant for grant, _start, _end in moved]
 
 
 def projected_end(router: str, mac: str, now: datetime) -> datetime | None:
@@ -143,31 +159,33 @@ def confirm_online(services: Services, router: str, mac: str, at: datetime) -> l
 
 
 def confirm_online_many(services: Services, router: str, online_at: Mapping[str, datetime]) -> list[Grant]:
-    """:func:`confirm_online` for many devices of one router (``mac -> when``): their chains
-    read in a few queries, their events written together, one Redis round trip. Run it
-    inside a write transaction."""
-    changed: list[Grant] = []
+    """:func:`confirm_online` for many devices of one router (``mac -> when``): a few
+    statements for all of them (a reboot's thousands), their events written together, one
+    Redis round trip. Run it inside a write transaction."""
     with batched():
-        for mac, chain in device_chains(router, online_at).items():
-            changed.extend(_confirm_chain(services, router, chain, online_at[mac]))
+        chains = device_chains(router, online_at)
+        stopped = [(chain[0], online_at[mac]) for mac, chain in chains.items() if moment(chain[0].offline_since)]
+        resumed = _resume_many(services, stopped, reason="back online")
+        for head, _at in stopped:
+            if head.id not in resumed:  # resumed by someone else meanwhile: as the ledger has it
+                chains[head.mac] = device_chain(router, head.mac)
+        moved: list[tuple[Grant, datetime, datetime]] = []
+        starting: dict[datetime, list[int]] = defaultdict(list)  # clocks that start: when -> grant ids
+        for mac, chain in chains.items():
+            at = online_at[mac]
+            moved.extend(_moved_windows(chain, at))  # a head never confirmed starts at ``at``
+            if moment(chain[0].online_at) is None:
+                record(chain[0].payment_id, "clock_started", services.clock, router=router, online_at=at.isoformat())
+            for grant in chain:
+                if moment(grant.online_at) is None:
+                    grant.online_at = at  # type: ignore[assignment]
+                    starting[at].append(grant.id)
+        for at, ids in starting.items():
+            for part in chunked(ids, IN_LIST_LIMIT):
+                Grant.update(online_at=at).where(Grant.id.in_(part)).execute()
+        changed = _save_windows(moved)
     publish(services, changed)
     return changed
-
-
-def _confirm_chain(services: Services, router: str, chain: list[Grant], at: datetime) -> list[Grant]:
-    head = chain[0]
-    if moment(head.online_at) is None:
-        Grant.update(starts_at=at).where(Grant.id == head.id).execute()
-        head.starts_at = at  # type: ignore[assignment]
-        record(head.payment_id, "clock_started", services.clock, router=router, online_at=at.isoformat())
-    unconfirmed = [grant for grant in chain if moment(grant.online_at) is None]
-    if unconfirmed:
-        Grant.update(online_at=at).where(Grant.id.in_([grant.id for grant in unconfirmed])).execute()
-        for grant in unconfirmed:
-            grant.online_at = at  # type: ignore[assignment]
-    if moment(head.offline_since) is not None and not _resume(services, head, at, reason="back online"):
-        chain = device_chain(router, head.mac)  # resumed by someone else meanwhile: as the ledger has it
-    return _lay_out_chain(chain, at)
 
 
 def resume_clock(services: Services, grant: Grant, at: datetime, *, reason: str) -> None:
@@ -175,37 +193,47 @@ def resume_clock(services: Services, grant: Grant, at: datetime, *, reason: str)
     is not around): credit the time up to ``at`` and let the clock run again."""
     if moment(grant.offline_since) is None:
         return
-    _resume(services, grant, at, reason=reason)
+    _resume_many(services, [(grant, at)], reason=reason)
     lay_out(services, grant.router, grant.mac, at)
 
 
-def _resume(services: Services, grant: Grant, at: datetime, *, reason: str) -> bool:
-    """Credit the stop of ``grant`` up to ``at`` (the ledger and ``grant`` itself); False if
-    it was not stopped (any more)."""
-    since = moment(grant.offline_since)
-    if since is None:
-        return False
-    seconds = _credit(since, at)
-    updated = (
-        Grant.update(credited_seconds=Grant.credited_seconds + seconds, offline_since=None)
-        .where(Grant.id == grant.id, Grant.offline_since == since)
-        .execute()
-    )
-    if updated:
-        grant.credited_seconds += seconds
-        grant.offline_since = None  # type: ignore[assignment]
-        record(
-            grant.payment_id,
-            "outage_credit",
-            services.clock,
-            seconds=seconds,
-            offline_since=since.isoformat(),
-            back_at=at.isoformat(),
-            reason=reason,
-            router=grant.router,
-        )
-        log.info("grant %s: %d s credited for a router fault on %s", grant.id, seconds, grant.router)
-    return bool(updated)
+def _resume_many(services: Services, stops: list[tuple[Grant, datetime]], *, reason: str) -> set[int]:
+    """Credit each stopped grant's stop up to its moment (the ledger and the grant itself);
+    returns the ids of those resumed (one no longer stopped, resumed by someone else, is
+    not). One statement per distinct stop and credit: after a reboot, nearly all share both."""
+    groups: dict[tuple[datetime, int, datetime], list[Grant]] = defaultdict(list)
+    for grant, at in stops:
+        since = moment(grant.offline_since)
+        if since is not None:
+            groups[(since, _credit(since, at), at)].append(grant)
+    resumed: set[int] = set()
+    for (since, seconds, at), grants in groups.items():
+        for part in chunked(grants, IN_LIST_LIMIT):
+            done = {
+                row.id
+                for row in Grant.update(credited_seconds=Grant.credited_seconds + seconds, offline_since=None)
+                .where(Grant.id.in_([grant.id for grant in part]), Grant.offline_since == since)
+                .returning(Grant.id)
+            }
+            for grant in part:
+                if grant.id not in done:
+                    continue
+                grant.credited_seconds += seconds
+                grant.offline_since = None
+                record(
+                    grant.payment_id,
+                    "outage_credit",
+                    services.clock,
+                    seconds=seconds,
+                    offline_since=since.isoformat(),
+                    back_at=at.isoformat(),
+                    reason=reason,
+                    router=grant.router,
+                )
+            resumed |= done
+        if seconds:
+            log.info("%d grant(s): %d s credited each for a router fault (%s)", len(grants), seconds, reason)
+    return resumed
 
 
 def bank_stopped(services: Services, grant: Grant, now: datetime) -> None:
@@ -239,27 +267,42 @@ def stop_clock(services: Services, grant: Grant, since: datetime, *, reason: str
     A grant that ran out during the fault without our logout ever reaching the router is
     made active again: its customer lost the end of it too. True if the clock stopped.
     """
-    started: datetime = grant.starts_at
-    since = max(since, started)
-    if grant.expires_at <= since:
-        return False  # it was over before the fault began
-    revived = grant.status != "active"
-    updated = (
-        Grant.update(offline_since=since, status="active", ended_at=None)
-        .where(Grant.id == grant.id, Grant.offline_since.is_null(), Grant.online_at.is_null(False))
-        .execute()
-    )
-    if not updated:
-        return False
-    record(
-        grant.payment_id,
-        "router_fault",
-        services.clock,
-        router=grant.router,
-        reason=reason,
-        offline_since=since.isoformat(),
-        revived=revived or None,
-    )
-    if revived:  # a stop alone moves no window; a grant made active again joins the chain
-        lay_out(services, grant.router, grant.mac, services.clock.now())
-    return True
+    return bool(stop_clocks(services, [grant], since, reason=reason))
+
+
+def stop_clocks(services: Services, grants: list[Grant], since: datetime, *, reason: str) -> int:
+    """:func:`stop_clock` for many grants (a reboot's): one statement per distinct start of
+    the stop. Returns how many clocks stopped."""
+    groups: dict[datetime, list[Grant]] = defaultdict(list)
+    for grant in grants:
+        started: datetime = grant.starts_at
+        at = max(since, started)
+        if grant.expires_at > at:  # else it was over before the fault began
+            groups[at].append(grant)
+    stopped = 0
+    for at, members in groups.items():
+        for part in chunked(members, IN_LIST_LIMIT):
+            running = (Grant.offline_since.is_null()) & (Grant.online_at.is_null(False))
+            done = {
+                row.id
+                for row in Grant.update(offline_since=at, status="active", ended_at=None)
+                .where(Grant.id.in_([grant.id for grant in part]), running)
+                .returning(Grant.id)
+            }
+            for grant in part:
+                if grant.id not in done:
+                    continue
+                revived = grant.status != "active"
+                record(
+                    grant.payment_id,
+                    "router_fault",
+                    services.clock,
+                    router=grant.router,
+                    reason=reason,
+                    offline_since=at.isoformat(),
+                    revived=revived or None,
+                )
+                if revived:  # a stop alone moves no window; a grant made active again joins the chain
+                    lay_out(services, grant.router, grant.mac, services.clock.now())
+            stopped += len(done)
+    return stopped

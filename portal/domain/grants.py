@@ -16,7 +16,8 @@ from portal.domain.context import Services
 from portal.domain.errors import NotFound
 from portal.domain.grant_clock import device_chain, lay_out, publish
 from portal.domain.outbox import queue, run_outbox_item
-from portal.ledger.models import Grant, OutboxItem, Payment
+from portal.ledger.models import Grant, OutboxItem, Package, Payment
+from portal.ledger.prepared import get_by_id
 from portal.ledger.queries import active_grant_for_device
 from portal.ledger.timeline import record
 
@@ -41,7 +42,7 @@ def create_for_payment(services: Services, payment: Payment, now: datetime, *, s
     of being lost. Queues the router authorization; the caller publishes it to Redis
     (:func:`publish_live`) after the commit and runs the outbox item.
     """
-    package = payment.package
+    package = get_by_id(Package, payment.package_id)
     length = package.duration_seconds if seconds is None else seconds
     chain = device_chain(payment.router, payment.mac)
     previous_end: datetime = chain[-1].expires_at if chain else now

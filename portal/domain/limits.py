@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import math
 from datetime import datetime, timedelta
+from typing import Any
 
 import peewee
 
@@ -26,6 +27,7 @@ from portal.config import Settings
 from portal.domain.context import Services
 from portal.domain.errors import TooManyRequests
 from portal.ledger.models import Payment
+from portal.ledger.prepared import Prepared
 
 DAY_SECONDS = 24 * 3600
 MINUTE_SECONDS = 60
@@ -38,11 +40,20 @@ def check_push(services: Services, *, phone: str, mac: str, source: str, now: da
     ``device_daily_cap``, then ``global_busy`` for the source's share or the global budget.
     """
     limits = services.settings.limits
-    _check_key(Payment.phone == phone, limits.phone_cooldown_seconds, limits.phone_daily_cap, "phone", now)
-    _check_key(Payment.mac == mac, limits.device_cooldown_seconds, limits.device_daily_cap, "device", now)
+    _check_key(_BY_PHONE, phone, limits.phone_cooldown_seconds, limits.phone_daily_cap, "phone", now)
+    _check_key(_BY_DEVICE, mac, limits.device_cooldown_seconds, limits.device_daily_cap, "device", now)
     if limits.source_pushes_per_minute and not is_shared_source(services.settings, source):
         _check_window(Payment.source == source, limits.source_pushes_per_minute, now)
     _check_window(None, limits.global_pushes_per_minute, now)
+
+
+_ALL_PUSHES: Prepared[Any] = Prepared(
+    lambda since: (
+        Payment.select(peewee.fn.COUNT(Payment.id))
+        .where(Payment.method == "mpesa", Payment.created_at > since)
+        .tuples()
+    )
+)
 
 
 def is_shared_source(settings: Settings, source: str) -> bool:
@@ -63,14 +74,24 @@ def _pushes(condition: peewee.Expression | None, since: datetime) -> peewee.Mode
     return query.where(condition) if condition is not None else query
 
 
-def _check_key(condition: peewee.Expression, cooldown: int, daily_cap: int, what: str, now: datetime) -> None:
-    """One query: how many pushes in the last 24 h and when the newest was."""
-    count, newest = (
-        _pushes(condition, now - timedelta(seconds=DAY_SECONDS))
-        .select(peewee.fn.COUNT(Payment.id), peewee.fn.MAX(Payment.created_at))
-        .tuples()
-        .get()
+def _pushes_of(field: peewee.Field) -> Prepared[Any]:
+    """How many pushes one phone (or device) had since a moment, and when the newest was."""
+    return Prepared(
+        lambda key, since: (
+            Payment.select(peewee.fn.COUNT(Payment.id), peewee.fn.MAX(Payment.created_at))
+            .where(Payment.method == "mpesa", Payment.created_at > since, field == key)
+            .tuples()
+        )
     )
+
+
+_BY_PHONE = _pushes_of(Payment.phone)
+_BY_DEVICE = _pushes_of(Payment.mac)
+
+
+def _check_key(pushes: Prepared[Any], key: str, cooldown: int, daily_cap: int, what: str, now: datetime) -> None:
+    """One query: how many pushes in the last 24 h and when the newest was."""
+    count, newest = pushes.rows(key, now - timedelta(seconds=DAY_SECONDS))[0]
     if not count:
         return
     age = (now - newest).total_seconds()  # peewee hands MAX back through the field: aware UTC
@@ -84,7 +105,7 @@ def _check_window(condition: peewee.Expression | None, allowed: int, now: dateti
     """Refuse when ``allowed`` pushes already fall in the last minute; say when one frees up."""
     since = now - timedelta(seconds=MINUTE_SECONDS)
     recent = _pushes(condition, since)
-    count = recent.count()
+    count = recent.count() if condition is not None else _ALL_PUSHES.rows(since)[0][0]
     if count < allowed:
         return
     # The push that must leave the window before one more fits: the (count - allowed + 1)th oldest.

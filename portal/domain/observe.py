@@ -22,6 +22,7 @@ from typing import Any
 
 from portal.domain.context import Services
 from portal.ledger.models import Grant, Payment, PaymentEvent
+from portal.ledger.prepared import Prepared
 from portal.live.meters import Meters
 from portal.mpesa.errors import DarajaError
 from portal.mpesa.gateway import MpesaGateway, StkPushAccepted, StkQueryResult
@@ -99,14 +100,28 @@ def record_push_outcome(meters: Meters, status: str, result: str | None) -> None
     meters.inc(PUSH_OUTCOMES.name, {"status": status, "result": (result or "none")[:20]})
 
 
-def record_callback_delay(services: Services, payment_id: int) -> None:
-    """From Daraja accepting the push (its timeline) to now, when its callback arrived."""
-    accepted = (
+_PUSH_ACCEPTED: Prepared[PaymentEvent] = Prepared(
+    lambda payment_id: (
         PaymentEvent.select(PaymentEvent.at)
         .where(PaymentEvent.payment == payment_id, PaymentEvent.kind == "push_accepted")
         .order_by(PaymentEvent.id)
-        .first()
+        .limit(1)
     )
+)
+#: A grant not yet logged in, with its payment's time (one read for the login latency).
+_PENDING_LOGIN: Prepared[Grant] = Prepared(
+    lambda grant_id: (
+        Grant.select(Grant.id, Payment.id, Payment.paid_at)
+        .join(Payment)
+        .where(Grant.id == grant_id, Grant.router_state == "pending")
+        .limit(1)
+    )
+)
+
+
+def record_callback_delay(services: Services, payment_id: int) -> None:
+    """From Daraja accepting the push (its timeline) to now, when its callback arrived."""
+    accepted = _PUSH_ACCEPTED.first(payment_id)
     if accepted is not None:
         seconds = (services.clock.now() - accepted.at).total_seconds()
         services.meters.observe(CALLBACK_DELAY.name, {}, max(seconds, 0.0), CALLBACK_DELAY.buckets)
@@ -117,10 +132,10 @@ def record_first_login(services: Services, grant_id: str) -> None:
     still has the grant as not yet online (later logins are reconnects and reconciliation)."""
     if not grant_id.isdigit():
         return
-    grant = Grant.get_or_none(Grant.id == int(grant_id))
-    if grant is None or grant.router_state != "pending":
+    found = _PENDING_LOGIN.first(int(grant_id))
+    if found is None:
         return
-    paid_at = Payment.get_by_id(grant.payment_id).paid_at
+    paid_at = found.payment.paid_at
     if not isinstance(paid_at, datetime):
         return
     seconds = (services.clock.now() - paid_at).total_seconds()

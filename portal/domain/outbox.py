@@ -17,9 +17,10 @@ from datetime import datetime, timedelta
 from peewee import chunked
 
 from portal.domain.context import Services
-from portal.domain.grant_clock import confirm_online, projected_end, projected_ends
+from portal.domain.grant_clock import confirm_online, moment, projected_end, projected_ends
 from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant, OutboxItem, Package, PaymentEvent
+from portal.ledger.prepared import Prepared, get_by_id
 from portal.ledger.queries import IN_LIST_LIMIT
 from portal.ledger.timeline import batched, record
 from router import DeviceGrant, RouterError, RouterUnreachable
@@ -74,7 +75,8 @@ def device_grant(grant: Grant, now: datetime) -> DeviceGrant:
     The limit covers the device's whole chain (stacked purchases) as if it came online
     now, plus a margin, so the router can never end a session before we do.
     """
-    return _device_grant(grant, grant.package, projected_end(grant.router, grant.mac, now), now)
+    package = get_by_id(Package, grant.package_id)
+    return _device_grant(grant, package, projected_end(grant.router, grant.mac, now), now)
 
 
 def device_grants(router: str, grants: Sequence[Grant], now: datetime) -> list[DeviceGrant]:
@@ -120,6 +122,11 @@ def device_lock(router: str, mac: str) -> str:
     return f"device:{router}:{mac}"
 
 
+_WAITING_ITEM: Prepared[OutboxItem] = Prepared(
+    lambda item_id: OutboxItem.select().where(OutboxItem.id == item_id, OutboxItem.done_at.is_null()).limit(1)
+)
+
+
 def run_outbox_item(services: Services, item: OutboxItem) -> bool:
     """Try one router operation now. True when it is done (or no longer needed); False when
     it must wait (router error, or another process is working on the same device).
@@ -132,12 +139,12 @@ def run_outbox_item(services: Services, item: OutboxItem) -> bool:
 
 def _run_outbox_item(services: Services, item_id: int) -> bool:
     now = services.clock.now()
-    item = OutboxItem.get_or_none((OutboxItem.id == item_id) & OutboxItem.done_at.is_null())
+    item = _WAITING_ITEM.first(item_id)
     if item is None:
         return True
-    grant = Grant.get_by_id(item.grant_id)
+    grant = get_by_id(Grant, item.grant_id)
     router = services.router(item.router)
-    ran_out = grant.online_at is not None and grant.offline_since is None and grant.expires_at <= now
+    ran_out = moment(grant.online_at) is not None and moment(grant.offline_since) is None and grant.expires_at <= now
     if item.action == "authorize" and (grant.status != "active" or ran_out):
         _finish(item, now)
         return True

@@ -24,6 +24,7 @@ from portal.domain.accounts import audit
 from portal.domain.context import Services
 from portal.domain.errors import PortalError
 from portal.ledger.models import OperatorSwitch
+from portal.ledger.prepared import Prepared
 from portal.mpesa.errors import DarajaError, DarajaThrottled, DarajaTimeout, DarajaUnavailable
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,13 @@ class PauseState:
         return "payments_slow" if self.slow else None
 
 
+_SWITCH: Prepared[OperatorSwitch] = Prepared(
+    lambda name: OperatorSwitch.select().where(OperatorSwitch.name == name).limit(1)
+)
+
+
 def _switch() -> OperatorSwitch | None:
-    return OperatorSwitch.get_or_none(OperatorSwitch.name == SWITCH)
+    return _SWITCH.first(SWITCH)
 
 
 def manual_state() -> PauseState:

@@ -25,6 +25,7 @@ from portal.domain.errors import (
 )
 from portal.domain.observe import record_push_outcome
 from portal.ledger.models import Package, Payment
+from portal.ledger.prepared import Prepared
 from portal.ledger.timeline import record
 from portal.mpesa.errors import DarajaError
 from portal.mpesa.phones import InvalidPhone, mask_phone, normalize_phone
@@ -53,12 +54,26 @@ class PayRequest:
     receipt_sms: bool = False  # ticked "send me an SMS receipt" (honoured only where offered)
 
 
+_ACTIVE_PACKAGE: Prepared[Package] = Prepared(
+    lambda package_id: Package.select().where(Package.id == package_id, Package.active == True).limit(1)  # noqa: E712
+)
+_OPEN_PAYMENT: Prepared[Payment] = Prepared(
+    lambda phone, mac, since: (
+        Payment.select()
+        .where(
+            Payment.status.in_(OPEN_STATES), Payment.created_at > since, (Payment.phone == phone) | (Payment.mac == mac)
+        )
+        .limit(1)
+    )
+)
+
+
 def active_package(package_id: object) -> Package:
     text = str(package_id).strip()
     if not (text.isascii() and text.isdigit()) or len(text) > 9:
         raise BadInput("package_invalid")
     pid = int(text)
-    package = Package.get_or_none((Package.id == pid) & (Package.active == True))  # noqa: E712
+    package = _ACTIVE_PACKAGE.first(pid)
     if package is None:
         raise NotFound("package_not_found")
     return package
@@ -99,16 +114,7 @@ def confirm_device(services: Services, router_name: str, mac: str, ip: str) -> N
 
 
 def _open_payment(phone: str, mac: str, now: datetime, window: int) -> Payment | None:
-    since = now - timedelta(seconds=window)
-    return (
-        Payment.select()
-        .where(
-            Payment.status.in_(OPEN_STATES),
-            Payment.created_at > since,
-            (Payment.phone == phone) | (Payment.mac == mac),
-        )
-        .first()
-    )
+    return _OPEN_PAYMENT.first(phone, mac, now - timedelta(seconds=window))
 
 
 def callback_url(services: Services) -> str:

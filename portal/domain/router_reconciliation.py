@@ -92,6 +92,15 @@ def reconcile_router(services: Services, name: str, *, strangers: bool = True) -
     return {"removed": removed, "restored": len(restored)}
 
 
+def clocks_stopped(name: str) -> bool:
+    """Whether a fault on ``name`` still keeps a customer's clock stopped (a device not back yet)."""
+    return (
+        Grant.select()
+        .where(Grant.router == name, Grant.status == "active", Grant.offline_since.is_null(False))
+        .exists()
+    )
+
+
 def _ran_out(head: Any, now: datetime) -> bool:
     """A running grant already past its end: the expiry timer logs it out, nobody logs it in."""
     return moment(head.online_at) is not None and moment(head.offline_since) is None and head.expires_at <= now
@@ -147,8 +156,8 @@ def watch_and_reconcile(services: Services, name: str, *, reconcile: bool = True
                 raise
         if reconcile or watch.fault_since is not None:
             reconcile_router(services, name)
-        elif watch.recovering:  # devices coming back after the fault: put them back at once
-            reconcile_router(services, name, strangers=False)
+        elif watch.recovering and clocks_stopped(name):  # devices coming back after the fault:
+            reconcile_router(services, name, strangers=False)  # put them back at once
     except RouterError as err:
         log.warning("reconcile %s skipped: %s", name, err.message)
     return watch

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from portal.domain.context import Services
-from portal.domain.grant_clock import stop_clock
+from portal.domain.grant_clock import stop_clocks
 from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant, RouterLink
 from portal.ledger.timeline import batched
@@ -119,10 +119,8 @@ def stop_clocks_after_fault(services: Services, name: str, since: datetime, reas
         current = heads.get(grant.mac)
         if current is None or (grant.starts_at, grant.id) < (current.starts_at, current.id):
             heads[grant.mac] = grant  # only the grant that was running: the ones after it move with it
-    stopped = 0
     with write_transaction(services.db), batched():
-        for grant in heads.values():
-            stopped += stop_clock(services, grant, since, reason=reason)
+        stopped = stop_clocks(services, list(heads.values()), since, reason=reason)
     if stopped:
         log.warning("router %s: %d customer(s) lost their session (%s); their time is kept", name, stopped, reason)
     return stopped

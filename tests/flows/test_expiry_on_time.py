@@ -45,6 +45,8 @@ def test_the_device_is_logged_out_within_a_second_of_its_paid_end(portal, packag
         portal.clock.jump((first_end - portal.clock.now()).total_seconds() - 0.5)  # an hour later
 
         assert wait_for(lambda: not any(emulator.is_online(mac) for mac, _ip in devices), timeout=3.0)
+        # The router answers the logout a moment before the worker records it.
+        assert wait_for(lambda: PaymentEvent.select().where(PaymentEvent.kind == "router_revoked").count() == 5, 3.0)
         for grant in Grant.select():
             assert grant.status == "expired" and grant.ended_at >= grant.expires_at
             done = PaymentEvent.get(PaymentEvent.payment == grant.payment_id, PaymentEvent.kind == "router_revoked")

@@ -1,0 +1,94 @@
+"""Queries composed once and run many times: the hot paths' reads.
+
+peewee composes a query's SQL every time it runs, and for a model with twenty columns that
+costs far more than SQLite takes to answer: reading a grant by id spent about 265 µs
+composing and 10 µs in SQLite (measured). A paid callback reads a dozen rows, so the web
+process spent most of its time writing the same SQL again. A :class:`Prepared` query is
+composed on first use (per kind of database: SQLite and PostgreSQL differ) with its values
+left open, then each run binds new values and hands the rows to peewee as usual.
+
+Only fixed-shape queries fit (no ``IN`` lists whose length varies).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import peewee
+
+from portal.ledger.database import database
+
+M = TypeVar("M", bound=peewee.Model)
+
+
+class _Slot:
+    """Where a value goes among a composed query's parameters."""
+
+
+class _Param(peewee.Value):
+    """A value left open; notes the conversion its column would apply (a datetime's UTC)."""
+
+    def __init__(self) -> None:
+        self.slot = _Slot()
+        self.convert: Callable[[Any], Any] | None = None
+        super().__init__(self.slot, converter=False)
+
+    def __sql__(self, ctx: peewee.Context) -> peewee.Context:
+        self.convert = ctx.state.converter
+        return ctx.value(self.slot, False)
+
+
+class Prepared(Generic[M]):
+    """A SELECT composed once: ``Prepared(lambda mac: Grant.select().where(Grant.mac == mac))``,
+    then ``.rows("AA:...")`` or ``.first("AA:...")``."""
+
+    def __init__(self, build: Callable[..., peewee.ModelSelect]) -> None:
+        self._build = build
+        self._arity = len(inspect.signature(build).parameters)
+        self._composed: dict[type, tuple[peewee.ModelSelect, str, list[Any], list[tuple[list[int], Any]]]] = {}
+
+    def _compose(self) -> tuple[peewee.ModelSelect, str, list[Any], list[tuple[list[int], Any]]]:
+        kind = type(database.obj)
+        composed = self._composed.get(kind)
+        if composed is None:
+            params = [_Param() for _ in range(self._arity)]
+            query = self._build(*params)
+            sql, values = query.sql()
+            slots = [([i for i, value in enumerate(values) if value is param.slot], param.convert) for param in params]
+            composed = self._composed[kind] = (query, sql, values, slots)
+        return composed
+
+    def rows(self, *values: Any) -> list[M]:
+        query, sql, template, slots = self._compose()
+        bound = list(template)
+        for (positions, convert), value in zip(slots, values, strict=True):
+            for position in positions:
+                bound[position] = convert(value) if convert is not None else value
+        cursor = query.model._meta.database.execute_sql(sql, bound)
+        return list(query._get_cursor_wrapper(cursor))
+
+    def first(self, *values: Any) -> M | None:
+        found = self.rows(*values)
+        return found[0] if found else None
+
+
+_BY_ID: dict[type, Prepared[Any]] = {}
+
+
+def by_id(model: type[M], key: int) -> M | None:
+    """``model.get_or_none(id == key)``, composed once per model."""
+    prepared = _BY_ID.get(model)
+    if prepared is None:
+        key_field = model._meta.primary_key
+        prepared = _BY_ID[model] = Prepared(lambda value: model.select().where(key_field == value).limit(1))
+    return prepared.first(key)
+
+
+def get_by_id(model: type[M], key: int) -> M:
+    """``model.get_by_id(key)``, composed once per model; raises ``model.DoesNotExist``."""
+    found = by_id(model, key)
+    if found is None:
+        raise model.DoesNotExist(f"{model.__name__} {key} does not exist")
+    return found

@@ -1,0 +1,114 @@
+"""Queries composed once (portal/ledger/prepared.py): the same rows as peewee's own, fewer SQL compositions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import peewee
+import pytest
+
+from portal.ledger.models import Grant, Package, Payment, create_tables
+from portal.ledger.prepared import Prepared, by_id, get_by_id
+
+NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def grants(db: peewee.Database) -> list[Grant]:
+    create_tables()
+    package = Package.create(name="1 hour", price=20, duration_seconds=3600, created_at=NOW)
+    made = []
+    for n in range(6):
+        payment = Payment.create(
+            public_id=f"p{n}", package=package, router="main", mac=f"AA:00:00:00:00:0{n % 2}", ip="10.0.0.2",
+            phone="254700000000", amount=20, status="paid", created_at=NOW, updated_at=NOW, paid_at=NOW,
+        )  # fmt: skip
+        start = NOW + timedelta(minutes=10 * n)
+        made.append(
+            Grant.create(
+                payment=payment,
+                package=package,
+                router="main",
+                mac=payment.mac,
+                ip=payment.ip,
+                starts_at=start,
+                expires_at=start + timedelta(hours=1),
+                granted_seconds=3600,
+                status="active" if n < 5 else "expired",
+            )
+        )
+    return made
+
+
+CHAIN: Prepared[Grant] = Prepared(
+    lambda router, mac: (
+        Grant.select()
+        .where(Grant.router == router, Grant.mac == mac, Grant.status == "active")
+        .order_by(Grant.starts_at, Grant.id)
+    )
+)
+
+
+def test_rows_are_the_ones_peewee_reads_with_the_values_bound_each_run(grants):
+    for mac in ("AA:00:00:00:00:00", "AA:00:00:00:00:01", "AA:00:00:00:00:09"):
+        expected = list(
+            Grant.select()
+            .where(Grant.router == "main", Grant.mac == mac, Grant.status == "active")
+            .order_by(Grant.starts_at, Grant.id)
+        )
+        found = CHAIN.rows("main", mac)
+        assert [grant.__data__ for grant in found] == [grant.__data__ for grant in expected]
+    assert len(CHAIN.rows("main", "AA:00:00:00:00:00")) == 3  # grants 0, 2, 4 (active)
+
+
+def test_an_aware_datetime_is_bound_as_its_column_stores_it(grants):
+    """The column's own conversion applies to a bound value (aware UTC to the stored form)."""
+    later: Prepared[Grant] = Prepared(lambda since: Grant.select().where(Grant.starts_at >= since).order_by(Grant.id))
+    in_nairobi = (NOW + timedelta(minutes=30)).astimezone(ZoneInfo("Africa/Nairobi"))
+    assert [grant.id for grant in later.rows(in_nairobi)] == [grant.id for grant in grants[3:]]
+
+
+def test_a_value_used_twice_is_bound_in_both_places(grants):
+    either: Prepared[Grant] = Prepared(
+        lambda mac: Grant.select().where((Grant.mac == mac) | (Grant.ip == mac)).order_by(Grant.id)
+    )
+    assert len(either.rows("AA:00:00:00:00:01")) == 3
+
+
+def test_by_id_and_get_by_id_match_peewee_and_a_missing_row_raises_its_error(grants):
+    grant = grants[2]
+    assert get_by_id(Grant, grant.id).__data__ == Grant.get_by_id(grant.id).__data__
+    assert by_id(Grant, 10_000) is None
+    with pytest.raises(Grant.DoesNotExist):
+        get_by_id(Grant, 10_000)
+
+
+def test_a_joined_read_brings_its_related_row(grants):
+    with_payment: Prepared[Grant] = Prepared(
+        lambda grant_id: Grant.select(Grant.id, Payment.id, Payment.paid_at).join(Payment).where(Grant.id == grant_id)
+    )
+    (found,) = with_payment.rows(grants[1].id)
+    assert found.payment.paid_at == NOW
+
+
+def test_the_sql_is_composed_once_however_often_it_runs(grants, monkeypatch):
+    composed: list[Any] = []
+    real = peewee.Context.sql
+
+    def counting(self: peewee.Context, obj: Any) -> Any:
+        if isinstance(obj, peewee.Select):
+            composed.append(obj)
+        return real(self, obj)
+
+    by_mac: Prepared[Grant] = Prepared(lambda mac: Grant.select().where(Grant.mac == mac))
+    monkeypatch.setattr(peewee.Context, "sql", counting)
+    for _ in range(5):
+        assert by_mac.rows("AA:00:00:00:00:01")
+    assert len(composed) == 1
+
+
+def test_a_bound_value_count_that_does_not_match_is_refused(grants):
+    with pytest.raises(ValueError):
+        CHAIN.rows("main")
