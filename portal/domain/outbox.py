@@ -159,32 +159,38 @@ def _run_outbox_item(services: Services, item_id: int) -> bool:
             # A session kept from an earlier login (its process died before recording it)
             # has served the customer since that login: the clock starts there.
             online_at = services.clock.now() - timedelta(seconds=kept_uptime)
-            with write_transaction(services.db), batched():  # its events in one insert
-                Grant.update(router_state="online").where(Grant.id == grant.id).execute()
-                confirm_online(services, grant.router, grant.mac, online_at)
-                record(
-                    grant.payment_id, "router_authorized", services.clock, router=item.router, attempt=item.attempts + 1
-                )
         else:
             router.revoke(item.mac)
-            # A grant moved to another device since: its new device stays as it is.
-            Grant.update(router_state="removed").where(Grant.id == grant.id, Grant.mac == item.mac).execute()
-            record(grant.payment_id, "router_revoked", services.clock, router=item.router, attempt=item.attempts + 1)
     except RouterError as err:
         attempts = _retry_later(services, item, grant.payment_id, err, now)
         log.warning("router %s %s failed (attempt %d): %s", item.router, item.action, attempts, err.message)
         return False
-    # ``attempts`` counts router calls made, the one that worked included.
+    attempt = item.attempts + 1
+    with write_transaction(services.db), batched():  # what the router did, in one write
+        if item.action == "authorize":
+            Grant.update(router_state="online").where(Grant.id == grant.id).execute()
+            confirm_online(services, grant.router, grant.mac, online_at)
+            record(grant.payment_id, "router_authorized", services.clock, router=item.router, attempt=attempt)
+        else:
+            # A grant moved to another device since: its new device stays as it is.
+            Grant.update(router_state="removed").where(Grant.id == grant.id, Grant.mac == item.mac).execute()
+            record(grant.payment_id, "router_revoked", services.clock, router=item.router, attempt=attempt)
+        _done(item, grant, now)
+    return True
+
+
+def _done(item: OutboxItem, grant: Grant, now: datetime) -> None:
+    """The router did it: the item is done (``attempts`` counts router calls made, this one
+    included). Older logins of this grant still waiting (retries, a reconciliation's own)
+    would only repeat a login: this one read the grant after them."""
     OutboxItem.update(done_at=now, attempts=item.attempts + 1).where(OutboxItem.id == item.id).execute()
-    if item.action == "authorize":  # older logins of this grant still waiting (retries, a
-        # reconciliation's own) would only repeat it: this one read the grant after them
+    if item.action == "authorize":
         OutboxItem.update(done_at=now).where(
             OutboxItem.grant == grant.id,
             OutboxItem.action == "authorize",
             OutboxItem.done_at.is_null(),
             OutboxItem.id < item.id,
         ).execute()
-    return True
 
 
 def _finish(item: OutboxItem, now: datetime) -> None:

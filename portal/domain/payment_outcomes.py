@@ -52,6 +52,15 @@ def mark_paid(services: Services, payment_id: int, *, receipt: str | None, sourc
                 return None
             payment = get_by_id(Payment, payment_id)
             grant = grants.create_for_payment(services, payment, now)
+            record(  # in the same write as the grant
+                payment_id,
+                "paid",
+                services.clock,
+                source=source,
+                receipt=receipt,
+                grant=grant.id,
+                expires_at=grant.expires_at.isoformat(),
+            )
     except peewee.IntegrityError:
         record(
             payment_id,
@@ -62,15 +71,6 @@ def mark_paid(services: Services, payment_id: int, *, receipt: str | None, sourc
             receipt=receipt,
         )
         return None
-    record(
-        payment_id,
-        "paid",
-        services.clock,
-        source=source,
-        receipt=receipt,
-        grant=grant.id,
-        expires_at=grant.expires_at.isoformat(),
-    )
     grants.publish_live(services, grant)
     if payment.method == "mpesa":
         record_push_outcome(services.meters, "paid", "0")

@@ -24,9 +24,10 @@ from portal.domain.errors import (
     UpstreamUnavailable,
 )
 from portal.domain.observe import record_push_outcome
+from portal.ledger.database import write_transaction
 from portal.ledger.models import Package, Payment
 from portal.ledger.prepared import Prepared
-from portal.ledger.timeline import record
+from portal.ledger.timeline import batched, record
 from portal.mpesa.errors import DarajaError
 from portal.mpesa.phones import InvalidPhone, mask_phone, normalize_phone
 from portal.mpesa.request_fields import NO_CALLBACK_URL
@@ -157,27 +158,39 @@ def start_payment(services: Services, req: PayRequest) -> Payment:
             raise PaymentPending()
         limits.check_push(services, phone=phone, mac=mac, source=req.source, now=now)
         confirm_device(services, router_name, mac, ip)
-        payment = Payment.create(
-            public_id=secrets.token_urlsafe(18),
-            package=package,
-            router=router_name,
-            mac=mac,
-            ip=ip,
-            phone=phone,
-            amount=package.price,
-            language=req.language if req.language in ("en", "sw") else "en",
-            link_orig=(req.link_orig or "")[:500],
-            link_login_only=(req.link_login_only or "")[:500],
-            idempotency_key=req.idempotency_key,
-            source=req.source[:45],
-            receipt_consent=bool(req.receipt_sms) and receipts.offered(services),
-            created_at=now,
-            updated_at=now,
-        )
-        return _push(services, payment, package, now)
+        with write_transaction(services.db), batched():  # the row and its first event: one write
+            payment = _create(services, req, package, router_name, phone, mac, ip, now)
+        return _push(services, payment, now)
 
 
-def _push(services: Services, payment: Payment, package: Package, now: datetime) -> Payment:
+def _create(
+    services: Services,
+    req: PayRequest,
+    package: Package,
+    router_name: str,
+    phone: str,
+    mac: str,
+    ip: str,
+    now: datetime,
+) -> Payment:
+    """The payment row and its "created" event (call inside a write transaction)."""
+    payment = Payment.create(
+        public_id=secrets.token_urlsafe(18),
+        package=package,
+        router=router_name,
+        mac=mac,
+        ip=ip,
+        phone=phone,
+        amount=package.price,
+        language=req.language if req.language in ("en", "sw") else "en",
+        link_orig=(req.link_orig or "")[:500],
+        link_login_only=(req.link_login_only or "")[:500],
+        idempotency_key=req.idempotency_key,
+        source=req.source[:45],
+        receipt_consent=bool(req.receipt_sms) and receipts.offered(services),
+        created_at=now,
+        updated_at=now,
+    )
     record(
         payment.id,
         "created",
@@ -189,6 +202,10 @@ def _push(services: Services, payment: Payment, package: Package, now: datetime)
         ip=payment.ip,
         router=payment.router,
     )
+    return payment
+
+
+def _push(services: Services, payment: Payment, now: datetime) -> Payment:
     try:
         accepted = services.gateway.stk_push(
             phone=payment.phone,
@@ -226,14 +243,15 @@ def _push(services: Services, payment: Payment, package: Package, now: datetime)
         "next_query_at": first_query,
         "updated_at": now,
     }
-    moved = Payment.update(**pending).where(Payment.id == payment.id, Payment.status == "created").execute()
-    record(
-        payment.id,
-        "push_accepted",
-        services.clock,
-        checkout_request_id=accepted.checkout_request_id,
-        merchant_request_id=accepted.merchant_request_id,
-    )
+    with write_transaction(services.db), batched():  # the answer and its event: one write
+        moved = Payment.update(**pending).where(Payment.id == payment.id, Payment.status == "created").execute()
+        record(
+            payment.id,
+            "push_accepted",
+            services.clock,
+            checkout_request_id=accepted.checkout_request_id,
+            merchant_request_id=accepted.merchant_request_id,
+        )
     if not moved:
         return Payment.get_by_id(payment.id)  # as the callback left it
     for field, value in pending.items():
