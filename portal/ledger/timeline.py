@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from peewee import chunked
-
 from portal.clock import Clock
+from portal.ledger.bulk import insert_each
 from portal.ledger.models import PaymentEvent
 
 _batch = threading.local()
@@ -33,9 +32,10 @@ def record(payment_id: int, kind: str, clock: Clock, **detail: Any) -> None:
 
 @contextmanager
 def batched() -> Iterator[None]:
-    """The events recorded inside (this thread) are written together when it ends, in a few
-    multi-row INSERTs: a pass over thousands of grants (a router's reboot) writes its
-    events in milliseconds. Use it inside the transaction that makes the changes."""
+    """The events recorded inside (this thread) are written together when it ends, with one
+    composed INSERT (:func:`~portal.ledger.bulk.insert_each`): a pass over thousands of
+    grants (a router's reboot) writes its events in milliseconds. Use it inside the
+    transaction that makes the changes."""
     if getattr(_batch, "rows", None) is not None:  # already batching: the outer one writes
         yield
         return
@@ -45,5 +45,5 @@ def batched() -> Iterator[None]:
         yield
     finally:
         _batch.rows = None
-    for part in chunked(rows, 200):  # 4 values a row: under SQLite's 999 per statement
-        PaymentEvent.insert_many(part).execute()
+    columns = (PaymentEvent.payment, PaymentEvent.at, PaymentEvent.kind, PaymentEvent.detail)
+    insert_each(PaymentEvent, columns, [(row["payment"], row["at"], row["kind"], row["detail"]) for row in rows])

@@ -7,6 +7,7 @@ from typing import Any
 
 from portal.domain.expiry import end_due
 from portal.domain.outbox import process_outbox, queue, run_outbox_item, run_revocations
+from portal.ledger import timeline
 from portal.ledger.models import Grant, OutboxItem
 from tests.grant_factory import grant_now, stacked_purchase, unconfirmed_grant
 
@@ -39,18 +40,26 @@ def test_a_queued_login_reads_its_row_once_and_writes_its_events_together(servic
     item = OutboxItem.get(OutboxItem.grant == grant.id)
     statements: list[str] = []
     real = services.db.execute_sql
+    event_writes: list[list[Any]] = []  # each write of events: its rows
+    real_insert_each = timeline.insert_each
 
     def traced(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
         statements.append(sql)
         return real(sql, params, *args, **kwargs)
 
+    def insert_each(model: Any, fields: Any, rows: Any) -> None:
+        event_writes.append(list(rows))
+        real_insert_each(model, fields, event_writes[-1])
+
     monkeypatch.setattr(services.db, "execute_sql", traced)
+    monkeypatch.setattr(timeline, "insert_each", insert_each)
     assert run_outbox_item(services, item)
     monkeypatch.undo()
 
     assert emulator.is_online(grant.mac)
     assert len([sql for sql in statements if sql.startswith("SELECT") and 'FROM "outbox_item"' in sql]) == 1
-    assert len([sql for sql in statements if sql.startswith('INSERT INTO "payment_event"')]) == 1
+    assert not [sql for sql in statements if sql.startswith('INSERT INTO "payment_event"')], "none one by one"
+    assert [len(rows) for rows in event_writes] == [2], "both events in one write"
     kinds = [event.kind for event in Grant.get_by_id(grant.id).payment.events]
     assert kinds[-2:] == ["clock_started", "router_authorized"]
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import peewee
 
-from portal.ledger.bulk import update_each
+from portal.ledger.bulk import insert_each, update_each
 from portal.ledger.models import Package, create_tables
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -31,3 +31,14 @@ def test_no_rows_writes_nothing(db: peewee.Database):
     create_tables()
     update_each(Package, (Package.price,), [])
     assert Package.select().count() == 0
+
+
+def test_insert_each_writes_every_row_in_order_with_its_values(db: peewee.Database):
+    create_tables()
+    rows = [(f"p{n}", 10 + n, 60 * n, NOW + timedelta(minutes=n)) for n in range(5)]
+    with db.atomic():
+        update_each(Package, (Package.price,), [])  # nothing to change: nothing written
+        insert_each(Package, (Package.name, Package.price, Package.duration_seconds, Package.created_at), rows)
+    stored = [(p.name, p.price, p.duration_seconds, p.created_at) for p in Package.select().order_by(Package.id)]
+    assert stored == rows
+    assert all(package.active for package in Package.select()), "the columns not given take their defaults"
