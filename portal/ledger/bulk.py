@@ -9,10 +9,11 @@ every row (the driver's ``executemany``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import peewee
+from peewee import __exception_wrapper__ as driver_errors
 
 
 class _Slot:
@@ -22,35 +23,50 @@ class _Slot:
 def update_each(model: type[peewee.Model], fields: Sequence[peewee.Field], rows: Iterable[Sequence[Any]]) -> None:
     """``UPDATE model SET fields... WHERE id = ...`` once per row; a row is the fields'
     values in order, then the primary key. Run it inside the transaction it belongs to."""
-    key = model._meta.primary_key
-    slots = [_Slot() for _ in (*fields, key)]
-    assignments = {field: peewee.Value(slot, converter=False) for field, slot in zip(fields, slots, strict=False)}
-    query = model.update(assignments).where(key == peewee.Value(slots[-1], converter=False))
-    _run_each(query, slots, [*fields, key], rows)
+    _run_each(_composed("update", model, tuple(fields)), rows)
 
 
 def insert_each(model: type[peewee.Model], fields: Sequence[peewee.Field], rows: Iterable[Sequence[Any]]) -> None:
     """``INSERT INTO model (fields...)`` once per row (the fields' values in order). Run it
     inside the transaction it belongs to; the new rows' ids are not read back."""
-    slots = [_Slot() for _ in fields]
-    query = model.insert(
-        {field: peewee.Value(slot, converter=False) for field, slot in zip(fields, slots, strict=True)}
-    )
-    _run_each(query.returning(), slots, fields, rows)  # no RETURNING: executemany hands no rows back
+    _run_each(_composed("insert", model, tuple(fields)), rows)
 
 
-def _run_each(
-    query: peewee.Query, slots: list[_Slot], fields: Sequence[peewee.Field], rows: Iterable[Sequence[Any]]
-) -> None:
-    given = [tuple(row) for row in rows]
-    if not given:
-        return
+_Composed = tuple[peewee.Database, str, list[Any], list[tuple[int, Callable[[Any], Any]]]]
+_COMPOSED: dict[tuple[type, str, type, tuple[str, ...]], _Composed] = {}
+
+
+def _composed(verb: str, model: type[peewee.Model], fields: tuple[peewee.Field, ...]) -> _Composed:
+    """The statement for ``verb`` on ``fields``, composed once per kind of database."""
+    database = model._meta.database
+    key = (type(getattr(database, "obj", database)), verb, model, tuple(field.name for field in fields))
+    found = _COMPOSED.get(key)
+    if found is not None:
+        return found
+    columns = list(fields)
+    slots = [_Slot() for _ in columns]
+    values = {field: peewee.Value(slot, converter=False) for field, slot in zip(columns, slots, strict=True)}
+    if verb == "update":
+        primary_key = model._meta.primary_key
+        slots.append(_Slot())
+        columns.append(primary_key)
+        query: peewee.Query = model.update(values).where(primary_key == peewee.Value(slots[-1], converter=False))
+    else:
+        query = model.insert(values).returning()  # no RETURNING: executemany hands no rows back
     sql, template = query.sql()
-    places = [(template.index(slot), field.db_value) for slot, field in zip(slots, fields, strict=True)]
+    places = [(template.index(slot), field.db_value) for slot, field in zip(slots, columns, strict=True)]
+    found = _COMPOSED[key] = (database, sql, template, places)
+    return found
+
+
+def _run_each(composed: _Composed, rows: Iterable[Sequence[Any]]) -> None:
+    database, sql, template, places = composed
     bound_rows = []
-    for row in given:
+    for row in rows:
         bound = list(template)
         for (position, convert), value in zip(places, row, strict=True):
             bound[position] = convert(value)
         bound_rows.append(bound)
-    query.model._meta.database.cursor().executemany(sql, bound_rows)
+    if bound_rows:
+        with driver_errors:  # the driver's IntegrityError and the rest raised as peewee's, as execute_sql does
+            database.cursor().executemany(sql, bound_rows)

@@ -25,9 +25,16 @@ def record(payment_id: int, kind: str, clock: Clock, **detail: Any) -> None:
     }
     rows: list[dict[str, Any]] | None = getattr(_batch, "rows", None)
     if rows is None:
-        PaymentEvent.insert(**row).execute()
+        _write([row])
     else:
         rows.append(row)
+
+
+_COLUMNS = (PaymentEvent.payment, PaymentEvent.at, PaymentEvent.kind, PaymentEvent.detail)
+
+
+def _write(rows: list[dict[str, Any]]) -> None:
+    insert_each(PaymentEvent, _COLUMNS, [(row["payment"], row["at"], row["kind"], row["detail"]) for row in rows])
 
 
 @contextmanager
@@ -45,5 +52,4 @@ def batched() -> Iterator[None]:
         yield
     finally:
         _batch.rows = None
-    columns = (PaymentEvent.payment, PaymentEvent.at, PaymentEvent.kind, PaymentEvent.detail)
-    insert_each(PaymentEvent, columns, [(row["payment"], row["at"], row["kind"], row["detail"]) for row in rows])
+    _write(rows)
