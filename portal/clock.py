@@ -152,7 +152,8 @@ class SharedJumpingClock(JumpingClock):
         return True
 
     def now(self) -> datetime:
-        self._read()
+        if self._read():  # whoever sees a jump first wakes the timers, not only the watcher
+            self._moved()
         return super().now()
 
     def jump(self, seconds: float) -> datetime:
