@@ -128,8 +128,8 @@ class HostedPortal:
         from waitress.server import create_server
 
         from portal import create_app
-        from portal.cli.shutdown import serve_until
         from portal.config import load_settings
+        from portal.loopback import serve_until
         from portal.wiring import build_services
 
         self._late = _LateApp()
@@ -145,7 +145,7 @@ class HostedPortal:
         self._serving.start()
 
     def stop(self) -> None:
-        from portal.cli.shutdown import close_server
+        from portal.loopback import close_server
 
         self._stop.set()
         self._serving.join(timeout=15)

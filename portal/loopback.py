@@ -2,25 +2,31 @@
 webhook) and the outbox page, usually on 127.0.0.1.
 
 :class:`Background` gives each one ``with Server(...) as server:``; :class:`HttpThread` is
-werkzeug's threaded HTTP server for one WSGI app in a daemon thread; :class:`LoopbackServer`
+an HTTP server for one WSGI app in a daemon thread; :class:`LoopbackServer`
 puts the two together for a server that is just a WSGI app.
+
+:class:`HttpThread` serves with waitress, as ``pay2connect serve`` does (:func:`serve_until`,
+:func:`close_server`): a simulator costs a quarter of the CPU per request that werkzeug's
+development server did (``bench/soak.py`` runs hundreds of thousands of them).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import urlsplit
-
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 log = logging.getLogger(__name__)
 
 #: How often a serving thread looks for a stop request: a quick shutdown.
 POLL_SECONDS = 0.05
+#: Requests in flight get this long to finish once the listener is closed.
+DRAIN_SECONDS = 8.0
+#: A simulator's requests may hang on purpose (a knob) while others go on: plenty of threads.
+LOOPBACK_THREADS = 32
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
 
 
@@ -53,29 +59,69 @@ class Background:
         self.stop()
 
 
-class QuietHandler(WSGIRequestHandler):
-    """Log requests at debug level, path only: query strings may carry phone numbers."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        log.debug("%s %s -> %s", self.command, urlsplit(self.path).path, code)
-
-
 class HttpThread:
     """Bind ``host:port`` now (``port`` 0: any free one, then read :attr:`port`) and serve
-    ``app`` with werkzeug's threaded server in a daemon thread named ``name``."""
+    ``app`` with waitress in a daemon thread named ``name``."""
 
     def __init__(self, app: WsgiApp, *, host: str, port: int, name: str) -> None:
-        self._server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
-        self.port: int = self._server.server_port
+        from waitress.server import create_server
+
+        # The headers as they came (X-Forwarded-*): the app decides whom to believe (the web
+        # app applies its own trusted-proxy rule), as it did under werkzeug's server.
+        server: Any = create_server(
+            app, host=host, port=port, threads=LOOPBACK_THREADS, ident=None, clear_untrusted_proxy_headers=False
+        )
+        self._server = server
+        self.port = int(server.effective_port)
+        self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": POLL_SECONDS}, name=name, daemon=True
+            target=serve_until, args=(self._server, self._stop, DRAIN_SECONDS, POLL_SECONDS), name=name, daemon=True
         )
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._stop.set()
+        self._thread.join(timeout=DRAIN_SECONDS + 2)
+        close_server(self._server)
+
+
+def serve_until(server: Any, stop: threading.Event, drain_seconds: float = DRAIN_SECONDS, poll: float = 0.2) -> None:
+    """Run a waitress server until ``stop`` is set (looked at every ``poll`` seconds), then
+    close the listener and let the requests in flight finish (their answers are written)
+    before returning.
+
+    waitress's own ``run()`` stops its loop at once on SystemExit, so answers computed
+    after that are never sent; this loop keeps writing them.
+    """
+    from waitress import wasyncore
+    from waitress.channel import HTTPChannel
+
+    use_poll = server.adj.asyncore_use_poll
+    while not stop.is_set():
+        wasyncore.loop(timeout=poll, map=server._map, use_poll=use_poll, count=1)
+    wasyncore.dispatcher.close(server)  # the listening socket only: no new connections
+    deadline = time.monotonic() + drain_seconds
+    while time.monotonic() < deadline:
+        busy = False
+        for channel in list(server._map.values()):
+            if not isinstance(channel, HTTPChannel):
+                continue
+            if channel.requests or channel.total_outbufs_len:
+                busy = True
+            else:
+                channel.handle_close()  # idle keep-alive connection: no next request on it
+        if not busy:
+            return
+        wasyncore.loop(timeout=0.05, map=server._map, use_poll=use_poll, count=1)
+    log.warning("requests still in flight after %.0f s; closing them", drain_seconds)
+
+
+def close_server(server: Any) -> None:
+    """Stop waitress's task threads and close every socket it still has."""
+    from waitress import wasyncore
+
+    server.task_dispatcher.shutdown(timeout=1)
+    wasyncore.close_all(server._map)
 
 
 class LoopbackServer(Background):

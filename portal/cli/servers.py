@@ -10,8 +10,9 @@ from typing import Any
 import click
 
 from portal.cli.common import check_port_free, config_option, fail, settings_from
-from portal.cli.shutdown import Shutdown, close_server, serve_until
+from portal.cli.shutdown import Shutdown
 from portal.cli.simulators import emulate_router, simulate_daraja
+from portal.loopback import close_server, serve_until
 
 log = logging.getLogger(__name__)
 

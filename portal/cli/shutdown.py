@@ -2,7 +2,7 @@
 or Ctrl-C, the same way every time.
 
 The first signal asks the process to stop: waitress stops accepting and answers the
-requests already in flight (:func:`serve_until`), the worker finishes the job in hand and
+requests already in flight (:func:`portal.loopback.serve_until`), the worker finishes the job in hand and
 releases its leader lock (a standby takes over at once, not after the lock's lifetime),
 and the embedded Redis is stopped. If that has not finished :data:`GRACE_SECONDS` later,
 or a second signal comes, the process exits anyway, after the last steps that must never
@@ -17,7 +17,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,8 +24,6 @@ log = logging.getLogger(__name__)
 
 GRACE_SECONDS = 10.0
 LAST_STEP_SECONDS = 2.0
-#: Requests in flight get this long to finish once the listener is closed (within the grace).
-DRAIN_SECONDS = 8.0
 
 
 class Shutdown:
@@ -79,41 +76,3 @@ def _quietly(step: Callable[[], object]) -> None:
         step()
     except Exception as err:  # noqa: BLE001 - exiting anyway: say it, do not stop the other steps
         print(f"pay2connect: while exiting: {err}", file=sys.stderr, flush=True)
-
-
-def serve_until(server: Any, stop: threading.Event, drain_seconds: float = DRAIN_SECONDS) -> None:
-    """Run a waitress server until ``stop`` is set, then close the listener and let the
-    requests in flight finish (their answers are written) before returning.
-
-    waitress's own ``run()`` stops its loop at once on SystemExit, so answers computed
-    after that are never sent; this loop keeps writing them.
-    """
-    from waitress import wasyncore
-    from waitress.channel import HTTPChannel
-
-    use_poll = server.adj.asyncore_use_poll
-    while not stop.is_set():
-        wasyncore.loop(timeout=0.2, map=server._map, use_poll=use_poll, count=1)
-    wasyncore.dispatcher.close(server)  # the listening socket only: no new connections
-    deadline = time.monotonic() + drain_seconds
-    while time.monotonic() < deadline:
-        busy = False
-        for channel in list(server._map.values()):
-            if not isinstance(channel, HTTPChannel):
-                continue
-            if channel.requests or channel.total_outbufs_len:
-                busy = True
-            else:
-                channel.handle_close()  # idle keep-alive connection: no next request on it
-        if not busy:
-            return
-        wasyncore.loop(timeout=0.05, map=server._map, use_poll=use_poll, count=1)
-    log.warning("requests still in flight after %.0f s; closing them", drain_seconds)
-
-
-def close_server(server: Any) -> None:
-    """Stop waitress's task threads and close every socket it still has."""
-    from waitress import wasyncore
-
-    server.task_dispatcher.shutdown(timeout=1)
-    wasyncore.close_all(server._map)

@@ -180,9 +180,7 @@ def confirm_online_many(services: Services, router: str, online_at: Mapping[str,
                 if moment(grant.online_at) is None:
                     grant.online_at = at  # type: ignore[assignment]
                     starting[at].append(grant.id)
-        for at, ids in starting.items():
-            for part in chunked(ids, IN_LIST_LIMIT):
-                Grant.update(online_at=at).where(Grant.id.in_(part)).execute()
+        update_each(Grant, (Grant.online_at,), ((at, grant_id) for at, ids in starting.items() for grant_id in ids))
         changed = _save_windows(moved)
     publish(services, changed)
     return changed

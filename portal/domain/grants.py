@@ -17,7 +17,7 @@ from portal.domain.errors import NotFound
 from portal.domain.grant_clock import device_chain, lay_out, publish
 from portal.domain.outbox import queue, run_outbox_item
 from portal.ledger.models import Grant, OutboxItem, Package, Payment
-from portal.ledger.prepared import get_by_id
+from portal.ledger.prepared import create, get_by_id
 from portal.ledger.queries import active_grant_for_device
 from portal.ledger.timeline import record
 
@@ -47,7 +47,8 @@ def create_for_payment(services: Services, payment: Payment, now: datetime, *, s
     chain = device_chain(payment.router, payment.mac)
     previous_end: datetime = chain[-1].expires_at if chain else now
     starts_at = max(now, previous_end)
-    grant = Grant.create(
+    grant = create(
+        Grant,
         payment=payment,
         package=package,
         router=payment.router,

@@ -20,7 +20,7 @@ from portal.domain.context import Services
 from portal.domain.grant_clock import confirm_online, moment, projected_end, projected_ends
 from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant, OutboxItem, Package, PaymentEvent
-from portal.ledger.prepared import Prepared, get_by_id
+from portal.ledger.prepared import Prepared, create, get_by_id
 from portal.ledger.queries import IN_LIST_LIMIT
 from portal.ledger.timeline import batched, record
 from router import DeviceGrant, RouterError, RouterUnreachable
@@ -45,7 +45,8 @@ class Revocation:
 
 
 def queue(grant: Grant, action: str, now: datetime, *, not_before: datetime | None = None) -> OutboxItem:
-    return OutboxItem.create(
+    return create(
+        OutboxItem,
         grant=grant,
         action=action,
         router=grant.router,
@@ -168,12 +169,12 @@ def _run_outbox_item(services: Services, item_id: int) -> bool:
     attempt = item.attempts + 1
     with write_transaction(services.db), batched():  # what the router did, in one write
         if item.action == "authorize":
-            Grant.update(router_state="online").where(Grant.id == grant.id).execute()
+            _SET_ROUTER_STATE.run("online", grant.id)
             confirm_online(services, grant.router, grant.mac, online_at)
             record(grant.payment_id, "router_authorized", services.clock, router=item.router, attempt=attempt)
         else:
             # A grant moved to another device since: its new device stays as it is.
-            Grant.update(router_state="removed").where(Grant.id == grant.id, Grant.mac == item.mac).execute()
+            _SET_ROUTER_STATE_ON_DEVICE.run("removed", grant.id, item.mac)
             record(grant.payment_id, "router_revoked", services.clock, router=item.router, attempt=attempt)
         _done(item, grant, now)
     return True
@@ -183,18 +184,33 @@ def _done(item: OutboxItem, grant: Grant, now: datetime) -> None:
     """The router did it: the item is done (``attempts`` counts router calls made, this one
     included). Older logins of this grant still waiting (retries, a reconciliation's own)
     would only repeat a login: this one read the grant after them."""
-    OutboxItem.update(done_at=now, attempts=item.attempts + 1).where(OutboxItem.id == item.id).execute()
+    _ITEM_DONE.run(now, item.attempts + 1, item.id)
     if item.action == "authorize":
-        OutboxItem.update(done_at=now).where(
-            OutboxItem.grant == grant.id,
-            OutboxItem.action == "authorize",
-            OutboxItem.done_at.is_null(),
-            OutboxItem.id < item.id,
-        ).execute()
+        _EARLIER_LOGINS_DONE.run(now, grant.id, item.id)
 
 
 def _finish(item: OutboxItem, now: datetime) -> None:
-    OutboxItem.update(done_at=now).where(OutboxItem.id == item.id).execute()
+    _ITEM_DONE.run(now, item.attempts, item.id)
+
+
+# The router-call path's writes, composed once (see portal/ledger/prepared.py).
+_SET_ROUTER_STATE: Prepared[Grant] = Prepared(
+    lambda state, grant_id: Grant.update(router_state=state).where(Grant.id == grant_id)
+)
+_SET_ROUTER_STATE_ON_DEVICE: Prepared[Grant] = Prepared(
+    lambda state, grant_id, mac: Grant.update(router_state=state).where(Grant.id == grant_id, Grant.mac == mac)
+)
+_ITEM_DONE: Prepared[OutboxItem] = Prepared(
+    lambda at, attempts, item_id: OutboxItem.update(done_at=at, attempts=attempts).where(OutboxItem.id == item_id)
+)
+_EARLIER_LOGINS_DONE: Prepared[OutboxItem] = Prepared(
+    lambda at, grant_id, item_id: OutboxItem.update(done_at=at).where(
+        OutboxItem.grant == grant_id,
+        OutboxItem.action == "authorize",
+        OutboxItem.done_at.is_null(),
+        OutboxItem.id < item_id,
+    )
+)
 
 
 def run_revocations(services: Services, router_name: str, revocations: Sequence[Revocation]) -> int:

@@ -30,18 +30,19 @@ _WAITING_LOGIN: Prepared[OutboxItem] = Prepared(
 )
 
 
+_MARK_PAID: Prepared[Payment] = Prepared(
+    lambda receipt, now, payment_id: Payment.update(
+        status="paid", receipt=receipt, paid_at=now, updated_at=now, message_key=None, next_query_at=None
+    ).where(Payment.id == payment_id, Payment.status != "paid")
+)
+
+
 def mark_paid(services: Services, payment_id: int, *, receipt: str | None, source: str) -> Grant | None:
     """The one door to ``paid``: atomic, idempotent, grants exactly once."""
     now = services.clock.now()
     try:
         with services.db.atomic():
-            changed = (
-                Payment.update(
-                    status="paid", receipt=receipt, paid_at=now, updated_at=now, message_key=None, next_query_at=None
-                )
-                .where(Payment.id == payment_id, Payment.status != "paid")
-                .execute()
-            )
+            changed = _MARK_PAID.run(receipt, now, payment_id)
             if not changed:
                 payment = get_by_id(Payment, payment_id)
                 if receipt and payment.receipt is None:

@@ -26,7 +26,7 @@ from portal.domain.errors import (
 from portal.domain.observe import record_push_outcome
 from portal.ledger.database import write_transaction
 from portal.ledger.models import Package, Payment
-from portal.ledger.prepared import Prepared
+from portal.ledger.prepared import Prepared, create
 from portal.ledger.timeline import batched, record
 from portal.mpesa.errors import DarajaError
 from portal.mpesa.phones import InvalidPhone, mask_phone, normalize_phone
@@ -174,7 +174,8 @@ def _create(
     now: datetime,
 ) -> Payment:
     """The payment row and its "created" event (call inside a write transaction)."""
-    payment = Payment.create(
+    payment = create(
+        Payment,
         public_id=secrets.token_urlsafe(18),
         package=package,
         router=router_name,

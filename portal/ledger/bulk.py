@@ -33,6 +33,15 @@ def insert_each(model: type[peewee.Model], fields: Sequence[peewee.Field], rows:
 
 
 _Composed = tuple[peewee.Database, str, list[Any], list[tuple[int, Callable[[Any], Any]]]]
+
+
+def composed_insert(model: type[peewee.Model], fields: tuple[peewee.Field, ...]) -> _Composed:
+    """``INSERT INTO model (fields...)`` for one row, composed once per kind of database:
+    (database, SQL, parameters, where each field's value goes and its conversion). Where the
+    database has ``RETURNING`` (PostgreSQL) the statement returns the new id."""
+    return _composed("create", model, fields)
+
+
 _COMPOSED: dict[tuple[type, str, type, tuple[str, ...]], _Composed] = {}
 
 
@@ -51,6 +60,8 @@ def _composed(verb: str, model: type[peewee.Model], fields: tuple[peewee.Field, 
         slots.append(_Slot())
         columns.append(primary_key)
         query: peewee.Query = model.update(values).where(primary_key == peewee.Value(slots[-1], converter=False))
+    elif verb == "create" and database.returning_clause:
+        query = model.insert(values).returning(model._meta.primary_key)
     else:
         query = model.insert(values).returning()  # no RETURNING: executemany hands no rows back
     sql, template = query.sql()

@@ -10,7 +10,7 @@ import peewee
 import pytest
 
 from portal.ledger.models import Grant, Package, Payment, create_tables
-from portal.ledger.prepared import Prepared, by_id, get_by_id
+from portal.ledger.prepared import Prepared, by_id, create, get_by_id
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -112,3 +112,54 @@ def test_the_sql_is_composed_once_however_often_it_runs(grants, monkeypatch):
 def test_a_bound_value_count_that_does_not_match_is_refused(grants):
     with pytest.raises(ValueError):
         CHAIN.rows("main")
+
+
+def test_a_composed_update_converts_its_values_as_the_columns_store_them_and_counts_rows(grants):
+    """A SET value is converted by its column (an aware datetime in another zone, stored as
+    peewee's own update stores it); ``run`` returns the rows changed."""
+    set_online: Prepared[Grant] = Prepared(
+        lambda at, mac: Grant.update(online_at=at).where(Grant.mac == mac, Grant.status == "active")
+    )
+    at = (NOW + timedelta(minutes=7)).astimezone(ZoneInfo("Africa/Nairobi"))
+    assert set_online.run(at, "AA:00:00:00:00:01") == 2  # grants 1 and 3 (5 has expired)
+    assert set_online.run(at, "AA:00:00:00:00:09") == 0
+    Grant.update(online_at=at).where(Grant.id == grants[0].id).execute()  # peewee's own, for comparison
+    stored = {row["id"]: row["online_at"] for row in Grant.select(Grant.id, Grant.online_at).dicts()}
+    assert stored[grants[1].id] == stored[grants[3].id] == stored[grants[0].id] == NOW + timedelta(minutes=7)
+    database = getattr(Grant._meta.database, "obj", Grant._meta.database)
+    raw = database.execute_sql(
+        f'SELECT online_at FROM "grant" WHERE id IN ({database.param}, {database.param})', (grants[0].id, grants[1].id)
+    )
+    first, second = (row[0] for row in raw.fetchall())
+    assert first == second  # the same stored form, not the driver's own datetime text
+
+
+def test_create_inserts_the_row_peewee_would_with_defaults_and_returns_its_id(grants):
+    payment, other = (
+        Payment.create(public_id=f"new{n}", package=grants[0].package_id, router="main", mac="AA:00:00:00:00:07",
+                       ip="10.0.0.9", phone="254700000000", amount=20, created_at=NOW, updated_at=NOW)
+        for n in range(2)
+    )  # fmt: skip
+    made = create(
+        Grant, payment=payment, package=grants[0].package_id, router="main", mac="AA:00:00:00:00:07",
+        ip="10.0.0.9", starts_at=NOW, expires_at=NOW + timedelta(hours=1), granted_seconds=3600,
+    )  # fmt: skip
+    reference = Grant.create(
+        payment=other, package=grants[0].package_id, router="main", mac="AA:00:00:00:00:08",
+        ip="10.0.0.9", starts_at=NOW, expires_at=NOW + timedelta(hours=1), granted_seconds=3600,
+    )  # fmt: skip
+    assert made.id == reference.id - 1
+    stored, expected = Grant.get_by_id(made.id).__data__, Grant.get_by_id(reference.id).__data__
+    assert {k: v for k, v in stored.items() if k not in ("id", "mac", "payment")} == {
+        k: v for k, v in expected.items() if k not in ("id", "mac", "payment")
+    }
+    assert stored["status"] == "active"  # a default, filled in
+    assert made.payment_id == payment.id and not made.is_dirty()
+
+
+def test_create_raises_peeweees_integrity_error_and_writes_nothing(grants):
+    before = Payment.select().count()
+    with pytest.raises(peewee.IntegrityError):
+        create(Payment, public_id="p0", package=grants[0].package_id, router="main", mac="AA:00:00:00:00:00",
+               ip="10.0.0.2", phone="254700000000", amount=20, created_at=NOW, updated_at=NOW)  # fmt: skip
+    assert Payment.select().count() == before

@@ -12,18 +12,18 @@ undeliverable and never contacted.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import ipaddress
 import json
 import logging
 import os
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
-
-import requests
 
 from portal.clock import Clock, to_nairobi
 from portal.mpesa.phones import mask_checkout_id
@@ -94,6 +94,50 @@ def is_deliverable(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+class CallbackNotDelivered(Exception):
+    """No HTTP answer came back; ``kind`` names the failure as ``requests`` would
+    (``ConnectionError``, ``ConnectTimeout``, ``ReadTimeout``): it goes in the attempt's record."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+def post_json(url: str, body: bytes, timeout: float) -> int:
+    """POST ``body`` as JSON on a connection of its own, as Daraja does; returns the status.
+
+    Plain ``http.client``: a ``requests`` session per callback cost the simulator about
+    0.5 ms of CPU more per callback. HTTPS trusts the CA bundle in
+    ``PAY2CONNECT_SIMULATOR_CA_BUNDLE`` (a staging proxy's own CA), else the system's.
+    """
+    parts = urlsplit(url)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        context = ssl.create_default_context(cafile=os.environ.get("PAY2CONNECT_SIMULATOR_CA_BUNDLE") or None)
+        connection = http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=timeout, context=context)
+    else:
+        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
+    try:
+        try:
+            connection.connect()
+        except TimeoutError as err:
+            raise CallbackNotDelivered("ConnectTimeout") from err
+        except OSError as err:
+            raise CallbackNotDelivered("ConnectionError") from err
+        try:
+            connection.request("POST", target, body=body, headers={"Content-Type": "application/json"})
+            return connection.getresponse().status
+        except TimeoutError as err:
+            raise CallbackNotDelivered("ReadTimeout") from err
+        except (OSError, http.client.HTTPException) as err:
+            raise CallbackNotDelivered("ConnectionError") from err
+    finally:
+        connection.close()
 
 
 @dataclass(frozen=True)
@@ -252,23 +296,10 @@ class CallbackDispatcher:
         if not is_deliverable(url):
             error = "undeliverable: not a loopback URL, never contacted"
         else:
-            session = requests.Session()
-            session.trust_env = False  # never route a callback through a proxy
-            # A staging proxy with its own CA (`simulate-daraja --callback-ca`); else the usual CAs.
-            session.verify = os.environ.get("PAY2CONNECT_SIMULATOR_CA_BUNDLE") or True
             try:
-                response = session.post(
-                    url,
-                    data=body,
-                    headers={"Content-Type": "application/json"},
-                    timeout=self.knobs.callback_timeout_seconds,
-                    allow_redirects=False,
-                )
-                status = response.status_code
-            except requests.RequestException as err:
-                error = type(err).__name__
-            finally:
-                session.close()
+                status = post_json(url, body, self.knobs.callback_timeout_seconds)
+            except CallbackNotDelivered as err:
+                error = err.kind
         attempt = CallbackAttempt(
             url=url,
             body=body,
