@@ -5,7 +5,7 @@ documentation and source say so). This module adds exactly that and nothing
 more: every command goes through :meth:`RouterConnection.call`, which
 
 * connects lazily (timeout on connect and on every send/recv, UTF-8, optional TLS);
-* always materialises librouteros' lazy reply generator, so the command is really sent;
+* writes each command and reads its whole reply before returning (:mod:`router.ros_wire`);
 * turns a ``!trap`` into :class:`RouterRejected` (or a more specific subclass) and keeps
   the connection, because a trap leaves the stream in sync;
 * throws the connection away after any other failure (timeout, reset, EOF, ``!fatal``,
@@ -30,9 +30,8 @@ from typing import Any
 
 import librouteros
 from librouteros.api import Api
-from librouteros.connections import SocketTransport
 from librouteros.exceptions import ConnectionClosed, FatalError, LibRouterosError, MultiTrapError, TrapError
-from librouteros.protocol import compose_word, encode_sentence, parse_word
+from librouteros.protocol import compose_word, encode_sentence
 
 from router.errors import (
     DeviceNotOnHotspot,
@@ -43,6 +42,7 @@ from router.errors import (
     RouterUnreachable,
 )
 from router.ros_values import redact
+from router.ros_wire import BufferedTransport, parse_attribute, read_response, read_sentence, send
 from router.tls import socket_wrapper
 
 log = logging.getLogger(__name__)
@@ -76,25 +76,6 @@ _CONNECTION_FAILURES: tuple[type[BaseException], ...] = (
 )
 
 
-class _BufferedTransport(SocketTransport):
-    """librouteros' socket transport reading through a buffer: its own makes three ``recv``
-    calls per word, so a listing of thousands of rows cost tens of thousands of system calls."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        super().__init__(sock)
-        self._buffer = bytearray()
-
-    def read(self, length: int) -> bytes:
-        while len(self._buffer) < length:
-            got = self.sock.recv(max(65536, length - len(self._buffer)))
-            if not got:
-                raise ConnectionClosed("Connection unexpectedly closed.")
-            self._buffer += got
-        data = bytes(self._buffer[:length])
-        del self._buffer[:length]
-        return data
-
-
 class _RedactSecrets(logging.Filter):
     """Mask passwords in librouteros' own debug log (it logs every word it sends)."""
 
@@ -120,6 +101,13 @@ def trap_says(error: RouterError, *phrases: str) -> bool:
     """Return True when a router error's text contains one of ``phrases`` (case-insensitive)."""
     text = error.message.lower()
     return any(phrase.lower() in text for phrase in phrases)
+
+
+def _transport(api: Api) -> BufferedTransport:
+    """The buffered transport :meth:`RouterConnection.ensure_connected` gave the session."""
+    transport = api.protocol.transport
+    assert isinstance(transport, BufferedTransport)
+    return transport
 
 
 class RouterConnection:
@@ -179,7 +167,9 @@ class RouterConnection:
                 log.debug("router %s: %s %s %s", self.name, command, redact(attrs), " ".join(query))
                 started = time.monotonic()
                 try:
-                    rows = list(api.rawCmd(command, *words))
+                    transport = _transport(api)
+                    send(transport, command, words)
+                    rows = read_response(transport)
                 except (TrapError, MultiTrapError) as err:
                     raise self._rejected(command, err) from err
                 except _CONNECTION_FAILURES as err:
@@ -247,9 +237,9 @@ class RouterConnection:
                     sent += len(batch)
                     waiting += len(batch)
                     continue
-                reply_word, words = protocol.readSentence()
+                reply_word, words = read_sentence(_transport(api))
                 tag = int(next(word for word in words if word.startswith(".tag="))[len(".tag=") :])
-                attrs = dict(parse_word(word) for word in words if word.startswith("="))
+                attrs = dict(parse_attribute(word) for word in words if word.startswith("="))
                 if reply_word == "!trap":
                     category = attrs.get("category")
                     trap = TrapError(str(attrs.get("message", "")), category if isinstance(category, int) else None)
@@ -299,7 +289,7 @@ class RouterConnection:
                 raise self._login_refused(err) from err
             except _CONNECTION_FAILURES as err:
                 raise RouterUnreachable(self._describe(err, "while logging in"), router=self.name) from err
-            self._api.protocol.transport = _BufferedTransport(self._api.protocol.transport.sock)
+            self._api.protocol.transport = BufferedTransport(self._api.protocol.transport.sock)
             self.connect_count += 1
             return self._api
 
