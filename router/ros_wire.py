@@ -16,8 +16,10 @@ import socket
 from typing import Any
 
 from librouteros.connections import SocketTransport
-from librouteros.exceptions import ConnectionClosed, FatalError, MultiTrapError, ProtocolError, TrapError
+from librouteros.exceptions import ConnectionClosed, FatalError, MultiTrapError, TrapError
 from librouteros.protocol import compose_word, encode_sentence
+
+from router.ros_lengths import decode_length, prefix_size
 
 Row = dict[str, Any]
 
@@ -58,9 +60,9 @@ class BufferedTransport(SocketTransport):
             if first < 0x80:
                 size, length = 1, first
             else:
-                size = _length_size(first)
+                size = prefix_size(first)  # ValueError for a control byte: the stream is lost
                 self._fill(size)
-                length = int.from_bytes(self._buffer[self._at : self._at + size], "big") ^ _LENGTH_MARKS[size]
+                length = decode_length(self._buffer[self._at : self._at + size])
             if size == 1 and length == 0:
                 self._at += 1
                 return words
@@ -68,22 +70,6 @@ class BufferedTransport(SocketTransport):
             start = self._at + size
             words.append(self._buffer[start : start + length].decode("utf-8", errors="ignore"))
             self._at = start + length
-
-
-_LENGTH_MARKS = {2: 0x8000, 3: 0xC00000, 4: 0xE0000000, 5: 0xF000000000}
-
-
-def _length_size(first: int) -> int:
-    """How many bytes a word's length takes, from its first byte (RouterOS API encoding)."""
-    if first < 0xC0:
-        return 2
-    if first < 0xE0:
-        return 3
-    if first < 0xF0:
-        return 4
-    if first == 0xF0:
-        return 5
-    raise ProtocolError(f"Unknown controll byte {first}")
 
 
 def parse_attribute(word: str) -> tuple[str, Any]:

@@ -9,23 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from router.ros_lengths import decode_length, encode_length, prefix_size
+
 MAX_WORD_BYTES = 64 * 1024 * 1024  # far above anything sane; protects the emulator's memory
 
 
 class ProtocolViolation(Exception):
     """The peer sent something after which the stream cannot continue (control byte, huge word)."""
-
-
-def encode_length(length: int) -> bytes:
-    if length < 0x80:
-        return length.to_bytes(1, "big")
-    if length < 0x4000:
-        return (length | 0x8000).to_bytes(2, "big")
-    if length < 0x200000:
-        return (length | 0xC00000).to_bytes(3, "big")
-    if length < 0x10000000:
-        return (length | 0xE0000000).to_bytes(4, "big")
-    raise ValueError(f"word of {length} bytes is too long to send")
 
 
 def encode_word(word: str, encoding: str = "utf-8") -> bytes:
@@ -37,59 +27,43 @@ def encode_sentence(words: list[str], encoding: str = "utf-8") -> bytes:
     return b"".join(encode_word(word, encoding) for word in words) + b"\x00"
 
 
-def _prefix_size(first: int) -> int:
-    """How many bytes the length prefix starting with ``first`` occupies."""
-    if first < 0x80:
-        return 1
-    if first < 0xC0:
-        return 2
-    if first < 0xE0:
-        return 3
-    if first < 0xF0:
-        return 4
-    if first == 0xF0:
-        return 5
-    raise ProtocolViolation(f"control byte 0x{first:02X}")
-
-
-def _decode_prefix(prefix: bytes) -> int:
-    size = len(prefix)
-    if size == 5:
-        return int.from_bytes(prefix[1:], "big")
-    masks = {1: 0, 2: 0x8000, 3: 0xC00000, 4: 0xE0000000}
-    return int.from_bytes(prefix, "big") ^ masks[size]
-
-
 class SentenceDecoder:
     """Turns an arbitrarily fragmented byte stream into complete sentences."""
 
     def __init__(self, encoding: str = "utf-8") -> None:
         self.encoding = encoding
-        self._buffer = bytearray()
+        self._buffer = b""
         self._words: list[str] = []
 
     def feed(self, data: bytes) -> list[list[str]]:
         """Add received bytes; return every sentence completed by them (empty ones dropped)."""
-        self._buffer += data
+        buffer = self._buffer + data if self._buffer else bytes(data)
+        at, end = 0, len(buffer)
         sentences: list[list[str]] = []
-        while self._buffer:
-            first = self._buffer[0]
-            size = _prefix_size(first)
-            if len(self._buffer) < size:
-                break
-            length = _decode_prefix(bytes(self._buffer[:size]))
+        while at < end:
+            first = buffer[at]
+            if first < 0x80:
+                size, length = 1, first
+            else:
+                try:
+                    size = prefix_size(first)
+                except ValueError as err:
+                    raise ProtocolViolation(str(err)) from None
+                if end - at < size:
+                    break
+                length = decode_length(buffer[at : at + size])
             if length > MAX_WORD_BYTES:
                 raise ProtocolViolation(f"word of {length} bytes")
-            if len(self._buffer) < size + length:
+            if end - at < size + length:
                 break
-            raw = bytes(self._buffer[size : size + length])
-            del self._buffer[: size + length]
+            start, at = at + size, at + size + length
             if length == 0:
                 if self._words:
                     sentences.append(self._words)
                 self._words = []
             else:
-                self._words.append(raw.decode(self.encoding, errors="replace"))
+                self._words.append(buffer[start:at].decode(self.encoding, errors="replace"))
+        self._buffer = buffer[at:]
         return sentences
 
 

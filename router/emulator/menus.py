@@ -164,7 +164,7 @@ class Menu:
             found = [
                 (row_id, values)
                 for row_id, values in self.select(steps, ctx)
-                if matches(steps, {**values, ".id": row_id}, self.type_of)
+                if not steps or matches(steps, {**values, ".id": row_id}, self.type_of)
             ]
         except QueryError as error:  # a bad stack operation shows up only when evaluated
             raise Trap(str(error)) from None
@@ -172,7 +172,9 @@ class Menu:
             return Outcome(done=[("ret", str(len(found)))])
         proplist = command.attributes.get(".proplist")
         wanted = None if proplist is None else {name for name in proplist.split(",") if name}
-        rows = [self.render(row_id, values, ctx, wanted) for row_id, values in found]
+        shown = self._shown(ctx, wanted)  # worked out once per print, not per row
+        with_id = wanted is None or ".id" in wanted
+        rows = [self._words(row_id if with_id else None, values, shown) for row_id, values in found]
         return Outcome(rows=rows, listing=True)
 
     do_getall = do_print
@@ -181,16 +183,26 @@ class Menu:
         self, row_id: int | None, values: Values, ctx: Context, wanted: set[str] | None = None
     ) -> list[tuple[str, str]]:
         """Canonical words for one row; unset, write-only and (without ``sensitive``) secret ones left out."""
-        words: list[tuple[str, str]] = []
-        if row_id is not None and (wanted is None or ".id" in wanted):
-            words.append((".id", format_id(row_id)))
-        for name, spec in self.fields.items():
-            value = values.get(name)
-            if value is None or spec.write_only or (wanted is not None and name not in wanted):
-                continue
-            if spec.sensitive and "sensitive" not in ctx.policies:
-                continue
-            words.append((name, spec.type.render(value)))
+        with_id = row_id is not None and (wanted is None or ".id" in wanted)
+        return self._words(row_id if with_id else None, values, self._shown(ctx, wanted))
+
+    def _shown(self, ctx: Context, wanted: set[str] | None) -> list[Field]:
+        """The fields a print shows, in canonical order: asked for (all without a proplist),
+        not write-only, and secret ones only with the ``sensitive`` policy."""
+        sensitive = "sensitive" in ctx.policies
+        return [
+            spec
+            for name, spec in self.fields.items()
+            if (wanted is None or name in wanted) and not spec.write_only and (sensitive or not spec.sensitive)
+        ]
+
+    @staticmethod
+    def _words(row_id: int | None, values: Values, shown: list[Field]) -> list[tuple[str, str]]:
+        words = [(".id", format_id(row_id))] if row_id is not None else []
+        for spec in shown:
+            value = values.get(spec.name)
+            if value is not None:
+                words.append((spec.name, spec.type.render(value)))
         return words
 
     def resolve_ids(self, text: str | None, ctx: Context) -> list[int]:
