@@ -124,9 +124,16 @@ def projected_end(router: str, mac: str, now: datetime) -> datetime | None:
     return _projected_end_of(device_chain(router, mac), now)
 
 
-def projected_ends(router: str, macs: Iterable[str], now: datetime) -> dict[str, datetime]:
-    """:func:`projected_end` for many devices (those with time left), in a few queries."""
-    ends = {mac: _projected_end_of(chain, now) for mac, chain in device_chains(router, macs).items()}
+def projected_ends(
+    router: str, macs: Iterable[str], now: datetime, chains: Mapping[str, list[Grant]] | None = None
+) -> dict[str, datetime]:
+    """:func:`projected_end` for many devices (those with time left), in a few queries, or
+    from their ``chains`` when the caller has just read them."""
+    if chains is None:
+        chains = device_chains(router, macs)
+    else:
+        chains = {mac: chains[mac] for mac in macs if mac in chains}
+    ends = {mac: _projected_end_of(chain, now) for mac, chain in chains.items()}
     return {mac: end for mac, end in ends.items() if end is not None}
 
 

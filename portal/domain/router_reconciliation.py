@@ -16,7 +16,7 @@ from typing import Any
 from peewee import chunked
 
 from portal.domain.context import Services
-from portal.domain.grant_clock import confirm_online, confirm_online_many, moment, resume_clock
+from portal.domain.grant_clock import confirm_online, confirm_online_many, device_chains, moment, resume_clock
 from portal.domain.outbox import device_grants, device_has_time, device_lock, queue, run_outbox_item
 from portal.domain.router_watch import Watch, probe, recovery_window_over, remember_fault, stop_clocks_after_fault
 from portal.ledger.database import write_transaction
@@ -48,7 +48,7 @@ def reconcile_router(services: Services, name: str, *, strangers: bool = True) -
     for head in (
         Grant.select(Grant.id, Grant.mac, Grant.online_at, Grant.offline_since, Grant.expires_at)
         .where(Grant.router == name, Grant.status == "active")
-        .order_by(Grant.starts_at)
+        .order_by(Grant.starts_at, Grant.id)
         .namedtuples()
     ):
         heads.setdefault(head.mac, head)
@@ -62,7 +62,7 @@ def reconcile_router(services: Services, name: str, *, strangers: bool = True) -
                     router.revoke(user.mac)
                     removed += 1
     grace_over = recovery_window_over(services, name, now)
-    lost_ids: list[int] = []
+    lost_macs: list[str] = []
     for mac, head in heads.items():
         if mac in online:
             if head.online_at is None or head.offline_since is not None:
@@ -70,11 +70,13 @@ def reconcile_router(services: Services, name: str, *, strangers: bool = True) -
                     # login whose process died before recording it: online since its login
                     confirm_online(services, name, mac, _logged_in_at(head.id, now, online[mac]))
         elif not _ran_out(head, now):
-            lost_ids.append(head.id)
-    lost = _grants(lost_ids)
+            lost_macs.append(mac)
+    chains = device_chains(name, lost_macs)  # read once: their heads, and their ends for the router
+    lost = [chains[mac][0] for mac in lost_macs if mac in chains]
     # Customers a fault cut off (their clocks stopped) come back in one pass; a device that
     # walked away with time left is not looked for in every pass's full listings.
-    restored = _restore_in_one_pass(services, name, [g for g in lost if moment(g.offline_since) is not None], now)
+    stopped = [grant for grant in lost if moment(grant.offline_since) is not None]
+    restored = _restore_in_one_pass(services, name, stopped, now, chains)
     for grant in lost:
         if grant.mac in restored:
             continue
@@ -106,22 +108,16 @@ def _ran_out(head: Any, now: datetime) -> bool:
     return moment(head.online_at) is not None and moment(head.offline_since) is None and head.expires_at <= now
 
 
-def _grants(ids: list[int]) -> list[Grant]:
-    """The grants of ``ids``, in that order, a query per :data:`IN_LIST_LIMIT` of them."""
-    found: dict[int, Grant] = {}
-    for part in chunked(ids, IN_LIST_LIMIT):
-        found.update((grant.id, grant) for grant in Grant.select().where(Grant.id.in_(part)))
-    return [found[grant_id] for grant_id in ids if grant_id in found]
-
-
-def _restore_in_one_pass(services: Services, name: str, grants: list[Grant], now: datetime) -> set[str]:
+def _restore_in_one_pass(
+    services: Services, name: str, grants: list[Grant], now: datetime, chains: dict[str, list[Grant]]
+) -> set[str]:
     """Log the devices of ``grants`` back in with one router pass (after a reboot most are the
     plain case: our user is there, the session is gone); their clocks run again from now.
     Returns their MACs; the rest go through the outbox one by one."""
     router = services.router(name)
     if router is None or not grants:
         return set()
-    restored = set(router.restore_many(device_grants(name, grants, now)))
+    restored = set(router.restore_many(device_grants(name, grants, now, chains)))
     online_at = services.clock.now()
     back = [grant for grant in grants if grant.mac in restored]
     with write_transaction(services.db), batched():

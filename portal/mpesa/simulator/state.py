@@ -89,7 +89,7 @@ class _Transaction:
     completed_at: datetime | None = None
 
     def snapshot(self) -> TransactionSnapshot:
-        return TransactionSnapshot(**asdict(self))
+        return TransactionSnapshot(**vars(self))  # every field a plain value: no deep copy needed
 
 
 @dataclass
