@@ -193,7 +193,7 @@ def _done(item: OutboxItem, grant: Grant, now: datetime) -> None:
 
 
 def _finish(item: OutboxItem, now: datetime) -> None:
-    _ITEM_DONE.run(now, item.attempts, item.id)
+    _ITEM_FINISHED.run(now, item.id)
 
 
 # The router-call path's writes, composed once (see portal/ledger/prepared.py).
@@ -205,6 +205,9 @@ _SET_ROUTER_STATE_ON_DEVICE: Prepared[Grant] = Prepared(
 )
 _ITEM_DONE: Prepared[OutboxItem] = Prepared(
     lambda at, attempts, item_id: OutboxItem.update(done_at=at, attempts=attempts).where(OutboxItem.id == item_id)
+)
+_ITEM_FINISHED: Prepared[OutboxItem] = Prepared(
+    lambda at, item_id: OutboxItem.update(done_at=at).where(OutboxItem.id == item_id)
 )
 _EARLIER_LOGINS_DONE: Prepared[OutboxItem] = Prepared(
     lambda at, grant_id, item_id: OutboxItem.update(done_at=at).where(

@@ -8,7 +8,7 @@ composed on first use (per kind of database: SQLite and PostgreSQL differ) with 
 left open, then each run binds new values and hands the rows to peewee as usual.
 
 Only fixed-shape queries fit (no ``IN`` lists whose length varies). :meth:`Prepared.run`
-runs a composed UPDATE or DELETE; :func:`create` is ``Model.create`` with its INSERT
+runs a composed UPDATE; :func:`create` is ``Model.create`` with its INSERT
 composed once per model and set of fields.
 """
 
@@ -45,7 +45,7 @@ class _Param(peewee.Value):
 
 class Prepared(Generic[M]):
     """A query composed once: ``Prepared(lambda mac: Grant.select().where(Grant.mac == mac))``,
-    then ``.rows("AA:...")`` or ``.first("AA:...")``; for an UPDATE or DELETE, ``.run(...)``."""
+    then ``.rows("AA:...")`` or ``.first("AA:...")``; for an UPDATE, ``.run(...)``."""
 
     def __init__(self, build: Callable[..., Any]) -> None:
         self._build = build
@@ -80,7 +80,7 @@ class Prepared(Generic[M]):
         return list(query._get_cursor_wrapper(cursor))
 
     def run(self, *values: Any) -> int:
-        """Run a composed UPDATE or DELETE; returns how many rows it changed."""
+        """Run a composed UPDATE; returns how many rows it changed."""
         _query, cursor = self._execute(values)
         return int(cursor.rowcount)
 
