@@ -212,8 +212,7 @@ class RouterConnection:
             return self._pipeline(commands)
 
     def _pipeline(self, commands: Sequence[tuple[str, Mapping[str, object]]]) -> list[list[Row] | RouterError]:
-        api = self.ensure_connected()
-        protocol = api.protocol
+        transport = _transport(self.ensure_connected())
         log.debug("router %s: %d command(s) in batches, first %s", self.name, len(commands), commands[0][0])
         rows: list[list[Row]] = [[] for _ in commands]
         traps: dict[int, list[TrapError]] = {}
@@ -223,13 +222,13 @@ class RouterConnection:
             while sent < len(commands) or waiting > 0:
                 if sent < len(commands) and waiting <= PIPELINE_DEPTH:  # at most two batches in flight
                     batch = commands[sent : sent + PIPELINE_DEPTH]
-                    protocol.transport.write(
+                    transport.write(
                         b"".join(
                             encode_sentence(
                                 command,
                                 *(compose_word(key, value) for key, value in attrs.items()),
                                 f".tag={tag}",
-                                encoding=protocol.encoding,
+                                encoding="utf-8",  # as ensure_connected opens every session
                             )
                             for tag, (command, attrs) in enumerate(batch, start=sent)
                         )
@@ -237,7 +236,7 @@ class RouterConnection:
                     sent += len(batch)
                     waiting += len(batch)
                     continue
-                reply_word, words = read_sentence(_transport(api))
+                reply_word, words = read_sentence(transport)
                 tag = int(next(word for word in words if word.startswith(".tag="))[len(".tag=") :])
                 attrs = dict(parse_attribute(word) for word in words if word.startswith("="))
                 if reply_word == "!trap":

@@ -17,7 +17,7 @@ from typing import Any
 
 from librouteros.connections import SocketTransport
 from librouteros.exceptions import ConnectionClosed, FatalError, MultiTrapError, TrapError
-from librouteros.protocol import compose_word, encode_sentence
+from librouteros.protocol import encode_sentence
 
 from router.ros_lengths import decode_length, prefix_size
 
@@ -94,10 +94,6 @@ def read_sentence(transport: BufferedTransport) -> tuple[str, list[str]]:
 
 def send(transport: BufferedTransport, command: str, words: list[str]) -> None:
     transport.write(encode_sentence(command, *words, encoding="utf-8"))
-
-
-def command_words(attrs: dict[str, object]) -> list[str]:
-    return [compose_word(key, value) for key, value in attrs.items()]
 
 
 def read_response(transport: BufferedTransport) -> list[Row]:

@@ -35,11 +35,12 @@ def insert_each(model: type[peewee.Model], fields: Sequence[peewee.Field], rows:
 _Composed = tuple[peewee.Database, str, list[Any], list[tuple[int, Callable[[Any], Any]]]]
 
 
-def composed_insert(model: type[peewee.Model], fields: tuple[peewee.Field, ...]) -> _Composed:
-    """``INSERT INTO model (fields...)`` for one row, composed once per kind of database:
-    (database, SQL, parameters, where each field's value goes and its conversion). Where the
-    database has ``RETURNING`` (PostgreSQL) the statement returns the new id."""
-    return _composed("create", model, fields)
+def insert_one(model: type[peewee.Model], fields: Sequence[peewee.Field], row: Sequence[Any]) -> int:
+    """``INSERT INTO model (fields...)`` for one row (its values in order); returns the new id
+    (``RETURNING`` where the database has it, PostgreSQL; the driver's last row id elsewhere)."""
+    database, sql, template, places = _composed("create", model, tuple(fields))
+    cursor = database.execute_sql(sql, _bound(template, places, row))
+    return int(cursor.fetchone()[0] if database.returning_clause else cursor.lastrowid)
 
 
 _COMPOSED: dict[tuple[type, str, type, tuple[str, ...]], _Composed] = {}
@@ -72,12 +73,15 @@ def _composed(verb: str, model: type[peewee.Model], fields: tuple[peewee.Field, 
 
 def _run_each(composed: _Composed, rows: Iterable[Sequence[Any]]) -> None:
     database, sql, template, places = composed
-    bound_rows = []
-    for row in rows:
-        bound = list(template)
-        for (position, convert), value in zip(places, row, strict=True):
-            bound[position] = convert(value)
-        bound_rows.append(bound)
+    bound_rows = [_bound(template, places, row) for row in rows]
     if bound_rows:
         with driver_errors:  # the driver's IntegrityError and the rest raised as peewee's, as execute_sql does
             database.cursor().executemany(sql, bound_rows)
+
+
+def _bound(template: list[Any], places: list[tuple[int, Callable[[Any], Any]]], row: Sequence[Any]) -> list[Any]:
+    """The statement's parameters with ``row``'s values converted as their columns store them."""
+    bound = list(template)
+    for (position, convert), value in zip(places, row, strict=True):
+        bound[position] = convert(value)
+    return bound

@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 import peewee
 
-from portal.ledger.bulk import composed_insert
+from portal.ledger.bulk import insert_one
 from portal.ledger.database import database
 
 M = TypeVar("M", bound=peewee.Model)
@@ -113,13 +113,8 @@ def create(model: type[M], **values: Any) -> M:
     """``model.create(**values)``: the row with its defaults filled in, inserted, its id set.
     The INSERT is composed once per model, set of fields and kind of database."""
     row = model(**values)
-    names = tuple(row.__data__)  # the values given and the fields' defaults
-    database_now, sql, template, places = composed_insert(model, tuple(model._meta.fields[name] for name in names))
-    bound = list(template)
-    for (position, convert), name in zip(places, names, strict=True):
-        bound[position] = convert(row.__data__[name])
-    cursor = database_now.execute_sql(sql, bound)
-    key = model._meta.primary_key
-    row.__data__[key.name] = cursor.fetchone()[0] if database_now.returning_clause else cursor.lastrowid
+    data = row.__data__  # the values given and the fields' defaults
+    fields = [model._meta.fields[name] for name in data]
+    data[model._meta.primary_key.name] = insert_one(model, fields, list(data.values()))
     row._dirty.clear()
     return row

@@ -179,13 +179,6 @@ class Menu:
 
     do_getall = do_print
 
-    def render(
-        self, row_id: int | None, values: Values, ctx: Context, wanted: set[str] | None = None
-    ) -> list[tuple[str, str]]:
-        """Canonical words for one row; unset, write-only and (without ``sensitive``) secret ones left out."""
-        with_id = row_id is not None and (wanted is None or ".id" in wanted)
-        return self._words(row_id if with_id else None, values, self._shown(ctx, wanted))
-
     def _shown(self, ctx: Context, wanted: set[str] | None) -> list[Field]:
         """The fields a print shows, in canonical order: asked for (all without a proplist),
         not write-only, and secret ones only with the ``sensitive`` policy."""
@@ -198,6 +191,7 @@ class Menu:
 
     @staticmethod
     def _words(row_id: int | None, values: Values, shown: list[Field]) -> list[tuple[str, str]]:
+        """Canonical words for one row: its id (when asked for) and its set values of ``shown``."""
         words = [(".id", format_id(row_id))] if row_id is not None else []
         for spec in shown:
             value = values.get(spec.name)
