@@ -11,9 +11,7 @@ Needs root (to make the database) and Debian's postgresql, redis-server and cadd
 from __future__ import annotations
 
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from portal.config import SANDBOX_PASSKEY
+from portal.loopback import free_port
 
 HERE = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
@@ -38,18 +37,6 @@ def device(n: int, routers: int) -> tuple[str, str, str, str]:
         f"10.{50 + n % routers}.{n // 250 % 250}.{n % 250 + 2}",
         f"07{10000000 + n:08d}",
     )
-
-
-def free_port() -> int:
-    for _ in range(200):
-        port = random.randrange(20000, 32000)
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise SystemExit("no free port")
 
 
 def serve_emulators(routers: int, base_port: int, customers: int) -> None:

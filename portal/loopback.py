@@ -13,6 +13,8 @@ development server did (``bench/soak.py`` runs hundreds of thousands of them).
 from __future__ import annotations
 
 import logging
+import random
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +30,22 @@ DRAIN_SECONDS = 8.0
 #: A simulator's requests may hang on purpose (a knob) while others go on: plenty of threads.
 LOOPBACK_THREADS = 32
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
+_PORTS = random.SystemRandom()  # not the seeded module generator: two runs must not pick alike
+
+
+def free_port() -> int:
+    """A loopback port that nothing listens on (until someone binds it), for tests and benches
+    that hand a port to another process. It lies below Linux's ephemeral range (32768+) where
+    port-0 binds land, so a server started next on a port the system picks can never take it."""
+    for _ in range(200):
+        port = _PORTS.randrange(20000, 32000)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError("no free loopback port in 20000-32000")
 
 
 def checked_port(port: object) -> int:

@@ -8,7 +8,6 @@ Time is a ManualClock shared by everything; tests move it, they never sleep.
 from __future__ import annotations
 
 import re
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +24,7 @@ from portal.clock import ManualClock
 from portal.config import load_settings
 from portal.domain.context import Services
 from portal.live import RedisHandle, open_redis
-from portal.loopback import HttpThread
+from portal.loopback import HttpThread, free_port
 from portal.wiring import build_services
 from portal.worker.scheduler import Worker
 from tests import backends
@@ -61,13 +60,6 @@ def ledger_url(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(START)
-
-
-def free_port() -> int:
-    """A loopback port that nothing listens on (until someone binds it)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

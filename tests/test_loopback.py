@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from portal.loopback import LoopbackServer, checked_port
+from portal.loopback import LoopbackServer, checked_port, free_port
 
 
 class Hello(LoopbackServer):
@@ -40,3 +41,12 @@ def test_a_port_that_is_not_a_port_is_refused(port: Any) -> None:
         checked_port(port)
     with pytest.raises(ValueError):
         Hello(port=port)
+
+
+def test_a_free_port_lies_below_the_range_the_system_hands_out_for_port_zero() -> None:
+    low, _high = (int(part) for part in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    ports = {free_port() for _ in range(20)}
+    assert all(20000 <= port < min(32000, low) for port in ports)
+    assert len(ports) > 1  # picked at random, not one fixed port
+    with Hello() as server:  # port 0: the system picks
+        assert server.port not in ports

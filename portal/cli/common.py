@@ -92,13 +92,26 @@ def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-def check_port_free(host: str, port: int) -> None:
-    """Refuse to start (one clear line) when the port is taken."""
+def claim_port(host: str, port: int) -> Any:
+    """Bind the port now and hold it, or refuse to start with one clear line when it is taken.
+
+    The demo claims its web port before it starts its simulators on ports the system picks, so
+    none of them can be handed the port it was asked to serve on. Early visitors wait in the
+    backlog until the server takes the socket over."""
     import socket
 
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as err:
-            fail(f"cannot listen on {host}:{port} ({err.strerror}); try --port {port + 1}")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(1024)  # listening: no other socket, SO_REUSEADDR or not, can bind it now
+    except OSError as err:
+        sock.close()
+        fail(f"cannot listen on {host}:{port} ({err.strerror}); try --port {port + 1}")
+    return sock
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse to start (one clear line) when the port is taken."""
+    claim_port(host, port).close()

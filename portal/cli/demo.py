@@ -51,7 +51,7 @@ def demo_settings(*, host: str, port: int, data_dir: str, router_port: int = 0) 
     token = secrets.token_urlsafe(18)
     config_file = Path(data_dir) / "demo-config.toml"
     config_file.parent.mkdir(parents=True, exist_ok=True)
-    config_file.write_text("# The demo builds its settings in portal/demo.py; this file is left empty.\n")
+    config_file.write_text("# The demo builds its settings in portal/cli/demo.py; this file is left empty.\n")
     return load_settings(
         config_file,
         environ={},

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from portal.cli.common import check_port_free, config_option, fail, settings_from
+from portal.cli.common import claim_port, config_option, fail, settings_from
 from portal.cli.shutdown import Shutdown
 from portal.cli.simulators import emulate_router, simulate_daraja
 from portal.loopback import close_server, serve_until
@@ -63,13 +63,17 @@ def _listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _serve_app(app: Any, host: str, port: int, shutdown: Shutdown, banner: str = "", **options: Any) -> None:
-    """Bind, then say so (the banner only appears once the port really listens), then serve
-    until a stop signal; the requests in flight are answered before it returns."""
+def _serve_app(
+    app: Any, host: str, port: int, shutdown: Shutdown, banner: str = "", claimed: Any = None, **options: Any
+) -> None:
+    """Bind (or take the socket already ``claimed``), then say so (the banner only appears once
+    the port really listens), then serve until a stop signal; the requests in flight are
+    answered before it returns."""
     from waitress.server import create_server
 
+    where = {"sockets": [claimed]} if claimed is not None else {"host": host, "port": port}
     try:
-        server = create_server(app, host=host, port=port, threads=8, ident="pay2connect", **options)
+        server = create_server(app, threads=8, ident="pay2connect", **where, **options)
     except OSError as err:
         fail(f"cannot listen on {host}:{port}: {err.strerror or err}")
     if banner:
@@ -158,18 +162,22 @@ def demo(host: str, port: int, data_dir: str) -> None:
         settings = demo_settings(host=host, port=port, data_dir=data_dir)
     except ConfigError as err:
         fail(err.problems, 2)
-    check_port_free(host, port)
-    stack = DemoStack.build(settings)
+    claimed = claim_port(host, port)  # before the simulators take ports the system picks
     try:
-        runner = Worker(stack.services)
-        _last_steps(shutdown, stack.services, runner)
-        runner.start()
+        stack = DemoStack.build(settings)
         try:
-            _serve_app(create_app(services=stack.services), host, port, shutdown, stack.banner())
+            runner = Worker(stack.services)
+            _last_steps(shutdown, stack.services, runner)
+            runner.start()
+            try:
+                app = create_app(services=stack.services)
+                _serve_app(app, host, port, shutdown, stack.banner(), claimed=claimed)
+            finally:
+                runner.stop()
         finally:
-            runner.stop()
+            stack.close()
     finally:
-        stack.close()
+        claimed.close()
 
 
 @click.command()

@@ -7,7 +7,6 @@ says which client it forwards for. tests/install drives the same through the rea
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -17,18 +16,14 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.conftest import free_port
+
 TOKEN = "monitoring-token-0123456789abcdef"
 SAFARICOM = "196.201.214.200"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _serve(tmp_path: Path, name: str, portal: str) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     config = tmp_path / f"{name}.toml"
     config.write_text(
         f'[portal]\nlisten = "127.0.0.1:{port}"\ndata_dir = "{tmp_path / name}"\n{portal}\n'

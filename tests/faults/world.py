@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,17 +28,11 @@ from portal.domain.context import Services
 from portal.live import RedisHandle
 from portal.wiring import build_services
 from tests import backends
-from tests.conftest import START
+from tests.conftest import START, free_port
 
 SCRIPT = Path(sys.executable).parent / "pay2connect"
 PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
 LEADER_KEY = "p2c:worker-leader"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for(condition: Callable[[], object], timeout: float, step: float = 0.02) -> bool:

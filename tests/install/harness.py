@@ -7,12 +7,10 @@ the machine is touched. Its output goes to a log file that a failing test prints
 from __future__ import annotations
 
 import os
-import random
 import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -30,19 +28,6 @@ def missing_for_install() -> str | None:
     if shutil.which("runuser") is None:
         return "needs runuser (util-linux)"
     return None
-
-
-def free_port() -> int:
-    """A free port below Linux's ephemeral range (32768+), where other tests' port-0 binds land."""
-    for _ in range(200):
-        port = random.randrange(20000, 32000)
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError("no free port found in 20000-32000")
 
 
 def wait_for_line(process: Process, text: str, timeout: float) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.conftest import free_port
 from tests.install import harness
 
 pytestmark = pytest.mark.skipif(bool(harness.missing_for_install()), reason=harness.missing_for_install() or "")
@@ -156,7 +157,7 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
     root = Path(tempfile.mkdtemp(prefix="p2c-install-root-"))
     root.chmod(0o755)
     logs = tmp_path_factory.mktemp("logs")
-    ports = {name: harness.free_port() for name in ("http", "https", "web1", "web2", "router", "daraja", "redis")}
+    ports = {name: free_port() for name in ("http", "https", "web1", "web2", "router", "daraja", "redis")}
     procs = harness.Processes(logs)
     _drop_database()
     try:

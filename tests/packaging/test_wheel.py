@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -28,6 +27,8 @@ from typing import Any
 import pytest
 import requests
 from babel.messages.pofile import read_po
+
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.packaging
 
@@ -52,12 +53,6 @@ def tracked_copy(target: Path) -> None:
         if name and source.is_file():  # a tracked file deleted in the working tree is skipped
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def processes_running_under(folder: Path) -> list[int]:
