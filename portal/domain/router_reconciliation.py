@@ -10,6 +10,7 @@ of the customers it cut off before they are restored; their time is credited bac
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -139,7 +140,8 @@ def _logged_in_at(grant_id: int, now: datetime, uptime_seconds: int) -> datetime
 
 def watch_and_reconcile(services: Services, name: str, *, reconcile: bool = True) -> Watch:
     """Probe the router; after a fault stop the clocks it cost, then reconcile when asked
-    to (or always while the router recovers). Never raises for router trouble."""
+    to (or always after a fault, and while the router recovers). Never raises for router
+    trouble. The answer says whether a full reconciliation ran (the regular one can wait)."""
     watch = probe(services, name)
     if not watch.reachable:
         return watch
@@ -152,7 +154,8 @@ def watch_and_reconcile(services: Services, name: str, *, reconcile: bool = True
                 raise
         if reconcile or watch.fault_since is not None:
             reconcile_router(services, name)
-        elif watch.recovering and clocks_stopped(name):  # devices coming back after the fault:
+            return replace(watch, reconciled=True)
+        if watch.recovering and clocks_stopped(name):  # devices coming back after the fault:
             reconcile_router(services, name, strangers=False)  # put them back at once
     except RouterError as err:
         log.warning("reconcile %s skipped: %s", name, err.message)

@@ -43,6 +43,7 @@ class Watch:
     fault_since: datetime | None = None  # a fault that just ended began then
     reason: str = ""
     recovering: bool = False  # within the grace after a fault: reconcile on every probe
+    reconciled: bool = False  # a full reconciliation (strangers too) ran after this probe
 
 
 def probe(services: Services, name: str) -> Watch:

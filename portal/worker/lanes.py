@@ -149,6 +149,8 @@ class RouterLane:
             self._next_reconcile = now + timedelta(seconds=self.reconcile_seconds)
         was_reachable = self.reachable
         watch = watch_and_reconcile(self.services, self.name, reconcile=reconcile)
+        if watch.reconciled:  # the one after a reboot counts: the next regular one is due from now
+            self._next_reconcile = now + timedelta(seconds=self.reconcile_seconds)
         self.reachable = watch.reachable
         if watch.reachable and not was_reachable:
             waiting = waiting_for_router(self.name)
