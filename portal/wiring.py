@@ -57,8 +57,10 @@ def build_router(
     emulators: dict[str, RouterEmulator],
     clock: Clock,
     closers: list[Callable[[], None]],
+    login_secret: bytes | None = None,
 ) -> Router:
-    """The MikroTik adapter, aimed at a real router or at an in-process emulator."""
+    """The MikroTik adapter, aimed at a real router or at an in-process emulator; the
+    install's secret key derives our hotspot users' passwords (every process alike)."""
     from router.mikrotik import MikrotikRouter
 
     host, port, tls_context = config.host, config.port, None
@@ -91,6 +93,7 @@ def build_router(
         tls=config.tls,
         tls_context=tls_context,
         timeout=config.timeout,
+        login_secret=login_secret,
     )
 
 
@@ -279,7 +282,8 @@ def build_services(
         simulator.start()
         closers.append(simulator.stop)
     emulators = emulators if emulators is not None else {}
-    routers = {r.name: build_router(r, emulators, clock, closers) for r in settings.routers}
+    login_secret = settings.portal.secret_key.encode() or None
+    routers = {r.name: build_router(r, emulators, clock, closers, login_secret) for r in settings.routers}
     services = Services(
         settings=settings,
         clock=clock,

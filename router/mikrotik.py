@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import secrets
 import ssl
 from collections.abc import Sequence
 from types import TracebackType
@@ -31,12 +30,14 @@ from router.mikrotik_revoke import REVOKE_BATCH, revoke_devices
 from router.mikrotik_rows import (
     ACTIVE_FIELDS,
     HOST_FIELDS,
+    KEEP_SLACK_SECONDS,
     MANAGED_USER_FIELDS,
     Row,
     active_session,
     grant_id_of,
     grant_user,
     host_entry,
+    login_password,
     managed_user,
 )
 from router.ros_connection import RouterConnection, trap_says
@@ -50,9 +51,6 @@ ACTIVE = "/ip/hotspot/active"
 USERS = "/ip/hotspot/user"
 PROFILES = "/ip/hotspot/user/profile"
 COOKIES = "/ip/hotspot/cookie"
-#: A kept session may have this much less limit-uptime left than asked for (the caller's
-#: margin covers it); more than that and the device is logged in again under a fresh limit.
-KEEP_SLACK_SECONDS = 30
 
 
 def _time_left(row: Row) -> float:
@@ -68,6 +66,8 @@ class MikrotikRouter:
     each operation holds the lock for all of its commands, so operations on one router
     never interleave. ``port`` defaults to 8728, or 8729 with ``tls=True``. With ``tls`` and
     no ``tls_context`` the router is *not* authenticated (see :mod:`router.tls`).
+    ``login_secret`` (the install's secret key) derives our hotspot users' passwords
+    (:func:`router.mikrotik_rows.login_password`); without it they are random.
     """
 
     def __init__(
@@ -82,11 +82,13 @@ class MikrotikRouter:
         tls: bool = False,
         tls_context: ssl.SSLContext | None = None,
         timeout: float = 5.0,
+        login_secret: bytes | None = None,
     ) -> None:
         if tls and tls_context is None:
             tls_context = unverified_api_ssl_context()
         self.name = name
         self.hotspot_server = hotspot_server
+        self.login_secret = login_secret or None
         port = port if port is not None else (8729 if tls else 8728)
         self.connection = RouterConnection(
             name, host, port, username, password, tls_context=tls_context if tls else None, timeout=timeout
@@ -132,7 +134,7 @@ class MikrotikRouter:
         with self.connection.lock:
             self._check_host(mac, ip)
             self._ensure_profile(grant)
-            password = secrets.token_urlsafe(16)
+            password = login_password(self.login_secret, mac, grant.grant_id)
             try:
                 user_id, previous_grant = self._upsert_user(mac, grant, password)
             except RouterRejected as err:
@@ -167,7 +169,9 @@ class MikrotikRouter:
         if not grants:
             return []
         with self.connection.lock:
-            restored = restore_devices(self.connection, self.hotspot_server, grants, self._ensure_profile)
+            restored = restore_devices(
+                self.connection, self.hotspot_server, grants, self._ensure_profile, login_secret=self.login_secret
+            )
         log.info("router %s: %d of %d device(s) logged back in", self.name, len(restored), len(grants))
         return restored
 

@@ -2,10 +2,15 @@
 
 A reboot ends every session but keeps the hotspot users (ours carry their grant in the
 comment) and their booked uptime. So the devices whose session was lost can be put back
-with one listing of the host table, our users and the live sessions, then two commands
-per device: the user's ``limit-uptime`` (uptime already booked plus the grant's limit, as
-:meth:`router.mikrotik.MikrotikRouter.authorize` sets it) and the login; one more listing
-confirms who is online: about five times fewer commands than logging each device in anew.
+with one listing of the host table, our users and the live sessions, then the login alone
+per device, or two commands where the user needs writing first: the user's
+``limit-uptime`` (uptime already booked plus the grant's limit, as
+:meth:`router.mikrotik.MikrotikRouter.authorize` sets it) when what is left of it no longer
+outlasts the grant by the margin less :data:`KEEP_SLACK_SECONDS` (a credit moved the end),
+or when the password is not one we can derive (no ``login_secret``). One more listing
+confirms who is online: five to ten times fewer commands than logging each device in anew.
+A login the router refuses (a user written before passwords were derived, or under another
+secret) is left to ``authorize``, which writes the user.
 The commands go in tagged batches (:meth:`RouterConnection.call_many`), so a round trip
 to the router is paid per hundred commands, not per command.
 
@@ -21,15 +26,14 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import secrets
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 from router import DeviceGrant, normalize_mac
 from router.errors import RouterError, RouterNotPermitted
-from router.mikrotik_rows import HOST_FIELDS, Row, grant_id_of, grant_user
+from router.mikrotik_rows import HOST_FIELDS, KEEP_SLACK_SECONDS, Row, grant_id_of, grant_user, login_password
 from router.ros_connection import RouterConnection
-from router.ros_values import as_text, format_duration, parse_duration
+from router.ros_values import as_bool, as_text, format_duration, parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,8 @@ def restore_devices(
     hotspot_server: str,
     grants: Sequence[DeviceGrant],
     ensure_profile: Callable[[DeviceGrant], None],
+    *,
+    login_secret: bytes | None = None,
 ) -> list[str]:
     """Log back in the plain cases among ``grants``; returns the MACs confirmed online.
 
@@ -54,8 +60,8 @@ def restore_devices(
     counts: list[int] = []  # commands per device, in order
     for mac, (grant, ip, user) in wanted.items():
         ensure_profile(grant)
-        password = secrets.token_urlsafe(16)
-        device = _rewrite_user(mac, grant, user, password, hotspot_server)
+        password = login_password(login_secret, mac, grant.grant_id)
+        device = _rewrite_user(mac, grant, user, password, hotspot_server, password_known=login_secret is not None)
         device.append((f"{ACTIVE}/login", {"user": mac, "password": password, "mac-address": mac, "ip": ip}))
         commands.extend(device)
         counts.append(len(device))
@@ -78,14 +84,17 @@ def restore_devices(
 
 
 def _rewrite_user(
-    mac: str, grant: DeviceGrant, user: Row, password: str, hotspot_server: str
+    mac: str, grant: DeviceGrant, user: Row, password: str, hotspot_server: str, *, password_known: bool
 ) -> list[tuple[str, dict[str, object]]]:
-    """The commands that give the user the limit of ``grant`` before its login: the uptime
+    """The commands that give the user the limit of ``grant`` before its login: none when the
+    user already has this grant, its derived password and limit enough left; else the uptime
     already booked plus the grant's limit for the same grant; for another of ours, the
     user rewritten as :meth:`MikrotikRouter.authorize` writes it and its counters reset."""
     user_id = as_text(user[".id"])
     if grant_id_of(user.get("comment")) == grant.grant_id:
         used = parse_duration(user.get("uptime"))
+        if password_known and _limit_outlasts(user, used, grant):
+            return []
         limit = format_duration(used + grant.limit_uptime_seconds)
         fields = {"password": password, "profile": grant.profile, "limit-uptime": limit}
         return [(f"{USERS}/set", {".id": user_id, **fields, "disabled": False})]
@@ -96,6 +105,18 @@ def _rewrite_user(
     ]
 
 
+def _limit_outlasts(user: Row, used: int, grant: DeviceGrant) -> bool:
+    """Whether the user, as it is, lets ``grant`` log in: its profile, enabled, and its
+    ``limit-uptime`` still outlasting the grant (the router's backstop never cuts early)."""
+    limit = parse_duration(user.get("limit-uptime"))
+    return (
+        limit > 0
+        and limit - used >= grant.limit_uptime_seconds - KEEP_SLACK_SECONDS
+        and as_text(user.get("profile")) == grant.profile
+        and not as_bool(user.get("disabled", False))
+    )
+
+
 def _plain_devices(
     connection: RouterConnection, hotspot_server: str, grants: Sequence[DeviceGrant]
 ) -> dict[str, tuple[DeviceGrant, str, Row]]:
@@ -104,7 +125,7 @@ def _plain_devices(
     for row in connection.call(f"{HOSTS}/print", proplist=HOST_FIELDS):
         hosts[as_text(row.get("mac-address")).upper()].append(row)
     users: dict[str, list[Row]] = defaultdict(list)
-    user_fields = (".id", "name", "server", "comment", "uptime")
+    user_fields = (".id", "name", "server", "comment", "uptime", "limit-uptime", "profile", "disabled")
     for row in connection.call(f"{USERS}/print", query=["?comment"], proplist=user_fields):
         users[as_text(row.get("name"))].append(row)
     sessions = connection.call(f"{ACTIVE}/print", proplist=("mac-address",))

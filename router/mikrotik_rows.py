@@ -6,6 +6,10 @@ every field is read back through :mod:`router.ros_values`.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import secrets
 from typing import Any
 
 from router import COMMENT_PREFIX, ActiveSession, DeviceGrant, HostEntry, ManagedUser
@@ -17,6 +21,21 @@ HOST_FIELDS = ("mac-address", "address", "server", "authorized", "bypassed")
 ACTIVE_FIELDS = ("user", "mac-address", "address", "uptime", "bytes-in", "bytes-out")
 MANAGED_USER_FIELDS = ("name", "mac-address", "comment", "profile")
 ANY_MAC = "00:00:00:00:00:00"  # a user's mac-address when it is not bound to one
+#: A kept session may have this much less limit-uptime left than asked for (the caller's
+#: margin covers it); more than that and the device is logged in again under a fresh limit.
+#: A restore leaves a user's limit as it is on the same terms.
+KEEP_SLACK_SECONDS = 30
+
+
+def login_password(login_secret: bytes | None, mac: str, grant_id: str) -> str:
+    """The password of our hotspot user for ``grant_id`` on ``mac``: derived from the
+    install's secret, so every process (web app, worker) knows it without reading it back
+    (our API group has no ``sensitive`` right) and a restore can log the device in without
+    writing the user first. Random when there is no secret (then a restore writes it)."""
+    if not login_secret:
+        return secrets.token_urlsafe(16)
+    digest = hmac.new(login_secret, f"{mac}\x1f{grant_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest)[:22].decode()
 
 
 def host_entry(row: Row) -> HostEntry:

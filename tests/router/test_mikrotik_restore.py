@@ -49,6 +49,64 @@ def test_after_a_reboot_every_device_comes_back_with_its_whole_remaining_time(em
     assert all(emulator.is_online(mac) for mac, _ip in devices), "the backstop never cuts before the paid end"
 
 
+SECRET = b"install-secret-key-0123456789"
+
+
+def test_with_the_install_secret_a_device_comes_back_with_its_login_alone(emulator):
+    """The web process logs the devices in; after a reboot the worker's adapter (another
+    connection, the same secret) logs them back in without writing their users first."""
+    devices = [join(emulator, n) for n in range(1, 41)]
+    with adapter_for(emulator, login_secret=SECRET) as web, adapter_for(emulator, login_secret=SECRET) as worker:
+        for n, (mac, ip) in enumerate(devices):
+            web.authorize(grant_for(mac, ip, f"g-{n}", limit_uptime_seconds=600 + MARGIN))
+        emulator.advance(250)
+        emulator.reboot()
+        before = len(emulator.command_log)
+
+        restored = worker.restore_many(
+            [grant_for(mac, ip, f"g-{n}", limit_uptime_seconds=350 + MARGIN) for n, (mac, ip) in enumerate(devices)]
+        )
+
+    assert sorted(restored) == sorted(mac for mac, _ip in devices)
+    sent = [command for command, *_ in emulator.command_log[before:]]
+    assert "/ip/hotspot/user/set" not in sent, "the users already fit: nothing written"
+    assert sent.count("/ip/hotspot/active/login") == len(devices)
+    assert len(sent) <= 6 + len(devices)
+    assert all(time_left(emulator, mac) == 350 + MARGIN for mac, _ip in devices)
+    emulator.advance(350)
+    assert all(emulator.is_online(mac) for mac, _ip in devices), "the backstop never cuts before the paid end"
+
+
+def test_a_credit_beyond_the_slack_has_the_limit_written_before_the_login(emulator):
+    mac, ip = join(emulator, 1)
+    with adapter_for(emulator, login_secret=SECRET) as router:
+        router.authorize(grant_for(mac, ip, "g-1", limit_uptime_seconds=600 + MARGIN))
+        emulator.advance(250)
+        emulator.reboot()
+        before = len(emulator.command_log)
+        credited = 350 + 60  # the reboot's downtime credited: the paid end moved 60 s on
+
+        assert router.restore_many([grant_for(mac, ip, "g-1", limit_uptime_seconds=credited + MARGIN)]) == [mac]
+
+    assert "/ip/hotspot/user/set" in [command for command, *_ in emulator.command_log[before:]]
+    assert time_left(emulator, mac) == credited + MARGIN
+    emulator.advance(credited)
+    assert emulator.is_online(mac), "the backstop never cuts before the paid end"
+
+
+def test_a_user_written_under_another_secret_is_left_for_authorize(emulator):
+    mac, ip = join(emulator, 1)
+    with adapter_for(emulator, login_secret=b"the-old-secret-key-000000") as before_rotation:
+        before_rotation.authorize(grant_for(mac, ip, "g-1", limit_uptime_seconds=600 + MARGIN))
+    emulator.advance(100)
+    emulator.reboot()
+    with adapter_for(emulator, login_secret=SECRET) as router:
+        assert router.restore_many([grant_for(mac, ip, "g-1", limit_uptime_seconds=500 + MARGIN)]) == []
+        assert not emulator.is_online(mac)
+        router.authorize(grant_for(mac, ip, "g-1", limit_uptime_seconds=500 + MARGIN))
+    assert emulator.is_online(mac) and time_left(emulator, mac) == 500 + MARGIN
+
+
 def test_anything_but_the_plain_case_is_left_for_authorize(emulator, router):
     plain, away, other_user, online = (join(emulator, n) for n in range(1, 5))
     for n, (mac, ip) in enumerate((plain, away, other_user, online)):
