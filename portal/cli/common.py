@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -92,14 +93,12 @@ def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-def claim_port(host: str, port: int) -> Any:
+def claim_port(host: str, port: int) -> socket.socket:
     """Bind the port now and hold it, or refuse to start with one clear line when it is taken.
 
     The demo claims its web port before it starts its simulators on ports the system picks, so
     none of them can be handed the port it was asked to serve on. Early visitors wait in the
     backlog until the server takes the socket over."""
-    import socket
-
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 from typing import Any
 
@@ -64,7 +65,13 @@ def _listen(listen: str) -> tuple[str, int]:
 
 
 def _serve_app(
-    app: Any, host: str, port: int, shutdown: Shutdown, banner: str = "", claimed: Any = None, **options: Any
+    app: Any,
+    host: str,
+    port: int,
+    shutdown: Shutdown,
+    banner: str = "",
+    claimed: socket.socket | None = None,
+    **options: Any,
 ) -> None:
     """Bind (or take the socket already ``claimed``), then say so (the banner only appears once
     the port really listens), then serve until a stop signal; the requests in flight are

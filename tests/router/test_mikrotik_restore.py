@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from router import RouterNotPermitted
+from router import DeviceGrant, RouterNotPermitted
 from router.emulator import RouterEmulator
 from router.mikrotik import MikrotikRouter
 from router.ros_values import parse_duration
@@ -29,17 +29,25 @@ def time_left(emu: RouterEmulator, mac: str) -> int:
     return parse_duration(session["session-time-left"])
 
 
-def test_after_a_reboot_every_device_comes_back_with_its_whole_remaining_time(emulator, router):
+def forty_online_then_rebooted(emulator: RouterEmulator, router: MikrotikRouter) -> list[tuple[str, str]]:
+    """40 devices logged in for 600 s by ``router``, 250 s used, then the router reboots."""
     devices = [join(emulator, n) for n in range(1, 41)]
     for n, (mac, ip) in enumerate(devices):
         router.authorize(grant_for(mac, ip, f"g-{n}", limit_uptime_seconds=600 + MARGIN))
     emulator.advance(250)
     emulator.reboot()
+    return devices
+
+
+def the_350_s_left(devices: list[tuple[str, str]]) -> list[DeviceGrant]:
+    return [grant_for(mac, ip, f"g-{n}", limit_uptime_seconds=350 + MARGIN) for n, (mac, ip) in enumerate(devices)]
+
+
+def test_after_a_reboot_every_device_comes_back_with_its_whole_remaining_time(emulator, router):
+    devices = forty_online_then_rebooted(emulator, router)
     before = len(emulator.command_log)
 
-    restored = router.restore_many(
-        [grant_for(mac, ip, f"g-{n}", limit_uptime_seconds=350 + MARGIN) for n, (mac, ip) in enumerate(devices)]
-    )
+    restored = router.restore_many(the_350_s_left(devices))
 
     assert sorted(restored) == sorted(mac for mac, _ip in devices)
     assert all(time_left(emulator, mac) == 350 + MARGIN for mac, _ip in devices)
@@ -55,17 +63,11 @@ SECRET = b"install-secret-key-0123456789"
 def test_with_the_install_secret_a_device_comes_back_with_its_login_alone(emulator):
     """The web process logs the devices in; after a reboot the worker's adapter (another
     connection, the same secret) logs them back in without writing their users first."""
-    devices = [join(emulator, n) for n in range(1, 41)]
     with adapter_for(emulator, login_secret=SECRET) as web, adapter_for(emulator, login_secret=SECRET) as worker:
-        for n, (mac, ip) in enumerate(devices):
-            web.authorize(grant_for(mac, ip, f"g-{n}", limit_uptime_seconds=600 + MARGIN))
-        emulator.advance(250)
-        emulator.reboot()
+        devices = forty_online_then_rebooted(emulator, web)
         before = len(emulator.command_log)
 
-        restored = worker.restore_many(
-            [grant_for(mac, ip, f"g-{n}", limit_uptime_seconds=350 + MARGIN) for n, (mac, ip) in enumerate(devices)]
-        )
+        restored = worker.restore_many(the_350_s_left(devices))
 
     assert sorted(restored) == sorted(mac for mac, _ip in devices)
     sent = [command for command, *_ in emulator.command_log[before:]]
