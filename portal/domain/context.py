@@ -16,6 +16,7 @@ import peewee
 
 from portal.clock import Clock
 from portal.config import Settings
+from portal.ledger.database import connection_outlives_request
 from portal.live import LiveStore
 from portal.live.meters import Meters
 from portal.mpesa.gateway import MpesaGateway
@@ -69,6 +70,12 @@ class Services:
 
     def router(self, name: str) -> Router | None:
         return self.routers.get(name)
+
+    @property
+    def keeps_connection_between_requests(self) -> bool:
+        """Whether a server thread keeps its ledger connection from one request to the next
+        (SQLite; see :func:`portal.ledger.database.connection_outlives_request`)."""
+        return connection_outlives_request(self.db)
 
     def close(self) -> None:
         """Stop everything this process started, in reverse order."""

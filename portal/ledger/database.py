@@ -50,6 +50,18 @@ def open_database(url: str) -> peewee.Database:
     return db
 
 
+def connection_outlives_request(db: peewee.Database) -> bool:
+    """Whether a server thread keeps its connection from one request to the next.
+
+    SQLite: yes. Opening a connection and setting its pragmas was a tenth of a callback's
+    time, and its page cache started cold every time; a file cannot drop the connection
+    (``pay2connect restore`` wants the services stopped, and copies into the same file).
+    A network database's connection can drop in between (a server restart): it is opened
+    per request, as before.
+    """
+    return isinstance(db, peewee.SqliteDatabase)
+
+
 def _store_nul_as_replacement_character() -> None:
     """PostgreSQL text cannot hold NUL (0x00): psycopg2 raises on it, so a forged callback body
     or a status reference with ``%00`` in it was a 500 there (and fine on SQLite). Text reaching

@@ -44,6 +44,7 @@ from portal.mpesa.request_fields import (
     daraja_timestamp,
 )
 from portal.mpesa.results import is_final_result
+from portal.outbound import outbound_session
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class DarajaClient:
         self._timeout = timeout
         self._token_margin = token_margin_seconds
         self._owns_session = session is None
-        self._session = session or requests.Session()
+        self._session = session or outbound_session(credentials.base_url)
         self._token: str | None = None
         self._token_valid_until: datetime | None = None
         self._token_lock = threading.Lock()

@@ -26,6 +26,7 @@ from portal.notify.addresses import (
     to_msisdn,
 )
 from portal.notify.channel import Delivery, DeliveryFailed, Outgoing, check_channel
+from portal.outbound import outbound_session
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class AfricasTalkingSms:
         self.url = self.base_url + MESSAGING_PATH
         self.timeout = check_timeout(timeout)
         self._owns_session = session is None
-        self._session = session or requests.Session()
+        self._session = session or outbound_session(self.url)
 
     def __repr__(self) -> str:
         return f"AfricasTalkingSms(username={self.username!r}, base_url={self.base_url!r})"

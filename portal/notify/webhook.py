@@ -25,6 +25,7 @@ import requests
 from portal.clock import Clock, SystemClock
 from portal.notify._checks import check_timeout, check_url
 from portal.notify.channel import Delivery, DeliveryFailed, Outgoing, check_channel
+from portal.outbound import outbound_session
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class JsonWebhook:
         self.timeout = check_timeout(timeout)
         self._clock: Clock = clock or SystemClock()
         self._owns_session = session is None
-        self._session = session or requests.Session()
+        self._session = session or outbound_session(self.url)
         parts = urlsplit(self.url)
         self.where = f"{parts.scheme}://{parts.netloc}"  # safe to log: no path, no token
 

@@ -102,13 +102,15 @@ def init_app(app: Flask, services: Services) -> None:
     i18n.init_app(app)
     metrics.init_app(app)
 
+    keep_open = services.keeps_connection_between_requests
+
     @app.before_request
     def _connect_db() -> None:
         services.db.connect(reuse_if_open=True)
 
     @app.teardown_request
     def _close_db(_exc: BaseException | None) -> None:
-        if not services.db.is_closed():
+        if not keep_open and not services.db.is_closed():
             services.db.close()
 
     @app.after_request
