@@ -69,6 +69,19 @@ _OPEN_PAYMENT: Prepared[Payment] = Prepared(
 )
 
 
+#: The push accepted: the payment waits for its callback (conditional: a callback that raced
+#: ahead of this answer may already have settled it).
+_PUSH_ACCEPTED: Prepared[Payment] = Prepared(
+    lambda checkout_request_id, merchant_request_id, next_query_at, now, payment_id: Payment.update(
+        status="pending",
+        checkout_request_id=checkout_request_id,
+        merchant_request_id=merchant_request_id,
+        next_query_at=next_query_at,
+        updated_at=now,
+    ).where(Payment.id == payment_id, Payment.status == "created")
+)
+
+
 def active_package(package_id: object) -> Package:
     text = str(package_id).strip()
     if not (text.isascii() and text.isdigit()) or len(text) > 9:
@@ -236,7 +249,6 @@ def _push(services: Services, payment: Payment, now: datetime) -> Payment:
         raise PaymentRefused(err.key) from err
     pause.note_push_success(services)
     first_query = now + timedelta(seconds=services.settings.mpesa.query_after_seconds)
-    # Conditional: a callback that raced ahead of this answer may already have adopted it.
     pending = {
         "status": "pending",
         "checkout_request_id": accepted.checkout_request_id,
@@ -245,7 +257,9 @@ def _push(services: Services, payment: Payment, now: datetime) -> Payment:
         "updated_at": now,
     }
     with write_transaction(services.db), batched():  # the answer and its event: one write
-        moved = Payment.update(**pending).where(Payment.id == payment.id, Payment.status == "created").execute()
+        moved = _PUSH_ACCEPTED.run(
+            accepted.checkout_request_id, accepted.merchant_request_id, first_query, now, payment.id
+        )
         record(
             payment.id,
             "push_accepted",
