@@ -32,6 +32,8 @@ from router.mikrotik_rows import (
     HOST_FIELDS,
     KEEP_SLACK_SECONDS,
     MANAGED_USER_FIELDS,
+    SESSION_FIELDS,
+    USER_FIELDS,
     Row,
     active_session,
     grant_id_of,
@@ -132,20 +134,29 @@ class MikrotikRouter:
         """
         mac, ip = self._device_identity(grant.mac, grant.ip)
         with self.connection.lock:
-            self._check_host(mac, ip)
+            # What the router knows of the device, in one round trip: its host entry, its
+            # user and its sessions (writing the user does not touch the sessions).
+            hosts, users, sessions = self.connection.read_many(
+                [
+                    (f"{HOSTS}/print", (f"?=mac-address={mac}",), HOST_FIELDS),
+                    (f"{USERS}/print", (f"?=name={mac}",), USER_FIELDS),
+                    (f"{ACTIVE}/print", (f"?=mac-address={mac}",), SESSION_FIELDS),
+                ]
+            )
+            self._check_host(mac, ip, hosts)
             self._ensure_profile(grant)
             password = login_password(self.login_secret, mac, grant.grant_id)
             try:
-                user_id, previous_grant = self._upsert_user(mac, grant, password)
+                user_id, previous_grant = self._upsert_user(mac, grant, password, users)
             except RouterRejected as err:
                 if not trap_says(err, "does not match any value of profile"):
                     raise
                 self._profiles_ok.clear()  # someone removed the profile behind our back
                 self._ensure_profile(grant)
-                user_id, previous_grant = self._upsert_user(mac, grant, password)
+                user_id, previous_grant = self._upsert_user(mac, grant, password, users)
             same_grant = previous_grant == grant.grant_id
             needed = grant.limit_uptime_seconds - KEEP_SLACK_SECONDS if same_grant else None
-            kept_uptime = self._keep_session(mac, ip, needed_left=needed)
+            kept_uptime = self._keep_session(mac, ip, sessions, needed_left=needed)
             if kept_uptime is None:
                 if user_id is not None:
                     # Only now: logging the old session out booked its uptime to the user.
@@ -200,9 +211,10 @@ class MikrotikRouter:
                 f"device {raw_mac!r} at {raw_ip!r} cannot be on router {self.name}: {err}", router=self.name
             ) from err
 
-    def _check_host(self, mac: str, ip: str) -> None:
-        """Refuse before writing anything unless the hotspot knows this MAC at this IP."""
-        hosts = [host_entry(row) for row in self._hosts(f"?=mac-address={mac}")]
+    def _check_host(self, mac: str, ip: str, rows: list[Row]) -> None:
+        """Refuse before writing anything unless the hotspot knows this MAC at this IP
+        (``rows``: its host entries)."""
+        hosts = [host_entry(row) for row in rows]
         if not hosts:
             raise DeviceNotOnHotspot(
                 f"device {mac} is not in the hotspot host table of router {self.name} "
@@ -245,48 +257,45 @@ class MikrotikRouter:
         self._profiles_ok.add(wanted)
         self._profiles_session = self.connection.connect_count
 
-    def _upsert_user(self, mac: str, grant: DeviceGrant, password: str) -> tuple[str | None, str | None]:
-        """Add the user named by ``mac`` or update it in place.
+    def _upsert_user(
+        self, mac: str, grant: DeviceGrant, password: str, known: list[Row]
+    ) -> tuple[str | None, str | None]:
+        """Add the user named by ``mac`` or update it in place (``known``: the rows a print
+        of that name just gave).
 
         Returns ``(id, previous grant id)`` of an existing user, ``(None, None)`` for a new one.
         """
         fields = grant_user(mac, grant, password, self.hotspot_server)
         new_user = {key: value for key, value in fields.items() if key != "limit-bytes-total" or value}
-        try:
-            self.connection.call(f"{USERS}/add", new_user)
-            return None, None
-        except RouterRejected as err:
-            if not trap_says(err, "already have user"):
-                raise
-        rows = self.connection.call(
-            f"{USERS}/print",
-            query=[f"?=name={mac}"],
-            proplist=(".id", "name", "server", "comment"),
-        )
-        rows = [row for row in rows if as_text(row.get("name")) == mac]
-        if not rows:  # removed between our add and print: the add can simply run again
-            self.connection.call(f"{USERS}/add", new_user)
-            return None, None
+        rows = [row for row in known if as_text(row.get("name")) == mac]
+        if not rows:
+            try:
+                self.connection.call(f"{USERS}/add", new_user)
+                return None, None
+            except RouterRejected as err:
+                if not trap_says(err, "already have user"):
+                    raise
+            # Added by someone else since the print: update that one.
+            rows = self.connection.call(f"{USERS}/print", query=[f"?=name={mac}"], proplist=USER_FIELDS)
+            rows = [row for row in rows if as_text(row.get("name")) == mac]
+            if not rows:  # and removed again already: the add can simply run again
+                self.connection.call(f"{USERS}/add", new_user)
+                return None, None
         rows.sort(key=lambda row: as_text(row.get("server")) != self.hotspot_server)
         user_id = as_text(rows[0][".id"])
         update = {key: value for key, value in fields.items() if key != "name"}  # clears an earlier purchase's cap
         self.connection.call(f"{USERS}/set", {".id": user_id, **update, "disabled": False})
         return user_id, grant_id_of(rows[0].get("comment"))
 
-    def _keep_session(self, mac: str, ip: str, *, needed_left: int | None) -> int | None:
-        """Clear sessions in the way of our login; return the uptime of ours if it is live and
-        kept, None if the device must log in.
+    def _keep_session(self, mac: str, ip: str, rows: list[Row], *, needed_left: int | None) -> int | None:
+        """Clear sessions in the way of our login (``rows``: the device's sessions); return
+        the uptime of ours if it is live and kept, None if the device must log in.
 
         Ours is kept only when ``needed_left`` is given (same purchase) and the session has
         at least that many seconds of limit-uptime left. Sessions of other users on this MAC
         (trial, a voucher) and our own stale ones (another IP, an older purchase, too little
         time left) are logged out.
         """
-        rows = self.connection.call(
-            f"{ACTIVE}/print",
-            query=[f"?=mac-address={mac}"],
-            proplist=(".id", "user", "address", "session-time-left", "uptime"),
-        )
         live = [r for r in rows if as_text(r.get("user")) == mac and as_text(r.get("address")) == ip]
         keep = [r for r in live[:1] if needed_left is not None and _time_left(r) >= needed_left]
         stale = [as_text(row[".id"]) for row in rows if row not in keep]

@@ -20,6 +20,8 @@ Row = dict[str, Any]
 HOST_FIELDS = ("mac-address", "address", "server", "authorized", "bypassed")
 ACTIVE_FIELDS = ("user", "mac-address", "address", "uptime", "bytes-in", "bytes-out")
 MANAGED_USER_FIELDS = ("name", "mac-address", "comment", "profile")
+USER_FIELDS = (".id", "name", "server", "comment")  # what authorize reads of a device's user
+SESSION_FIELDS = (".id", "user", "address", "session-time-left", "uptime")  # and of its sessions
 ANY_MAC = "00:00:00:00:00:00"  # a user's mac-address when it is not bound to one
 #: A kept session may have this much less limit-uptime left than asked for (the caller's
 #: margin covers it); more than that and the device is logged in again under a fresh limit.

@@ -208,10 +208,38 @@ class RouterConnection:
         """
         if not commands:
             return []
+        sentences = [(command, [compose_word(key, val) for key, val in attrs.items()]) for command, attrs in commands]
         with self.lock:
-            return self._pipeline(commands)
+            return self._pipeline(sentences)
 
-    def _pipeline(self, commands: Sequence[tuple[str, Mapping[str, object]]]) -> list[list[Row] | RouterError]:
+    def read_many(self, reads: Sequence[tuple[str, Sequence[str], Sequence[str]]]) -> list[list[Row]]:
+        """Run several ``print`` commands, ``(command, query words, proplist)``, in one round
+        trip; returns each one's rows in order. Retried once on a reused connection that
+        turns out to be closed, as :meth:`call` retries a read; a trap raises its
+        :class:`RouterError`."""
+        sentences = [
+            (command, [*([f"=.proplist={','.join(proplist)}"] if proplist else []), *query])
+            for command, query, proplist in reads
+        ]
+        with self.lock:
+            for attempt in (1, 2):
+                reused = self._api is not None
+                try:
+                    results = self._pipeline(sentences)
+                except RouterUnreachable as err:
+                    cause = err.__cause__
+                    if attempt == 1 and reused and not isinstance(cause, TimeoutError):
+                        log.info("router %s: reads failed on a reused connection (%s); retrying once", self.name, cause)
+                        continue
+                    raise
+                for result in results:
+                    if isinstance(result, RouterError):
+                        raise result
+                return [result for result in results if not isinstance(result, RouterError)]
+        raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises
+
+    def _pipeline(self, commands: Sequence[tuple[str, Sequence[str]]]) -> list[list[Row] | RouterError]:
+        """Send ``(command, words)`` sentences in tagged batches and read every answer."""
         transport = _transport(self.ensure_connected())
         log.debug("router %s: %d command(s) in batches, first %s", self.name, len(commands), commands[0][0])
         rows: list[list[Row]] = [[] for _ in commands]
@@ -226,11 +254,11 @@ class RouterConnection:
                         b"".join(
                             encode_sentence(
                                 command,
-                                *(compose_word(key, value) for key, value in attrs.items()),
+                                *words,
                                 f".tag={tag}",
                                 encoding="utf-8",  # as ensure_connected opens every session
                             )
-                            for tag, (command, attrs) in enumerate(batch, start=sent)
+                            for tag, (command, words) in enumerate(batch, start=sent)
                         )
                     )
                     sent += len(batch)
@@ -258,7 +286,7 @@ class RouterConnection:
             self._drop()
             raise
         results: list[list[Row] | RouterError] = []
-        for tag, (command, _attrs) in enumerate(commands):
+        for tag, (command, _words) in enumerate(commands):
             trapped = traps.get(tag)
             if trapped:
                 error = trapped[0] if len(trapped) == 1 else MultiTrapError(*trapped)

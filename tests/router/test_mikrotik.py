@@ -88,6 +88,30 @@ def test_a_second_purchase_replaces_the_first_and_resets_the_uptime_used(emulato
     assert user["comment"] == "p2c:second"
 
 
+def test_a_returning_customer_is_read_in_one_round_trip_and_updated_in_place(emulator, router):
+    mac, ip = join(emulator, 1)
+    router.authorize(grant_for(mac, ip, "first", limit_uptime_seconds=3600))
+    emulator.command_log.clear()
+
+    router.authorize(grant_for(mac, ip, "second", limit_uptime_seconds=3600))
+
+    paths = [path for path, _attrs in emulator.command_log]
+    assert paths[:3] == ["/ip/hotspot/host/print", "/ip/hotspot/user/print", "/ip/hotspot/active/print"]
+    assert "/ip/hotspot/user/add" not in paths, "the user it already has is set, not added and refused"
+    assert paths.count("/ip/hotspot/user/set") == 1
+    assert emulator.is_online(mac)
+
+
+def test_a_user_added_by_someone_else_after_the_read_is_updated_not_doubled(emulator, router):
+    mac, ip = join(emulator, 1)
+    emulator.fail_next("trap", path="/ip/hotspot/user/add", message="failure: already have user with this name")
+
+    router.authorize(grant_for(mac, ip, "first", limit_uptime_seconds=3600))
+
+    assert emulator.is_online(mac)
+    assert len(named(emulator.users(), mac)) == 1
+
+
 def test_profile_is_created_once_and_updated_when_the_package_changes(emulator, router):
     first, second = join(emulator, 1), join(emulator, 2)
     router.authorize(grant_for(*first, rate_limit="1M/1M"))

@@ -1,6 +1,7 @@
 """RouterConnection.call_many against the emulator over TCP: commands sent in tagged batches,
 each answer matched to its command, a refused one reported without spoiling the rest, a lost
-connection reported as unreachable (and never retried: these are writes)."""
+connection reported as unreachable (and never retried: these are writes). read_many: prints
+in one round trip, retried once when a reused connection turns out closed."""
 
 from __future__ import annotations
 
@@ -81,3 +82,39 @@ def test_a_connection_lost_mid_batch_is_unreachable_and_nothing_is_sent_again(em
     assert sum(1 for path, _attrs in emulator.command_log if path == f"{USERS}/add") == 1
     assert connection.call(f"{USERS}/print", query=["?=name=before"]), "the next call connects again"
     assert connection.connect_count == 2
+
+
+def test_reads_in_one_batch_answer_each_print_in_order(emulator, connection):
+    connection.call_many([(f"{USERS}/add", {"name": name, "comment": f"c-{name}"}) for name in ("a-1", "b-2")])
+
+    first, second, none = connection.read_many(
+        [
+            (f"{USERS}/print", ("?=name=b-2",), ("name",)),
+            (f"{USERS}/print", ("?=name=a-1",), ("name", "comment")),
+            (f"{USERS}/print", ("?=name=nobody",), ()),
+        ]
+    )
+
+    assert first == [{"name": "b-2"}]
+    assert second == [{"name": "a-1", "comment": "c-a-1"}]
+    assert none == []
+
+
+def test_reads_on_a_connection_the_router_closed_are_sent_once_more(emulator, connection):
+    connection.call(f"{USERS}/print")
+    emulator.fail_next("drop_before_reply", path=f"{USERS}/print")
+
+    (rows,) = connection.read_many([(f"{USERS}/print", ("?=name=default-trial",), ("name",))])
+
+    assert rows == [{"name": "default-trial"}]
+    assert connection.connect_count == 2
+
+
+def test_a_refused_read_raises_its_error(emulator, connection):
+    emulator.fail_next("trap", path=f"{USERS}/print", message="no such item")
+
+    with pytest.raises(RouterRejected) as caught:
+        connection.read_many([(f"{USERS}/print", (), ())])
+
+    assert "no such item" in caught.value.message
+    assert connection.call(f"{USERS}/print", query=["?=name=default-trial"]), "the connection is still in step"
