@@ -12,8 +12,10 @@ timer, router lane) restores a rebooted router, and meanwhile the next customers
 paying in a till process (what the splash page's pay request runs, on its own services). The
 Daraja client talks to the simulator over HTTP, the router is the RouterOS emulator over
 TCP (each in a process of its own), the ledger SQLite, the live state one real Redis.
-The business clock jumps only when everything due is done, and the worker's periodic jobs
-(STK Query, outbox retries) run between jumps, on business time.
+The business clock jumps only when everything due is done. The STK Query job runs alongside
+each tick's callbacks and payments, as the worker's job does in an install: it asks 30 s after
+a push, so it only ever looks at payments whose callback came (or was lost) a tick earlier,
+never at one whose callback is on its way. The outbox retries run between jumps.
 
 At the end every grant has run out, and each device's paid time is compared with the time
 the emulator had it online: free minutes given and paid minutes lost must both be 0 (a
@@ -53,7 +55,8 @@ DAY = 86_400
 TICK = 20  # business seconds per step
 PACKAGES = (("10 minutes", "10m", 5), ("30 minutes", "30m", 10), ("1 hour", "1h", 20))
 #: Where the main loop's real time goes (the worker's threads run alongside all three).
-WORKER = "the worker: restores after reboots, logouts, STK Queries (callbacks, payments alongside)"
+WORKER = "the worker: restores after reboots, logouts, outbox retries (callbacks, payments alongside)"
+QUERIES = "STK Queries for lost callbacks (alongside the callbacks and payments)"
 PUSHES = "payments (till process: STK push over HTTP) beyond that"
 CALLBACKS = "callbacks (web process: payment, grant, router login) beyond that"
 FREE_PER_SESSION = 1.0  # seconds past the paid end that still count as on time (per session, per credit)
@@ -141,7 +144,9 @@ def run(
             "consumer_secret": "sim-consumer-secret",
             "passkey": simulator.started["passkey"],
             "verify_by_query": False,
-            "query_after_seconds": 20,
+            # A tick is 20 s: asked 30 s after its push, a payment is looked at one tick after
+            # its callback was due, so the job never races a callback still on its way.
+            "query_after_seconds": 30,
         },
         "routers": [
             {
@@ -197,11 +202,16 @@ def run(
     delivering = _Alongside("soak-callbacks")
     paying = _Alongside("soak-till")
 
+    def poll() -> int:
+        """The worker's STK Query job (lost callbacks), run here on business time."""
+        return int(confirmations.poll_open_payments(services))
+
     def settle() -> None:
         if not worker.settle(timeout=60):
             raise RuntimeError("the worker did not settle within 60 s")
-        # The worker's periodic jobs (STK Query, outbox retries) run here, on business time.
-        if confirmations.poll_open_payments(services) + outbox.process_outbox(services):
+        # The worker's periodic jobs (STK Query, outbox retries) run here, on business time:
+        # the STK Query again for what came due while the rest of the tick went on.
+        if poll() + outbox.process_outbox(services):
             worker.settle(timeout=60)
 
     try:
@@ -229,6 +239,9 @@ def run(
             wanted = min(int(owed), payments - sent) if day else (payments - sent if tick < ticks + 30 else 0)
             customers = [_customer(rng, devices, index, packages) for _ in range(wanted + 50 if wanted else 0)]
             paying.start(till.pay, wanted, customers)
+            queried = time.monotonic()
+            poll()  # payments whose callback was due a tick ago and never came
+            spent[QUERIES] += time.monotonic() - queried
             settled = time.monotonic()
             if not worker.settle(timeout=60):
                 raise RuntimeError("the worker did not settle within 60 s")
@@ -240,7 +253,7 @@ def run(
             owed -= started_now
             refused += refused_now
             waited = time.monotonic()
-            delivering.finish()  # every callback is in before the STK Query job looks for lost ones
+            delivering.finish()  # every callback is in before the clock moves
             spent[CALLBACKS] += time.monotonic() - waited
             settled = time.monotonic()
             settle()
