@@ -114,19 +114,30 @@ def _restore_in_one_pass(
 ) -> set[str]:
     """Log the devices of ``grants`` back in with one router pass (after a reboot most are the
     plain case: our user is there, the session is gone); their clocks run again from now.
-    Returns their MACs; the rest go through the outbox one by one."""
+    Returns their MACs; the rest go through the outbox one by one.
+
+    Each device's lock is held from the router pass to the ledger's record of it, as an
+    outbox item holds it: a device whose purchase the web process is logging in right now
+    is left to that login (its limit covers the new purchase; the one computed here would
+    not), and one whose lock is busy waits for the next pass.
+    """
     router = services.router(name)
     if router is None or not grants:
         return set()
-    restored = set(router.restore_many(device_grants(name, grants, now, chains)))
-    online_at = services.clock.now()
-    back = [grant for grant in grants if grant.mac in restored]
-    with write_transaction(services.db), batched():
-        for part in chunked([grant.id for grant in back], IN_LIST_LIMIT):
-            Grant.update(router_state="online").where(Grant.id.in_(part)).execute()
-        confirm_online_many(services, name, dict.fromkeys(restored, online_at))
-        for grant in back:
-            record(grant.payment_id, "router_authorized", services.clock, router=name, restored_after="session lost")
+    locks = {device_lock(name, grant.mac): grant for grant in grants}
+    with services.live.take_locks(locks) as taken:
+        mine = [grant for lock, grant in locks.items() if lock in taken]
+        restored = set(router.restore_many(device_grants(name, mine, now, chains)))
+        online_at = services.clock.now()
+        back = [grant for grant in mine if grant.mac in restored]
+        with write_transaction(services.db), batched():
+            for part in chunked([grant.id for grant in back], IN_LIST_LIMIT):
+                Grant.update(router_state="online").where(Grant.id.in_(part)).execute()
+            confirm_online_many(services, name, dict.fromkeys(restored, online_at))
+            for grant in back:
+                record(
+                    grant.payment_id, "router_authorized", services.clock, router=name, restored_after="session lost"
+                )
     return restored
 
 

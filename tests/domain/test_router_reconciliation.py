@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.domain.outbox import process_outbox
+from portal.domain.outbox import device_lock, process_outbox
 from portal.domain.router_reconciliation import reconcile_router, watch_and_reconcile
 from portal.ledger.models import Grant, OutboxItem
 from tests.grant_factory import grant_now, stacked_purchase
@@ -28,6 +28,26 @@ def test_a_reboot_brings_everyone_back_in_one_pass_with_the_boot_time_credited(s
     host_lookups = [c for c in emulator.command_log[logged:] if c[0] == "/ip/hotspot/host/print" and "?" in c[1]]
     assert host_lookups == [], "one listing of the host table, no lookup per device"
     assert {Grant.get_by_id(g.id).credited_seconds for g in grants} == {20}
+
+
+def test_a_device_another_process_is_logging_in_is_left_out_of_the_reboots_batch(services, package, emulator):
+    busy, other = (grant_now(services, package, emulator, seconds=600) for _ in range(2))
+    watch_and_reconcile(services, "main")
+    emulator.reboot(boot_seconds=20)
+    services.clock.advance(20)
+    emulator.advance(0)
+
+    # The web process holds the device's lock (logging a new purchase in, its limit longer
+    # than the one this batch would write): the batch leaves that device alone.
+    with services.live.try_locks([device_lock("main", busy.mac)]) as locked:
+        assert locked
+        watch_and_reconcile(services, "main")
+        assert emulator.is_online(other.mac)
+        assert not emulator.is_online(busy.mac)
+
+    assert process_outbox(services) >= 1  # the sweep logs it in once the lock is free
+    assert emulator.is_online(busy.mac)
+    assert Grant.get_by_id(busy.id).credited_seconds == 20
 
 
 def test_a_device_that_walked_away_is_not_looked_for_with_full_listings(services, package, emulator):
