@@ -204,7 +204,7 @@ def run(
 
     def poll() -> int:
         """The worker's STK Query job (lost callbacks), run here on business time."""
-        return int(confirmations.poll_open_payments(services))
+        return confirmations.poll_open_payments(services)
 
     def settle() -> None:
         if not worker.settle(timeout=60):

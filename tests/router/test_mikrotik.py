@@ -102,12 +102,17 @@ def test_a_returning_customer_is_read_in_one_round_trip_and_updated_in_place(emu
     assert emulator.is_online(mac)
 
 
-def test_a_user_added_by_someone_else_after_the_read_is_updated_not_doubled(emulator, router):
+def test_an_add_refused_as_a_duplicate_reads_the_user_again_and_never_doubles_it(emulator, router):
     mac, ip = join(emulator, 1)
+    # Refused as "already have user" although the read found none (another process added it
+    # and removed it again meanwhile): read again, then add once more.
     emulator.fail_next("trap", path="/ip/hotspot/user/add", message="failure: already have user with this name")
 
     router.authorize(grant_for(mac, ip, "first", limit_uptime_seconds=3600))
 
+    users = ("/ip/hotspot/user/print", "/ip/hotspot/user/add", "/ip/hotspot/user/set")
+    paths = [path for path, _attrs in emulator.command_log if path in users]
+    assert paths == ["/ip/hotspot/user/print", "/ip/hotspot/user/add", "/ip/hotspot/user/print", "/ip/hotspot/user/add"]
     assert emulator.is_online(mac)
     assert len(named(emulator.users(), mac)) == 1
 
