@@ -26,7 +26,8 @@ customer online (a payment made during a reboot waits for the router).
     python bench/soak.py [--payments 100000] [--seed 1] [--kills 5] [--hours 24]
 
 It prints a progress line per simulated hour (payments/s, minutes to the end of the day) and
-at the end where the main loop's real time went. For the first five devices whose online
+at the end where the main loop's real time went, by phase and by kind of tick (a reboot's
+tick and the four after it, the other ticks of the day, the ticks after it). For the first five devices whose online
 time is off (all of them with ``SOAK_DEBUG=1``) it prints their grants, each payment's
 timeline and the device's sessions on the emulator.
 """
@@ -59,6 +60,12 @@ WORKER = "the worker: restores after reboots, logouts, outbox retries (callbacks
 QUERIES = "STK Queries for lost callbacks (alongside the callbacks and payments)"
 PUSHES = "payments (till process: STK push over HTTP) beyond that"
 CALLBACKS = "callbacks (web process: payment, grant, router login) beyond that"
+#: The real time of the main loop's ticks, by what they held: a reboot's aftermath (its
+#: restore, the payments its boot refused made up) is told from the ordinary ticks.
+AFTERMATH_TICKS = 4
+REBOOT_TICKS = f"a reboot's tick and the {AFTERMATH_TICKS} after it"
+DAY_TICKS = "the other ticks of the day"
+TAIL_TICKS = "the ticks after the day (sessions running out)"
 FREE_PER_SESSION = 1.0  # seconds past the paid end that still count as on time (per session, per credit)
 
 
@@ -79,6 +86,7 @@ class Figures:
     refused: int
     seconds: float
     spent: dict[str, float]
+    ticks: dict[str, tuple[int, float]]  # kind of tick -> (how many, real seconds)
     off_devices: list[str]  # what the devices whose online time is off went through
 
     @property
@@ -199,6 +207,8 @@ def run(
     sent = refused = lost = duplicated = reboots = killed = 0
     owed = 0.0
     spent: dict[str, float] = defaultdict(float)  # real seconds of the main loop, by phase
+    ticks_spent: dict[str, tuple[int, float]] = {}  # real seconds of the main loop, by kind of tick
+    last_reboot = -AFTERMATH_TICKS - 1
     delivering = _Alongside("soak-callbacks")
     paying = _Alongside("soak-till")
 
@@ -217,11 +227,13 @@ def run(
     try:
         for tick in range(ticks + 48 * 3600 // TICK):  # the day, then until every grant ran out
             day = tick < ticks
+            tick_started = time.monotonic()
             clock.advance(TICK)
             if day and tick * TICK >= next_reboot:  # before the callbacks: some land while it boots
                 settle()  # the worker's probe sees the router up at this second: its last sign of life
                 emulator.reboot(boot_seconds=flaps.choice((0, 10, 30, 60)))
                 reboots += 1
+                last_reboot = tick
                 next_reboot = tick * TICK + flaps.randint(120, 480)
             due = [t for t in simulator.pending_prompts() if t.due_at <= clock.now()]
             drop = sum(rng.random() < 0.10 for _ in due)
@@ -259,6 +271,9 @@ def run(
             settle()
             spent[WORKER] += time.monotonic() - settled
             now_seconds = tick * TICK
+            kind = TAIL_TICKS if not day else REBOOT_TICKS if tick - last_reboot <= AFTERMATH_TICKS else DAY_TICKS
+            count, seconds = ticks_spent.get(kind, (0, 0.0))
+            ticks_spent[kind] = (count + 1, seconds + time.monotonic() - tick_started)
             if tick in kill_ticks:
                 worker = _kill_and_replace(worker, services, Worker)
                 killed += 1
@@ -293,6 +308,7 @@ def run(
         refused=refused,
         seconds=time.monotonic() - started,
         spent=dict(spent),
+        ticks=ticks_spent,
         **figures,
     )
 
@@ -474,6 +490,10 @@ def table(figures: Figures) -> list[str]:
         ("refused while pending or rebooting", f"{figures.refused:,}"),
         ("real time", f"{figures.seconds:.0f} s"),
         *((f"- {phase}", f"{seconds:.0f} s") for phase, seconds in figures.spent.items()),
+        *(
+            (f"- {kind}", f"{count:,} ticks, {seconds:.0f} s ({1000 * seconds / count:.0f} ms each)")
+            for kind, (count, seconds) in figures.ticks.items()
+        ),
     ]
     width = max(len(name) for name, _ in rows)
     return [f"{name:<{width}}  {value}" for name, value in rows]
