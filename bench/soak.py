@@ -27,9 +27,9 @@ customer online (a payment made during a reboot waits for the router).
 
 It prints a progress line per simulated hour (payments/s, minutes to the end of the day) and
 at the end where the main loop's real time went, by phase and by kind of tick (a reboot's
-tick and the four after it, the other ticks of the day, the ticks after it). For the first five devices whose online
-time is off (all of them with ``SOAK_DEBUG=1``) it prints their grants, each payment's
-timeline and the device's sessions on the emulator.
+tick and the four after it, the other ticks of the day, the ticks after it). For the first
+five devices whose online time is off (all of them with ``SOAK_DEBUG=1``) it prints their
+grants, each payment's timeline and the device's sessions on the emulator.
 """
 
 from __future__ import annotations
