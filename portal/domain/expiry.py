@@ -25,6 +25,7 @@ from portal.domain.grant_clock import bank_stopped
 from portal.domain.outbox import LANE_LEASE_SECONDS, Revocation, devices_with_time, run_revocations
 from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant, OutboxItem, PaymentEvent
+from portal.ledger.prepared import read_rows
 from portal.live import LiveGrant
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def end_due(services: Services, now: datetime) -> tuple[int, list[Revocation]]:
     revocations: list[Revocation] = []
     dropped: list[Grant] = []
     with write_transaction(services.db):
-        due = list(Grant.select().where(Grant.id.in_(ids))) if ids else []  # read under the write lock
+        due = read_rows(Grant.select().where(Grant.id.in_(ids))) if ids else []  # read under the write lock
         ending: list[Grant] = []
         for grant in due:
             if grant.status != "active":

@@ -29,7 +29,7 @@ from peewee import chunked
 from portal.domain.context import Services
 from portal.ledger.bulk import update_each
 from portal.ledger.models import Grant
-from portal.ledger.prepared import Prepared
+from portal.ledger.prepared import Prepared, read_rows
 from portal.ledger.queries import IN_LIST_LIMIT
 from portal.ledger.timeline import batched, record
 
@@ -63,7 +63,7 @@ def device_chains(router: str, macs: Iterable[str]) -> dict[str, list[Grant]]:
         chain = device_chain(router, wanted[0])
         return {wanted[0]: chain} if chain else {}
     for part in chunked(wanted, IN_LIST_LIMIT):
-        for grant in (
+        for grant in read_rows(
             Grant.select()
             .where(Grant.router == router, Grant.mac.in_(part), Grant.status == "active")
             .order_by(Grant.mac, Grant.starts_at, Grant.id)

@@ -24,6 +24,7 @@ from portal.domain.context import Services
 from portal.domain.grant_clock import stop_clocks
 from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant, RouterLink
+from portal.ledger.prepared import read_rows
 from portal.ledger.timeline import batched
 from router import RouterError
 
@@ -114,7 +115,7 @@ def stop_clocks_after_fault(services: Services, name: str, since: datetime, reas
         Grant.online_at.is_null(False),
     )
     heads: dict[str, Grant] = {}
-    for grant in [*running, *ended_in_fault]:
+    for grant in [*read_rows(running), *read_rows(ended_in_fault)]:
         if grant.mac in served:
             continue
         current = heads.get(grant.mac)

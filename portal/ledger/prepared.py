@@ -10,6 +10,14 @@ left open, then each run binds new values and hands the rows to peewee as usual.
 Only fixed-shape queries fit (no ``IN`` lists whose length varies). :meth:`Prepared.run`
 runs a composed UPDATE; :func:`create` is ``Model.create`` with its INSERT
 composed once per model and set of fields.
+
+Reading the rows back had the same waste: peewee works out which field each column of the
+cursor is (and its conversion) anew for every query run, then builds each model through
+``__init__`` and a ``setattr`` per column. A paid callback runs a dozen of these reads:
+matching the columns was a tenth of the web process's CPU and building the models another
+(cProfile, thread CPU time, bench/soak.py). A :class:`Prepared` query keeps peewee's
+matching from its first non-empty run and, for a plain read of one model's own columns,
+fills each model's fields directly, as peewee's constructor leaves them (nothing dirty).
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ class Prepared(Generic[M]):
         self._build = build
         self._arity = len(inspect.signature(build).parameters)
         self._composed: dict[type, tuple[peewee.ModelSelect, str, list[Any], list[tuple[list[int], Any]]]] = {}
+        self._readers: dict[type, _Reader] = {}  # per kind of database, once a run returned rows
 
     def _compose(self) -> tuple[peewee.ModelSelect, str, list[Any], list[tuple[list[int], Any]]]:
         kind = type(database.obj)
@@ -77,7 +86,15 @@ class Prepared(Generic[M]):
 
     def rows(self, *values: Any) -> list[M]:
         query, cursor = self._execute(values)
-        return list(query._get_cursor_wrapper(cursor))
+        kind = type(database.obj)
+        reader = self._readers.get(kind)
+        if reader is not None:
+            return reader.read(query, cursor)
+        wrapper = query._get_cursor_wrapper(cursor)
+        found = list(wrapper)
+        if wrapper.initialized:  # a row was read: peewee has matched the columns
+            self._readers[kind] = _Reader(query.model, wrapper)
+        return found
 
     def run(self, *values: Any) -> int:
         """Run a composed UPDATE; returns how many rows it changed."""
@@ -87,6 +104,76 @@ class Prepared(Generic[M]):
     def first(self, *values: Any) -> M | None:
         found = self.rows(*values)
         return found[0] if found else None
+
+
+class _Reader:
+    """How one composed query's cursor columns become rows: peewee's own matching of columns
+    to fields (and their conversions), worked out once; each run then reuses it."""
+
+    _MATCHED = ("ncols", "columns", "converters", "fields", "tuple_class", "constructor")
+    #: Wrappers whose whole set-up is that matching (a join's wrapper works out more: peewee
+    #: does its set-up every run).
+    REUSABLE = (
+        peewee.ModelObjectCursorWrapper,
+        peewee.ModelDictCursorWrapper,
+        peewee.ModelTupleCursorWrapper,
+        peewee.ModelNamedTupleCursorWrapper,
+    )
+
+    def __init__(self, model: type[peewee.Model], wrapper: Any) -> None:
+        self._matched = (
+            {name: getattr(wrapper, name) for name in self._MATCHED if hasattr(wrapper, name)}
+            if type(wrapper) in self.REUSABLE
+            else None
+        )
+        self._model = model
+        # A plain read of the model's own fields: each column is one field, named as the
+        # field (what peewee's constructor would ``setattr``), so the values go straight to
+        # ``__data__``. Anything else (joins, aliases, functions, tuples) goes through peewee.
+        plain = (
+            type(wrapper) is peewee.ModelObjectCursorWrapper
+            and wrapper.constructor is model
+            and all(
+                field is not None and field.model is model and column == field.name
+                for column, field in zip(wrapper.columns, wrapper.fields, strict=True)
+            )
+            and len(set(wrapper.columns)) == wrapper.ncols
+        )
+        self._plain = list(zip(wrapper.columns, wrapper.converters, strict=True)) if plain else None
+
+    def read(self, query: Any, cursor: Any) -> list[Any]:
+        if self._plain is None:
+            wrapper = query._get_cursor_wrapper(cursor)
+            if self._matched is not None:
+                wrapper.__dict__.update(self._matched)
+                wrapper.initialized = True
+            return list(wrapper)
+        model, plain, new = self._model, self._plain, object.__new__
+        found = []
+        for row in cursor.fetchall():
+            instance = new(model)
+            instance.__data__ = {
+                name: (value if convert is None else convert(value))
+                for (name, convert), value in zip(plain, row, strict=True)
+            }
+            instance._dirty = set()
+            instance.__rel__ = {}
+            found.append(instance)
+        cursor.close()
+        return found
+
+
+def read_rows(query: peewee.ModelSelect) -> list[Any]:
+    """``list(query)`` for a query composed anew each time (an ``IN`` list of thousands of
+    devices): the columns matched once for its rows, a plain read's models filled directly
+    as :class:`Prepared` fills them."""
+    cursor = query.model._meta.database.execute(query)
+    wrapper = query._get_cursor_wrapper(cursor)
+    if type(wrapper) not in _Reader.REUSABLE:
+        return list(wrapper)
+    wrapper.initialize()  # from the cursor's description: no row read yet
+    wrapper.initialized = True
+    return _Reader(query.model, wrapper).read(query, cursor)
 
 
 _BY_ID: dict[type, Prepared[Any]] = {}

@@ -10,7 +10,7 @@ import peewee
 import pytest
 
 from portal.ledger.models import Grant, Package, Payment, create_tables
-from portal.ledger.prepared import Prepared, by_id, create, get_by_id
+from portal.ledger.prepared import Prepared, by_id, create, get_by_id, read_rows
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -163,3 +163,59 @@ def test_create_raises_peeweees_integrity_error_and_writes_nothing(grants):
         create(Payment, public_id="p0", package=grants[0].package_id, router="main", mac="AA:00:00:00:00:00",
                ip="10.0.0.2", phone="254700000000", amount=20, created_at=NOW, updated_at=NOW)  # fmt: skip
     assert Payment.select().count() == before
+
+
+def test_rows_read_again_are_peewees_models_as_its_constructor_leaves_them(grants):
+    """From the second run on, a plain read fills the models itself: the same fields and
+    values, nothing dirty, the related row still loaded on demand, saved as peewee saves."""
+    by_mac: Prepared[Grant] = Prepared(lambda mac: Grant.select().where(Grant.mac == mac).order_by(Grant.id))
+    by_mac.rows("AA:00:00:00:00:00")  # the first run: peewee's own reading
+    for _ in range(2):
+        found = by_mac.rows("AA:00:00:00:00:01")
+        expected = list(Grant.select().where(Grant.mac == "AA:00:00:00:00:01").order_by(Grant.id))
+        assert [type(grant) for grant in found] == [Grant] * 3
+        assert [grant.__data__ for grant in found] == [grant.__data__ for grant in expected]
+        assert all(not grant.is_dirty() and grant.__rel__ == {} for grant in found)
+        assert found[0].payment.public_id == "p1" and found[0].payment_id == expected[0].payment_id
+        assert found[0].expires_at.tzinfo is UTC and isinstance(found[0].granted_seconds, int)
+    found[0].granted_seconds = 1800
+    assert found[0].dirty_fields == [Grant.granted_seconds]
+    found[0].save()
+    assert Grant.get_by_id(found[0].id).granted_seconds == 1800
+
+
+def test_reads_that_are_not_plain_models_stay_peewees_on_every_run(grants):
+    """A join, a chosen column list with a function, tuples and an empty first run: each run
+    reads the same as peewee does."""
+    with_payment: Prepared[Grant] = Prepared(
+        lambda grant_id: Grant.select(Grant.id, Payment.id, Payment.paid_at).join(Payment).where(Grant.id == grant_id)
+    )
+    counted: Prepared[Any] = Prepared(
+        lambda mac: (
+            Grant.select(peewee.fn.COUNT(Grant.id), peewee.fn.MAX(Grant.starts_at)).where(Grant.mac == mac).tuples()
+        )
+    )
+    some: Prepared[Grant] = Prepared(
+        lambda mac: Grant.select(Grant.id, Grant.mac.alias("device")).where(Grant.mac == mac).order_by(Grant.id)
+    )
+    assert some.rows("AA:00:00:00:00:09") == []  # nothing read yet: nothing matched either
+    for grant in grants[:3]:
+        (joined,) = with_payment.rows(grant.id)
+        assert joined.payment.paid_at == NOW and joined.payment.id == grant.payment_id
+        assert counted.rows(grant.mac) == [(3, grants[4 if grant.mac.endswith("0") else 5].starts_at)]
+        same_device = [(other.id, other.mac) for other in grants if other.mac == grant.mac]
+        assert [(row.id, row.device) for row in some.rows(grant.mac)] == same_device
+
+
+def test_read_rows_reads_what_peewee_reads_for_a_query_composed_each_time(grants):
+    """Models, tuples and joins alike; a read that finds nothing is an empty list."""
+    macs = ["AA:00:00:00:00:00", "AA:00:00:00:00:01", "AA:00:00:00:00:09"]
+    plain = Grant.select().where(Grant.mac.in_(macs)).order_by(Grant.mac, Grant.starts_at)
+    found = read_rows(plain)
+    assert [grant.__data__ for grant in found] == [grant.__data__ for grant in plain.clone()]
+    assert all(type(grant) is Grant and not grant.is_dirty() for grant in found)
+    assert read_rows(Grant.select().where(Grant.mac.in_(macs[2:]))) == []
+    named = Grant.select(Grant.id, Grant.mac).where(Grant.mac.in_(macs)).order_by(Grant.id).namedtuples()
+    assert [(row.id, row.mac) for row in read_rows(named)] == [(grant.id, grant.mac) for grant in grants]
+    joined = Grant.select(Grant.id, Payment.public_id).join(Payment).where(Grant.id.in_([grants[1].id]))
+    assert [grant.payment.public_id for grant in read_rows(joined)] == ["p1"]
