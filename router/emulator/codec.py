@@ -23,8 +23,21 @@ def encode_word(word: str, encoding: str = "utf-8") -> bytes:
     return encode_length(len(data)) + data
 
 
+_SHORT_PREFIXES = [length.to_bytes(1, "big") for length in range(0x80)]
+
+
 def encode_sentence(words: list[str], encoding: str = "utf-8") -> bytes:
-    return b"".join(encode_word(word, encoding) for word in words) + b"\x00"
+    """The words, each after its length, and the empty word that ends a sentence. Inline
+    for the short words that nearly every word is: a listing of thousands of rows is
+    tens of thousands of words."""
+    parts: list[bytes] = []
+    for word in words:
+        data = word.encode(encoding)
+        size = len(data)
+        parts.append(_SHORT_PREFIXES[size] if size < 0x80 else encode_length(size))
+        parts.append(data)
+    parts.append(b"\x00")
+    return b"".join(parts)
 
 
 class SentenceDecoder:

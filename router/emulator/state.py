@@ -160,7 +160,8 @@ class RouterState:
             if command.stray_words:
                 raise Trap(f"unknown parameter {command.stray_words[0]}")
             outcome = menu.handle(command.verb, command, Context(now, policies, self.menus))
-            self.hotspot.tick(now)
+            if command.verb not in READ_VERBS:  # a read changed nothing the tick before it did not see
+                self.hotspot.tick(now)
             return outcome
 
     def reboot(self, boot_seconds: float = 0.0) -> None:
