@@ -52,37 +52,24 @@ class BufferedTransport(SocketTransport):
 
     def read_words(self) -> list[str]:
         """One sentence: its words up to the empty word that ends it (UTF-8, bad bytes dropped
-        as librouteros drops them). Cut from the buffer in a tight loop: a listing of thousands
-        of rows is tens of thousands of words; the buffer is refilled only when a word runs
-        past its end."""
+        as librouteros drops them)."""
         words: list[str] = []
-        buffer, at = self._buffer, self._at
         while True:
-            if at >= len(buffer):
-                self._at = at
-                self._fill(1)
-                buffer, at = self._buffer, self._at
-            first = buffer[at]
+            self._fill(1)
+            first = self._buffer[self._at]
             if first < 0x80:
                 size, length = 1, first
             else:
                 size = prefix_size(first)  # ValueError for a control byte: the stream is lost
-                if at + size > len(buffer):
-                    self._at = at
-                    self._fill(size)
-                    buffer, at = self._buffer, self._at
-                length = decode_length(buffer[at : at + size])
-            if length == 0 and size == 1:
-                self._at = at + 1
+                self._fill(size)
+                length = decode_length(self._buffer[self._at : self._at + size])
+            if size == 1 and length == 0:
+                self._at += 1
                 return words
-            end = at + size + length
-            if end > len(buffer):
-                self._at = at
-                self._fill(size + length)
-                buffer, at = self._buffer, self._at
-                end = at + size + length
-            words.append(buffer[at + size : end].decode("utf-8", errors="ignore"))
-            at = end
+            self._fill(size + length)
+            start = self._at + size
+            words.append(self._buffer[start : start + length].decode("utf-8", errors="ignore"))
+            self._at = start + length
 
 
 def parse_attribute(word: str) -> tuple[str, Any]:

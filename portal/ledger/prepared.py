@@ -16,7 +16,7 @@ cursor is (and its conversion) anew for every query run, then builds each model 
 ``__init__`` and a ``setattr`` per column. A paid callback runs a dozen of these reads:
 matching the columns was a tenth of the web process's CPU and building the models another
 (cProfile, thread CPU time, bench/soak.py). A :class:`Prepared` query keeps peewee's
-matching from its first non-empty run and, for a plain read of one model's own columns,
+matching from its first run and, for a plain read of one model's own columns,
 fills each model's fields directly, as peewee's constructor leaves them (nothing dirty).
 """
 
@@ -59,7 +59,7 @@ class Prepared(Generic[M]):
         self._build = build
         self._arity = len(inspect.signature(build).parameters)
         self._composed: dict[type, tuple[peewee.ModelSelect, str, list[Any], list[tuple[list[int], Any]]]] = {}
-        self._readers: dict[type, _Reader] = {}  # per kind of database, once a run returned rows
+        self._readers: dict[type, _Reader] = {}  # per kind of database, from its first run
 
     def _compose(self) -> tuple[peewee.ModelSelect, str, list[Any], list[tuple[list[int], Any]]]:
         kind = type(database.obj)
@@ -88,13 +88,9 @@ class Prepared(Generic[M]):
         query, cursor = self._execute(values)
         kind = type(database.obj)
         reader = self._readers.get(kind)
-        if reader is not None:
-            return reader.read(query, cursor)
-        wrapper = query._get_cursor_wrapper(cursor)
-        found = list(wrapper)
-        if wrapper.initialized:  # a row was read: peewee has matched the columns
-            self._readers[kind] = _Reader(query.model, wrapper)
-        return found
+        if reader is None:
+            reader = self._readers[kind] = _Reader.matching(query, cursor)
+        return reader.read(query, cursor)
 
     def run(self, *values: Any) -> int:
         """Run a composed UPDATE; returns how many rows it changed."""
@@ -113,7 +109,7 @@ class _Reader:
     _MATCHED = ("ncols", "columns", "converters", "fields", "tuple_class", "constructor")
     #: Wrappers whose whole set-up is that matching (a join's wrapper works out more: peewee
     #: does its set-up every run).
-    REUSABLE = (
+    _REUSABLE = (
         peewee.ModelObjectCursorWrapper,
         peewee.ModelDictCursorWrapper,
         peewee.ModelTupleCursorWrapper,
@@ -123,7 +119,7 @@ class _Reader:
     def __init__(self, model: type[peewee.Model], wrapper: Any) -> None:
         self._matched = (
             {name: getattr(wrapper, name) for name in self._MATCHED if hasattr(wrapper, name)}
-            if type(wrapper) in self.REUSABLE
+            if type(wrapper) in self._REUSABLE
             else None
         )
         self._model = model
@@ -140,6 +136,15 @@ class _Reader:
             and len(set(wrapper.columns)) == wrapper.ncols
         )
         self._plain = list(zip(wrapper.columns, wrapper.converters, strict=True)) if plain else None
+
+    @classmethod
+    def matching(cls, query: Any, cursor: Any) -> _Reader:
+        """peewee's matching for ``query``'s columns, from the executed ``cursor``'s
+        description (no row read: the cursor is still whole for :meth:`read`)."""
+        wrapper = query._get_cursor_wrapper(cursor)
+        if type(wrapper) in cls._REUSABLE:
+            wrapper.initialize()
+        return cls(query.model, wrapper)
 
     def read(self, query: Any, cursor: Any) -> list[Any]:
         if self._plain is None:
@@ -168,12 +173,7 @@ def read_rows(query: peewee.ModelSelect) -> list[Any]:
     devices): the columns matched once for its rows, a plain read's models filled directly
     as :class:`Prepared` fills them."""
     cursor = query.model._meta.database.execute(query)
-    wrapper = query._get_cursor_wrapper(cursor)
-    if type(wrapper) not in _Reader.REUSABLE:
-        return list(wrapper)
-    wrapper.initialize()  # from the cursor's description: no row read yet
-    wrapper.initialized = True
-    return _Reader(query.model, wrapper).read(query, cursor)
+    return _Reader.matching(query, cursor).read(query, cursor)
 
 
 _BY_ID: dict[type, Prepared[Any]] = {}

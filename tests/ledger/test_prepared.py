@@ -198,7 +198,7 @@ def test_reads_that_are_not_plain_models_stay_peewees_on_every_run(grants):
     some: Prepared[Grant] = Prepared(
         lambda mac: Grant.select(Grant.id, Grant.mac.alias("device")).where(Grant.mac == mac).order_by(Grant.id)
     )
-    assert some.rows("AA:00:00:00:00:09") == []  # nothing read yet: nothing matched either
+    assert some.rows("AA:00:00:00:00:09") == []  # a first run that finds nothing
     for grant in grants[:3]:
         (joined,) = with_payment.rows(grant.id)
         assert joined.payment.paid_at == NOW and joined.payment.id == grant.payment_id

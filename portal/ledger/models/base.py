@@ -21,23 +21,26 @@ class UTCDateTimeField(peewee.DateTimeField):
     def python_value(self, value: Any) -> datetime | None:
         if isinstance(value, str):  # SQLite's text
             return self._from_text(value)
-        value = super().python_value(value)
-        return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
+        return _as_utc(super().python_value(value))
 
     def _from_text(self, text: str) -> datetime | None:
         """Naive UTC as stored, read with its zone in one call (a tenth of the cost of parsing
         and then setting the zone: a reboot reads thousands); any other text as before."""
         try:
             aware = datetime.fromisoformat(text + "+00:00")
+            if aware.tzinfo is not None:  # (a date alone takes the suffix for a time)
+                return aware
         except ValueError:
-            aware = None
-        if aware is not None and aware.tzinfo is not None:
-            return aware
+            pass
         try:  # fromisoformat is many times faster than strptime
-            value = datetime.fromisoformat(text)
+            return _as_utc(datetime.fromisoformat(text))
         except ValueError:
-            value = super().python_value(text)
-        return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
+            return _as_utc(super().python_value(text))
+
+
+def _as_utc(value: Any) -> Any:
+    """A naive datetime as UTC; anything else as it is."""
+    return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
 
 
 class BaseModel(peewee.Model):
