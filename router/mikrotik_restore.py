@@ -121,14 +121,20 @@ def _plain_devices(
     connection: RouterConnection, hotspot_server: str, grants: Sequence[DeviceGrant]
 ) -> dict[str, tuple[DeviceGrant, str, Row]]:
     """The grants whose device can be logged in with a limit and a login: MAC -> (grant, IP, user)."""
+    user_fields = (".id", "name", "server", "comment", "uptime", "limit-uptime", "profile", "disabled")
+    host_rows, user_rows, sessions = connection.read_many(  # one round trip: the router writes
+        [  # the next listing while this side reads the one before
+            (f"{HOSTS}/print", (), HOST_FIELDS),
+            (f"{USERS}/print", ("?comment",), user_fields),
+            (f"{ACTIVE}/print", (), ("mac-address",)),
+        ]
+    )
     hosts: dict[str, list[Row]] = defaultdict(list)
-    for row in connection.call(f"{HOSTS}/print", proplist=HOST_FIELDS):
+    for row in host_rows:
         hosts[as_text(row.get("mac-address")).upper()].append(row)
     users: dict[str, list[Row]] = defaultdict(list)
-    user_fields = (".id", "name", "server", "comment", "uptime", "limit-uptime", "profile", "disabled")
-    for row in connection.call(f"{USERS}/print", query=["?comment"], proplist=user_fields):
+    for row in user_rows:
         users[as_text(row.get("name"))].append(row)
-    sessions = connection.call(f"{ACTIVE}/print", proplist=("mac-address",))
     busy = {as_text(row.get("mac-address")).upper() for row in sessions}
     plain: dict[str, tuple[DeviceGrant, str, Row]] = {}
     for grant in grants:

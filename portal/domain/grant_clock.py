@@ -24,13 +24,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from peewee import chunked
-
 from portal.domain.context import Services
 from portal.ledger.bulk import update_each
 from portal.ledger.models import Grant
 from portal.ledger.prepared import Prepared, read_rows
-from portal.ledger.queries import IN_LIST_LIMIT
+from portal.ledger.queries import among
 from portal.ledger.timeline import batched, record
 
 log = logging.getLogger(__name__)
@@ -56,19 +54,20 @@ def device_chain(router: str, mac: str) -> list[Grant]:
 
 
 def device_chains(router: str, macs: Iterable[str]) -> dict[str, list[Grant]]:
-    """:func:`device_chain` for many devices, a query per :data:`IN_LIST_LIMIT` of them."""
+    """:func:`device_chain` for many devices, in one query."""
     chains: dict[str, list[Grant]] = {}
     wanted = list(dict.fromkeys(macs))
     if len(wanted) == 1:  # one device (a login): the query composed once
         chain = device_chain(router, wanted[0])
         return {wanted[0]: chain} if chain else {}
-    for part in chunked(wanted, IN_LIST_LIMIT):
-        for grant in read_rows(
-            Grant.select()
-            .where(Grant.router == router, Grant.mac.in_(part), Grant.status == "active")
-            .order_by(Grant.mac, Grant.starts_at, Grant.id)
-        ):
-            chains.setdefault(grant.mac, []).append(grant)
+    if not wanted:
+        return chains
+    for grant in read_rows(
+        Grant.select()
+        .where(Grant.router == router, among(Grant.mac, wanted), Grant.status == "active")
+        .order_by(Grant.mac, Grant.starts_at, Grant.id)
+    ):
+        chains.setdefault(grant.mac, []).append(grant)
     return chains
 
 
@@ -213,29 +212,28 @@ def _resume_many(services: Services, stops: list[tuple[Grant, datetime]], *, rea
             groups[(since, _credit(since, at), at)].append(grant)
     resumed: set[int] = set()
     for (since, seconds, at), grants in groups.items():
-        for part in chunked(grants, IN_LIST_LIMIT):
-            done = {
-                row.id
-                for row in Grant.update(credited_seconds=Grant.credited_seconds + seconds, offline_since=None)
-                .where(Grant.id.in_([grant.id for grant in part]), Grant.offline_since == since)
-                .returning(Grant.id)
-            }
-            for grant in part:
-                if grant.id not in done:
-                    continue
-                grant.credited_seconds += seconds
-                grant.offline_since = None
-                record(
-                    grant.payment_id,
-                    "outage_credit",
-                    services.clock,
-                    seconds=seconds,
-                    offline_since=since.isoformat(),
-                    back_at=at.isoformat(),
-                    reason=reason,
-                    router=grant.router,
-                )
-            resumed |= done
+        done = {
+            row.id
+            for row in Grant.update(credited_seconds=Grant.credited_seconds + seconds, offline_since=None)
+            .where(among(Grant.id, [grant.id for grant in grants]), Grant.offline_since == since)
+            .returning(Grant.id)
+        }
+        for grant in grants:
+            if grant.id not in done:
+                continue
+            grant.credited_seconds += seconds
+            grant.offline_since = None  # type: ignore[assignment]
+            record(
+                grant.payment_id,
+                "outage_credit",
+                services.clock,
+                seconds=seconds,
+                offline_since=since.isoformat(),
+                back_at=at.isoformat(),
+                reason=reason,
+                router=grant.router,
+            )
+        resumed |= done
         if seconds:
             log.info("%d grant(s): %d s credited each for a router fault (%s)", len(grants), seconds, reason)
     return resumed
@@ -285,29 +283,28 @@ def stop_clocks(services: Services, grants: list[Grant], since: datetime, *, rea
         if grant.expires_at > at:  # else it was over before the fault began
             groups[at].append(grant)
     stopped = 0
+    running = (Grant.offline_since.is_null()) & (Grant.online_at.is_null(False))
     for at, members in groups.items():
-        for part in chunked(members, IN_LIST_LIMIT):
-            running = (Grant.offline_since.is_null()) & (Grant.online_at.is_null(False))
-            done = {
-                row.id
-                for row in Grant.update(offline_since=at, status="active", ended_at=None)
-                .where(Grant.id.in_([grant.id for grant in part]), running)
-                .returning(Grant.id)
-            }
-            for grant in part:
-                if grant.id not in done:
-                    continue
-                revived = grant.status != "active"
-                record(
-                    grant.payment_id,
-                    "router_fault",
-                    services.clock,
-                    router=grant.router,
-                    reason=reason,
-                    offline_since=at.isoformat(),
-                    revived=revived or None,
-                )
-                if revived:  # a stop alone moves no window; a grant made active again joins the chain
-                    lay_out(services, grant.router, grant.mac, services.clock.now())
-            stopped += len(done)
+        done = {
+            row.id
+            for row in Grant.update(offline_since=at, status="active", ended_at=None)
+            .where(among(Grant.id, [grant.id for grant in members]), running)
+            .returning(Grant.id)
+        }
+        for grant in members:
+            if grant.id not in done:
+                continue
+            revived = grant.status != "active"
+            record(
+                grant.payment_id,
+                "router_fault",
+                services.clock,
+                router=grant.router,
+                reason=reason,
+                offline_since=at.isoformat(),
+                revived=revived or None,
+            )
+            if revived:  # a stop alone moves no window; a grant made active again joins the chain
+                lay_out(services, grant.router, grant.mac, services.clock.now())
+        stopped += len(done)
     return stopped

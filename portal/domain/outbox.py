@@ -14,14 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from peewee import chunked
-
 from portal.domain.context import Services
 from portal.domain.grant_clock import confirm_online, moment, projected_end, projected_ends
 from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant, OutboxItem, Package, PaymentEvent
 from portal.ledger.prepared import Prepared, create, get_by_id
-from portal.ledger.queries import IN_LIST_LIMIT
+from portal.ledger.queries import among
 from portal.ledger.timeline import batched, record
 from router import DeviceGrant, RouterError, RouterUnreachable
 
@@ -63,11 +61,11 @@ def device_has_time(router: str, mac: str) -> bool:
 
 def devices_with_time(router: str, macs: Sequence[str]) -> set[str]:
     """Which of ``macs`` on ``router`` still have an active grant (one query for a batch)."""
-    found: set[str] = set()
-    for part in chunked(sorted(set(macs)), IN_LIST_LIMIT):
-        rows = Grant.select(Grant.mac).where(Grant.router == router, Grant.mac.in_(part), Grant.status == "active")
-        found.update(row.mac for row in rows)
-    return found
+    wanted = sorted(set(macs))
+    if not wanted:
+        return set()
+    rows = Grant.select(Grant.mac).where(Grant.router == router, among(Grant.mac, wanted), Grant.status == "active")
+    return {mac for (mac,) in rows.tuples()}
 
 
 def device_grant(grant: Grant, now: datetime) -> DeviceGrant:
@@ -86,11 +84,8 @@ def device_grants(
     """:func:`device_grant` for many grants of one router, in a few queries (a reboot's);
     ``chains`` (MAC -> its active grants in order), when the caller has just read them."""
     ends = projected_ends(router, [grant.mac for grant in grants], now, chains)
-    packages = {
-        package.id: package
-        for part in chunked({grant.package_id for grant in grants}, IN_LIST_LIMIT)
-        for package in Package.select().where(Package.id.in_(part))
-    }
+    wanted = {grant.package_id for grant in grants}
+    packages = {package.id: package for package in Package.select().where(among(Package.id, wanted))} if wanted else {}
     return [_device_grant(grant, packages[grant.package_id], ends.get(grant.mac), now) for grant in grants]
 
 
@@ -230,8 +225,8 @@ def run_revocations(services: Services, router_name: str, revocations: Sequence[
     locks = {r.mac: device_lock(router_name, r.mac) for r in revocations}
     with services.live.take_locks(locks.values()) as taken:
         busy = [r.outbox_id for r in revocations if locks[r.mac] not in taken]
-        for part in chunked(busy, IN_LIST_LIMIT):
-            OutboxItem.update(next_attempt_at=now).where(OutboxItem.id.in_(part)).execute()
+        if busy:
+            OutboxItem.update(next_attempt_at=now).where(among(OutboxItem.id, busy)).execute()
         free = [r for r in revocations if locks[r.mac] in taken]
         return _revoke_locked(services, router_name, free, now)
 
@@ -259,22 +254,17 @@ def _revoke_locked(services: Services, router_name: str, revocations: Sequence[R
     done_at = services.clock.now()
     with write_transaction(services.db):
         OutboxItem.update(done_at=done_at, attempts=OutboxItem.attempts + 1).where(
-            OutboxItem.id.in_([revocation.outbox_id for revocation in todo])
+            among(OutboxItem.id, [revocation.outbox_id for revocation in todo])
         ).execute()
-        for mac_chunk in _chunks(todo):
-            Grant.update(router_state="removed").where(
-                Grant.id.in_([revocation.grant_id for revocation in mac_chunk]),
-                Grant.mac.in_([revocation.mac for revocation in mac_chunk]),
-            ).execute()
+        Grant.update(router_state="removed").where(
+            among(Grant.id, [revocation.grant_id for revocation in todo]),
+            among(Grant.mac, [revocation.mac for revocation in todo]),
+        ).execute()
         detail = json.dumps({"router": router_name}, sort_keys=True)
         PaymentEvent.insert_many(
             [{"payment": r.payment_id, "at": done_at, "kind": "router_revoked", "detail": detail} for r in todo]
         ).execute()
     return len(todo)
-
-
-def _chunks(revocations: Sequence[Revocation], size: int = 400) -> list[Sequence[Revocation]]:
-    return [revocations[start : start + size] for start in range(0, len(revocations), size)]
 
 
 def _failed(services: Services, revocation: Revocation, err: RouterError, now: datetime) -> None:

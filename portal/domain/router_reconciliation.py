@@ -14,15 +14,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from peewee import chunked
-
 from portal.domain.context import Services
 from portal.domain.grant_clock import confirm_online, confirm_online_many, device_chains, moment, resume_clock
 from portal.domain.outbox import device_grants, device_has_time, device_lock, queue, run_outbox_item
 from portal.domain.router_watch import Watch, probe, recovery_window_over, remember_fault, stop_clocks_after_fault
 from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant, Payment
-from portal.ledger.queries import IN_LIST_LIMIT
+from portal.ledger.queries import among
 from portal.ledger.timeline import batched, record
 from router import RouterError
 
@@ -131,8 +129,7 @@ def _restore_in_one_pass(
         online_at = services.clock.now()
         back = [grant for grant in mine if grant.mac in restored]
         with write_transaction(services.db), batched():
-            for part in chunked([grant.id for grant in back], IN_LIST_LIMIT):
-                Grant.update(router_state="online").where(Grant.id.in_(part)).execute()
+            Grant.update(router_state="online").where(among(Grant.id, [grant.id for grant in back])).execute()
             confirm_online_many(services, name, dict.fromkeys(restored, online_at))
             for grant in back:
                 record(

@@ -9,6 +9,7 @@ import socket
 import ssl
 import struct
 import threading
+from collections.abc import Iterable, Iterator
 
 from router.emulator.codec import (
     Command,
@@ -27,7 +28,10 @@ logger = logging.getLogger(__name__)
 PRELOGIN_SENTENCE_LIMIT = 10
 DRAIN_SECONDS = 2.0  # after our FIN, how long we keep reading so the peer sees EOF, not RST
 HANDSHAKE_SECONDS = 5.0
-Sentences = list[list[str]]
+#: Answers waiting past this many bytes go out at once: a listing of thousands of rows
+#: streams as a router's does, so the client reads its first rows while the rest are written.
+STREAM_BYTES = 32_768
+Sentences = Iterable[list[str]]
 
 
 def _trap_words(message: str, category: int | None, tag: str | None) -> list[str]:
@@ -51,6 +55,7 @@ class ApiConnection:
         self.challenge = b""
         self.closing = False
         self._unsent: list[bytes] = []  # answers to the sentences of one read, sent together
+        self._unsent_bytes = 0
         self.thread = threading.Thread(target=self.run, name=f"routeros-emulator-{peer}", daemon=True)
 
     # ----- lifecycle ----------------------------------------------------------------
@@ -117,11 +122,19 @@ class ApiConnection:
 
     def send(self, sentences: Sentences) -> None:
         """Queue answers; they go out with :meth:`flush` (once per read: a client sending many
-        commands at once gets one write back, not one per command)."""
-        self._unsent.extend(encode_sentence(words) for words in sentences)
+        commands at once gets one write back, not one per command), or as soon as
+        :data:`STREAM_BYTES` of them wait."""
+        unsent = self._unsent
+        for words in sentences:
+            data = encode_sentence(words)
+            unsent.append(data)
+            self._unsent_bytes += len(data)
+            if self._unsent_bytes >= STREAM_BYTES:
+                self.flush()
+                unsent = self._unsent
 
     def flush(self) -> None:
-        unsent, self._unsent = self._unsent, []
+        unsent, self._unsent, self._unsent_bytes = self._unsent, [], 0
         if unsent:
             self.sock.sendall(b"".join(unsent))
 
@@ -159,12 +172,13 @@ class ApiConnection:
             return [_trap_words(trap.message, trap.category, tag), reply_words("!done", [], tag)], False
         return self.render(outcome, tag), False
 
-    def render(self, outcome: Outcome, tag: str | None) -> Sentences:
-        sentences = [reply_words("!re", row, tag) for row in outcome.rows]
+    def render(self, outcome: Outcome, tag: str | None) -> Iterator[list[str]]:
+        """The reply sentences, made as they are sent (see :meth:`send`)."""
+        for row in outcome.rows:
+            yield reply_words("!re", row, tag)
         if outcome.listing and not outcome.rows and self.state.sends_empty:
-            sentences.append(reply_words("!empty", [], tag))
-        sentences.append(reply_words("!done", outcome.done, tag))
-        return sentences
+            yield reply_words("!empty", [], tag)
+        yield reply_words("!done", outcome.done, tag)
 
     def login(self, command: Command) -> tuple[Sentences, bool]:
         args, tag = command.attributes, command.tag
