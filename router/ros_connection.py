@@ -42,7 +42,7 @@ from router.errors import (
     RouterUnreachable,
 )
 from router.ros_values import redact
-from router.ros_wire import BufferedTransport, parse_attribute, read_response, read_sentence, send
+from router.ros_wire import BufferedTransport, attributes, read_response, read_sentence, send
 from router.tls import socket_wrapper
 
 log = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ class RouterConnection:
                     continue
                 reply_word, words = read_sentence(transport)
                 tag = int(next(word for word in words if word.startswith(".tag="))[len(".tag=") :])
-                attrs = dict(parse_attribute(word) for word in words if word.startswith("="))
+                attrs = attributes(words)
                 if reply_word == "!trap":
                     category = attrs.get("category")
                     trap = TrapError(str(attrs.get("message", "")), category if isinstance(category, int) else None)
