@@ -26,6 +26,7 @@ from portal.domain.outbox import LANE_LEASE_SECONDS, Revocation, devices_with_ti
 from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant, OutboxItem, PaymentEvent
 from portal.ledger.prepared import read_rows
+from portal.ledger.queries import among
 from portal.live import LiveGrant
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def end_due(services: Services, now: datetime) -> tuple[int, list[Revocation]]:
     revocations: list[Revocation] = []
     dropped: list[Grant] = []
     with write_transaction(services.db):
-        due = read_rows(Grant.select().where(Grant.id.in_(ids))) if ids else []  # read under the write lock
+        due = read_rows(Grant.select().where(among(Grant.id, ids))) if ids else []  # read under the write lock
         ending: list[Grant] = []
         for grant in due:
             if grant.status != "active":
@@ -79,7 +80,7 @@ def end_due(services: Services, now: datetime) -> tuple[int, list[Revocation]]:
             else:
                 ending.append(grant)
         if ending:
-            Grant.update(status="expired", ended_at=now).where(Grant.id.in_([g.id for g in ending])).execute()
+            Grant.update(status="expired", ended_at=now).where(among(Grant.id, [g.id for g in ending])).execute()
             PaymentEvent.insert_many(
                 [
                     {
@@ -123,7 +124,7 @@ def _queue_logouts(ended: list[Grant], now: datetime) -> list[Revocation]:
         ]
     ).execute()
     items = OutboxItem.select(OutboxItem.id, OutboxItem.grant).where(
-        OutboxItem.grant.in_([grant.id for grant in leaving]),
+        among(OutboxItem.grant, [grant.id for grant in leaving]),
         OutboxItem.action == "revoke",
         OutboxItem.done_at.is_null(),
     )

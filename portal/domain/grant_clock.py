@@ -223,16 +223,7 @@ def _resume_many(services: Services, stops: list[tuple[Grant, datetime]], *, rea
                 continue
             grant.credited_seconds += seconds
             grant.offline_since = None  # type: ignore[assignment]
-            record(
-                grant.payment_id,
-                "outage_credit",
-                services.clock,
-                seconds=seconds,
-                offline_since=since.isoformat(),
-                back_at=at.isoformat(),
-                reason=reason,
-                router=grant.router,
-            )
+            _record_credit(services, grant, seconds, since, at, reason)
         resumed |= done
         if seconds:
             log.info("%d grant(s): %d s credited each for a router fault (%s)", len(grants), seconds, reason)
@@ -251,17 +242,25 @@ def bank_stopped(services: Services, grant: Grant, now: datetime) -> None:
         Grant.update(credited_seconds=Grant.credited_seconds + seconds, offline_since=now).where(
             Grant.id == grant.id
         ).execute()
-        record(
-            grant.payment_id,
-            "outage_credit",
-            services.clock,
-            seconds=seconds,
-            offline_since=stopped_at.isoformat(),
-            back_at=None,
-            reason="router still not serving the device",
-            router=grant.router,
-        )
+        _record_credit(services, grant, seconds, stopped_at, None, "router still not serving the device")
     lay_out(services, grant.router, grant.mac, now)
+
+
+def _record_credit(
+    services: Services, grant: Grant, seconds: int, since: datetime, back_at: datetime | None, reason: str
+) -> None:
+    """The ``outage_credit`` event: ``seconds`` given back for the stop from ``since`` (to
+    ``back_at``, None while the device is still not back)."""
+    record(
+        grant.payment_id,
+        "outage_credit",
+        services.clock,
+        seconds=seconds,
+        offline_since=since.isoformat(),
+        back_at=None if back_at is None else back_at.isoformat(),
+        reason=reason,
+        router=grant.router,
+    )
 
 
 def stop_clock(services: Services, grant: Grant, since: datetime, *, reason: str) -> bool:

@@ -61,7 +61,7 @@ def device_has_time(router: str, mac: str) -> bool:
 
 def devices_with_time(router: str, macs: Sequence[str]) -> set[str]:
     """Which of ``macs`` on ``router`` still have an active grant (one query for a batch)."""
-    wanted = sorted(set(macs))
+    wanted = set(macs)
     if not wanted:
         return set()
     rows = Grant.select(Grant.mac).where(Grant.router == router, among(Grant.mac, wanted), Grant.status == "active")
@@ -237,7 +237,7 @@ def _revoke_locked(services: Services, router_name: str, revocations: Sequence[R
     todo = [revocation for revocation in revocations if revocation.mac not in covered]
     skipped = [revocation.outbox_id for revocation in revocations if revocation.mac in covered]
     if skipped:
-        OutboxItem.update(done_at=now).where(OutboxItem.id.in_(skipped)).execute()
+        OutboxItem.update(done_at=now).where(among(OutboxItem.id, skipped)).execute()
     if not todo:
         return 0
     router = services.router(router_name)
@@ -322,7 +322,7 @@ def run_items(services: Services, item_ids: Sequence[int]) -> int:
     items = list(
         OutboxItem.select(OutboxItem, Grant.payment)
         .join(Grant)
-        .where(OutboxItem.id.in_(list(item_ids)), OutboxItem.done_at.is_null())
+        .where(among(OutboxItem.id, item_ids), OutboxItem.done_at.is_null())
         .order_by(OutboxItem.id)
     )
     done = 0
