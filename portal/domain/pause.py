@@ -166,7 +166,7 @@ def note_push_failure(services: Services, err: DarajaError) -> bool:
         return False  # already paused (a push that was in flight when it started)
     probing = False  # the first pushes after an automatic pause ended, before any success
     if tripped_age is not None and tripped_age < m.pause_cooldown_seconds + m.failure_window_seconds:
-        ok_age = live.last_hit_age(SUCCESS_KEY, now)
+        ok_age = live.mark_age(SUCCESS_KEY, now)
         probing = ok_age is None or ok_age > tripped_age - m.pause_cooldown_seconds
     if failures < m.pause_after_failures and not probing:
         return False
@@ -193,4 +193,4 @@ def note_push_failure(services: Services, err: DarajaError) -> bool:
 
 def note_push_success(services: Services) -> None:
     """A push went through: a probe after an automatic pause succeeded."""
-    services.live.hit(SUCCESS_KEY, services.clock.now(), services.settings.mpesa.pause_cooldown_seconds * 2 + 60)
+    services.live.mark(SUCCESS_KEY, services.clock.now(), services.settings.mpesa.pause_cooldown_seconds * 2 + 60)

@@ -334,6 +334,16 @@ class LiveStore:
             return None
         return _ts(now) - float(newest[0][1])
 
+    def mark(self, key: str, now: datetime, keep_seconds: int) -> None:
+        """Remember ``now`` as the last time of ``key`` (one SET: when only the newest
+        event counts, a sliding window is four commands in a transaction for nothing)."""
+        self.redis.set(f"{PREFIX}mark:{key}", repr(_ts(now)), ex=max(keep_seconds, 1))
+
+    def mark_age(self, key: str, now: datetime) -> float | None:
+        """Seconds since :meth:`mark` last noted ``key``, or None (never, or forgotten)."""
+        stamp = cast("bytes | None", self.redis.get(f"{PREFIX}mark:{key}"))
+        return None if stamp is None else _ts(now) - float(stamp)
+
     # -- leader lock ---------------------------------------------------------------
     def acquire_leader(self, owner: str, ttl_seconds: int) -> bool:
         """Take or keep the worker leader lock; True when ``owner`` holds it."""

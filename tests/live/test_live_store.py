@@ -75,6 +75,15 @@ def test_sliding_window_follows_the_injected_clock(redis_handle):
     assert live.last_hit_age("phone:none", NOW) is None
 
 
+def test_a_mark_keeps_the_newest_time_on_the_injected_clock(redis_handle):
+    live = LiveStore(redis_handle.client)
+    assert live.mark_age("daraja:ok", NOW) is None
+    live.mark("daraja:ok", NOW, 300)
+    live.mark("daraja:ok", NOW + timedelta(seconds=12.5), 300)
+    assert live.mark_age("daraja:ok", NOW + timedelta(seconds=20)) == 7.5
+    assert 0 < redis_handle.client.ttl("p2c:mark:daraja:ok") <= 300
+
+
 def test_leader_lock_has_one_owner(redis_handle):
     live = LiveStore(redis_handle.client)
     assert live.acquire_leader("a", 30)
