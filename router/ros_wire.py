@@ -6,7 +6,7 @@ word whether or not debug is on, and tries ``int()`` on every value, catching th
 ``ValueError`` most values raise. A reconciliation lists thousands of hotspot users and
 sessions every couple of minutes, so those costs were most of the worker's time in a
 listing. Here a sentence is cut from one buffer, and values are typed as librouteros types
-them (:func:`parse_attribute`: ``"12"`` -> 12, ``"true"``/``"yes"`` -> True, ``"012"``
+them (:func:`attributes`: ``"12"`` -> 12, ``"true"``/``"yes"`` -> True, ``"012"``
 stays text). Writing, connecting and logging in stay librouteros'.
 """
 
@@ -85,16 +85,10 @@ class BufferedTransport(SocketTransport):
             self._at = start + length
 
 
-def parse_attribute(word: str) -> tuple[str, Any]:
-    """``=key=value`` -> (key, value), typed as librouteros' ``parse_word`` types it: a
-    number that reads back the same becomes an int, yes/true/no/false a bool."""
-    ((key, value),) = attributes([word]).items()
-    return key, value
-
-
 def attributes(words: list[str]) -> Row:
-    """The ``=key=value`` words of a reply as a row, each value typed as
-    :func:`parse_attribute` types it (other words, a ``.tag``, are skipped). One loop for a
+    """The ``=key=value`` words of a reply as a row, each value typed as librouteros'
+    ``parse_word`` types it: a number that reads back the same becomes an int,
+    yes/true/no/false a bool. Other words (a ``.tag``) are skipped. One loop for a
     listing's tens of thousands of words."""
     row: Row = {}
     booleans = _BOOLEANS

@@ -11,7 +11,7 @@ import pytest
 from librouteros.exceptions import ConnectionClosed, FatalError, MultiTrapError, TrapError
 from librouteros.protocol import encode_sentence, encode_word, parse_word
 
-from router.ros_wire import BufferedTransport, attributes, parse_attribute, read_response, read_sentence
+from router.ros_wire import BufferedTransport, attributes, read_response, read_sentence
 
 VALUES = [
     "", "0", "00", "012", "12", "-5", "-0", "+5", " 5", "5 ", "1_000", "1e3", "3.5", "٣", "²",
@@ -23,8 +23,9 @@ VALUES = [
 @pytest.mark.parametrize("value", VALUES)
 def test_a_value_is_typed_as_librouteros_types_it(value: str) -> None:
     word = f"=key={value}"
-    assert parse_attribute(word) == parse_word(word)
-    assert type(parse_attribute(word)[1]) is type(parse_word(word)[1])
+    key, typed = parse_word(word)
+    assert attributes([word]) == {key: typed}
+    assert type(attributes([word])[key]) is type(typed)
 
 
 def test_a_replys_words_make_one_row_typed_word_by_word_and_its_tag_is_left_out() -> None:
