@@ -29,7 +29,7 @@ def _paid_grant(services: Any, package: Any, router: str, mac: str, ip: str, sec
             updated_at=now,
             paid_at=now,
         )
-        grant = grants.create_for_payment(services, payment, now, seconds=seconds)
+        grant, _login = grants.create_for_payment(services, payment, now, seconds=seconds)
     grants.publish_live(services, grant)
     return grant
 

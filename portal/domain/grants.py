@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from portal.domain.context import Services
 from portal.domain.errors import NotFound
@@ -32,7 +33,14 @@ def grant_by_id(grant_id: int) -> Grant:
     return grant
 
 
-def create_for_payment(services: Services, payment: Payment, now: datetime, *, seconds: int | None = None) -> Grant:
+class NewGrant(NamedTuple):
+    """A grant just created and the router login queued for it (run it after the commit)."""
+
+    grant: Grant
+    login: OutboxItem
+
+
+def create_for_payment(services: Services, payment: Payment, now: datetime, *, seconds: int | None = None) -> NewGrant:
     """Create the grant for a payment that just became paid (call inside its transaction).
 
     It gives ``seconds`` (default: the package's duration) of time counted from the moment
@@ -40,7 +48,8 @@ def create_for_payment(services: Services, payment: Payment, now: datetime, *, s
     customer sees "paid, connecting". A second purchase for a device that still has time
     is stacked after the current grant, so a double payment extends the session instead
     of being lost. Queues the router authorization; the caller publishes it to Redis
-    (:func:`publish_live`) after the commit and runs the outbox item.
+    (:func:`publish_live`) after the commit and runs the outbox item (``login``; it is read
+    again under the device's lock, so one the worker ran meanwhile is not run twice).
     """
     package = get_by_id(Package, payment.package_id)
     length = package.duration_seconds if seconds is None else seconds
@@ -68,8 +77,7 @@ def create_for_payment(services: Services, payment: Payment, now: datetime, *, s
             previous_payment=current.payment_id,
             new_expiry=grant.expires_at.isoformat(),
         )
-    queue(grant, "authorize", now)
-    return grant
+    return NewGrant(grant, queue(grant, "authorize", now))
 
 
 def publish_live(services: Services, grant: Grant) -> None:

@@ -108,12 +108,12 @@ _PUSH_ACCEPTED: Prepared[PaymentEvent] = Prepared(
         .limit(1)
     )
 )
-#: A grant not yet logged in, with its payment's time (one read for the login latency).
-_PENDING_LOGIN: Prepared[Grant] = Prepared(
+#: The payment of a grant not yet logged in, for its time (one read for the login latency;
+#: a subquery, not a join, so the row is a plain read of the payment's own columns).
+_PENDING_LOGIN_PAYMENT: Prepared[Payment] = Prepared(
     lambda grant_id: (
-        Grant.select(Grant.id, Payment.id, Payment.paid_at)
-        .join(Payment)
-        .where(Grant.id == grant_id, Grant.router_state == "pending")
+        Payment.select(Payment.id, Payment.paid_at)
+        .where(Payment.id.in_(Grant.select(Grant.payment).where(Grant.id == grant_id, Grant.router_state == "pending")))
         .limit(1)
     )
 )
@@ -132,10 +132,10 @@ def record_first_login(services: Services, grant_id: str) -> None:
     still has the grant as not yet online (later logins are reconnects and reconciliation)."""
     if not grant_id.isdigit():
         return
-    found = _PENDING_LOGIN.first(int(grant_id))
-    if found is None:
+    payment = _PENDING_LOGIN_PAYMENT.first(int(grant_id))
+    if payment is None:
         return
-    paid_at = found.payment.paid_at
+    paid_at = payment.paid_at
     if not isinstance(paid_at, datetime):
         return
     seconds = (services.clock.now() - paid_at).total_seconds()

@@ -16,18 +16,13 @@ from portal.domain import grants, outbox, receipts
 from portal.domain.context import Services
 from portal.domain.observe import record_push_outcome
 from portal.domain.payments import OPEN_STATES
-from portal.ledger.models import Grant, OutboxItem, Payment
+from portal.ledger.models import Grant, Payment
 from portal.ledger.prepared import Prepared, get_by_id
 from portal.ledger.timeline import record
 from portal.mpesa.results import classify_result
 
 #: Payments STK Query still asks about: waiting, or told "timed out" (not M-Pesa's last word).
 QUERY_STATES = ("pending", "timeout")
-
-
-_WAITING_LOGIN: Prepared[OutboxItem] = Prepared(
-    lambda grant_id: OutboxItem.select().where(OutboxItem.grant == grant_id, OutboxItem.done_at.is_null()).limit(1)
-)
 
 
 _MARK_PAID: Prepared[Payment] = Prepared(
@@ -52,7 +47,7 @@ def mark_paid(services: Services, payment_id: int, *, receipt: str | None, sourc
                     record(payment_id, "duplicate_success_ignored", services.clock, source=source)
                 return None
             payment = get_by_id(Payment, payment_id)
-            grant = grants.create_for_payment(services, payment, now)
+            grant, login = grants.create_for_payment(services, payment, now)
             record(  # in the same write as the grant
                 payment_id,
                 "paid",
@@ -76,9 +71,7 @@ def mark_paid(services: Services, payment_id: int, *, receipt: str | None, sourc
     if payment.method == "mpesa":
         record_push_outcome(services.meters, "paid", "0")
     receipts.on_paid(services, payment, grant)  # only queues a row: sending is the worker's
-    item = _WAITING_LOGIN.first(grant.id)
-    if item is not None:
-        services.dispatch(lambda: outbox.run_outbox_item(services, item))
+    services.dispatch(lambda: outbox.run_outbox_item(services, login))
     return grant
 
 

@@ -27,7 +27,7 @@ from portal.domain.context import Services
 from portal.domain.errors import NotFound, PortalError, TooManyRequests, UpstreamUnavailable
 from portal.domain.payments import clean_device, confirm_device, resolve_router
 from portal.domain.vouchers import state_of
-from portal.ledger.models import Grant, OutboxItem, Payment, Voucher, VoucherUse
+from portal.ledger.models import Grant, Payment, Voucher, VoucherUse
 from portal.ledger.queries import active_grant_for_device
 from portal.ledger.timeline import record
 from router import RouterError
@@ -175,7 +175,7 @@ def _use(services: Services, voucher_id: int, req: RedeemRequest, router: str, m
         VoucherUse.create(voucher=voucher, payment=payment, router=router, mac=mac, at=now)
         # A further device shares the voucher's time (what the first device has left); it does
         # not get a fresh package.
-        grant = grants.create_for_payment(services, payment, now, seconds=None if first else _left(voucher, now))
+        grant, login = grants.create_for_payment(services, payment, now, seconds=None if first else _left(voucher, now))
         if first:
             Voucher.update(ends_at=grant.expires_at).where(Voucher.id == voucher.id).execute()
         record(
@@ -191,9 +191,7 @@ def _use(services: Services, voucher_id: int, req: RedeemRequest, router: str, m
         payment.id, "paid", services.clock, source="voucher", grant=grant.id, expires_at=grant.expires_at.isoformat()
     )
     grants.publish_live(services, grant)
-    item = grant.outbox.where(OutboxItem.done_at.is_null()).first()
-    if item is not None:
-        outbox.run_outbox_item(services, item)  # the customer is waiting on the page
+    outbox.run_outbox_item(services, login)  # the customer is waiting on the page
     if first:  # the clock starts when the router lets the device in: the voucher ends with it
         started = Grant.get_by_id(grant.id)
         Voucher.update(ends_at=started.expires_at).where(Voucher.id == voucher.id).execute()

@@ -13,8 +13,9 @@ here at all: ``/metrics`` reads it from the ledger at scrape time (:mod:`portal.
 Writing never raises: a metric must not fail a payment. Writes are sent together, a batch
 every :attr:`Meters.flush_seconds` (a payment makes about nine; one round trip each cost more
 than the rest of the payment's Redis work), by a small thread that runs only while there is
-something to send. Reading flushes this process's batch first. Reading raises
-``redis.RedisError``.
+something to send; a batch sends each counter or histogram field once, with the sum of its
+increments (a histogram's ``sum`` and ``count`` move on every observation). Reading flushes
+this process's batch first. Reading raises ``redis.RedisError``.
 """
 
 from __future__ import annotations
@@ -100,30 +101,37 @@ class Meters:
         self.redis = client
         self.flush_seconds = flush_seconds
         self._lock = threading.Lock()
-        self._waiting: list[Callable[[Any], object]] = []
+        # What waits for the next batch. Increments of one hash field are summed here (a
+        # histogram's sum and count move on every observation: a batch sends each once).
+        self._sums: dict[tuple[str, str], float] = {}
+        self._gauges: dict[tuple[str, str], str] = {}
+        self._notes: list[Callable[[Any], object]] = []
+        self._waiting = 0  # observations since the last batch
         self._flusher: threading.Thread | None = None
         self._closed = threading.Event()
         _INSTANCES.add(self)
 
     # -- writing (never raises) -----------------------------------------------------------
     def inc(self, name: str, labels: Mapping[str, str], amount: float = 1.0) -> None:
-        self._write(lambda pipe: pipe.hincrbyfloat(f"{PREFIX}counter:{name}", _labels_field(labels), amount))
+        self._add(((f"{PREFIX}counter:{name}", _labels_field(labels), amount),))
 
     def observe(self, name: str, labels: Mapping[str, str], value: float, bounds: Sequence[float]) -> None:
         if not math.isfinite(value):
             return
         key, base = f"{PREFIX}histogram:{name}", _labels_field(labels)
         bound = bucket_for(max(value, 0.0), bounds)
-
-        def write(pipe: Any) -> None:
-            pipe.hincrbyfloat(key, f"{base}\x1f{'inf' if bound == math.inf else _le(bound)}", 1)
-            pipe.hincrbyfloat(key, f"{base}\x1fsum", max(value, 0.0))
-            pipe.hincrbyfloat(key, f"{base}\x1fcount", 1)
-
-        self._write(write)
+        self._add(
+            (
+                (key, f"{base}\x1f{'inf' if bound == math.inf else _le(bound)}", 1.0),
+                (key, f"{base}\x1fsum", max(value, 0.0)),
+                (key, f"{base}\x1fcount", 1.0),
+            )
+        )
 
     def set_gauge(self, name: str, labels: Mapping[str, str], value: float) -> None:
-        self._write(lambda pipe: pipe.hset(f"{PREFIX}gauge:{name}", _labels_field(labels), repr(float(value))))
+        with self._lock:
+            self._gauges[(f"{PREFIX}gauge:{name}", _labels_field(labels))] = repr(float(value))
+        self._waited()
 
     def note(self, series: str, outcome: str, at: datetime, keep_seconds: int) -> None:
         """Remember one outcome (``ok``, ``error``, ``slow``...) of ``series`` at ``at``."""
@@ -134,12 +142,22 @@ class Meters:
             pipe.zadd(key, {f"{stamp}:{outcome}:{secrets.token_hex(4)}": stamp})
             pipe.expire(key, max(keep_seconds, 1) + 60)
 
-        self._write(write)
-
-    def _write(self, build: Callable[[Any], object]) -> None:
         with self._lock:
-            self._waiting.append(build)
-            full = len(self._waiting) >= self.MAX_WAITING
+            self._notes.append(write)
+        self._waited()
+
+    def _add(self, increments: Sequence[tuple[str, str, float]]) -> None:
+        with self._lock:
+            sums = self._sums
+            for key, name, amount in increments:
+                sums[(key, name)] = sums.get((key, name), 0.0) + amount
+        self._waited()
+
+    def _waited(self) -> None:
+        """Count one observation in; make sure the thread runs, or send now when many wait."""
+        with self._lock:
+            self._waiting += 1
+            full = self._waiting >= self.MAX_WAITING
             # (not alive: this is a forked child, which has the object but not the thread)
             if (self._flusher is None or not self._flusher.is_alive()) and not self._closed.is_set():
                 self._flusher = threading.Thread(target=self._flush_while_busy, name="p2c-meters", daemon=True)
@@ -150,16 +168,21 @@ class Meters:
     def flush(self) -> bool:
         """Send what is waiting in one round trip; False if nothing was. Never raises."""
         with self._lock:
-            builds, self._waiting = self._waiting, []
-        if not builds:
-            return False
+            if not self._waiting:
+                return False
+            sums, gauges, notes = self._sums, self._gauges, self._notes
+            self._sums, self._gauges, self._notes, self._waiting = {}, {}, [], 0
         try:
             pipe = self.redis.pipeline(transaction=False)
-            for build in builds:
-                build(pipe)
+            for (key, name), amount in sums.items():
+                pipe.hincrbyfloat(key, name, amount)
+            for (key, name), text in gauges.items():
+                pipe.hset(key, name, text)
+            for write in notes:
+                write(pipe)
             pipe.execute()
         except (redis.RedisError, OSError) as err:
-            log.debug("%d metric observation(s) not recorded: %s", len(builds), err)
+            log.debug("%d metric update(s) not recorded: %s", len(sums) + len(gauges) + len(notes), err)
         return True
 
     def close(self) -> None:

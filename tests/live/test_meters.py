@@ -37,6 +37,24 @@ def test_histograms_are_cumulative_with_sum_and_count(redis_handle):
     assert bucket_for(0.1, BOUNDS) == 0.1 and bucket_for(5, BOUNDS) == math.inf
 
 
+def test_a_batch_sends_each_field_once_with_the_sum_of_its_increments(redis_handle):
+    meters = Meters(redis_handle.client, flush_seconds=3600)  # only the explicit flush sends
+    client = redis_handle.client
+    calls_before = client.info("commandstats").get("cmdstat_hincrbyfloat", {}).get("calls", 0)
+    for _ in range(40):
+        meters.observe("h", {"operation": "login"}, 0.3, BOUNDS)
+        meters.inc("c", {"router": "main"})
+    meters.inc("c", {"router": "main"}, 0.5)
+    assert meters.flush()
+    calls = client.info("commandstats")["cmdstat_hincrbyfloat"]["calls"] - calls_before
+    assert calls == 4  # the bucket, sum and count of one label set, and one counter
+    (data,) = meters.histograms("h").values()
+    assert data.count == 40 and math.isclose(data.total, 12.0)
+    assert data.cumulative(BOUNDS)[1] == ("0.5", 40.0)
+    assert meters.counters("c") == {(("router", "main"),): 40.5}
+    assert not meters.flush()  # nothing left waiting
+
+
 def test_gauges_and_recent_windows(redis_handle):
     meters = Meters(redis_handle.client)
     meters.set_gauge("g", {"router": "main"}, 0)
