@@ -14,12 +14,14 @@ secret) is left to ``authorize``, which writes the user.
 The commands go in tagged batches (:meth:`RouterConnection.call_many`), so a round trip
 to the router is paid per hundred commands, not per command.
 
-Only the plain cases are done here: our user (one, on our hotspot server) with the device
-on the hotspot at the grant's address and no session of any kind on that MAC. The user
-may carry this grant (its limit goes on top of the uptime already booked) or another one
-of ours (a purchase stacked on the device's running one: as :meth:`authorize` does for
-another grant, the user is rewritten for this one and its counters reset). Anything else
-is left to ``authorize``, one device at a time, which knows every other case.
+Only the plain cases are done here: the device on the hotspot at the grant's address, no
+session of any kind on that MAC, and either our user (one, on our hotspot server) or no
+user of that name at all. The user may carry this grant (its limit goes on top of the
+uptime already booked) or another one of ours (a purchase stacked on the device's running
+one: as :meth:`authorize` does for another grant, the user is rewritten for this one and
+its counters reset); with none (a purchase paid while the router booted), it is added as
+``authorize`` adds it. Anything else is left to ``authorize``, one device at a time, which
+knows every other case.
 """
 
 from __future__ import annotations
@@ -84,12 +86,16 @@ def restore_devices(
 
 
 def _rewrite_user(
-    mac: str, grant: DeviceGrant, user: Row, password: str, hotspot_server: str, *, password_known: bool
+    mac: str, grant: DeviceGrant, user: Row | None, password: str, hotspot_server: str, *, password_known: bool
 ) -> list[tuple[str, dict[str, object]]]:
     """The commands that give the user the limit of ``grant`` before its login: none when the
     user already has this grant, its derived password and limit enough left; else the uptime
     already booked plus the grant's limit for the same grant; for another of ours, the
-    user rewritten as :meth:`MikrotikRouter.authorize` writes it and its counters reset."""
+    user rewritten as :meth:`MikrotikRouter.authorize` writes it and its counters reset; with
+    no user (a purchase whose login never reached the router), the user added."""
+    if user is None:  # no user by that name yet: added as a new purchase's, as authorize adds it
+        fields = grant_user(mac, grant, password, hotspot_server)
+        return [(f"{USERS}/add", {key: value for key, value in fields.items() if key != "limit-bytes-total" or value})]
     user_id = as_text(user[".id"])
     if grant_id_of(user.get("comment")) == grant.grant_id:
         used = parse_duration(user.get("uptime"))
@@ -119,8 +125,9 @@ def _limit_outlasts(user: Row, used: int, grant: DeviceGrant) -> bool:
 
 def _plain_devices(
     connection: RouterConnection, hotspot_server: str, grants: Sequence[DeviceGrant]
-) -> dict[str, tuple[DeviceGrant, str, Row]]:
-    """The grants whose device can be logged in with a limit and a login: MAC -> (grant, IP, user)."""
+) -> dict[str, tuple[DeviceGrant, str, Row | None]]:
+    """The grants whose device can be logged in with a limit (or a new user) and a login:
+    MAC -> (grant, IP, our user or None when no user carries that name and a comment)."""
     user_fields = (".id", "name", "server", "comment", "uptime", "limit-uptime", "profile", "disabled")
     host_rows, user_rows, sessions = connection.read_many(  # one round trip: the router writes
         [  # the next listing while this side reads the one before
@@ -136,7 +143,7 @@ def _plain_devices(
     for row in user_rows:
         users[as_text(row.get("name"))].append(row)
     busy = {as_text(row.get("mac-address")).upper() for row in sessions}
-    plain: dict[str, tuple[DeviceGrant, str, Row]] = {}
+    plain: dict[str, tuple[DeviceGrant, str, Row | None]] = {}
     for grant in grants:
         try:
             mac, ip = normalize_mac(grant.mac), str(ipaddress.ip_address(str(grant.ip).strip()))
@@ -147,7 +154,10 @@ def _plain_devices(
             for host in hosts.get(mac, ())
         )
         own = users.get(mac, [])
-        if not on_hotspot or mac in busy or len(own) != 1:
+        if not on_hotspot or mac in busy or len(own) > 1:
+            continue
+        if not own:  # an owner's user of that name (no comment) makes the add fail: left to authorize
+            plain[mac] = (grant, ip, None)
             continue
         (user,) = own
         if grant_id_of(user.get("comment")) is not None and as_text(user.get("server")) == hotspot_server:

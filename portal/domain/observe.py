@@ -23,6 +23,7 @@ from typing import Any
 from portal.domain.context import Services
 from portal.ledger.models import Grant, Payment, PaymentEvent
 from portal.ledger.prepared import Prepared
+from portal.ledger.queries import among
 from portal.live.meters import Meters
 from portal.mpesa.errors import DarajaError
 from portal.mpesa.gateway import MpesaGateway, StkPushAccepted, StkQueryResult
@@ -140,6 +141,18 @@ def record_first_login(services: Services, grant_id: str) -> None:
         return
     seconds = (services.clock.now() - paid_at).total_seconds()
     services.meters.observe(LOGIN_LATENCY.name, {}, max(seconds, 0.0), LOGIN_LATENCY.buckets)
+
+
+def record_first_logins(services: Services, payment_ids: Sequence[int]) -> None:
+    """:func:`record_first_login` for purchases a reconciliation logged in for the first time
+    (paid while the router booted), from their payments' times in one read."""
+    if not payment_ids:
+        return
+    now = services.clock.now()
+    for (paid_at,) in Payment.select(Payment.paid_at).where(among(Payment.id, payment_ids)).tuples():
+        if isinstance(paid_at, datetime):
+            seconds = (now - paid_at).total_seconds()
+            services.meters.observe(LOGIN_LATENCY.name, {}, max(seconds, 0.0), LOGIN_LATENCY.buckets)
 
 
 class ObservedGateway:

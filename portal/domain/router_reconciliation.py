@@ -16,10 +16,11 @@ from typing import Any
 
 from portal.domain.context import Services
 from portal.domain.grant_clock import confirm_online, confirm_online_many, device_chains, moment, resume_clock
+from portal.domain.observe import record_first_logins
 from portal.domain.outbox import device_grants, device_has_time, device_lock, queue, run_outbox_item
 from portal.domain.router_watch import Watch, probe, recovery_window_over, remember_fault, stop_clocks_after_fault
 from portal.ledger.database import write_transaction
-from portal.ledger.models import Grant, Payment
+from portal.ledger.models import Grant, OutboxItem, Payment
 from portal.ledger.queries import among
 from portal.ledger.timeline import batched, record
 from router import RouterError
@@ -72,10 +73,12 @@ def reconcile_router(services: Services, name: str, *, strangers: bool = True) -
             lost_macs.append(mac)
     chains = device_chains(name, lost_macs)  # read once: their heads, and their ends for the router
     lost = [chains[mac][0] for mac in lost_macs if mac in chains]
-    # Customers a fault cut off (their clocks stopped) come back in one pass; a device that
-    # walked away with time left is not looked for in every pass's full listings.
+    # Customers a fault cut off (their clocks stopped) come back in one pass, and with them
+    # the purchases whose first login is still waiting (paid while the router booted); a
+    # device that walked away is not looked for in every pass's full listings.
     stopped = [grant for grant in lost if moment(grant.offline_since) is not None]
-    restored = _restore_in_one_pass(services, name, stopped, now, chains)
+    waiting = [grant for grant in lost if moment(grant.online_at) is None] if stopped else []
+    restored = _restore_in_one_pass(services, name, stopped + waiting, now, chains)
     for grant in lost:
         if grant.mac in restored:
             continue
@@ -111,8 +114,9 @@ def _restore_in_one_pass(
     services: Services, name: str, grants: list[Grant], now: datetime, chains: dict[str, list[Grant]]
 ) -> set[str]:
     """Log the devices of ``grants`` back in with one router pass (after a reboot most are the
-    plain case: our user is there, the session is gone); their clocks run again from now.
-    Returns their MACs; the rest go through the outbox one by one.
+    plain case: our user is there, the session is gone); their clocks run again from now,
+    or start now for a purchase never logged in (its waiting logins are done). Returns
+    their MACs; the rest go through the outbox one by one.
 
     Each device's lock is held from the router pass to the ledger's record of it, as an
     outbox item holds it: a device whose purchase the web process is logging in right now
@@ -128,13 +132,18 @@ def _restore_in_one_pass(
         restored = set(router.restore_many(device_grants(name, mine, now, chains)))
         online_at = services.clock.now()
         back = [grant for grant in mine if grant.mac in restored]
+        first = {grant.id for grant in back if moment(grant.online_at) is None}  # first logins
         with write_transaction(services.db), batched():
             Grant.update(router_state="online").where(among(Grant.id, [grant.id for grant in back])).execute()
+            if first:
+                OutboxItem.update(done_at=online_at).where(
+                    among(OutboxItem.grant, first), OutboxItem.action == "authorize", OutboxItem.done_at.is_null()
+                ).execute()
             confirm_online_many(services, name, dict.fromkeys(restored, online_at))
             for grant in back:
-                record(
-                    grant.payment_id, "router_authorized", services.clock, router=name, restored_after="session lost"
-                )
+                after = "login waiting" if grant.id in first else "session lost"
+                record(grant.payment_id, "router_authorized", services.clock, router=name, restored_after=after)
+    record_first_logins(services, [grant.payment_id for grant in back if grant.id in first])
     return restored
 
 

@@ -8,26 +8,66 @@ from typing import Any
 
 from portal.domain.outbox import device_lock, process_outbox
 from portal.domain.router_reconciliation import reconcile_router, watch_and_reconcile
-from portal.ledger.models import Grant, OutboxItem
-from tests.grant_factory import grant_now, stacked_purchase
+from portal.ledger.models import Grant, OutboxItem, PaymentEvent
+from tests.grant_factory import grant_now, stacked_purchase, unconfirmed_grant
+
+
+def reboot_for_20_seconds(services: Any, emulator: Any) -> int:
+    """Reboot the router and let 20 s pass (it is back); returns where its command log stood."""
+    emulator.reboot(boot_seconds=20)
+    services.clock.advance(20)
+    emulator.advance(0)
+    return len(emulator.command_log)
+
+
+def lookups_per_device(emulator: Any, since: int) -> list[Any]:
+    """The host-table lookups of one device each that the router answered after ``since``."""
+    return [c for c in emulator.command_log[since:] if c[0] == "/ip/hotspot/host/print" and "?" in c[1]]
 
 
 def test_a_reboot_brings_everyone_back_in_one_pass_with_the_boot_time_credited(services, package, emulator):
     grants = [grant_now(services, package, emulator, seconds=600) for _ in range(30)]
     watch_and_reconcile(services, "main")  # the probe's last sign of life before the reboot
-    emulator.reboot(boot_seconds=20)
-    services.clock.advance(20)
-    emulator.advance(0)
+    logged = reboot_for_20_seconds(services, emulator)
     outbox_before = OutboxItem.select().count()
-    logged = len(emulator.command_log)
 
     watch_and_reconcile(services, "main")
 
     assert all(emulator.is_online(grant.mac) for grant in grants)
     assert OutboxItem.select().count() == outbox_before, "restored in the batch, not one by one"
-    host_lookups = [c for c in emulator.command_log[logged:] if c[0] == "/ip/hotspot/host/print" and "?" in c[1]]
+    host_lookups = lookups_per_device(emulator, logged)
     assert host_lookups == [], "one listing of the host table, no lookup per device"
     assert {Grant.get_by_id(g.id).credited_seconds for g in grants} == {20}
+
+
+def test_a_purchase_whose_login_waited_for_the_boot_comes_in_with_the_reboots_batch(services, package, emulator):
+    online = grant_now(services, package, emulator, seconds=600)
+    watch_and_reconcile(services, "main")
+    paid = unconfirmed_grant(services, package, emulator, seconds=600)  # its first login not run yet
+    logged = reboot_for_20_seconds(services, emulator)
+    outbox_before = OutboxItem.select().count()
+
+    watch_and_reconcile(services, "main")
+
+    assert emulator.is_online(online.mac) and emulator.is_online(paid.mac)
+    commands = [c[0] for c in emulator.command_log[logged:]]
+    assert "/ip/hotspot/user/add" in commands, "its user added in the batch"
+    host_lookups = lookups_per_device(emulator, logged)
+    assert host_lookups == [] and OutboxItem.select().count() == outbox_before, "in the batch, not one by one"
+    grant = Grant.get_by_id(paid.id)
+    now = services.clock.now()
+    assert grant.online_at == now and grant.router_state == "online" and grant.credited_seconds == 0
+    assert grant.starts_at == now and (grant.expires_at - now).total_seconds() == 600, "its clock starts at the login"
+    assert not OutboxItem.select().where(OutboxItem.grant == paid.id, OutboxItem.done_at.is_null()).exists()
+    logins = [
+        e.detail
+        for e in PaymentEvent.select().where(
+            PaymentEvent.payment == paid.payment_id, PaymentEvent.kind == "router_authorized"
+        )
+    ]
+    assert len(logins) == 1 and '"restored_after": "login waiting"' in logins[0]
+    assert Grant.get_by_id(online.id).credited_seconds == 20
+    assert process_outbox(services) == 0, "nothing left to log in again"
 
 
 def test_a_device_another_process_is_logging_in_is_left_out_of_the_reboots_batch(services, package, emulator):
