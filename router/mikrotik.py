@@ -41,6 +41,7 @@ from router.mikrotik_rows import (
     host_entry,
     login_password,
     managed_user,
+    new_grant_user,
 )
 from router.ros_connection import RouterConnection, trap_says
 from router.ros_values import as_text, format_duration, parse_duration
@@ -266,7 +267,7 @@ class MikrotikRouter:
         Returns ``(id, previous grant id)`` of an existing user, ``(None, None)`` for a new one.
         """
         fields = grant_user(mac, grant, password, self.hotspot_server)
-        new_user = {key: value for key, value in fields.items() if key != "limit-bytes-total" or value}
+        new_user = new_grant_user(mac, grant, password, self.hotspot_server)
         rows = [row for row in known if as_text(row.get("name")) == mac]
         if not rows:
             try:

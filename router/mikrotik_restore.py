@@ -33,7 +33,15 @@ from collections.abc import Callable, Sequence
 
 from router import DeviceGrant, normalize_mac
 from router.errors import RouterError, RouterNotPermitted
-from router.mikrotik_rows import HOST_FIELDS, KEEP_SLACK_SECONDS, Row, grant_id_of, grant_user, login_password
+from router.mikrotik_rows import (
+    HOST_FIELDS,
+    KEEP_SLACK_SECONDS,
+    Row,
+    grant_id_of,
+    grant_user,
+    login_password,
+    new_grant_user,
+)
 from router.ros_connection import RouterConnection
 from router.ros_values import as_bool, as_text, format_duration, parse_duration
 
@@ -94,8 +102,7 @@ def _rewrite_user(
     user rewritten as :meth:`MikrotikRouter.authorize` writes it and its counters reset; with
     no user (a purchase whose login never reached the router), the user added."""
     if user is None:  # no user by that name yet: added as a new purchase's, as authorize adds it
-        fields = grant_user(mac, grant, password, hotspot_server)
-        return [(f"{USERS}/add", {key: value for key, value in fields.items() if key != "limit-bytes-total" or value})]
+        return [(f"{USERS}/add", new_grant_user(mac, grant, password, hotspot_server))]
     user_id = as_text(user[".id"])
     if grant_id_of(user.get("comment")) == grant.grant_id:
         used = parse_duration(user.get("uptime"))

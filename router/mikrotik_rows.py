@@ -76,6 +76,12 @@ def grant_user(mac: str, grant: DeviceGrant, password: str, server: str) -> Row:
     }
 
 
+def new_grant_user(mac: str, grant: DeviceGrant, password: str, server: str) -> Row:
+    """:func:`grant_user` as ``/ip/hotspot/user/add`` takes it: no cap is left out, not 0."""
+    fields = grant_user(mac, grant, password, server)
+    return {key: value for key, value in fields.items() if key != "limit-bytes-total" or value}
+
+
 def grant_id_of(comment: object) -> str | None:
     """Return our grant id from a user's comment, None when the user is not ours."""
     text = as_text(comment)

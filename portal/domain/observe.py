@@ -136,11 +136,7 @@ def record_first_login(services: Services, grant_id: str) -> None:
     payment = _PENDING_LOGIN_PAYMENT.first(int(grant_id))
     if payment is None:
         return
-    paid_at = payment.paid_at
-    if not isinstance(paid_at, datetime):
-        return
-    seconds = (services.clock.now() - paid_at).total_seconds()
-    services.meters.observe(LOGIN_LATENCY.name, {}, max(seconds, 0.0), LOGIN_LATENCY.buckets)
+    _observe_login_latency(services, payment.paid_at, services.clock.now())
 
 
 def record_first_logins(services: Services, payment_ids: Sequence[int]) -> None:
@@ -150,9 +146,13 @@ def record_first_logins(services: Services, payment_ids: Sequence[int]) -> None:
         return
     now = services.clock.now()
     for (paid_at,) in Payment.select(Payment.paid_at).where(among(Payment.id, payment_ids)).tuples():
-        if isinstance(paid_at, datetime):
-            seconds = (now - paid_at).total_seconds()
-            services.meters.observe(LOGIN_LATENCY.name, {}, max(seconds, 0.0), LOGIN_LATENCY.buckets)
+        _observe_login_latency(services, paid_at, now)
+
+
+def _observe_login_latency(services: Services, paid_at: object, now: datetime) -> None:
+    if isinstance(paid_at, datetime):
+        seconds = (now - paid_at).total_seconds()
+        services.meters.observe(LOGIN_LATENCY.name, {}, max(seconds, 0.0), LOGIN_LATENCY.buckets)
 
 
 class ObservedGateway:

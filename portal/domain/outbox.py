@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -185,6 +185,15 @@ def _done(item: OutboxItem, grant: Grant, now: datetime) -> None:
     _ITEM_DONE.run(now, item.attempts + 1, item.id)
     if item.action == "authorize":
         _EARLIER_LOGINS_DONE.run(now, grant.id, item.id)
+
+
+def logins_done(grant_ids: Collection[int], at: datetime) -> None:
+    """The waiting logins of these grants are done: something else logged them in (a
+    reconciliation's batch) under their devices' locks."""
+    if grant_ids:
+        OutboxItem.update(done_at=at).where(
+            among(OutboxItem.grant, grant_ids), OutboxItem.action == "authorize", OutboxItem.done_at.is_null()
+        ).execute()
 
 
 def _finish(item: OutboxItem, now: datetime) -> None:

@@ -17,10 +17,10 @@ from typing import Any
 from portal.domain.context import Services
 from portal.domain.grant_clock import confirm_online, confirm_online_many, device_chains, moment, resume_clock
 from portal.domain.observe import record_first_logins
-from portal.domain.outbox import device_grants, device_has_time, device_lock, queue, run_outbox_item
+from portal.domain.outbox import device_grants, device_has_time, device_lock, logins_done, queue, run_outbox_item
 from portal.domain.router_watch import Watch, probe, recovery_window_over, remember_fault, stop_clocks_after_fault
 from portal.ledger.database import write_transaction
-from portal.ledger.models import Grant, OutboxItem, Payment
+from portal.ledger.models import Grant, Payment
 from portal.ledger.queries import among
 from portal.ledger.timeline import batched, record
 from router import RouterError
@@ -135,10 +135,7 @@ def _restore_in_one_pass(
         first = {grant.id for grant in back if moment(grant.online_at) is None}  # first logins
         with write_transaction(services.db), batched():
             Grant.update(router_state="online").where(among(Grant.id, [grant.id for grant in back])).execute()
-            if first:
-                OutboxItem.update(done_at=online_at).where(
-                    among(OutboxItem.grant, first), OutboxItem.action == "authorize", OutboxItem.done_at.is_null()
-                ).execute()
+            logins_done(first, online_at)
             confirm_online_many(services, name, dict.fromkeys(restored, online_at))
             for grant in back:
                 after = "login waiting" if grant.id in first else "session lost"
