@@ -146,7 +146,7 @@ def worker(ctx: click.Context, once: bool) -> None:
             if not shutdown.requested.is_set():
                 runner.start()
                 click.echo(f"pay2connect worker {runner.owner} started")
-            shutdown.requested.wait()
+            shutdown.wait()
         finally:
             runner.stop()  # the job in hand finishes; the leader lock is released for a standby
     finally:

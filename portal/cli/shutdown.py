@@ -8,6 +8,11 @@ and the embedded Redis is stopped. If that has not finished :data:`GRACE_SECONDS
 or a second signal comes, the process exits anyway, after the last steps that must never
 be skipped (:meth:`Shutdown.on_force`: release the leader lock, stop the embedded Redis),
 each given a second or two.
+
+The signal handler itself only writes a byte to a pipe: Python runs it in the main thread
+between any two bytecodes, possibly while that thread holds the very lock ``Event.set()``
+takes (inside ``Event.wait()``), which deadlocks the process for good. A relay thread reads
+the pipe and does the rest.
 """
 
 from __future__ import annotations
@@ -35,11 +40,24 @@ class Shutdown:
         self._forced = threading.Event()
         self._last_steps: list[Callable[[], object]] = []
         self._lock = threading.Lock()
+        self._signal_pipe = -1
 
     def install(self, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> Shutdown:
+        read_end, write_end = os.pipe()
+        os.set_blocking(write_end, False)
+        self._signal_pipe = write_end
+        threading.Thread(target=self._relay_signals, args=(read_end,), name="p2c-signals", daemon=True).start()
         for number in signals:
             signal.signal(number, self._on_signal)
         return self
+
+    def wait(self) -> None:
+        """Block until a stop is requested.
+
+        Waits in short steps: Python runs signal handlers in the main thread only, and a
+        signal the kernel hands to another thread does not wake a main thread asleep on a lock."""
+        while not self.requested.wait(0.5):
+            pass
 
     def on_force(self, step: Callable[[], object]) -> None:
         """Run ``step`` before a forced exit (in the order given)."""
@@ -55,8 +73,16 @@ class Shutdown:
         threading.Thread(target=self._watchdog, name="p2c-shutdown", daemon=True).start()
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
-        # Only set events here: the watchdog thread does the work (a handler may interrupt anything).
-        self.request()
+        # No lock may be taken here (see the module's docstring): a byte to the relay thread.
+        try:
+            os.write(self._signal_pipe, b"!")
+        except OSError:  # a full pipe: hundreds of signals are already waiting to be relayed
+            pass
+
+    def _relay_signals(self, read_end: int) -> None:
+        while received := os.read(read_end, 64):
+            for _ in received:
+                self.request()
 
     def _watchdog(self) -> None:
         forced = self._forced.wait(self.grace)
