@@ -77,7 +77,7 @@ def run(customers: int, workdir: Path) -> dict[str, Any]:
                     public_id=f"r{n}", package=package, router="main", mac=mac, ip=ip, phone="254700000000",
                     amount=package.price, status="paid", created_at=now, updated_at=now, paid_at=now,
                 )  # fmt: skip
-                grant = grants.create_for_payment(services, payment, now)
+                grant = grants.create_for_payment(services, payment, now).grant
             grants.publish_live(services, grant)
         while process_outbox(services):  # every customer logged in (it takes 200 at a time)
             pass

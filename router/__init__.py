@@ -86,12 +86,11 @@ class ActiveSession:
 
 @dataclass(frozen=True)
 class ManagedUser:
-    """A hotspot user that we created (its comment starts with ``p2c:``)."""
+    """A hotspot user that we created (its comment starts with ``p2c:``): what
+    reconciliation needs of it, and no more (it lists thousands)."""
 
-    name: str
     mac: str | None
     grant_id: str
-    profile: str | None = None
 
 
 @dataclass
@@ -154,6 +153,12 @@ class Router(Protocol):
 
     def active_sessions(self) -> list[ActiveSession]:
         """Everything logged in on this router's hotspot."""
+        ...
+
+    def session_uptimes(self) -> dict[str, int]:
+        """MAC -> seconds online, for everything logged in on this router's hotspot: the
+        listing reconciliation and the fault watch make of thousands of sessions, two
+        fields each instead of :meth:`active_sessions`' six."""
         ...
 
     def managed_users(self) -> list[ManagedUser]:

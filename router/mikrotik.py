@@ -33,6 +33,7 @@ from router.mikrotik_rows import (
     KEEP_SLACK_SECONDS,
     MANAGED_USER_FIELDS,
     SESSION_FIELDS,
+    UPTIME_FIELDS,
     USER_FIELDS,
     Row,
     active_session,
@@ -368,6 +369,12 @@ class MikrotikRouter:
             f"{ACTIVE}/print", query=[f"?=server={self.hotspot_server}"], proplist=ACTIVE_FIELDS
         )
         return [active_session(row) for row in rows]
+
+    def session_uptimes(self) -> dict[str, int]:
+        rows = self.connection.call(
+            f"{ACTIVE}/print", query=[f"?=server={self.hotspot_server}"], proplist=UPTIME_FIELDS
+        )
+        return {as_text(row.get("mac-address")): parse_duration(row.get("uptime")) for row in rows}
 
     def managed_users(self) -> list[ManagedUser]:
         """Hotspot users whose comment carries our prefix (any server on this router)."""

@@ -19,7 +19,8 @@ Row = dict[str, Any]
 
 HOST_FIELDS = ("mac-address", "address", "server", "authorized", "bypassed")
 ACTIVE_FIELDS = ("user", "mac-address", "address", "uptime", "bytes-in", "bytes-out")
-MANAGED_USER_FIELDS = ("name", "mac-address", "comment", "profile")
+MANAGED_USER_FIELDS = ("mac-address", "comment")
+UPTIME_FIELDS = ("mac-address", "uptime")
 USER_FIELDS = (".id", "name", "server", "comment")  # what authorize reads of a device's user
 SESSION_FIELDS = (".id", "user", "address", "session-time-left", "uptime")  # and of its sessions
 ANY_MAC = "00:00:00:00:00:00"  # a user's mac-address when it is not bound to one
@@ -94,9 +95,4 @@ def managed_user(row: Row) -> ManagedUser | None:
     if grant_id is None:
         return None
     mac = as_text(row.get("mac-address"))
-    return ManagedUser(
-        name=as_text(row.get("name")),
-        mac=mac if mac and mac != ANY_MAC else None,
-        grant_id=grant_id,
-        profile=as_text(row.get("profile")) or None,
-    )
+    return ManagedUser(mac=mac if mac and mac != ANY_MAC else None, grant_id=grant_id)

@@ -281,6 +281,10 @@ class ObservedRouter:
         sessions: list[ActiveSession] = self._timed("active_sessions", self.inner.active_sessions)
         return sessions
 
+    def session_uptimes(self) -> dict[str, int]:
+        uptimes: dict[str, int] = self._timed("active_sessions", self.inner.session_uptimes)
+        return uptimes
+
     def managed_users(self) -> list[ManagedUser]:
         users: list[ManagedUser] = self._timed("managed_users", self.inner.managed_users)
         return users

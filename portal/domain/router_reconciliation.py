@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import NamedTuple
 
 from portal.domain.context import Services
 from portal.domain.grant_clock import confirm_online, confirm_online_many, device_chains, moment, resume_clock
@@ -43,15 +43,8 @@ def reconcile_router(services: Services, name: str, *, strangers: bool = True) -
     # made, so a user of ours seen here has its grant in the ledger read after it (read the
     # other way round, a purchase landing in between was removed as a stranger).
     users = router.managed_users() if strangers else []
-    online = {s.mac: s.uptime_seconds for s in router.active_sessions()}
-    heads: dict[str, Any] = {}  # MAC -> the fields of its running grant (thousands: no models)
-    for head in (
-        Grant.select(Grant.id, Grant.mac, Grant.online_at, Grant.offline_since, Grant.expires_at)
-        .where(Grant.router == name, Grant.status == "active")
-        .order_by(Grant.starts_at, Grant.id)
-        .namedtuples()
-    ):
-        heads.setdefault(head.mac, head)
+    online = router.session_uptimes()
+    heads = _running_heads(name, now)
     removed = 0
     for user in users:
         if user.mac and user.mac not in heads:
@@ -65,11 +58,11 @@ def reconcile_router(services: Services, name: str, *, strangers: bool = True) -
     lost_macs: list[str] = []
     for mac, head in heads.items():
         if mac in online:
-            if head.online_at is None or head.offline_since is not None:
+            if head.never_online or head.stopped:
                 with write_transaction(services.db):  # back by itself (cookie, MAC login), or a
                     # login whose process died before recording it: online since its login
                     confirm_online(services, name, mac, _logged_in_at(head.id, now, online[mac]))
-        elif not _ran_out(head, now):
+        elif not _ran_out(head):
             lost_macs.append(mac)
     chains = device_chains(name, lost_macs)  # read once: their heads, and their ends for the router
     lost = [chains[mac][0] for mac in lost_macs if mac in chains]
@@ -105,9 +98,41 @@ def clocks_stopped(name: str) -> bool:
     )
 
 
-def _ran_out(head: Any, now: datetime) -> bool:
+class _Head(NamedTuple):
+    """What a pass needs of a device's running grant, its times compared by the database:
+    thousands a pass, read without making a model or a datetime of any."""
+
+    id: int
+    mac: str
+    never_online: bool
+    stopped: bool  # its clock stopped by a fault
+    past_end: bool
+
+
+def _running_heads(name: str, now: datetime) -> dict[str, _Head]:
+    """MAC -> its running grant (the first of a stack) on router ``name``."""
+    heads: dict[str, _Head] = {}
+    rows = (
+        Grant.select(
+            Grant.id,
+            Grant.mac,
+            Grant.online_at.is_null(),
+            Grant.offline_since.is_null(False),
+            Grant.expires_at <= now,
+        )
+        .where(Grant.router == name, Grant.status == "active")
+        .order_by(Grant.starts_at, Grant.id)
+        .tuples()
+    )
+    for grant_id, mac, never_online, stopped, past_end in rows:
+        if mac not in heads:
+            heads[mac] = _Head(grant_id, mac, bool(never_online), bool(stopped), bool(past_end))
+    return heads
+
+
+def _ran_out(head: _Head) -> bool:
     """A running grant already past its end: the expiry timer logs it out, nobody logs it in."""
-    return moment(head.online_at) is not None and moment(head.offline_since) is None and head.expires_at <= now
+    return not head.never_online and not head.stopped and head.past_end
 
 
 def _restore_in_one_pass(

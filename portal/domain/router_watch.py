@@ -92,9 +92,9 @@ def stop_clocks_after_fault(services: Services, name: str, since: datetime, reas
         return 0
     now = services.clock.now()
     served = {
-        session.mac
-        for session in router.active_sessions()
-        if now - timedelta(seconds=session.uptime_seconds) <= since + timedelta(seconds=1)
+        mac
+        for mac, uptime in router.session_uptimes().items()
+        if now - timedelta(seconds=uptime) <= since + timedelta(seconds=1)
     }
     running = Grant.select().where(
         Grant.router == name,
