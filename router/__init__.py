@@ -7,6 +7,7 @@ RouterOS API emulator (``router.emulator``) that the demo and the tests start in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -39,9 +40,15 @@ __all__ = [
 COMMENT_PREFIX = "p2c:"
 
 
+_CANONICAL_MAC = re.compile(r"[0-9A-F]{2}(?::[0-9A-F]{2}){5}")
+
+
 def normalize_mac(raw: str) -> str:
     """Return ``AA:BB:CC:DD:EE:FF`` for any common MAC spelling; ValueError otherwise."""
-    hexdigits = "".join(ch for ch in str(raw) if ch not in ":-. ").upper()
+    text = str(raw)
+    if _CANONICAL_MAC.fullmatch(text):  # most calls (our own rows, a reboot's thousands): as is
+        return text
+    hexdigits = "".join(ch for ch in text if ch not in ":-. ").upper()
     if len(hexdigits) != 12 or any(ch not in "0123456789ABCDEF" for ch in hexdigits):
         raise ValueError(f"not a MAC address: {raw!r}")
     return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))

@@ -34,7 +34,6 @@ from collections.abc import Callable, Sequence
 from router import DeviceGrant, normalize_mac
 from router.errors import RouterError, RouterNotPermitted
 from router.mikrotik_rows import (
-    HOST_FIELDS,
     KEEP_SLACK_SECONDS,
     Row,
     grant_id_of,
@@ -50,6 +49,8 @@ log = logging.getLogger(__name__)
 HOSTS = "/ip/hotspot/host"
 ACTIVE = "/ip/hotspot/active"
 USERS = "/ip/hotspot/user"
+#: What the pass needs of each of the thousands of hosts: where the device is, on which server.
+RESTORE_HOST_FIELDS = ("mac-address", "address", "server")
 
 
 def restore_devices(
@@ -138,7 +139,7 @@ def _plain_devices(
     user_fields = (".id", "name", "server", "comment", "uptime", "limit-uptime", "profile", "disabled")
     host_rows, user_rows, sessions = connection.read_many(  # one round trip: the router writes
         [  # the next listing while this side reads the one before
-            (f"{HOSTS}/print", (), HOST_FIELDS),
+            (f"{HOSTS}/print", (), RESTORE_HOST_FIELDS),
             (f"{USERS}/print", ("?comment",), user_fields),
             (f"{ACTIVE}/print", (), ("mac-address",)),
         ]

@@ -16,7 +16,7 @@ from dataclasses import field as dataclass_field
 from typing import Any
 
 from router.emulator.codec import Command
-from router.emulator.query import QueryError, QueryStep, compile_query, matches, narrowing_terms
+from router.emulator.query import Comparison, QueryError, QueryStep, compile_query, matches, narrowing_terms
 from router.emulator.values import ID, TEXT, InvalidValue, ValueType, format_id
 
 READ_VERBS = frozenset({"print", "getall"})
@@ -160,11 +160,13 @@ class Menu:
             steps = compile_query(command.queries)
         except QueryError as error:
             raise Trap(str(error)) from None
+        # A row is copied to carry its id only for a query that asks about the id.
+        by_id = any(isinstance(step, Comparison) and step.name == ".id" for step in steps)
         try:
             found = [
                 (row_id, values)
                 for row_id, values in self.select(steps, ctx)
-                if not steps or matches(steps, {**values, ".id": row_id}, self.type_of)
+                if not steps or matches(steps, {**values, ".id": row_id} if by_id else values, self.type_of)
             ]
         except QueryError as error:  # a bad stack operation shows up only when evaluated
             raise Trap(str(error)) from None
