@@ -103,7 +103,6 @@ class _Head(NamedTuple):
     thousands a pass, read without making a model or a datetime of any."""
 
     id: int
-    mac: str
     never_online: bool
     stopped: bool  # its clock stopped by a fault
     past_end: bool
@@ -126,7 +125,7 @@ def _running_heads(name: str, now: datetime) -> dict[str, _Head]:
     )
     for grant_id, mac, never_online, stopped, past_end in rows:
         if mac not in heads:
-            heads[mac] = _Head(grant_id, mac, bool(never_online), bool(stopped), bool(past_end))
+            heads[mac] = _Head(grant_id, bool(never_online), bool(stopped), bool(past_end))
     return heads
 
 

@@ -25,7 +25,7 @@ SIGNAL_WHILE_THE_LOCK_IS_HELD = textwrap.dedent(
 
 SECOND_SIGNAL = textwrap.dedent(
     """
-    import os, signal, time
+    import os, signal, threading
     from portal.cli.shutdown import Shutdown
 
     shutdown = Shutdown(grace=60).install((signal.SIGUSR1,))
@@ -34,7 +34,7 @@ SECOND_SIGNAL = textwrap.dedent(
     shutdown.wait()
     print("stop requested", flush=True)
     os.kill(os.getpid(), signal.SIGUSR1)
-    time.sleep(30)
+    threading.Event().wait()  # stuck for good: only the forced exit ends it
     print("still running", flush=True)
     """
 )
