@@ -15,7 +15,8 @@ every :attr:`Meters.flush_seconds` (a payment makes about nine; one round trip e
 than the rest of the payment's Redis work), by a small thread that runs only while there is
 something to send; a batch sends each counter or histogram field once, with the sum of its
 increments (a histogram's ``sum`` and ``count`` move on every observation). Reading flushes
-this process's batch first. Reading raises ``redis.RedisError``.
+this process's batch first, and waits for a batch the thread is still sending (else a read
+right after a write could miss it). Reading raises ``redis.RedisError``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import atexit
 import json
 import logging
 import math
+import os
 import secrets
 import threading
 import weakref
@@ -51,6 +53,16 @@ def _flush_all_at_exit() -> None:
     """A process that ends without closing its services still sends its last observations."""
     for meters in list(_INSTANCES):
         meters.flush()
+
+
+def _fresh_locks_in_child() -> None:
+    """A child forked while this process's thread was sending would inherit ``_sending``
+    held for good (the thread that holds it does not exist there): give it new locks."""
+    for meters in list(_INSTANCES):
+        meters._lock, meters._sending, meters._flusher = threading.Lock(), threading.Lock(), None
+
+
+os.register_at_fork(after_in_child=_fresh_locks_in_child)
 
 
 def _labels_field(labels: Mapping[str, str]) -> str:
@@ -101,6 +113,9 @@ class Meters:
         self.redis = client
         self.flush_seconds = flush_seconds
         self._lock = threading.Lock()
+        # Held from taking a batch until Redis has it: a read's flush waits for a batch the
+        # thread is still sending, so a process always reads its own observations.
+        self._sending = threading.Lock()
         # What waits for the next batch. Increments of one hash field are summed here (a
         # histogram's sum and count move on every observation: a batch sends each once).
         self._sums: dict[tuple[str, str], float] = {}
@@ -166,7 +181,12 @@ class Meters:
             self.flush()
 
     def flush(self) -> bool:
-        """Send what is waiting in one round trip; False if nothing was. Never raises."""
+        """Send what is waiting in one round trip; False if nothing was. Never raises.
+        Returns only once any batch already being sent (by the thread) is in Redis too."""
+        with self._sending:
+            return self._send_waiting()
+
+    def _send_waiting(self) -> bool:
         with self._lock:
             if not self._waiting:
                 return False

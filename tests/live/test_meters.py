@@ -4,6 +4,9 @@ writing never raises, even with Redis gone."""
 from __future__ import annotations
 
 import math
+import os
+import signal
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -114,6 +117,69 @@ def test_writes_go_out_together_shortly_after_and_at_close(redis_handle):
     assert redis_handle.client.hget("p2c:metric:counter:c", '[["k","v"]]') == b"7"
     slow.inc("c", {"k": "v"})  # after close: at once
     assert redis_handle.client.hget("p2c:metric:counter:c", '[["k","v"]]') == b"8"
+
+
+class _HeldSends(redis.Redis):
+    """A real client whose pipelines sent from the meters' thread wait for ``release``."""
+
+    sending: threading.Event
+    release: threading.Event
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        pipe = super().pipeline(transaction=transaction, shard_hint=shard_hint)
+        execute, sending, release = pipe.execute, self.sending, self.release
+
+        def held_execute(raise_on_error: bool = True) -> Any:
+            if threading.current_thread().name == "p2c-meters":
+                sending.set()
+                release.wait(timeout=10)
+            return execute(raise_on_error)
+
+        pipe.execute = held_execute
+        return pipe
+
+
+def test_a_read_waits_for_the_batch_the_thread_is_still_sending(redis_handle):
+    """CI once saw an alert check read the window between the thread taking a batch and Redis
+    having it: the read found nothing of its own process's three Daraja calls."""
+    client = _HeldSends(connection_pool=redis_handle.client.connection_pool)
+    client.sending, client.release = threading.Event(), threading.Event()
+    meters = Meters(client, flush_seconds=0.01)
+    meters.note("daraja", "slow", T0, keep_seconds=600)
+    assert client.sending.wait(timeout=5)  # the thread has taken the batch; Redis has nothing yet
+    seen: list[object] = []
+    reader = threading.Thread(target=lambda: seen.append(meters.recent("daraja", T0)))
+    reader.start()
+    reader.join(timeout=0.3)
+    assert seen == []  # still waiting for the batch in flight
+    client.release.set()
+    reader.join(timeout=5)
+    assert seen == [{"slow": 1}]
+    meters.close()
+
+
+def test_a_child_forked_while_the_thread_sends_can_still_write_and_read(redis_handle):
+    """The child inherits the sending lock held by a thread it does not have."""
+    client = _HeldSends(connection_pool=redis_handle.client.connection_pool)
+    client.sending, client.release = threading.Event(), threading.Event()
+    meters = Meters(client, flush_seconds=0.01)
+    meters.note("daraja", "ok", T0, keep_seconds=600)
+    assert client.sending.wait(timeout=5)
+    pid = os.fork()
+    if pid == 0:  # the child: its own write and read, then out without running pytest's exit
+        meters.inc("forked", {})
+        os._exit(0 if meters.counters("forked") == {(): 1.0} else 3)
+    client.release.set()
+    deadline, status = time.monotonic() + 10, None
+    while status is None and time.monotonic() < deadline:
+        done, code = os.waitpid(pid, os.WNOHANG)
+        status = code if done else None
+        time.sleep(0.01)
+    if status is None:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert status is not None and os.waitstatus_to_exitcode(status) == 0
+    meters.close()
 
 
 def test_writing_never_raises_when_redis_is_gone():
