@@ -16,7 +16,7 @@ import peewee
 
 from portal.clock import Clock
 from portal.config import Settings
-from portal.ledger.database import connection_outlives_request
+from portal.ledger.database import close_connections, connection_outlives_request
 from portal.live import LiveStore
 from portal.live.meters import Meters
 from portal.mpesa.gateway import MpesaGateway
@@ -95,5 +95,4 @@ class Services:
                 closer()
             except Exception as err:  # noqa: BLE001 - closing must not fail the shutdown
                 log.debug("stopping: %s", err)
-        if not self.db.is_closed():
-            self.db.close()
+        close_connections(self.db)

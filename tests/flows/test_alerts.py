@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from portal.domain import alerts, deliveries
+from portal.ledger.database import close_connections
 from portal.ledger.models import AlertState, Payment
 from tests.conftest import PortalActions
 
@@ -193,7 +194,7 @@ class LedgerAway:
         self.params: dict[str, Any] | None = None
 
     def take(self) -> None:
-        self.db.close()
+        close_connections(self.db)  # the pool's idle connections too: the server is gone
         if isinstance(self.db, peewee.PostgresqlDatabase):
             self.params = dict(self.db.connect_params)
             self.db.connect_params.update(port=1, connect_timeout=1)
