@@ -23,7 +23,8 @@ def describe() -> str:
     return f"ledger: {db or 'SQLite file per test'}; redis: {REDIS_URL or 'embedded'}"
 
 
-def _admin_connection():  # type: ignore[no-untyped-def]
+def admin_connection():  # type: ignore[no-untyped-def]
+    """A connection of its own to the PostgreSQL test database, in autocommit."""
     import psycopg2
 
     connection = psycopg2.connect(DATABASE_URL)
@@ -42,7 +43,7 @@ def ledger_url(tmp_path: Path) -> Iterator[str]:
     if not DATABASE_URL:
         yield f"sqlite:///{tmp_path / 'ledger.db'}"
         return
-    connection = _admin_connection()
+    connection = admin_connection()
     try:
         with connection.cursor() as cursor:
             cursor.execute(

@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 PREFIX = "p2c:metric:"
 RECENT = "p2c:recent:"
 RECORD = "p2c:record:"
+#: The name of the thread that sends the batches.
+FLUSHER_THREAD = "p2c-meters"
 Labels = tuple[tuple[str, str], ...]
 
 
@@ -175,7 +177,7 @@ class Meters:
             full = self._waiting >= self.MAX_WAITING
             # (not alive: this is a forked child, which has the object but not the thread)
             if (self._flusher is None or not self._flusher.is_alive()) and not self._closed.is_set():
-                self._flusher = threading.Thread(target=self._flush_while_busy, name="p2c-meters", daemon=True)
+                self._flusher = threading.Thread(target=self._flush_while_busy, name=FLUSHER_THREAD, daemon=True)
                 self._flusher.start()
         if full or self._closed.is_set():
             self.flush()

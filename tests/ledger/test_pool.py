@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import peewee
-import psycopg2
 import pytest
 
 from portal.ledger.database import PooledLedger, close_connections, open_database
@@ -31,27 +30,25 @@ def backend_pid(db: peewee.Database) -> int:
     return pid
 
 
-def server_sessions(pid: int) -> int:
-    admin: Any = psycopg2.connect(backends.DATABASE_URL)
-    admin.autocommit = True
+def on_the_server(sql: str, pid: int) -> Any:
+    """``sql`` about one server process, run on a connection of its own (not the pool's)."""
+    admin = backends.admin_connection()
     try:
         with admin.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
-            count: int = cursor.fetchone()[0]
-            return count
+            cursor.execute(sql, (pid,))
+            return cursor.fetchone()[0]
     finally:
         admin.close()
+
+
+def server_sessions(pid: int) -> int:
+    count: int = on_the_server("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", pid)
+    return count
 
 
 def end_session_on_the_server(pid: int) -> None:
     """What a server restart or an idle timeout does to one connection."""
-    admin: Any = psycopg2.connect(backends.DATABASE_URL)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    finally:
-        admin.close()
+    assert on_the_server("SELECT pg_terminate_backend(%s)", pid) is True
 
 
 def test_a_postgresql_ledger_keeps_its_connection_from_one_request_to_the_next(pooled):

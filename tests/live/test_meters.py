@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from portal.live.meters import Meters, bucket_for
+from portal.live.meters import FLUSHER_THREAD, Meters, bucket_for
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 BOUNDS = (0.1, 0.5, 1.0)
@@ -130,7 +130,7 @@ class _HeldSends(redis.Redis):
         execute, sending, release = pipe.execute, self.sending, self.release
 
         def held_execute(raise_on_error: bool = True) -> Any:
-            if threading.current_thread().name == "p2c-meters":
+            if threading.current_thread().name == FLUSHER_THREAD:
                 sending.set()
                 release.wait(timeout=10)
             return execute(raise_on_error)
