@@ -8,12 +8,19 @@ credits the 30 s of every customer it cut off, and logs them all back in. Measur
 time from the clock reaching "router back" to the worker settled (everyone confirmed online),
 then every customer's ledger credit and online state are checked.
 
-    python bench/restore.py [--customers 200 1000 4000]
+With ``--phases`` it also prints where the worker's real time after the reboot went, step by
+step (a step marked with more dots is inside the one above it): the real time, the worker
+thread's own CPU time, and the rest, which is the thread waiting (on the router's answers, on
+Redis, on the SQLite write lock, or for the interpreter while another thread runs).
+
+    python bench/restore.py [--customers 200 1000 4000] [--phases]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
 import logging
 import os
 import platform
@@ -28,9 +35,74 @@ from typing import Any
 from process_host import ProcessHost, SharedManualClock
 
 BOOT_SECONDS = 30
+#: The steps of a restore timed with --phases: (module, function as that module calls it, label).
+PHASES = (
+    ("portal.worker.lanes", "watch_and_reconcile", "probe, stop the clocks, reconcile"),
+    ("portal.domain.router_reconciliation", "stop_clocks_after_fault", "  stop the clocks (sessions listed, ledger)"),
+    ("portal.domain.router_reconciliation", "reconcile_router", "  reconcile"),
+    ("portal.domain.router_reconciliation", "_running_heads", "    running grants read"),
+    ("portal.domain.router_reconciliation", "device_chains", "    lost devices' chains read"),
+    ("portal.domain.router_reconciliation", "_restore_in_one_pass", "    restore in one pass"),
+    ("router.mikrotik", "restore_devices", "      router: listings, logins, confirmation"),
+    ("router.mikrotik_restore", "_plain_devices", "        the three listings"),
+    ("portal.domain.router_reconciliation", "confirm_online_many", "      ledger: clocks run again, credits"),
+)
 
 
-def run(customers: int, workdir: Path) -> dict[str, Any]:
+class Phases:
+    """Real and thread CPU time per step while ``timing`` is set (the functions of
+    :data:`PHASES` wrapped where their callers look them up)."""
+
+    def __init__(self) -> None:
+        self.timing = False
+        self.seconds: dict[str, list[float]] = {label: [0.0, 0.0, 0] for _m, _f, label in PHASES}
+        self._originals: list[tuple[Any, str, Any]] = []
+
+    def install(self) -> None:
+        for module_name, name, label in PHASES:
+            module = importlib.import_module(module_name)
+            original = getattr(module, name)
+            self._originals.append((module, name, original))
+            setattr(module, name, self._timed(original, label))
+
+    def remove(self) -> None:
+        for module, name, original in reversed(self._originals):
+            setattr(module, name, original)
+        self._originals.clear()
+
+    def _timed(self, call: Any, label: str) -> Any:
+        @functools.wraps(call)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if not self.timing:
+                return call(*args, **kwargs)
+            wall, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                spent = self.seconds[label]
+                spent[0] += time.perf_counter() - wall
+                spent[1] += time.thread_time() - cpu
+                spent[2] += 1
+
+        return timed
+
+    def table(self, customers: int) -> list[str]:
+        lines = [
+            f"where the worker's time went, {customers:,} customers:",
+            "| step | calls | real time | worker CPU | waiting |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for label, (wall, cpu, calls) in self.seconds.items():
+            if calls:
+                name = "· " * ((len(label) - len(label.lstrip())) // 2) + label.strip()
+                lines.append(
+                    f"| {name} | {calls:.0f} | {wall * 1000:.0f} ms | {cpu * 1000:.0f} ms | "
+                    f"{max(wall - cpu, 0) * 1000:.0f} ms |"
+                )
+        return lines
+
+
+def run(customers: int, workdir: Path, phases: Phases | None = None) -> dict[str, Any]:
     from portal.config import load_settings
     from portal.domain import grants
     from portal.domain.outbox import process_outbox
@@ -94,8 +166,12 @@ def run(customers: int, workdir: Path) -> dict[str, Any]:
         worker.settle(timeout=60)
         clock.advance(BOOT_SECONDS - 1)  # back
         started = time.monotonic()
+        if phases is not None:
+            phases.timing = True
         settled = worker.settle(timeout=600)
         took = time.monotonic() - started
+        if phases is not None:
+            phases.timing = False
         online_after = sum(router.is_online(mac) for mac, _ in devices)
         credited = {grant.credited_seconds for grant in Grant.select()}
     finally:
@@ -116,13 +192,23 @@ def run(customers: int, workdir: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, nargs="+", default=[200, 1000, 4000])
+    parser.add_argument("--phases", action="store_true", help="print where the worker's time went, step by step")
     args = parser.parse_args(argv)
     logging.getLogger().setLevel(logging.ERROR)  # a reboot makes a warning per customer cut off
     rows = []
+    breakdowns: list[str] = []
     for count in args.customers:
-        with tempfile.TemporaryDirectory(prefix="p2c-restore-") as folder:
-            print(f"  {count:,} customers online, rebooting the router...", file=sys.stderr, flush=True)
-            rows.append(run(count, Path(folder)))
+        phases = Phases() if args.phases else None
+        if phases is not None:
+            phases.install()
+        try:
+            with tempfile.TemporaryDirectory(prefix="p2c-restore-") as folder:
+                print(f"  {count:,} customers online, rebooting the router...", file=sys.stderr, flush=True)
+                rows.append(run(count, Path(folder), phases))
+        finally:
+            if phases is not None:
+                phases.remove()
+                breakdowns.extend([*phases.table(count), ""])
     ok = all(r["back online"] == r["online before"] == r["customers"] and r["credited"] == [BOOT_SECONDS] for r in rows)
     print("| customers online | back online | real time after the router is back | per customer | credited each |")
     print("|---:|---:|---:|---:|---:|")
@@ -130,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         per = r["seconds"] / max(r["customers"], 1) * 1000
         credit = ", ".join(f"{c} s" for c in r["credited"])
         print(f"| {r['customers']:,} | {r['back online']:,} | {r['seconds']:.2f} s | {per:.2f} ms | {credit} |")
+    if breakdowns:
+        print()
+        print("\n".join(breakdowns), end="")
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print("reproduce: python bench/restore.py " + shlex.join(argv if argv is not None else sys.argv[1:]))
     print("RESULT: " + ("ok" if ok else "FAILED (everyone back online, each credited the boot time)"))

@@ -1,0 +1,36 @@
+"""bench/restore.py --phases: a reboot's restore timed step by step, on the real worker,
+emulator and ledger; every customer is back and each step the restore runs was timed."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+STEPS = (
+    "probe, stop the clocks, reconcile",
+    "stop the clocks (sessions listed, ledger)",
+    "restore in one pass",
+    "router: listings, logins, confirmation",
+    "ledger: clocks run again, credits",
+)
+
+
+def test_the_restore_bench_times_each_step_of_a_reboots_restore(tmp_path):
+    command = [sys.executable, str(ROOT / "bench" / "restore.py"), "--customers", "40", "--phases"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
+    assert done.returncode == 0 and "RESULT: ok" in done.stdout, done.stdout + done.stderr[-3000:]
+    assert "| 40 | 40 |" in done.stdout  # all 40 back online
+    timed: dict[str, tuple[int, float, float]] = {}
+    for line in done.stdout.splitlines():
+        row = re.fullmatch(r"\| [· ]*(.+?) \| (\d+) \| (\d+) ms \| (\d+) ms \| (\d+) ms \|", line)
+        if row:
+            timed[row[1]] = (int(row[2]), float(row[3]), float(row[4]))
+    for step in STEPS:
+        assert step in timed, f"{step!r} was not timed:\n{done.stdout}"
+        calls, wall, cpu = timed[step]
+        assert calls >= 1 and wall + 1 >= cpu >= 0, (step, timed[step])  # whole ms, rounded
+    whole = timed["probe, stop the clocks, reconcile"][1]
+    assert timed["restore in one pass"][1] <= whole
