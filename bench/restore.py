@@ -35,17 +35,18 @@ from typing import Any
 from process_host import ProcessHost, SharedManualClock
 
 BOOT_SECONDS = 30
-#: The steps of a restore timed with --phases: (module, function as that module calls it, label).
+#: The steps of a restore timed with --phases: (module, function as that module calls it,
+#: how deep it is inside the first step, label).
 PHASES = (
-    ("portal.worker.lanes", "watch_and_reconcile", "probe, stop the clocks, reconcile"),
-    ("portal.domain.router_reconciliation", "stop_clocks_after_fault", "  stop the clocks (sessions listed, ledger)"),
-    ("portal.domain.router_reconciliation", "reconcile_router", "  reconcile"),
-    ("portal.domain.router_reconciliation", "_running_heads", "    running grants read"),
-    ("portal.domain.router_reconciliation", "device_chains", "    lost devices' chains read"),
-    ("portal.domain.router_reconciliation", "_restore_in_one_pass", "    restore in one pass"),
-    ("router.mikrotik", "restore_devices", "      router: listings, logins, confirmation"),
-    ("router.mikrotik_restore", "_plain_devices", "        the three listings"),
-    ("portal.domain.router_reconciliation", "confirm_online_many", "      ledger: clocks run again, credits"),
+    ("portal.worker.lanes", "watch_and_reconcile", 0, "probe, stop the clocks, reconcile"),
+    ("portal.domain.router_reconciliation", "stop_clocks_after_fault", 1, "stop the clocks (sessions listed, ledger)"),
+    ("portal.domain.router_reconciliation", "reconcile_router", 1, "reconcile"),
+    ("portal.domain.router_reconciliation", "_running_heads", 2, "running grants read"),
+    ("portal.domain.router_reconciliation", "device_chains", 2, "lost devices' chains read"),
+    ("portal.domain.router_reconciliation", "_restore_in_one_pass", 2, "restore in one pass"),
+    ("router.mikrotik", "restore_devices", 3, "router: listings, logins, confirmation"),
+    ("router.mikrotik_restore", "_plain_devices", 4, "the three listings"),
+    ("portal.domain.router_reconciliation", "confirm_online_many", 3, "ledger: clocks run again, credits"),
 )
 
 
@@ -55,11 +56,11 @@ class Phases:
 
     def __init__(self) -> None:
         self.timing = False
-        self.seconds: dict[str, list[float]] = {label: [0.0, 0.0, 0] for _m, _f, label in PHASES}
+        self.seconds: dict[str, list[float]] = {label: [0.0, 0.0, 0] for _m, _f, _d, label in PHASES}
         self._originals: list[tuple[Any, str, Any]] = []
 
     def install(self) -> None:
-        for module_name, name, label in PHASES:
+        for module_name, name, _depth, label in PHASES:
             module = importlib.import_module(module_name)
             original = getattr(module, name)
             self._originals.append((module, name, original))
@@ -92,11 +93,11 @@ class Phases:
             "| step | calls | real time | worker CPU | waiting |",
             "|---|---:|---:|---:|---:|",
         ]
-        for label, (wall, cpu, calls) in self.seconds.items():
+        for _module, _name, depth, label in PHASES:
+            wall, cpu, calls = self.seconds[label]
             if calls:
-                name = "· " * ((len(label) - len(label.lstrip())) // 2) + label.strip()
                 lines.append(
-                    f"| {name} | {calls:.0f} | {wall * 1000:.0f} ms | {cpu * 1000:.0f} ms | "
+                    f"| {'· ' * depth}{label} | {calls:.0f} | {wall * 1000:.0f} ms | {cpu * 1000:.0f} ms | "
                     f"{max(wall - cpu, 0) * 1000:.0f} ms |"
                 )
         return lines

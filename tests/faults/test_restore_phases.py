@@ -28,9 +28,9 @@ def test_the_restore_bench_times_each_step_of_a_reboots_restore(tmp_path):
         row = re.fullmatch(r"\| [· ]*(.+?) \| (\d+) \| (\d+) ms \| (\d+) ms \| (\d+) ms \|", line)
         if row:
             timed[row[1]] = (int(row[2]), float(row[3]), float(row[4]))
-    for step in STEPS:
+    for step in STEPS:  # a step is listed only when it ran
         assert step in timed, f"{step!r} was not timed:\n{done.stdout}"
-        calls, wall, cpu = timed[step]
-        assert calls >= 1 and wall + 1 >= cpu >= 0, (step, timed[step])  # whole ms, rounded
+        _calls, wall, cpu = timed[step]
+        assert wall + 1 >= cpu, (step, timed[step])  # the thread's CPU fits in its real time (whole ms)
     whole = timed["probe, stop the clocks, reconcile"][1]
     assert timed["restore in one pass"][1] <= whole
