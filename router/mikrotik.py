@@ -25,6 +25,7 @@ from types import TracebackType
 from router import ActiveSession, DeviceGrant, HostEntry, ManagedUser, RouterHealth, normalize_mac
 from router.errors import DeviceNotOnHotspot, RouterRejected
 from router.mikrotik_health import check_health
+from router.mikrotik_login import logged_in, plain_login
 from router.mikrotik_restore import restore_devices
 from router.mikrotik_revoke import REVOKE_BATCH, revoke_devices
 from router.mikrotik_rows import (
@@ -136,18 +137,16 @@ class MikrotikRouter:
         """
         mac, ip = self._device_identity(grant.mac, grant.ip)
         with self.connection.lock:
-            # What the router knows of the device, in one round trip: its host entry, its
-            # user and its sessions (writing the user does not touch the sessions).
-            hosts, users, sessions = self.connection.read_many(
-                [
-                    (f"{HOSTS}/print", (f"?=mac-address={mac}",), HOST_FIELDS),
-                    (f"{USERS}/print", (f"?=name={mac}",), USER_FIELDS),
-                    (f"{ACTIVE}/print", (f"?=mac-address={mac}",), SESSION_FIELDS),
-                ]
-            )
+            hosts, users, sessions = self._read_device(mac)
             self._check_host(mac, ip, hosts)
             self._ensure_profile(grant)
             password = login_password(self.login_secret, mac, grant.grant_id)
+            commands = plain_login(mac, ip, grant, password, self.hotspot_server, users, sessions)
+            if commands is not None:  # the common case: written, logged in and listed in one trip
+                if logged_in(self.connection, commands, mac, ip):
+                    log.info("router %s: authorized %s (%s) for grant %s", self.name, mac, ip, grant.grant_id)
+                    return 0
+                _hosts, users, sessions = self._read_device(mac)  # the batch may have written some of it
             try:
                 user_id, previous_grant = self._upsert_user(mac, grant, password, users)
             except RouterRejected as err:
@@ -174,6 +173,17 @@ class MikrotikRouter:
                 )
         log.info("router %s: authorized %s (%s) for grant %s", self.name, mac, ip, grant.grant_id)
         return kept_uptime or 0
+
+    def _read_device(self, mac: str) -> list[list[Row]]:
+        """What the router knows of the device, in one round trip: its host entries, its
+        user(s) and its sessions (writing the user does not touch the sessions)."""
+        return self.connection.read_many(
+            [
+                (f"{HOSTS}/print", (f"?=mac-address={mac}",), HOST_FIELDS),
+                (f"{USERS}/print", (f"?=name={mac}",), USER_FIELDS),
+                (f"{ACTIVE}/print", (f"?=mac-address={mac}",), SESSION_FIELDS),
+            ]
+        )
 
     def restore_many(self, grants: Sequence[DeviceGrant]) -> list[str]:
         """Log back in, in one pass, the devices of ``grants`` that lost their session while

@@ -196,8 +196,14 @@ class RouterConnection:
                 return rows
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises
 
-    def call_many(self, commands: Sequence[tuple[str, Mapping[str, object]]]) -> list[list[Row] | RouterError]:
+    def call_many(
+        self,
+        commands: Sequence[tuple[str, Mapping[str, object]]],
+        reads: Sequence[tuple[str, Sequence[str], Sequence[str]]] = (),
+    ) -> list[list[Row] | RouterError]:
         """Run many commands, sending them in batches before reading their answers (API tags).
+        ``reads`` (prints as :meth:`read_many` takes them) go after them in the same batches,
+        a listing that shows what the writes did; their answers follow the commands'.
 
         On a real router a LAN round trip is paid once per batch instead of once per
         command, and the next batch is sent while the router answers this one, so neither
@@ -206,21 +212,20 @@ class RouterConnection:
         the connection and raises :class:`RouterUnreachable`; nothing is retried (these are
         writes, some may have been applied).
         """
-        if not commands:
+        if not commands and not reads:
             return []
-        sentences = [(command, [compose_word(key, val) for key, val in attrs.items()]) for command, attrs in commands]
+        sentences: list[tuple[str, Sequence[str]]] = [
+            (command, [compose_word(key, val) for key, val in attrs.items()]) for command, attrs in commands
+        ]
         with self.lock:
-            return self._pipeline(sentences)
+            return self._pipeline(sentences + _read_sentences(reads))
 
     def read_many(self, reads: Sequence[tuple[str, Sequence[str], Sequence[str]]]) -> list[list[Row]]:
         """Run several ``print`` commands, ``(command, query words, proplist)``, in one round
         trip; returns each one's rows in order. Retried once on a reused connection that
         turns out to be closed, as :meth:`call` retries a read; a trap raises its
         :class:`RouterError`."""
-        sentences = [
-            (command, [*([f"=.proplist={','.join(proplist)}"] if proplist else []), *query])
-            for command, query, proplist in reads
-        ]
+        sentences = _read_sentences(reads)
         with self.lock:
             for attempt in (1, 2):
                 reused = self._api is not None
@@ -382,3 +387,11 @@ class RouterConnection:
         if isinstance(err, OSError):
             return f"cannot reach router {self.name} at {where}: {err.strerror or err}"
         return f"router {self.name} sent a reply we could not read ({doing}): {type(err).__name__}: {err}"
+
+
+def _read_sentences(reads: Sequence[tuple[str, Sequence[str], Sequence[str]]]) -> list[tuple[str, Sequence[str]]]:
+    """``(command, query words, proplist)`` -> the sentence's words: the proplist, then the query."""
+    return [
+        (command, [*([f"=.proplist={','.join(proplist)}"] if proplist else []), *query])
+        for command, query, proplist in reads
+    ]

@@ -54,6 +54,9 @@ class PauseState:
     changed_by: str
     changed_at: datetime | None
     slow_until: datetime | None  # end of the automatic pause, when one is on
+    #: An automatic pause ended less than a failure window ago: a push sent now is one of the
+    #: probes whose success lifts it for good (see :func:`note_push_success`).
+    after_pause: bool = False
 
     @property
     def slow(self) -> bool:
@@ -95,33 +98,35 @@ def state(services: Services) -> PauseState:
     """Read the switch (ledger) and the automatic pause (Redis) now; never cached."""
     row = _switch()
     manual = bool(row and row.on)
+    now = services.clock.now()
+    m = services.settings.mpesa
+    age = _tripped_age(services, now)
+    paused = age is not None and age < m.pause_cooldown_seconds
     return PauseState(
         manual=manual,
         reason=row.reason if row else "",
         changed_by=row.changed_by if row else "",
         changed_at=row.changed_at if row else None,
-        slow_until=_slow_until(services),
+        slow_until=now + timedelta(seconds=m.pause_cooldown_seconds - age) if paused and age is not None else None,
+        after_pause=age is not None and not paused and age < m.pause_cooldown_seconds + m.failure_window_seconds,
     )
 
 
-def _slow_until(services: Services) -> datetime | None:
-    now = services.clock.now()
-    cooldown = services.settings.mpesa.pause_cooldown_seconds
+def _tripped_age(services: Services, now: datetime) -> float | None:
+    """Seconds since the automatic pause last started, or None (never, or long forgotten)."""
     try:
-        age = services.live.last_hit_age(TRIPPED_KEY, now)
+        return services.live.last_hit_age(TRIPPED_KEY, now)
     except Exception as err:  # noqa: BLE001 - Redis down: the breaker is forgotten, payments go on
         log.warning("cannot read the automatic pause: %s", err)
         return None
-    if age is None or age >= cooldown:
-        return None
-    return now + timedelta(seconds=cooldown - age)
 
 
-def check_can_push(services: Services) -> None:
-    """Raise :class:`PaymentsPaused` when no STK push may be sent now."""
+def check_can_push(services: Services) -> PauseState:
+    """Raise :class:`PaymentsPaused` when no STK push may be sent now; else the state read."""
     current = state(services)
     if current.message_key:
         raise PaymentsPaused(current.message_key)
+    return current
 
 
 def _set(clock: Clock, on: bool, actor: str, reason: str) -> bool:
@@ -191,6 +196,10 @@ def note_push_failure(services: Services, err: DarajaError) -> bool:
     return True
 
 
-def note_push_success(services: Services) -> None:
-    """A push went through: a probe after an automatic pause succeeded."""
-    services.live.mark(SUCCESS_KEY, services.clock.now(), services.settings.mpesa.pause_cooldown_seconds * 2 + 60)
+def note_push_success(services: Services, sent_in: PauseState) -> None:
+    """A push went through: a probe after an automatic pause succeeded. ``sent_in``: the
+    state the push was sent in. Only a push sent after a pause is a probe: a failure looks
+    at the last success only then (:func:`note_push_failure`), so the pushes of ordinary
+    hours write nothing (one Redis round trip fewer on every payment)."""
+    if sent_in.after_pause:
+        services.live.mark(SUCCESS_KEY, services.clock.now(), services.settings.mpesa.pause_cooldown_seconds * 2 + 60)

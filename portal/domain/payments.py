@@ -159,7 +159,7 @@ def start_payment(services: Services, req: PayRequest) -> Payment:
         earlier = Payment.get_or_none(Payment.idempotency_key == req.idempotency_key)
         if earlier is not None:
             return earlier  # a double tap on a slow link: same payment, no second prompt
-    pause.check_can_push(services)  # the owner's switch or the automatic pause: no prompt at all
+    sent_in = pause.check_can_push(services)  # the owner's switch or the automatic pause: no prompt at all
     with services.live.try_locks([f"pay:{phone}", f"pay:{mac}"]) as locked:
         if not locked:
             if req.idempotency_key:  # the first of two simultaneous taps may have just created it
@@ -173,7 +173,7 @@ def start_payment(services: Services, req: PayRequest) -> Payment:
         confirm_device(services, router_name, mac, ip)
         with write_transaction(services.db), batched():  # the row and its first event: one write
             payment = _create(services, req, package, router_name, phone, mac, ip, now)
-        return _push(services, payment, now)
+        return _push(services, payment, now, sent_in)
 
 
 def _create(
@@ -219,7 +219,7 @@ def _create(
     return payment
 
 
-def _push(services: Services, payment: Payment, now: datetime) -> Payment:
+def _push(services: Services, payment: Payment, now: datetime, sent_in: pause.PauseState) -> Payment:
     try:
         accepted = services.gateway.stk_push(
             phone=payment.phone,
@@ -247,7 +247,7 @@ def _push(services: Services, payment: Payment, now: datetime) -> Payment:
             raise pause.PaymentsPaused("payments_slow") from err
         record_push_outcome(services.meters, "refused", err.error_code or err.key)
         raise PaymentRefused(err.key) from err
-    pause.note_push_success(services)
+    pause.note_push_success(services, sent_in)
     first_query = now + timedelta(seconds=services.settings.mpesa.query_after_seconds)
     pending = {
         "status": "pending",

@@ -95,3 +95,29 @@ def test_a_failing_probe_after_the_cool_down_pauses_again_at_once(portal, packag
     probe = buy(portal, package, 8)  # M-Pesa still down: one customer, not five, finds out
     assert probe.status_code == 503 and "slow" in probe.json()["message"]
     assert pause.state(services).slow
+
+
+def test_only_a_push_after_a_pause_is_noted_as_the_probe_that_lifts_it(
+    portal, package, simulator, services, clock, redis_handle
+):
+    """Ordinary pushes write nothing for the breaker; the first push after a pause is the
+    probe, and its success means the next lone failure does not pause prompts again."""
+    m = services.settings.mpesa
+    mark = f"p2c:mark:{pause.SUCCESS_KEY}"
+    assert buy(portal, package, 0).status_code == 200
+    assert redis_handle.client.get(mark) is None  # no Redis write for an ordinary push's success
+
+    simulator.fail_next_requests = m.pause_after_failures
+    for n in range(1, m.pause_after_failures + 1):
+        buy(portal, package, n)
+    assert pause.state(services).slow
+    clock.advance(m.pause_cooldown_seconds + 1)
+    assert pause.state(services).after_pause and not pause.state(services).paused
+    assert buy(portal, package, 9).status_code == 200  # the probe goes through
+    assert redis_handle.client.get(mark) is not None
+
+    simulator.fail_next_requests = 1
+    assert buy(portal, package, 10).status_code == 502  # a lone failure after a good probe
+    assert not pause.state(services).slow
+    clock.advance(m.failure_window_seconds)
+    assert not pause.state(services).after_pause  # long enough after: ordinary hours again

@@ -185,8 +185,9 @@ def test_api_user_without_write_policy_is_not_permitted(emulator):
 
 
 def test_trap_on_login_is_rejected_with_the_routers_message(emulator, router):
+    """Refused in the one-trip batch and again when tried step by step (router/mikrotik_login.py)."""
     mac, ip = join(emulator, 1)
-    emulator.fail_next("trap", path="/ip/hotspot/active/login", message="already authorizing, retry later")
+    emulator.fail_next("trap", path="/ip/hotspot/active/login", message="already authorizing, retry later", count=2)
 
     with pytest.raises(RouterRejected) as caught:
         router.authorize(grant_for(mac, ip))
@@ -200,7 +201,7 @@ def test_trap_on_login_is_rejected_with_the_routers_message(emulator, router):
 
 def test_two_traps_are_rejected_with_both_messages(emulator, router):
     mac, ip = join(emulator, 1)
-    emulator.fail_next("multi_trap", path="/ip/hotspot/user/add")
+    emulator.fail_next("multi_trap", path="/ip/hotspot/user/add", count=2)  # the batch's add, then the step's
 
     with pytest.raises(RouterRejected) as caught:
         router.authorize(grant_for(mac, ip))
