@@ -3,8 +3,9 @@
 Starts an in-process RouterOS emulator on loopback with N joined devices and measures,
 through :class:`router.mikrotik.MikrotikRouter`, authorizations (and revocations) per
 second and their p50/p99 latency with (a) one reused connection shared by all workers and
-(b) a new connection per operation (new adapter, operation, close). Prints a plain-text
-table, the command line to reproduce it and the machine it ran on.
+(b) a new connection per operation (new adapter, operation, close), with the API commands
+and the round trips each operation took (the API login of a new connection not counted as a
+round trip). Prints a plain-text table, the command line to reproduce it and the machine it ran on.
 
     python bench/router_ops.py [--n 500] [--concurrency 1] [--timeout 5]
 """
@@ -16,10 +17,12 @@ import os
 import platform
 import shlex
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from portal.clock import ManualClock
 from router import DeviceGrant
@@ -71,9 +74,33 @@ def grant(index: int) -> DeviceGrant:
     return DeviceGrant(f"bench-{index}", mac, ip, "p2c-1h-2M", 3600, rate_limit="2M/2M")
 
 
+class TripCounter:
+    """Counts the adapter's round trips to the router: each ``call``, ``read_many`` or
+    ``call_many`` of its connection is one (a batch of a few commands goes in one write and
+    is answered in one), the API login when a connection opens not included."""
+
+    def __init__(self) -> None:
+        self.trips = 0
+        self._lock = threading.Lock()
+
+    def watch(self, router: MikrotikRouter) -> MikrotikRouter:
+        connection = router.connection
+        for name in ("call", "read_many", "call_many"):
+            method: Callable[..., Any] = getattr(connection, name)
+
+            def counted(*args: Any, _method: Callable[..., Any] = method, **kwargs: Any) -> Any:
+                with self._lock:
+                    self.trips += 1
+                return _method(*args, **kwargs)
+
+            setattr(connection, name, counted)
+        return router
+
+
 def measure(emu: RouterEmulator, count: int, concurrency: int, timeout: float, *, reuse: bool) -> dict[str, object]:
     """Authorize then revoke every device; return the runs and what it cost the router."""
-    shared = MikrotikRouter("bench", emu.host, emu.port, API_USER, API_PASSWORD, timeout=timeout)
+    counter = TripCounter()
+    shared = counter.watch(MikrotikRouter("bench", emu.host, emu.port, API_USER, API_PASSWORD, timeout=timeout))
     connects = 0
 
     def through_adapter(action: Callable[[MikrotikRouter], None]) -> None:
@@ -82,15 +109,17 @@ def measure(emu: RouterEmulator, count: int, concurrency: int, timeout: float, *
             action(shared)
             return
         with MikrotikRouter("bench", emu.host, emu.port, API_USER, API_PASSWORD, timeout=timeout) as router:
-            action(router)
+            action(counter.watch(router))
             connects += router.connection.connect_count
 
     commands_before = len(emu.command_log)
     authorize = timed_batch(lambda i: through_adapter(lambda r: r.authorize(grant(i))), count, concurrency)
     commands_authorize = len(emu.command_log) - commands_before
+    trips_authorize = counter.trips
     online = sum(emu.is_online(device(i)[0]) for i in range(count))
     revoke = timed_batch(lambda i: through_adapter(lambda r: r.revoke(device(i)[0])), count, concurrency)
     commands_revoke = len(emu.command_log) - commands_before - commands_authorize
+    trips_revoke = counter.trips - trips_authorize
     shared.close()
     if online != count or any(emu.is_online(device(i)[0]) for i in range(count)):
         raise SystemExit(f"state check failed: {online}/{count} online after authorize")
@@ -100,6 +129,8 @@ def measure(emu: RouterEmulator, count: int, concurrency: int, timeout: float, *
         "connections": shared.connection.connect_count if reuse else connects,
         "commands_per_authorize": commands_authorize / count,
         "commands_per_revoke": commands_revoke / count,
+        "trips_per_authorize": trips_authorize / count,
+        "trips_per_revoke": trips_revoke / count,
     }
 
 
@@ -112,6 +143,7 @@ def table(results: dict[str, dict[str, object]]) -> str:
             (f"{op} p50 ms", lambda r, op=op: f"{r[op].percentile(50):.2f}"),  # type: ignore[attr-defined]
             (f"{op} p99 ms", lambda r, op=op: f"{r[op].percentile(99):.2f}"),  # type: ignore[attr-defined]
             (f"API commands per {op}", lambda r, op=op: f"{r[f'commands_per_{op}']:.1f}"),
+            (f"round trips per {op}", lambda r, op=op: f"{r[f'trips_per_{op}']:.1f}"),
         ]
     rows.append(("TCP connections opened", lambda r: str(r["connections"])))
     width = max(len(label) for label, _ in rows) + 2
