@@ -141,7 +141,8 @@ class MikrotikRouter:
             self._check_host(mac, ip, hosts)
             self._ensure_profile(grant)
             password = login_password(self.login_secret, mac, grant.grant_id)
-            commands = plain_login(mac, ip, grant, password, self.hotspot_server, users, sessions)
+            known = self.login_secret is not None
+            commands = plain_login(mac, ip, grant, password, self.hotspot_server, users, sessions, password_known=known)
             if commands is not None:  # the common case: written, logged in and listed in one trip
                 if logged_in(self.connection, commands, mac, ip):
                     log.info("router %s: authorized %s (%s) for grant %s", self.name, mac, ip, grant.grant_id)

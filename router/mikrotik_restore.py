@@ -33,16 +33,10 @@ from collections.abc import Callable, Sequence
 
 from router import DeviceGrant, normalize_mac
 from router.errors import RouterError, RouterNotPermitted
-from router.mikrotik_rows import (
-    KEEP_SLACK_SECONDS,
-    Row,
-    grant_id_of,
-    grant_user,
-    login_password,
-    new_grant_user,
-)
+from router.mikrotik_login import user_commands
+from router.mikrotik_rows import Row, grant_id_of, login_password
 from router.ros_connection import RouterConnection
-from router.ros_values import as_bool, as_text, format_duration, parse_duration
+from router.ros_values import as_text
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +66,7 @@ def restore_devices(
     for mac, (grant, ip, user) in wanted.items():
         ensure_profile(grant)
         password = login_password(login_secret, mac, grant.grant_id)
-        device = _rewrite_user(mac, grant, user, password, hotspot_server, password_known=login_secret is not None)
+        device = user_commands(mac, grant, user, password, hotspot_server, password_known=login_secret is not None)
         device.append((f"{ACTIVE}/login", {"user": mac, "password": password, "mac-address": mac, "ip": ip}))
         commands.extend(device)
         counts.append(len(device))
@@ -92,43 +86,6 @@ def restore_devices(
     rows = connection.call(f"{ACTIVE}/print", proplist=("user", "address"))
     online = {(as_text(row.get("user")), as_text(row.get("address"))) for row in rows}
     return [mac for mac, ip in sent.items() if (mac, ip) in online]
-
-
-def _rewrite_user(
-    mac: str, grant: DeviceGrant, user: Row | None, password: str, hotspot_server: str, *, password_known: bool
-) -> list[tuple[str, dict[str, object]]]:
-    """The commands that give the user the limit of ``grant`` before its login: none when the
-    user already has this grant, its derived password and limit enough left; else the uptime
-    already booked plus the grant's limit for the same grant; for another of ours, the
-    user rewritten as :meth:`MikrotikRouter.authorize` writes it and its counters reset; with
-    no user (a purchase whose login never reached the router), the user added."""
-    if user is None:  # no user by that name yet: added as a new purchase's, as authorize adds it
-        return [(f"{USERS}/add", new_grant_user(mac, grant, password, hotspot_server))]
-    user_id = as_text(user[".id"])
-    if grant_id_of(user.get("comment")) == grant.grant_id:
-        used = parse_duration(user.get("uptime"))
-        if password_known and _limit_outlasts(user, used, grant):
-            return []
-        limit = format_duration(used + grant.limit_uptime_seconds)
-        fields = {"password": password, "profile": grant.profile, "limit-uptime": limit}
-        return [(f"{USERS}/set", {".id": user_id, **fields, "disabled": False})]
-    rewritten = {key: value for key, value in grant_user(mac, grant, password, hotspot_server).items() if key != "name"}
-    return [
-        (f"{USERS}/set", {".id": user_id, **rewritten, "disabled": False}),
-        (f"{USERS}/reset-counters", {".id": user_id}),
-    ]
-
-
-def _limit_outlasts(user: Row, used: int, grant: DeviceGrant) -> bool:
-    """Whether the user, as it is, lets ``grant`` log in: its profile, enabled, and its
-    ``limit-uptime`` still outlasting the grant (the router's backstop never cuts early)."""
-    limit = parse_duration(user.get("limit-uptime"))
-    return (
-        limit > 0
-        and limit - used >= grant.limit_uptime_seconds - KEEP_SLACK_SECONDS
-        and as_text(user.get("profile")) == grant.profile
-        and not as_bool(user.get("disabled", False))
-    )
 
 
 def _plain_devices(

@@ -21,7 +21,8 @@ HOST_FIELDS = ("mac-address", "address", "server", "authorized", "bypassed")
 ACTIVE_FIELDS = ("user", "mac-address", "address", "uptime", "bytes-in", "bytes-out")
 MANAGED_USER_FIELDS = ("mac-address", "comment")
 UPTIME_FIELDS = ("mac-address", "uptime")
-USER_FIELDS = (".id", "name", "server", "comment", "uptime")  # what authorize reads of a device's user
+#: What authorize reads of a device's user (a plain login needs its limit, counters and state).
+USER_FIELDS = (".id", "name", "server", "comment", "uptime", "limit-uptime", "profile", "disabled")
 SESSION_FIELDS = (".id", "user", "address", "session-time-left", "uptime")  # and of its sessions
 ANY_MAC = "00:00:00:00:00:00"  # a user's mac-address when it is not bound to one
 #: A kept session may have this much less limit-uptime left than asked for (the caller's

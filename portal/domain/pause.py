@@ -101,14 +101,18 @@ def state(services: Services) -> PauseState:
     now = services.clock.now()
     m = services.settings.mpesa
     age = _tripped_age(services, now)
-    paused = age is not None and age < m.pause_cooldown_seconds
+    slow_until, after_pause = None, False
+    if age is not None and age < m.pause_cooldown_seconds:
+        slow_until = now + timedelta(seconds=m.pause_cooldown_seconds - age)
+    elif age is not None:
+        after_pause = age < m.pause_cooldown_seconds + m.failure_window_seconds
     return PauseState(
         manual=manual,
         reason=row.reason if row else "",
         changed_by=row.changed_by if row else "",
         changed_at=row.changed_at if row else None,
-        slow_until=now + timedelta(seconds=m.pause_cooldown_seconds - age) if paused and age is not None else None,
-        after_pause=age is not None and not paused and age < m.pause_cooldown_seconds + m.failure_window_seconds,
+        slow_until=slow_until,
+        after_pause=after_pause,
     )
 
 

@@ -53,12 +53,15 @@ def round_trips(adapter: MikrotikRouter, monkeypatch: pytest.MonkeyPatch) -> Tri
 
 def step_by_step(monkeypatch: pytest.MonkeyPatch) -> None:
     """Authorize as before the one-trip login: no case is plain."""
-    monkeypatch.setattr(mikrotik_adapter, "plain_login", lambda *args: None)
+    monkeypatch.setattr(mikrotik_adapter, "plain_login", lambda *args, **kwargs: None)
 
 
 def user_of(emulator: RouterEmulator, mac: str) -> dict[str, Any]:
     (user,) = named(emulator.users(), mac)
-    return {field: user.get(field) for field in USER_FIELDS}
+    fields = {field: user.get(field) for field in USER_FIELDS}
+    # No cap is the field left out (as a user is added) or 0 (as authorize sets it): the same.
+    fields["limit-bytes-total"] = int(fields["limit-bytes-total"] or 0)
+    return fields
 
 
 def time_left(emulator: RouterEmulator, mac: str) -> int:
