@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from typing import Any
 
+from portal.cli.heap import settle_heap
 from portal.clock import ManualClock
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -96,6 +97,7 @@ def _serve(kind: str, shared: Any, options: dict[str, Any], conn: Connection) ->
 
         hosted = DarajaSimulator(clock=clock, **options).start()
         conn.send({"base_url": hosted.base_url, "passkey": hosted.merchant.passkey})
+    settle_heap()  # as the CLI's serve, worker and emulate-router do before they serve
     try:
         while (message := conn.recv()) is not None:
             name, args, kwargs = message

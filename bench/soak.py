@@ -52,6 +52,8 @@ from typing import Any
 
 from process_host import ProcessHost, SharedManualClock
 
+from portal.cli.heap import settle_heap
+
 DAY = 86_400
 TICK = 20  # business seconds per step
 PACKAGES = (("10 minutes", "10m", 5), ("30 minutes", "30m", 10), ("1 hour", "1h", 20))
@@ -507,6 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=float, default=24, help="business hours the payments are spread over")
     parser.add_argument("--devices", type=int, help="how many devices buy (default: payments / 8, 50 to 4,000)")
     args = parser.parse_args(argv)
+    settle_heap()  # this process runs the worker, as `pay2connect worker` does after the same call
     with tempfile.TemporaryDirectory(prefix="p2c-soak-") as folder:
         figures = run(
             args.payments,

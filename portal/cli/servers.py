@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from portal.cli.common import claim_port, config_option, fail, settings_from
+from portal.cli.heap import settle_heap
 from portal.cli.shutdown import Shutdown
 from portal.cli.simulators import emulate_router, simulate_daraja
 from portal.loopback import close_server, serve_until
@@ -109,6 +110,7 @@ def serve(ctx: click.Context, with_worker: bool) -> None:
         host, port = _listen(settings.portal.listen)
         runner = Worker(services) if with_worker else None
         _last_steps(shutdown, services, runner)
+        settle_heap()
         if runner is not None:
             runner.start()
         banner = f"pay2connect serving on http://{host}:{port} (public URL {settings.portal.public_url})" + (
@@ -142,6 +144,7 @@ def worker(ctx: click.Context, once: bool) -> None:
             return
         runner = Worker(services)
         _last_steps(shutdown, services, runner)
+        settle_heap()
         try:
             if not shutdown.requested.is_set():
                 runner.start()
@@ -175,6 +178,7 @@ def demo(host: str, port: int, data_dir: str) -> None:
         try:
             runner = Worker(stack.services)
             _last_steps(shutdown, stack.services, runner)
+            settle_heap()
             runner.start()
             try:
                 app = create_app(services=stack.services)

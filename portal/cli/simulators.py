@@ -77,6 +77,9 @@ def simulate_daraja(
 @click.option("--password", default="", help="The API user's password (default: the emulator's own).")
 def emulate_router(host: str, port: int, devices: int, username: str, password: str) -> None:
     """Run the RouterOS API emulator stand-alone (staging, the install test)."""
+    from portal.cli.heap import settle_heap
+
+    settle_heap()
     if not password and username == "pay2connect":
         from router.emulator import serve_forever
 
