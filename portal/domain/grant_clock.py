@@ -213,10 +213,11 @@ def _resume_many(services: Services, stops: list[tuple[Grant, datetime]], *, rea
     resumed: set[int] = set()
     for (since, seconds, at), grants in groups.items():
         done = {
-            row.id
-            for row in Grant.update(credited_seconds=Grant.credited_seconds + seconds, offline_since=None)
+            grant_id
+            for (grant_id,) in Grant.update(credited_seconds=Grant.credited_seconds + seconds, offline_since=None)
             .where(among(Grant.id, [grant.id for grant in grants]), Grant.offline_since == since)
             .returning(Grant.id)
+            .tuples()  # ids only: no model built per row of a reboot's thousands
         }
         for grant in grants:
             if grant.id not in done:
@@ -285,10 +286,11 @@ def stop_clocks(services: Services, grants: list[Grant], since: datetime, *, rea
     running = (Grant.offline_since.is_null()) & (Grant.online_at.is_null(False))
     for at, members in groups.items():
         done = {
-            row.id
-            for row in Grant.update(offline_since=at, status="active", ended_at=None)
+            grant_id
+            for (grant_id,) in Grant.update(offline_since=at, status="active", ended_at=None)
             .where(among(Grant.id, [grant.id for grant in members]), running)
             .returning(Grant.id)
+            .tuples()
         }
         for grant in members:
             if grant.id not in done:
