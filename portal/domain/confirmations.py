@@ -186,11 +186,10 @@ def _confirmed_by_query(services: Services, payment: Payment) -> bool:
     return (not result.pending) and result.result_code == "0"
 
 
-def poll_open_payments(services: Services, limit: int = 50) -> int:
-    """Ask Daraja about payments still open (lost callbacks, no callback URL). Returns count."""
-    now = services.clock.now()
-    m = services.settings.mpesa
-    due = list(
+#: The STK Query job's two reads, composed once: the job runs every few seconds (in the soak,
+#: twice a tick), and composing them took longer than SQLite took to answer.
+_DUE_FOR_QUERY: Prepared[Payment] = Prepared(
+    lambda now, limit: (
         Payment.select()
         .where(
             Payment.status.in_(QUERY_STATES), Payment.next_query_at <= now, Payment.checkout_request_id.is_null(False)
@@ -198,6 +197,17 @@ def poll_open_payments(services: Services, limit: int = 50) -> int:
         .order_by(Payment.next_query_at)
         .limit(limit)
     )
+)
+_CREATED_BEFORE: Prepared[Payment] = Prepared(
+    lambda before: Payment.select(Payment.id).where(Payment.status == "created", Payment.created_at < before)
+)
+
+
+def poll_open_payments(services: Services, limit: int = 50) -> int:
+    """Ask Daraja about payments still open (lost callbacks, no callback URL). Returns count."""
+    now = services.clock.now()
+    m = services.settings.mpesa
+    due = _DUE_FOR_QUERY.rows(now, limit)
     for payment in due:
         _poll_one(services, payment, now, m)
     return len(due) + _fail_stale_created(services, now)
@@ -205,11 +215,7 @@ def poll_open_payments(services: Services, limit: int = 50) -> int:
 
 def _fail_stale_created(services: Services, now: datetime) -> int:
     """A push that never got an answer (crash, cut link) must not block the phone forever."""
-    stale = list(
-        Payment.select(Payment.id).where(
-            Payment.status == "created", Payment.created_at < now - timedelta(seconds=ADOPT_WINDOW_SECONDS)
-        )
-    )
+    stale = _CREATED_BEFORE.rows(now - timedelta(seconds=ADOPT_WINDOW_SECONDS))
     for payment in stale:
         if (
             Payment.update(status="failed", message_key="mpesa_timeout_unknown", updated_at=now)
