@@ -509,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=float, default=24, help="business hours the payments are spread over")
     parser.add_argument("--devices", type=int, help="how many devices buy (default: payments / 8, 50 to 4,000)")
     args = parser.parse_args(argv)
-    settle_heap()  # this process runs the worker, as `pay2connect worker` does after the same call
+    settle_heap()  # this process runs the worker: the collector's settings `pay2connect worker` runs with
     with tempfile.TemporaryDirectory(prefix="p2c-soak-") as folder:
         figures = run(
             args.payments,

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import click
 
 from portal.cli.common import check_port_free
+from portal.cli.heap import settle_heap
 
 
 @click.command("simulate-daraja")
@@ -77,9 +78,7 @@ def simulate_daraja(
 @click.option("--password", default="", help="The API user's password (default: the emulator's own).")
 def emulate_router(host: str, port: int, devices: int, username: str, password: str) -> None:
     """Run the RouterOS API emulator stand-alone (staging, the install test)."""
-    from portal.cli.heap import settle_heap
-
-    settle_heap()
+    settle_heap()  # its thresholds; the emulator's own state is built as devices arrive
     if not password and username == "pay2connect":
         from router.emulator import serve_forever
 
