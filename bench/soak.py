@@ -27,7 +27,9 @@ customer online (a payment made during a reboot waits for the router).
 
 It prints a progress line per simulated hour (payments/s, minutes to the end of the day) and
 at the end where the main loop's real time went, by phase and by kind of tick (a reboot's
-tick and the four after it, the other ticks of the day, the ticks after it). For the first
+tick and the four after it, the other ticks of the day, the ticks after it), with how many
+of the machine's cores were busy meanwhile (all processes, from /proc/stat: what the
+processes leave idle while they wait on each other). For the first
 five devices whose online time is off (all of them with ``SOAK_DEBUG=1``) it prints their
 grants, each payment's timeline and the device's sessions on the emulator.
 """
@@ -72,6 +74,43 @@ FREE_PER_SESSION = 1.0  # seconds past the paid end that still count as on time 
 
 
 @dataclass
+class TickTime:
+    """The main loop's ticks of one kind: how many, their real seconds, and the machine's
+    CPU time meanwhile (/proc/stat, every process: busy and all, in clock ticks; 0 where
+    the machine has no /proc)."""
+
+    count: int = 0
+    seconds: float = 0.0
+    busy: int = 0
+    total: int = 0
+
+    def add(self, seconds: float, busy: int, total: int) -> None:
+        self.count += 1
+        self.seconds += seconds
+        self.busy += busy
+        self.total += total
+
+    def line(self) -> str:
+        text = f"{self.count:,} ticks, {self.seconds:.0f} s ({1000 * self.seconds / self.count:.0f} ms each)"
+        cores = os.cpu_count() or 1
+        if self.total:  # what the processes left idle: the room that more overlap would use
+            text += f", {cores * self.busy / self.total:.2f} of {cores} cores busy"
+        return text
+
+
+def cpu_times() -> tuple[int, int]:
+    """The machine's CPU time so far in clock ticks, (busy, all), from /proc/stat's first
+    line (idle and I/O wait are not busy); (0, 0) where there is no /proc/stat."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guests are in user)
+    return total - sum(fields[3:5]), total
+
+
+@dataclass
 class Figures:
     payments: int
     paid: int
@@ -88,7 +127,7 @@ class Figures:
     refused: int
     seconds: float
     spent: dict[str, float]
-    ticks: dict[str, tuple[int, float]]  # kind of tick -> (how many, real seconds)
+    ticks: dict[str, TickTime]  # kind of tick -> how many, how long, how busy the machine was
     off_devices: list[str]  # what the devices whose online time is off went through
 
     @property
@@ -209,7 +248,7 @@ def run(
     sent = refused = lost = duplicated = reboots = killed = 0
     owed = 0.0
     spent: dict[str, float] = defaultdict(float)  # real seconds of the main loop, by phase
-    ticks_spent: dict[str, tuple[int, float]] = {}  # real seconds of the main loop, by kind of tick
+    ticks_spent: dict[str, TickTime] = defaultdict(TickTime)  # the main loop's time, by kind of tick
     last_reboot = -AFTERMATH_TICKS - 1
     delivering = _Alongside("soak-callbacks")
     paying = _Alongside("soak-till")
@@ -230,6 +269,7 @@ def run(
         for tick in range(ticks + 48 * 3600 // TICK):  # the day, then until every grant ran out
             day = tick < ticks
             tick_started = time.monotonic()
+            busy_before, total_before = cpu_times()
             clock.advance(TICK)
             if day and tick * TICK >= next_reboot:  # before the callbacks: some land while it boots
                 settle()  # the worker's probe sees the router up at this second: its last sign of life
@@ -274,8 +314,8 @@ def run(
             spent[WORKER] += time.monotonic() - settled
             now_seconds = tick * TICK
             kind = TAIL_TICKS if not day else REBOOT_TICKS if tick - last_reboot <= AFTERMATH_TICKS else DAY_TICKS
-            count, seconds = ticks_spent.get(kind, (0, 0.0))
-            ticks_spent[kind] = (count + 1, seconds + time.monotonic() - tick_started)
+            busy_after, total_after = cpu_times()
+            ticks_spent[kind].add(time.monotonic() - tick_started, busy_after - busy_before, total_after - total_before)
             if tick in kill_ticks:
                 worker = _kill_and_replace(worker, services, Worker)
                 killed += 1
@@ -310,7 +350,7 @@ def run(
         refused=refused,
         seconds=time.monotonic() - started,
         spent=dict(spent),
-        ticks=ticks_spent,
+        ticks=dict(ticks_spent),
         **figures,
     )
 
@@ -492,10 +532,7 @@ def table(figures: Figures) -> list[str]:
         ("refused while pending or rebooting", f"{figures.refused:,}"),
         ("real time", f"{figures.seconds:.0f} s"),
         *((f"- {phase}", f"{seconds:.0f} s") for phase, seconds in figures.spent.items()),
-        *(
-            (f"- {kind}", f"{count:,} ticks, {seconds:.0f} s ({1000 * seconds / count:.0f} ms each)")
-            for kind, (count, seconds) in figures.ticks.items()
-        ),
+        *((f"- {kind}", spent.line()) for kind, spent in figures.ticks.items()),
     ]
     width = max(len(name) for name, _ in rows)
     return [f"{name:<{width}}  {value}" for name, value in rows]

@@ -4,6 +4,8 @@ paid = taken = granted, no free minute, no paid minute lost."""
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +22,14 @@ def test_a_short_soak_loses_no_paid_minute_and_gives_none_away(tmp_path):
     figures = {name.strip(): value.strip() for name, value in figures.items()}
     assert done.returncode == 0 and "RESULT: ok" in done.stdout, done.stdout + done.stderr[-3000:]
     assert figures["free minutes given"] == "0" and figures["paid minutes lost"] == "0"
+    if Path("/proc/stat").exists():  # where the ticks' time went, with the machine's cores busy meanwhile
+        day_ticks = re.fullmatch(
+            r"([\d,]+) ticks, \d+ s \((\d+) ms each\), ([\d.]+) of (\d+) cores busy",
+            figures["- the other ticks of the day"],
+        )
+        assert day_ticks, figures["- the other ticks of the day"]
+        busy, cores = float(day_ticks[3]), int(day_ticks[4])
+        assert cores == os.cpu_count() and 0 < busy <= cores
     report(
         "soak: 2,000 payments in 1 h, reboots, worker kills",
         f"paid {figures['paid (ledger)']} = granted {figures['granted']}, "
