@@ -29,7 +29,7 @@ from portal.ledger.bulk import update_each
 from portal.ledger.models import Grant
 from portal.ledger.prepared import Prepared, read_rows
 from portal.ledger.queries import among
-from portal.ledger.timeline import batched, record
+from portal.ledger.timeline import batched, record, record_many
 
 log = logging.getLogger(__name__)
 
@@ -219,12 +219,11 @@ def _resume_many(services: Services, stops: list[tuple[Grant, datetime]], *, rea
             .returning(Grant.id)
             .tuples()  # ids only: no model built per row of a reboot's thousands
         }
-        for grant in grants:
-            if grant.id not in done:
-                continue
+        credited = [grant for grant in grants if grant.id in done]
+        for grant in credited:
             grant.credited_seconds += seconds
             grant.offline_since = None  # type: ignore[assignment]
-            _record_credit(services, grant, seconds, since, at, reason)
+        _record_credits(services, credited, seconds, since, at, reason)
         resumed |= done
         if seconds:
             log.info("%d grant(s): %d s credited each for a router fault (%s)", len(grants), seconds, reason)
@@ -243,25 +242,29 @@ def bank_stopped(services: Services, grant: Grant, now: datetime) -> None:
         Grant.update(credited_seconds=Grant.credited_seconds + seconds, offline_since=now).where(
             Grant.id == grant.id
         ).execute()
-        _record_credit(services, grant, seconds, stopped_at, None, "router still not serving the device")
+        _record_credits(services, [grant], seconds, stopped_at, None, "router still not serving the device")
     lay_out(services, grant.router, grant.mac, now)
 
 
-def _record_credit(
-    services: Services, grant: Grant, seconds: int, since: datetime, back_at: datetime | None, reason: str
+def _record_credits(
+    services: Services, grants: Iterable[Grant], seconds: int, since: datetime, back_at: datetime | None, reason: str
 ) -> None:
-    """The ``outage_credit`` event: ``seconds`` given back for the stop from ``since`` (to
-    ``back_at``, None while the device is still not back)."""
-    record(
-        grant.payment_id,
-        "outage_credit",
-        services.clock,
-        seconds=seconds,
-        offline_since=since.isoformat(),
-        back_at=None if back_at is None else back_at.isoformat(),
-        reason=reason,
-        router=grant.router,
-    )
+    """The ``outage_credit`` event of each grant: ``seconds`` given back for the stop from
+    ``since`` (to ``back_at``, None while the device is still not back)."""
+    by_router: dict[str, list[int]] = defaultdict(list)
+    for grant in grants:
+        by_router[grant.router].append(grant.payment_id)
+    for router, payment_ids in by_router.items():
+        record_many(
+            payment_ids,
+            "outage_credit",
+            services.clock,
+            seconds=seconds,
+            offline_since=since.isoformat(),
+            back_at=None if back_at is None else back_at.isoformat(),
+            reason=reason,
+            router=router,
+        )
 
 
 def stop_clock(services: Services, grant: Grant, since: datetime, *, reason: str) -> bool:
@@ -292,20 +295,22 @@ def stop_clocks(services: Services, grants: list[Grant], since: datetime, *, rea
             .returning(Grant.id)
             .tuples()
         }
+        faults: dict[tuple[str, bool], list[int]] = defaultdict(list)  # (router, revived) -> payments
         for grant in members:
-            if grant.id not in done:
-                continue
-            revived = grant.status != "active"
-            record(
-                grant.payment_id,
+            if grant.id in done:
+                faults[(grant.router, grant.status != "active")].append(grant.payment_id)
+        for (router, revived), payment_ids in faults.items():
+            record_many(
+                payment_ids,
                 "router_fault",
                 services.clock,
-                router=grant.router,
+                router=router,
                 reason=reason,
                 offline_since=at.isoformat(),
                 revived=revived or None,
             )
-            if revived:  # a stop alone moves no window; a grant made active again joins the chain
+        for grant in members:  # a stop alone moves no window; a grant made active again joins the chain
+            if grant.id in done and grant.status != "active":
                 lay_out(services, grant.router, grant.mac, services.clock.now())
         stopped += len(done)
     return stopped

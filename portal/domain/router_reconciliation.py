@@ -22,7 +22,7 @@ from portal.domain.router_watch import Watch, probe, recovery_window_over, remem
 from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant, Payment
 from portal.ledger.queries import among
-from portal.ledger.timeline import batched, record
+from portal.ledger.timeline import batched, record_many
 from router import RouterError
 
 log = logging.getLogger(__name__)
@@ -161,9 +161,11 @@ def _restore_in_one_pass(
             Grant.update(router_state="online").where(among(Grant.id, [grant.id for grant in back])).execute()
             logins_done(first, online_at)
             confirm_online_many(services, name, dict.fromkeys(restored, online_at))
-            for grant in back:
-                after = "login waiting" if grant.id in first else "session lost"
-                record(grant.payment_id, "router_authorized", services.clock, router=name, restored_after=after)
+            for after, payment_ids in (
+                ("login waiting", [grant.payment_id for grant in back if grant.id in first]),
+                ("session lost", [grant.payment_id for grant in back if grant.id not in first]),
+            ):
+                record_many(payment_ids, "router_authorized", services.clock, router=name, restored_after=after)
     record_first_logins(services, [grant.payment_id for grant in back if grant.id in first])
     return restored
 

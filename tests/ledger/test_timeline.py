@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from portal.ledger.database import write_transaction
 from portal.ledger.models import PaymentEvent
-from portal.ledger.timeline import batched, record
+from portal.ledger.timeline import batched, record, record_many
 from tests.grant_factory import unconfirmed_grant
 
 
@@ -37,3 +39,18 @@ def test_a_batch_that_fails_writes_none_of_its_events(services, package, emulato
     assert kinds(payment_id) == []
     record(payment_id, "t_next", services.clock)
     assert kinds(payment_id) == ["t_next"], "the failed batch left no buffer behind"
+
+
+def test_the_same_event_for_many_payments_is_one_event_on_each_timeline(services, package, emulator):
+    payments = [unconfirmed_grant(services, package, emulator, seconds=60).payment_id for _ in range(3)]
+    with write_transaction(services.db), batched():
+        record_many(payments, "t_fault", services.clock, router="main", since="09:00", revived=None)
+        assert all(kinds(payment_id) == [] for payment_id in payments), "batched: written at the end"
+    record_many(payments[:2], "t_back", services.clock, router="main")  # outside a batch: at once
+    record_many([], "t_nobody", services.clock, router="main")
+    assert [kinds(payment_id) for payment_id in payments] == [["t_fault", "t_back"], ["t_fault", "t_back"], ["t_fault"]]
+    faults = PaymentEvent.select().where(PaymentEvent.kind == "t_fault")
+    assert {event.payment_id for event in faults} == set(payments)
+    assert {json.loads(event.detail)["since"] for event in faults} == {"09:00"}
+    assert {event.at for event in faults} == {services.clock.now()}
+    assert not PaymentEvent.select().where(PaymentEvent.kind == "t_nobody").exists()
