@@ -96,7 +96,10 @@ def stop_clocks_after_fault(services: Services, name: str, since: datetime, reas
         for mac, uptime in router.session_uptimes().items()
         if now - timedelta(seconds=uptime) <= since + timedelta(seconds=1)
     }
-    running = Grant.select().where(
+    # What finding the heads and stopping their clocks reads of each of a reboot's thousands
+    # (the other columns cost their conversions for nothing).
+    columns = (Grant.id, Grant.payment, Grant.router, Grant.mac, Grant.starts_at, Grant.expires_at, Grant.status)
+    running = Grant.select(*columns).where(
         Grant.router == name,
         Grant.status == "active",
         Grant.online_at.is_null(False),
@@ -106,7 +109,7 @@ def stop_clocks_after_fault(services: Services, name: str, since: datetime, reas
     # Ended during the fault without our logout reaching the router: its customer lost the
     # end of it. One that was over when the fault began (a stacked purchase handed over to
     # the next at that very second) is not the one running: the next one is.
-    ended_in_fault = Grant.select().where(
+    ended_in_fault = Grant.select(*columns).where(
         Grant.router == name,
         Grant.status == "expired",
         Grant.ended_at >= since,

@@ -145,6 +145,32 @@ def test_fifty_customers_keep_every_paid_second_through_a_router_reboot(
         assert emulator.seconds_online(mac) == pytest.approx(SIX_MINUTES, abs=1), mac
 
 
+def test_time_that_ran_out_while_the_router_rebooted_is_given_back_after_it(portal, six_minutes, emulator, services):
+    (mac, _ip) = buy_for(portal, six_minutes, 1)[0]
+    portal.clock.advance(SIX_MINUTES - 10)
+    portal.run_worker()  # the router's last sign of life: 10 s of the purchase left
+    emulator.reboot(boot_seconds=60)
+    portal.clock.advance(1)
+    portal.run_worker()  # unreachable
+    portal.clock.advance(29)
+    portal.run_worker()  # the paid end passed while it booted: ended in the ledger, no logout reached it
+    assert Grant.get().status == "expired"
+    portal.clock.advance(30)
+    portal.run_worker()  # back: the grant that ran out in the fault is running again, its last 10 s ahead
+    grant = Grant.get()
+    assert grant.status == "active" and grant.ended_at is None and grant.credited_seconds == 60
+    assert emulator.is_online(mac)
+    fault = PaymentEvent.get(PaymentEvent.kind == "router_fault")
+    assert fault.detail_data["revived"] is True
+    portal.clock.advance(9)
+    portal.run_worker()
+    assert emulator.is_online(mac), "cut before the 10 s it had left"
+    portal.clock.advance(1)
+    portal.run_worker()
+    assert not emulator.is_online(mac)
+    assert emulator.seconds_online(mac) == pytest.approx(SIX_MINUTES, abs=1)
+
+
 def test_an_outage_credit_is_on_the_timeline_and_the_admin_payment_page(portal, package, emulator, services, client):
     mac, ip = portal.join()
     portal.pay_ids(package.id, mac=mac, ip=ip)
