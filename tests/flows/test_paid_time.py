@@ -37,6 +37,16 @@ def buy_for(portal: Any, package: Any, count: int) -> list[tuple[str, str]]:
     return devices
 
 
+def cut_at_the_paid_end(portal: Any, emulator: Any, mac: str, *, seconds_left: int) -> None:
+    """The device stays online until its last paid second and is cut at it."""
+    portal.clock.advance(seconds_left - 1)
+    portal.run_worker()
+    assert emulator.is_online(mac), "cut before the paid end"
+    portal.clock.advance(1)
+    portal.run_worker()
+    assert not emulator.is_online(mac), "still online after the paid end"
+
+
 def test_paid_time_starts_when_the_router_confirms_the_customer_online(portal, package, emulator, services):
     mac, ip = portal.join()
     _checkout, status_id = portal.pay_ids(package.id, mac=mac, ip=ip)
@@ -60,12 +70,7 @@ def test_paid_time_starts_when_the_router_confirms_the_customer_online(portal, p
     assert "clock_started" in kinds(grant.payment_id)
     assert portal.status(status_id)["session"]["remainingSeconds"] == 3600
 
-    portal.clock.advance(3599)
-    portal.run_worker()
-    assert emulator.is_online(mac), "not a second early"
-    portal.clock.advance(1)
-    portal.run_worker()
-    assert not emulator.is_online(mac)
+    cut_at_the_paid_end(portal, emulator, mac, seconds_left=3600)
     assert emulator.seconds_online(mac) == 3600
 
 
@@ -162,12 +167,7 @@ def test_time_that_ran_out_while_the_router_rebooted_is_given_back_after_it(port
     assert emulator.is_online(mac)
     fault = PaymentEvent.get(PaymentEvent.kind == "router_fault")
     assert fault.detail_data["revived"] is True
-    portal.clock.advance(9)
-    portal.run_worker()
-    assert emulator.is_online(mac), "cut before the 10 s it had left"
-    portal.clock.advance(1)
-    portal.run_worker()
-    assert not emulator.is_online(mac)
+    cut_at_the_paid_end(portal, emulator, mac, seconds_left=10)
     assert emulator.seconds_online(mac) == pytest.approx(SIX_MINUTES, abs=1)
 
 
