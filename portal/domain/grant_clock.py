@@ -295,11 +295,12 @@ def stop_clocks(services: Services, grants: list[Grant], since: datetime, *, rea
             .returning(Grant.id)
             .tuples()
         }
+        stopped_now = [grant for grant in members if grant.id in done]
+        revived = [grant for grant in stopped_now if grant.status != "active"]  # ran out in the fault
         faults: dict[tuple[str, bool], list[int]] = defaultdict(list)  # (router, revived) -> payments
-        for grant in members:
-            if grant.id in done:
-                faults[(grant.router, grant.status != "active")].append(grant.payment_id)
-        for (router, revived), payment_ids in faults.items():
+        for grant in stopped_now:
+            faults[(grant.router, grant.status != "active")].append(grant.payment_id)
+        for (router, made_active), payment_ids in faults.items():
             record_many(
                 payment_ids,
                 "router_fault",
@@ -307,10 +308,9 @@ def stop_clocks(services: Services, grants: list[Grant], since: datetime, *, rea
                 router=router,
                 reason=reason,
                 offline_since=at.isoformat(),
-                revived=revived or None,
+                revived=made_active or None,
             )
-        for grant in members:  # a stop alone moves no window; a grant made active again joins the chain
-            if grant.id in done and grant.status != "active":
-                lay_out(services, grant.router, grant.mac, services.clock.now())
+        for grant in revived:  # a stop alone moves no window; a grant made active again joins the chain
+            lay_out(services, grant.router, grant.mac, services.clock.now())
         stopped += len(done)
     return stopped
