@@ -38,14 +38,25 @@ def _micros(when: datetime) -> int:
     return (when.astimezone(UTC) - EPOCH) // timedelta(microseconds=1)
 
 
+def _read(shared: Any, reader: Any) -> datetime:
+    """The shared clock's time; the datetime made once per value it takes (the clock moves
+    once a tick and is read tens of thousands of times in between, by every process)."""
+    micros = shared.value
+    last = reader._last  # (micros, datetime): replaced whole, so threads never see half of it
+    if last[0] != micros:
+        last = reader._last = (micros, EPOCH + timedelta(microseconds=micros))
+    return last[1]
+
+
 class _SharedTime:
     """The clock's value in shared memory (read by every process, written by one)."""
 
     def __init__(self, value: Any) -> None:
         self.value = value
+        self._last = (-1, EPOCH)
 
     def now(self) -> datetime:
-        return EPOCH + timedelta(microseconds=self.value.value)
+        return _read(self.value, self)
 
 
 class SharedManualClock(ManualClock):
@@ -55,6 +66,7 @@ class SharedManualClock(ManualClock):
     def __init__(self, start: datetime, shared: Any = None) -> None:
         super().__init__(start)
         self._shared = shared or multiprocessing.get_context("spawn").Value("q", _micros(start), lock=False)
+        self._last = (-1, EPOCH)
 
     @classmethod
     def attach(cls, shared: Any) -> SharedManualClock:
@@ -62,7 +74,7 @@ class SharedManualClock(ManualClock):
         return cls(EPOCH + timedelta(microseconds=shared.value), shared)
 
     def now(self) -> datetime:
-        return EPOCH + timedelta(microseconds=self._shared.value)
+        return _read(self._shared, self)
 
     def advance(self, seconds: float) -> datetime:
         self._shared.value += round(seconds * 1_000_000)

@@ -219,3 +219,24 @@ def test_read_rows_reads_what_peewee_reads_for_a_query_composed_each_time(grants
     assert [(row.id, row.mac) for row in read_rows(named)] == [(grant.id, grant.mac) for grant in grants]
     joined = Grant.select(Grant.id, Payment.public_id).join(Payment).where(Grant.id.in_([grants[1].id]))
     assert [grant.payment.public_id for grant in read_rows(joined)] == ["p1"]
+
+
+def test_a_plain_read_hands_back_each_value_with_the_type_peewee_gives_it(grants):
+    """Ids, counts, foreign keys and text come from the driver as they are (no conversion
+    run); booleans, datetimes and empty columns still read as peewee reads them."""
+    payment_by_public_id: Prepared[Payment] = Prepared(
+        lambda public_id: Payment.select().where(Payment.public_id == public_id)
+    )
+    payment_by_public_id.rows("p0")  # the first run: peewee's own reading
+    Payment.update(receipt_consent=True).where(Payment.public_id == "p1").execute()
+    for public_id in ("p1", "p2"):
+        (found,) = payment_by_public_id.rows(public_id)
+        expected = Payment.get(Payment.public_id == public_id)
+        assert found.__data__ == expected.__data__
+        assert {name: type(value) for name, value in found.__data__.items()} == {
+            name: type(value) for name, value in expected.__data__.items()
+        }
+        assert type(found.receipt_consent) is bool and found.receipt is None and type(found.package_id) is int
+        assert found.paid_at == NOW and found.paid_at.tzinfo is UTC
+    (grant,) = CHAIN.rows("main", "AA:00:00:00:00:01")[:1]
+    assert type(grant.payment_id) is int and type(grant.mac) is str and grant.payment.public_id == "p1"
