@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 import traceback
 from datetime import UTC, datetime, timedelta
@@ -46,6 +47,17 @@ def _read(shared: Any, reader: Any) -> datetime:
     if last[0] != micros:
         last = reader._last = (micros, EPOCH + timedelta(microseconds=micros))
     return last[1]
+
+
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """CPU time (user + system, every thread) of process ``pid`` from /proc/<pid>/stat;
+    None where there is no /proc or no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()  # after the name, which may hold spaces
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class _SharedTime:
@@ -244,6 +256,11 @@ class ProcessHost:
         if name.startswith("_"):
             raise AttributeError(name)
         return lambda *args, **kwargs: self.call(name, *args, **kwargs)
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) the hosted process has used so far; None where the
+        machine has no /proc or the process is gone."""
+        return process_cpu_seconds(self._process.pid)
 
     def stop(self) -> None:
         if self._process.is_alive():

@@ -29,7 +29,9 @@ It prints a progress line per simulated hour (payments/s, minutes to the end of 
 at the end where the main loop's real time went, by phase and by kind of tick (a reboot's
 tick and the four after it, the other ticks of the day, the ticks after it), with how many
 of the machine's cores were busy meanwhile (all processes, from /proc/stat: what the
-processes leave idle while they wait on each other). For the first
+processes leave idle while they wait on each other), and the CPU time each process used,
+in all and per payment started (the web app, the till, this process's worker, Redis, and the
+stand-ins for M-Pesa and the router, whose work runs elsewhere in an install). For the first
 five devices whose online time is off (all of them with ``SOAK_DEBUG=1``) it prints their
 grants, each payment's timeline and the device's sessions on the emulator.
 """
@@ -41,17 +43,19 @@ import logging
 import os
 import platform
 import random
+import resource
 import shlex
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import redis
 from process_host import ProcessHost, SharedManualClock
 
 from portal.cli.heap import settle_heap
@@ -129,6 +133,7 @@ class Figures:
     spent: dict[str, float]
     ticks: dict[str, TickTime]  # kind of tick -> how many, how long, how busy the machine was
     off_devices: list[str]  # what the devices whose online time is off went through
+    cpu: dict[str, float] = field(default_factory=dict)  # process -> CPU seconds it used
 
     @property
     def ok(self) -> bool:
@@ -329,6 +334,11 @@ def run(
                     running = Grant.select().where(Grant.status == "active").count()
                     log(f"  {now_seconds / 3600:5.1f} h: the day is over, {running:,} sessions running", flush=True)
         figures = _figures(emulator, simulator, Grant, Payment, PaymentEvent)
+        cpu = _cpu_by_process(
+            {"web app (callbacks)": web, "till (payments started)": till, "router emulator": emulator},
+            simulator,
+            redis_handle.client,
+        )
         log(f"  {warnings.count:,} warnings logged (router errors during reboots, retries)")
     finally:
         for helper in (delivering, paying):
@@ -351,6 +361,7 @@ def run(
         seconds=time.monotonic() - started,
         spent=dict(spent),
         ticks=dict(ticks_spent),
+        cpu=cpu,
         **figures,
     )
 
@@ -433,6 +444,22 @@ def _progress(now: float, hours: float, sent: int, payments: int, reboots: int, 
         f"  {now / 3600:5.1f} h of {hours:g}: {sent:,}/{payments:,} payments, {reboots} reboots, {kills} kills; "
         f"{rate:.0f} payments/s, {elapsed / 60:.1f} min so far, about {eta / 60:.0f} min to the end of the day"
     )
+
+
+def _cpu_by_process(hosts: dict[str, ProcessHost], simulator: ProcessHost, redis_client: Any) -> dict[str, float]:
+    """CPU seconds (user + system) each process of the soak has used: the product's (web
+    app, till, this one's worker), Redis's, and the stand-ins' for M-Pesa and the router,
+    whose work runs elsewhere in an install but shares this machine's cores here."""
+    used: dict[str, float | None] = {name: host.cpu_seconds() for name, host in hosts.items()}
+    used["M-Pesa simulator"] = simulator.cpu_seconds()
+    try:
+        info = redis_client.info("cpu")
+        used["Redis (embedded server)"] = float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    except (redis.RedisError, OSError, KeyError, ValueError):
+        used["Redis (embedded server)"] = None
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    used["this process (the worker, the soak's loop)"] = own.ru_utime + own.ru_stime
+    return {name: seconds for name, seconds in used.items() if seconds is not None}
 
 
 def _phone(n: int) -> str:
@@ -533,9 +560,22 @@ def table(figures: Figures) -> list[str]:
         ("real time", f"{figures.seconds:.0f} s"),
         *((f"- {phase}", f"{seconds:.0f} s") for phase, seconds in figures.spent.items()),
         *((f"- {kind}", spent.line()) for kind, spent in figures.ticks.items()),
+        *_cpu_rows(figures),
     ]
     width = max(len(name) for name, _ in rows)
     return [f"{name:<{width}}  {value}" for name, value in rows]
+
+
+def _cpu_rows(figures: Figures) -> list[tuple[str, str]]:
+    """CPU time by process, and per payment started: where the machine's two cores went."""
+    if not figures.cpu:
+        return []
+    total = sum(figures.cpu.values())
+    per_payment = 1000 / max(figures.payments, 1)
+    rows = [("CPU time, every process", f"{total:,.0f} s ({total * per_payment:.1f} ms a payment)")]
+    for name, seconds in sorted(figures.cpu.items(), key=lambda item: -item[1]):
+        rows.append((f"- {name}", f"{seconds:,.0f} s ({seconds * per_payment:.1f} ms a payment)"))
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,9 +10,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.faults.report import report
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cpu_seconds(value: str) -> float:
+    """ "1,234 s (5.6 ms a payment)" -> 1234.0"""
+    return float(value.split(" s (", 1)[0].replace(",", ""))
 
 
 def test_a_short_soak_loses_no_paid_minute_and_gives_none_away(tmp_path):
@@ -30,6 +37,12 @@ def test_a_short_soak_loses_no_paid_minute_and_gives_none_away(tmp_path):
         assert day_ticks, figures["- the other ticks of the day"]
         busy, cores = float(day_ticks[3]), int(day_ticks[4])
         assert cores == os.cpu_count() and 0 < busy <= cores
+        # The CPU time of each process (the product's, Redis's, the stand-ins'), and their sum.
+        cpu = {name: _cpu_seconds(value) for name, value in figures.items() if "ms a payment)" in value}
+        processes = {name for name in cpu if name.startswith("- ")}
+        assert {"- web app (callbacks)", "- till (payments started)", "- router emulator"} <= processes, cpu
+        assert all(seconds > 0 for seconds in cpu.values()), cpu
+        assert cpu["CPU time, every process"] == pytest.approx(sum(cpu[name] for name in processes), abs=len(cpu))
     report(
         "soak: 2,000 payments in 1 h, reboots, worker kills",
         f"paid {figures['paid (ledger)']} = granted {figures['granted']}, "
