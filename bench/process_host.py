@@ -39,14 +39,18 @@ def _micros(when: datetime) -> int:
     return (when.astimezone(UTC) - EPOCH) // timedelta(microseconds=1)
 
 
-def _read(shared: Any, reader: Any) -> datetime:
-    """The shared clock's time; the datetime made once per value it takes (the clock moves
-    once a tick and is read tens of thousands of times in between, by every process)."""
-    micros = shared.value
-    last = reader._last  # (micros, datetime): replaced whole, so threads never see half of it
-    if last[0] != micros:
-        last = reader._last = (micros, EPOCH + timedelta(microseconds=micros))
-    return last[1]
+class _TimeMemo:
+    """The datetime of the shared clock's value, made once per value it takes: the clock
+    moves once a tick and every process reads it tens of thousands of times in between."""
+
+    def __init__(self) -> None:
+        self._last = (-1, EPOCH)
+
+    def at(self, micros: int) -> datetime:
+        last = self._last  # (micros, datetime), replaced whole: threads never see half of it
+        if last[0] != micros:
+            last = self._last = (micros, EPOCH + timedelta(microseconds=micros))
+        return last[1]
 
 
 def process_cpu_seconds(pid: int | None) -> float | None:
@@ -65,10 +69,10 @@ class _SharedTime:
 
     def __init__(self, value: Any) -> None:
         self.value = value
-        self._last = (-1, EPOCH)
+        self._memo = _TimeMemo()
 
     def now(self) -> datetime:
-        return _read(self.value, self)
+        return self._memo.at(self.value.value)
 
 
 class SharedManualClock(ManualClock):
@@ -78,7 +82,7 @@ class SharedManualClock(ManualClock):
     def __init__(self, start: datetime, shared: Any = None) -> None:
         super().__init__(start)
         self._shared = shared or multiprocessing.get_context("spawn").Value("q", _micros(start), lock=False)
-        self._last = (-1, EPOCH)
+        self._memo = _TimeMemo()
 
     @classmethod
     def attach(cls, shared: Any) -> SharedManualClock:
@@ -86,7 +90,7 @@ class SharedManualClock(ManualClock):
         return cls(EPOCH + timedelta(microseconds=shared.value), shared)
 
     def now(self) -> datetime:
-        return _read(self._shared, self)
+        return self._memo.at(self._shared.value)
 
     def advance(self, seconds: float) -> datetime:
         self._shared.value += round(seconds * 1_000_000)
