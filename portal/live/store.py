@@ -156,10 +156,12 @@ class LiveStore:
         pipe.execute()
 
     def drop_session(self, grant_id: int, router: str, mac: str) -> None:
+        """Forget one session. Nothing is announced: a removal can only make the next due
+        time later, and the timer armed on it wakes then, finds nothing due and re-arms (an
+        announcement woke it at once for that: a quarter of its passes in the soak)."""
         pipe = self.redis.pipeline()
         pipe.delete(f"{PREFIX}session:{grant_id}")
         pipe.zrem(EXPIRY_INDEX, str(grant_id))
-        pipe.publish(EXPIRY_CHANNEL, "-")
         pipe.execute()
         # Only unlink the device if it still points at this grant (a newer one may own it).
         key = f"{PREFIX}device:{router}:{mac}"
@@ -167,7 +169,8 @@ class LiveStore:
             self.redis.delete(key)
 
     def drop_sessions(self, sessions: Iterable[tuple[int, str, str]]) -> None:
-        """:meth:`drop_session` for many ``(grant id, router, mac)`` in two round trips."""
+        """:meth:`drop_session` for many ``(grant id, router, mac)`` in two round trips
+        (nothing announced either)."""
         sessions = list(sessions)
         if not sessions:
             return
@@ -176,7 +179,6 @@ class LiveStore:
             pipe.delete(f"{PREFIX}session:{grant_id}")
             pipe.zrem(EXPIRY_INDEX, str(grant_id))
             pipe.get(f"{PREFIX}device:{router}:{mac}")
-        pipe.publish(EXPIRY_CHANNEL, "-")
         owners = pipe.execute()[2::3]
         stale = [
             f"{PREFIX}device:{router}:{mac}"

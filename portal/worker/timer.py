@@ -3,9 +3,12 @@
 It arms on the earliest due time of the Redis expiry index and of the ledger
 (:func:`portal.domain.expiry.next_due`), and re-arms when that may have changed:
 
-- any process that adds, extends, credits, moves or ends a grant changes the Redis index,
-  which announces it on a pub/sub channel (:meth:`LiveStore.watch_expiry_changes`); an
-  announcement earlier than the armed time (or a lost feed) wakes the timer. Pub/sub
+- any process that adds, extends, credits or moves a grant changes the Redis index, which
+  announces the earliest end it wrote on a pub/sub channel
+  (:meth:`LiveStore.watch_expiry_changes`); an announcement earlier than the armed time (or
+  a lost feed, or a rebuilt mirror) wakes the timer. Ending a grant announces nothing: a
+  removal only makes the next due time later, so the timer wakes when it was armed, finds
+  nothing due and re-arms. Pub/sub
   rather than a polled "changed" marker: it wakes the worker within a millisecond and
   costs nothing while nothing changes; a message lost while the feed was down is covered
   by re-reading the index on every resubscribe;

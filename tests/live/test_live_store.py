@@ -125,3 +125,24 @@ def test_try_locks_takes_all_or_none_and_frees_only_its_own(redis_handle):
     assert client.get("p2c:lock:pay:A") is not None, "the other holder's lock was left alone"
     other.close()
     assert client.get("p2c:lock:pay:A") is None
+
+
+def test_the_expiry_feed_announces_added_ends_and_rebuilds_but_not_removals(redis_handle, wait_until):
+    """A removal can only make the next due time later: it wakes nobody (the timer armed on
+    it wakes then). An added end, and a rebuilt mirror (anything may have changed), do."""
+    live = LiveStore(redis_handle.client)
+    heard: list[float | None] = []
+    stop = live.watch_expiry_changes(heard.append)
+    try:
+        assert wait_until(lambda: heard == [None], "the feed subscribed")
+        live.put_session(1, "main", "AA:00:00:00:00:01", NOW + timedelta(minutes=5))
+        live.put_session(2, "main", "AA:00:00:00:00:02", NOW + timedelta(minutes=9))
+        live.drop_session(1, "main", "AA:00:00:00:00:01")
+        live.drop_sessions([(2, "main", "AA:00:00:00:00:02")])
+        live.put_session(3, "main", "AA:00:00:00:00:03", NOW + timedelta(minutes=7))  # heard after the drops
+        assert wait_until(lambda: len(heard) == 4, "the three additions heard")
+        assert heard[1:] == [(NOW + timedelta(minutes=m)).timestamp() for m in (5, 9, 7)]
+        live.rebuild(list)
+        assert wait_until(lambda: len(heard) == 5, "the rebuild heard") and heard[4] is None
+    finally:
+        stop()
