@@ -41,7 +41,9 @@ def test_a_short_soak_loses_no_paid_minute_and_gives_none_away(tmp_path):
         cpu = {name: _cpu_seconds(value) for name, value in figures.items() if "ms a payment)" in value}
         processes = {name for name in cpu if name.startswith("- ")}
         assert {"- web app (callbacks)", "- till (payments started)", "- router emulator"} <= processes, cpu
-        assert all(seconds > 0 for seconds in cpu.values()), cpu
+        # Printed to the second: Redis's share of a short soak may round to 0, the product's may not.
+        assert all(cpu[name] > 0 for name in ("- web app (callbacks)", "- till (payments started)")), cpu
+        assert all(seconds >= 0 for seconds in cpu.values()), cpu
         assert cpu["CPU time, every process"] == pytest.approx(sum(cpu[name] for name in processes), abs=len(cpu))
     report(
         "soak: 2,000 payments in 1 h, reboots, worker kills",

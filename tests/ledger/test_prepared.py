@@ -238,5 +238,6 @@ def test_a_plain_read_hands_back_each_value_with_the_type_peewee_gives_it(grants
         }
         assert type(found.receipt_consent) is bool and found.receipt is None and type(found.package_id) is int
         assert found.paid_at == NOW and found.paid_at.tzinfo is UTC
-    (grant,) = CHAIN.rows("main", "AA:00:00:00:00:01")[:1]
+    CHAIN.rows("main", "AA:00:00:00:00:01")  # a first run of its own in case none came before
+    grant = CHAIN.rows("main", "AA:00:00:00:00:01")[0]
     assert type(grant.payment_id) is int and type(grant.mac) is str and grant.payment.public_id == "p1"
