@@ -31,9 +31,9 @@ from router.emulator.hotspot_rows import (
     over_byte_limit,
     packets_for,
 )
-from router.emulator.hotspot_timers import BindingWatch, DueQueue, binding_rules, binding_type, deadline
+from router.emulator.hotspot_timers import BindingWatch, DueQueue, Rule, binding_rules, binding_type, deadline
 from router.emulator.menus import Trap, Values
-from router.emulator.tables import IndexedTable
+from router.emulator.tables import IndexedTable, RowTable
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,14 @@ class HotspotModel:
         self._session_due = DueQueue()
         self._cookie_due = DueQueue()
         self._bindings = BindingWatch()
+        # Worked out from the configuration on every command and every host seen (a boot
+        # sees thousands): kept while the tables they come from have not changed.
+        # (The tables themselves are held, not their ids: a table replaced and collected
+        # could hand its id to the next one.)
+        self._rules: tuple[Rule, ...] = ()
+        self._rules_from: list[tuple[RowTable, int]] = []
+        self._profiles: dict[str, Values] = {}
+        self._profiles_from: list[tuple[RowTable, int]] = []
         self.booting_until: float | None = None  # after reboot(boot_seconds): no hotspot, no API
         #: Every ended session, oldest first: what a customer really got online.
         self.history: deque[SessionRecord] = deque(maxlen=self.history_limit)
@@ -97,8 +105,15 @@ class HotspotModel:
         return first[1]["name"] if first else "hotspot1"
 
     def _server_profile(self, server: str) -> Values:
-        server_row = self._named(self.config.servers, server) or {}
-        return self._named(self.config.server_profiles, server_row.get("profile", "default")) or {}
+        tables = [self.config.servers.rows, self.config.server_profiles.rows]
+        if not _unchanged(self._profiles_from, tables):
+            self._profiles, self._profiles_from = {}, [(table, table.changes) for table in tables]
+        profile = self._profiles.get(server)
+        if profile is None:
+            server_row = self._named(self.config.servers, server) or {}
+            profile = self._named(self.config.server_profiles, server_row.get("profile", "default")) or {}
+            self._profiles[server] = profile
+        return profile
 
     # ----- world ---------------------------------------------------------------
     def join(self, device: Device, now: float) -> None:
@@ -185,8 +200,14 @@ class HotspotModel:
                 logger.debug("automatic %s login of %s refused: %s", method, host.mac, refused.message)
 
     # ----- bindings -------------------------------------------------------------
+    def _binding_rules(self) -> tuple[Rule, ...]:
+        table = self.config.bindings.rows
+        if not _unchanged(self._rules_from, [table]):
+            self._rules, self._rules_from = binding_rules(self.config.bindings), [(table, table.changes)]
+        return self._rules
+
     def _binding_type(self, mac: str, ip: str) -> str | None:
-        return binding_type(binding_rules(self.config.bindings), mac, ip)
+        return binding_type(self._binding_rules(), mac, ip)
 
     def _refresh_binding(self, host: Host, now: float) -> None:
         kind = self._binding_type(host.mac, host.ip)
@@ -312,7 +333,7 @@ class HotspotModel:
             lambda: [(due[0], s.id) for s in self.sessions.values() if (due := self._deadline(s)) is not None],
         )
         self._cookie_due.compact(len(self.cookies), lambda: [(c.expires_at, c.id) for c in self.cookies.values()])
-        macs = self._bindings.to_check(binding_rules(self.config.bindings))
+        macs = self._bindings.to_check(self._binding_rules())
         hosts = (
             list(self.hosts.values())
             if macs is None
@@ -366,3 +387,10 @@ class HotspotModel:
 
     def host_by_id(self, host_id: int) -> Host | None:
         return next(iter(self.hosts.where("id", host_id)), None)
+
+
+def _unchanged(seen: list[tuple[RowTable, int]], tables: list[RowTable]) -> bool:
+    """Whether ``tables`` are the very tables seen, with no write since."""
+    return len(seen) == len(tables) and all(
+        old is table and changes == table.changes for (old, changes), table in zip(seen, tables, strict=True)
+    )

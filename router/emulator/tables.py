@@ -25,18 +25,21 @@ class _IndexedDict(dict[Any, Any]):
         super().__init__()
         self._index: dict[str, dict[Hashable, dict[Any, None]]] = {name: {} for name in fields}
         self._keys_of_entry: dict[Any, Keys] = {}
+        self.changes = 0  # counts every write: what is worked out from the entries is kept until it moves
 
     def _keys(self, key: Any, entry: Any) -> Keys:
         """``(field, field key)`` pairs to index ``entry`` (stored under ``key``) by."""
         raise NotImplementedError
 
     def _add(self, key: Any, entry: Any) -> None:
+        self.changes += 1
         keys = self._keys(key, entry)
         self._keys_of_entry[key] = keys
         for name, field_key in keys:
             self._index[name].setdefault(field_key, {})[key] = None
 
     def _drop(self, key: Any) -> None:
+        self.changes += 1
         for name, field_key in self._keys_of_entry.pop(key, ()):
             bucket = self._index[name][field_key]
             bucket.pop(key, None)
@@ -85,6 +88,7 @@ class _IndexedDict(dict[Any, Any]):
 
     def clear(self) -> None:
         super().clear()
+        self.changes += 1
         self._keys_of_entry.clear()
         for index in self._index.values():
             index.clear()

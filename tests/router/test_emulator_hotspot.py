@@ -212,6 +212,26 @@ def test_mac_login_by_for_users_named_by_mac(emulator: RouterEmulator, api: Api)
     assert [row["login-by"] for row in active(api)] == ["mac"]
 
 
+def test_a_server_profile_changed_after_devices_were_seen_applies_to_the_next_device(
+    emulator: RouterEmulator, api: Api
+) -> None:
+    """The profile a host's automatic login reads is kept between hosts (a boot sees
+    thousands); a change to the profile, or to the server's choice of it, is seen at once."""
+    api.path("ip", "hotspot", "profile").add(name="cookies-only", **{"login-by": "cookie"})
+    emulator.device_join(OTHER_MAC, OTHER_IP)  # seen under the factory profile: no MAC login
+    add_user(api, password=MAC)
+    profile = {"login-by": "mac,http-chap", "mac-auth-mode": "mac-as-username-and-password"}
+    tuple(api("/ip/hotspot/profile/set", **{".id": "hsprof1", **profile}))
+    emulator.device_join(MAC, IP)
+    assert [row["login-by"] for row in active(api)] == ["mac"]
+    api.path("ip", "hotspot", "active").remove(str(active(api)[0][".id"]))
+    emulator.device_leave(MAC)
+    server_id = next(iter(api.path("ip", "hotspot")))[".id"]
+    tuple(api("/ip/hotspot/set", **{".id": server_id, "profile": "cookies-only"}))
+    emulator.device_join(MAC, IP)
+    assert active(api) == []
+
+
 def test_ip_binding_bypass_and_block(emulator: RouterEmulator, api: Api) -> None:
     bindings = api.path("ip", "hotspot", "ip-binding")
     emulator.device_join(MAC, IP)
