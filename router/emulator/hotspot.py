@@ -66,9 +66,9 @@ class HotspotModel:
         # (The tables themselves are held, not their ids: a table replaced and collected
         # could hand its id to the next one.)
         self._rules: tuple[Rule, ...] = ()
-        self._rules_from: list[tuple[RowTable, int]] = []
+        self._rules_from: tuple[RowTable | None, int] = (None, -1)  # (bindings table, its changes)
         self._profiles: dict[str, Values] = {}
-        self._profiles_from: list[tuple[RowTable, int]] = []
+        self._profiles_from: tuple[RowTable | None, int, RowTable | None, int] = (None, -1, None, -1)
         self.booting_until: float | None = None  # after reboot(boot_seconds): no hotspot, no API
         #: Every ended session, oldest first: what a customer really got online.
         self.history: deque[SessionRecord] = deque(maxlen=self.history_limit)
@@ -105,9 +105,16 @@ class HotspotModel:
         return first[1]["name"] if first else "hotspot1"
 
     def _server_profile(self, server: str) -> Values:
-        tables = [self.config.servers.rows, self.config.server_profiles.rows]
-        if not _unchanged(self._profiles_from, tables):
-            self._profiles, self._profiles_from = {}, [(table, table.changes) for table in tables]
+        servers, profiles = self.config.servers.rows, self.config.server_profiles.rows
+        seen_servers, servers_changes, seen_profiles, profiles_changes = self._profiles_from
+        if (
+            seen_servers is not servers
+            or servers_changes != servers.changes
+            or seen_profiles is not profiles
+            or profiles_changes != profiles.changes
+        ):
+            self._profiles = {}
+            self._profiles_from = (servers, servers.changes, profiles, profiles.changes)
         profile = self._profiles.get(server)
         if profile is None:
             server_row = self._named(self.config.servers, server) or {}
@@ -202,8 +209,9 @@ class HotspotModel:
     # ----- bindings -------------------------------------------------------------
     def _binding_rules(self) -> tuple[Rule, ...]:
         table = self.config.bindings.rows
-        if not _unchanged(self._rules_from, [table]):
-            self._rules, self._rules_from = binding_rules(self.config.bindings), [(table, table.changes)]
+        seen, changes = self._rules_from
+        if seen is not table or changes != table.changes:
+            self._rules, self._rules_from = binding_rules(self.config.bindings), (table, table.changes)
         return self._rules
 
     def _binding_type(self, mac: str, ip: str) -> str | None:
@@ -387,10 +395,3 @@ class HotspotModel:
 
     def host_by_id(self, host_id: int) -> Host | None:
         return next(iter(self.hosts.where("id", host_id)), None)
-
-
-def _unchanged(seen: list[tuple[RowTable, int]], tables: list[RowTable]) -> bool:
-    """Whether ``tables`` are the very tables seen, with no write since."""
-    return len(seen) == len(tables) and all(
-        old is table and changes == table.changes for (old, changes), table in zip(seen, tables, strict=True)
-    )
