@@ -31,7 +31,8 @@ tick and the four after it, the other ticks of the day, the ticks after it), wit
 of the machine's cores were busy meanwhile (all processes, from /proc/stat: what the
 processes leave idle while they wait on each other), and the CPU time each process used,
 in all and per payment started (the web app, the till, this process's worker, Redis, and the
-stand-ins for M-Pesa and the router, whose work runs elsewhere in an install). For the first
+stand-ins for M-Pesa and the router, whose work runs elsewhere in an install), and per tick by
+kind of tick, a reboot's five ticks each on their own (which process they wait for). For the first
 five devices whose online time is off (all of them with ``SOAK_DEBUG=1``) it prints their
 grants, each payment's timeline and the device's sessions on the emulator.
 """
@@ -56,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from process_host import ProcessHost, SharedManualClock
+from process_host import ProcessHost, SharedManualClock, process_cpu_seconds
 
 from portal.cli.heap import settle_heap
 
@@ -102,6 +103,53 @@ class TickTime:
         return text
 
 
+class TickCpu:
+    """The CPU time each process used, by kind of tick, a reboot's five ticks each on their
+    own: which process the ticks after a reboot wait for. Read from /proc/<pid>/stat at the
+    end of every tick (the time between two ticks goes to the later one); Redis is left
+    out (its INFO would cost a round trip a tick)."""
+
+    def __init__(self, readers: dict[str, Any]) -> None:
+        self.readers = readers  # process -> a call that answers its CPU seconds (None: unknown)
+        self.last = self._read()
+        self.ticks: Counter[str] = Counter()
+        self.seconds: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+
+    def _read(self) -> dict[str, float | None]:
+        return {name: read() for name, read in self.readers.items()}
+
+    def add(self, kind: str) -> None:
+        now = self._read()
+        self.ticks[kind] += 1
+        for name, seconds in now.items():
+            before = self.last.get(name)
+            if seconds is not None and before is not None:
+                self.seconds[kind][name] += seconds - before
+        self.last = now
+
+    def rows(self) -> list[tuple[str, str]]:
+        if not any(self.seconds.values()):
+            return []
+        names = list(self.readers)
+        rows = [("CPU a tick (ms): " + " / ".join(names), "")]
+        for kind, count in self.ticks.items():
+            used = self.seconds[kind]
+            rows.append(
+                (f"- {kind} ({count:,})", " / ".join(f"{1000 * used.get(name, 0.0) / count:.0f}" for name in names))
+            )
+        return rows
+
+
+def tick_kind(tick: int, ticks: int, last_reboot: int) -> str:
+    """The kind of tick :class:`TickCpu` counts it under."""
+    if tick >= ticks:
+        return "after the day"
+    after = tick - last_reboot
+    if after > AFTERMATH_TICKS:
+        return "ordinary"
+    return "a reboot's tick" if after == 0 else f"{after} after a reboot"
+
+
 def cpu_times() -> tuple[int, int]:
     """The machine's CPU time so far in clock ticks, (busy, all), from /proc/stat's first
     line (idle and I/O wait are not busy); (0, 0) where there is no /proc/stat."""
@@ -134,6 +182,7 @@ class Figures:
     ticks: dict[str, TickTime]  # kind of tick -> how many, how long, how busy the machine was
     off_devices: list[str]  # what the devices whose online time is off went through
     cpu: dict[str, float] = field(default_factory=dict)  # process -> CPU seconds it used
+    tick_cpu: list[tuple[str, str]] = field(default_factory=list)  # TickCpu.rows()
 
     @property
     def ok(self) -> bool:
@@ -245,6 +294,15 @@ def run(
         emulator.device_join(mac, ip)
 
     worker = _start_worker(Worker, services)
+    tick_cpu = TickCpu(
+        {
+            "web app": web.cpu_seconds,
+            "till": till.cpu_seconds,
+            "this process": lambda: process_cpu_seconds(os.getpid()),
+            "emulator": emulator.cpu_seconds,
+            "simulator": simulator.cpu_seconds,
+        }
+    )
     ticks = int(hours * 3600) // TICK
     per_tick = payments / ticks
     kill_ticks = {int(ticks * (k + 1) / (kills + 1)) for k in range(kills)}
@@ -321,6 +379,7 @@ def run(
             kind = TAIL_TICKS if not day else REBOOT_TICKS if tick - last_reboot <= AFTERMATH_TICKS else DAY_TICKS
             busy_after, total_after = cpu_times()
             ticks_spent[kind].add(time.monotonic() - tick_started, busy_after - busy_before, total_after - total_before)
+            tick_cpu.add(tick_kind(tick, ticks, last_reboot))
             if tick in kill_ticks:
                 worker = _kill_and_replace(worker, services, Worker)
                 killed += 1
@@ -362,6 +421,7 @@ def run(
         spent=dict(spent),
         ticks=dict(ticks_spent),
         cpu=cpu,
+        tick_cpu=tick_cpu.rows(),
         **figures,
     )
 
@@ -580,6 +640,7 @@ def table(figures: Figures) -> list[str]:
         *((f"- {phase}", f"{seconds:.0f} s") for phase, seconds in figures.spent.items()),
         *((f"- {kind}", spent.line()) for kind, spent in figures.ticks.items()),
         *_cpu_rows(figures),
+        *figures.tick_cpu,
     ]
     width = max(len(name) for name, _ in rows)
     return [f"{name:<{width}}  {value}" for name, value in rows]

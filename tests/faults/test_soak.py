@@ -45,6 +45,22 @@ def test_a_short_soak_loses_no_paid_minute_and_gives_none_away(tmp_path):
         assert all(cpu[name] > 0 for name in ("- web app (callbacks)", "- till (payments started)")), cpu
         assert all(seconds >= 0 for seconds in cpu.values()), cpu
         assert cpu["CPU time, every process"] == pytest.approx(sum(cpu[name] for name in processes), abs=len(cpu))
+        # CPU a tick by kind of tick, a reboot's five ticks each on their own: as many ticks as
+        # the real-time split counts, five processes' milliseconds each, the web app's > 0.
+        kinds = {name: re.fullmatch(r"- (.+) \(([\d,]+)\)", name) for name in figures}
+        per_tick = {
+            found[1]: (int(found[2].replace(",", "")), [int(ms) for ms in figures[name].split(" / ")])
+            for name, found in kinds.items()
+            if found
+        }
+        assert set(per_tick) >= {"ordinary", "a reboot's tick", "1 after a reboot", "after the day"}, per_tick
+        assert all(len(ms) == 5 and min(ms) >= 0 for _count, ms in per_tick.values()), per_tick
+        assert per_tick["ordinary"][0] == int(day_ticks[1].replace(",", "")) and per_tick["ordinary"][1][0] > 0
+        reboot_ticks = re.match(r"([\d,]+) ticks", figures["- a reboot's tick and the 4 after it"])
+        assert reboot_ticks, figures
+        assert sum(count for kind, (count, _ms) in per_tick.items() if "reboot" in kind) == int(
+            reboot_ticks[1].replace(",", "")
+        )
     report(
         "soak: 2,000 payments in 1 h, reboots, worker kills",
         f"paid {figures['paid (ledger)']} = granted {figures['granted']}, "
