@@ -75,6 +75,7 @@ AFTERMATH_TICKS = 4
 REBOOT_TICKS = f"a reboot's tick and the {AFTERMATH_TICKS} after it"
 DAY_TICKS = "the other ticks of the day"
 TAIL_TICKS = "the ticks after the day (sessions running out)"
+ORDINARY, AFTER_THE_DAY = "ordinary", "after the day"  # kinds of tick in the CPU split (tick_kind)
 FREE_PER_SESSION = 1.0  # seconds past the paid end that still count as on time (per session, per credit)
 
 
@@ -141,12 +142,13 @@ class TickCpu:
 
 
 def tick_kind(tick: int, ticks: int, last_reboot: int) -> str:
-    """The kind of tick :class:`TickCpu` counts it under."""
+    """The kind of tick :class:`TickCpu` counts it under (the real-time split joins a
+    reboot's five into :data:`REBOOT_TICKS`)."""
     if tick >= ticks:
-        return "after the day"
+        return AFTER_THE_DAY
     after = tick - last_reboot
     if after > AFTERMATH_TICKS:
-        return "ordinary"
+        return ORDINARY
     return "a reboot's tick" if after == 0 else f"{after} after a reboot"
 
 
@@ -376,10 +378,11 @@ def run(
             settle()
             spent[WORKER] += time.monotonic() - settled
             now_seconds = tick * TICK
-            kind = TAIL_TICKS if not day else REBOOT_TICKS if tick - last_reboot <= AFTERMATH_TICKS else DAY_TICKS
+            fine = tick_kind(tick, ticks, last_reboot)
+            kind = {AFTER_THE_DAY: TAIL_TICKS, ORDINARY: DAY_TICKS}.get(fine, REBOOT_TICKS)
             busy_after, total_after = cpu_times()
             ticks_spent[kind].add(time.monotonic() - tick_started, busy_after - busy_before, total_after - total_before)
-            tick_cpu.add(tick_kind(tick, ticks, last_reboot))
+            tick_cpu.add(fine)
             if tick in kill_ticks:
                 worker = _kill_and_replace(worker, services, Worker)
                 killed += 1

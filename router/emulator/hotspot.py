@@ -33,7 +33,7 @@ from router.emulator.hotspot_rows import (
 )
 from router.emulator.hotspot_timers import BindingWatch, DueQueue, Rule, binding_rules, binding_type, deadline
 from router.emulator.menus import Trap, Values
-from router.emulator.tables import IndexedTable, RowTable
+from router.emulator.tables import IndexedTable
 
 logger = logging.getLogger(__name__)
 
@@ -62,13 +62,11 @@ class HotspotModel:
         self._cookie_due = DueQueue()
         self._bindings = BindingWatch()
         # Worked out from the configuration on every command and every host seen (a boot
-        # sees thousands): kept while the tables they come from have not changed.
-        # (The tables themselves are held, not their ids: a table replaced and collected
-        # could hand its id to the next one.)
+        # sees thousands): kept while the versions of the tables they come from hold.
         self._rules: tuple[Rule, ...] = ()
-        self._rules_from: tuple[RowTable | None, int] = (None, -1)  # (bindings table, its changes)
+        self._rules_version = 0  # of the bindings table
         self._profiles: dict[str, Values] = {}
-        self._profiles_from: tuple[RowTable | None, int, RowTable | None, int] = (None, -1, None, -1)
+        self._profiles_versions = (0, 0)  # of the servers and server profiles tables
         self.booting_until: float | None = None  # after reboot(boot_seconds): no hotspot, no API
         #: Every ended session, oldest first: what a customer really got online.
         self.history: deque[SessionRecord] = deque(maxlen=self.history_limit)
@@ -105,16 +103,9 @@ class HotspotModel:
         return first[1]["name"] if first else "hotspot1"
 
     def _server_profile(self, server: str) -> Values:
-        servers, profiles = self.config.servers.rows, self.config.server_profiles.rows
-        seen_servers, servers_changes, seen_profiles, profiles_changes = self._profiles_from
-        if (
-            seen_servers is not servers
-            or servers_changes != servers.changes
-            or seen_profiles is not profiles
-            or profiles_changes != profiles.changes
-        ):
-            self._profiles = {}
-            self._profiles_from = (servers, servers.changes, profiles, profiles.changes)
+        versions = (self.config.servers.rows.version, self.config.server_profiles.rows.version)
+        if versions != self._profiles_versions:
+            self._profiles, self._profiles_versions = {}, versions
         profile = self._profiles.get(server)
         if profile is None:
             server_row = self._named(self.config.servers, server) or {}
@@ -208,10 +199,9 @@ class HotspotModel:
 
     # ----- bindings -------------------------------------------------------------
     def _binding_rules(self) -> tuple[Rule, ...]:
-        table = self.config.bindings.rows
-        seen, changes = self._rules_from
-        if seen is not table or changes != table.changes:
-            self._rules, self._rules_from = binding_rules(self.config.bindings), (table, table.changes)
+        version = self.config.bindings.rows.version
+        if version != self._rules_version:
+            self._rules, self._rules_version = binding_rules(self.config.bindings), version
         return self._rules
 
     def _binding_type(self, mac: str, ip: str) -> str | None:

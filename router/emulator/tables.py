@@ -11,11 +11,15 @@ are re-indexed with :meth:`IndexedTable.reindex` wherever an indexed attribute c
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 Keys = tuple[tuple[str, Hashable], ...]
 _MISSING = object()
+#: Every write to any table takes the next number: a table's ``version`` names its content,
+#: and a table that replaces another never repeats a version the other had.
+_WRITES = itertools.count(1)
 
 
 class _IndexedDict(dict[Any, Any]):
@@ -25,21 +29,21 @@ class _IndexedDict(dict[Any, Any]):
         super().__init__()
         self._index: dict[str, dict[Hashable, dict[Any, None]]] = {name: {} for name in fields}
         self._keys_of_entry: dict[Any, Keys] = {}
-        self.changes = 0  # counts every write: what is worked out from the entries is kept until it moves
+        self.version = next(_WRITES)  # moves on every write: what is worked out from the entries is kept until it does
 
     def _keys(self, key: Any, entry: Any) -> Keys:
         """``(field, field key)`` pairs to index ``entry`` (stored under ``key``) by."""
         raise NotImplementedError
 
     def _add(self, key: Any, entry: Any) -> None:
-        self.changes += 1
+        self.version = next(_WRITES)
         keys = self._keys(key, entry)
         self._keys_of_entry[key] = keys
         for name, field_key in keys:
             self._index[name].setdefault(field_key, {})[key] = None
 
     def _drop(self, key: Any) -> None:
-        self.changes += 1
+        self.version = next(_WRITES)
         for name, field_key in self._keys_of_entry.pop(key, ()):
             bucket = self._index[name][field_key]
             bucket.pop(key, None)
@@ -88,7 +92,7 @@ class _IndexedDict(dict[Any, Any]):
 
     def clear(self) -> None:
         super().clear()
-        self.changes += 1
+        self.version = next(_WRITES)
         self._keys_of_entry.clear()
         for index in self._index.values():
             index.clear()
