@@ -4,11 +4,14 @@ and writes three events for each of their payments.
 Building a peewee query costs far more than SQLite takes to run it, so a pass that writes
 a row at a time spends its time composing SQL. :func:`update_each` composes one
 ``UPDATE ... WHERE id = ?`` and :func:`insert_each` one ``INSERT``, and each runs it for
-every row (the driver's ``executemany``).
+every row (the driver's ``executemany``). Rows alike but for one column (the same event on
+thousands of payments) go in one ``INSERT ... SELECT`` over that column's values bound as one
+array (:func:`insert_for_each`): no Python at all per row.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -30,6 +33,34 @@ def insert_each(model: type[peewee.Model], fields: Sequence[peewee.Field], rows:
     """``INSERT INTO model (fields...)`` once per row (the fields' values in order). Run it
     inside the transaction it belongs to; the new rows' ids are not read back."""
     _run_each(_composed("insert", model, tuple(fields)), rows)
+
+
+def insert_for_each(
+    model: type[peewee.Model],
+    key: peewee.Field,
+    keys: Sequence[Any],
+    fields: Sequence[peewee.Field],
+    values: Sequence[Any],
+) -> None:
+    """``INSERT INTO model (key, fields...)`` a row per value of ``keys``, every row with the
+    same ``values`` for ``fields``: one statement, the keys bound as one array (SQLite's
+    ``json_each``, PostgreSQL's ``unnest``); the columns not given take the model's defaults,
+    as :func:`insert_each` gives them. Run it inside the transaction it belongs to."""
+    if not keys:
+        return
+    given = {key.name, *(field.name for field in fields)}
+    defaults = [(field, default) for field, default in model._meta.defaults.items() if field.name not in given]
+    fields = (*fields, *(field for field, _default in defaults))
+    values = (*values, *(default() if callable(default) else default for _field, default in defaults))
+    database, sql, template, places = _composed("insert for each", model, (key, *fields))
+    converted = [key.db_value(value) for value in keys]
+    array = converted if _is_postgres(database) else json.dumps(converted)
+    cursor = database.execute_sql(sql, _bound(template, places, (array, *values)))
+    cursor.close()
+
+
+def _is_postgres(database: peewee.Database) -> bool:
+    return isinstance(getattr(database, "obj", database), peewee.PostgresqlDatabase)
 
 
 _Composed = tuple[peewee.Database, str, list[Any], list[tuple[int, Callable[[Any], Any]]]]
@@ -61,14 +92,33 @@ def _composed(verb: str, model: type[peewee.Model], fields: tuple[peewee.Field, 
         slots.append(_Slot())
         columns.append(primary_key)
         query: peewee.Query = model.update(values).where(primary_key == peewee.Value(slots[-1], converter=False))
+    elif verb == "insert for each":  # the first slot takes the keys' array
+        query = model.insert_from(_each_of(database, slots[0], slots[1:]), columns).returning()
     elif verb == "create" and database.returning_clause:
         query = model.insert(values).returning(model._meta.primary_key)
     else:
         query = model.insert(values).returning()  # no RETURNING: executemany hands no rows back
     sql, template = query.sql()
     places = [(template.index(slot), field.db_value) for slot, field in zip(slots, columns, strict=True)]
+    if verb == "insert for each":
+        places[0] = (places[0][0], _as_it_is)  # the array: its keys were converted one by one
     found = _COMPOSED[key] = (database, sql, template, places)
     return found
+
+
+def _each_of(database: peewee.Database, keys: _Slot, values: list[_Slot]) -> peewee.Select:
+    """``SELECT key, value... FROM`` the keys' array, each key on a row of its own."""
+    alike = [peewee.Value(slot, converter=False) for slot in values]
+    array = peewee.Value(keys, converter=False, unpack=False)
+    if _is_postgres(database):
+        source = peewee.NodeList((peewee.SQL("unnest("), array, peewee.SQL(") AS each_key")), glue="")
+        return peewee.Select(from_list=[source], columns=[peewee.SQL("each_key"), *alike])
+    source = peewee.NodeList((peewee.SQL("json_each("), array, peewee.SQL(")")), glue="")
+    return peewee.Select(from_list=[source], columns=[peewee.SQL("value"), *alike])
+
+
+def _as_it_is(value: Any) -> Any:
+    return value
 
 
 def _run_each(composed: _Composed, rows: Iterable[Sequence[Any]]) -> None:

@@ -6,10 +6,11 @@ import json
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from itertools import groupby
 from typing import Any
 
 from portal.clock import Clock
-from portal.ledger.bulk import insert_each
+from portal.ledger.bulk import insert_each, insert_for_each
 from portal.ledger.models import PaymentEvent
 
 _batch = threading.local()
@@ -35,10 +36,24 @@ def record_many(payment_ids: Iterable[int], kind: str, clock: Clock, **detail: A
 
 
 _COLUMNS = (PaymentEvent.payment, PaymentEvent.at, PaymentEvent.kind, PaymentEvent.detail)
+#: From this many payments on, one event goes in with one statement over their ids.
+_ALIKE_FOR_ONE_STATEMENT = 8
 
 
 def _write(rows: list[dict[str, Any]]) -> None:
-    insert_each(PaymentEvent, _COLUMNS, [(row["payment"], row["at"], row["kind"], row["detail"]) for row in rows])
+    """Write in order: a run of the same event on many payments (one ``record_many``) as one
+    statement over their ids, the rows between runs together with one composed INSERT. A
+    payment's events keep the order they were recorded in."""
+    between: list[tuple[int, Any, str, str]] = []
+    for (at, kind, detail), run in groupby(rows, key=lambda row: (row["at"], row["kind"], row["detail"])):
+        alike = [row["payment"] for row in run]
+        if len(alike) < _ALIKE_FOR_ONE_STATEMENT:
+            between.extend((payment_id, at, kind, detail) for payment_id in alike)
+            continue
+        insert_each(PaymentEvent, _COLUMNS, between)
+        between = []
+        insert_for_each(PaymentEvent, PaymentEvent.payment, alike, _COLUMNS[1:], (at, kind, detail))
+    insert_each(PaymentEvent, _COLUMNS, between)
 
 
 @contextmanager

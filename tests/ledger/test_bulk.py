@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import peewee
 
-from portal.ledger.bulk import insert_each, update_each
+from portal.ledger.bulk import insert_each, insert_for_each, update_each
 from portal.ledger.models import Package, create_tables
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -42,3 +42,15 @@ def test_insert_each_writes_every_row_in_order_with_its_values(db: peewee.Databa
     stored = [(p.name, p.price, p.duration_seconds, p.created_at) for p in Package.select().order_by(Package.id)]
     assert stored == rows
     assert all(package.active for package in Package.select()), "the columns not given take their defaults"
+
+
+def test_insert_for_each_writes_a_row_per_key_with_the_same_other_values(db: peewee.Database):
+    create_tables()
+    names = [f"p{n}" for n in range(40)]
+    with db.atomic():
+        fields = (Package.price, Package.duration_seconds, Package.created_at)
+        insert_for_each(Package, Package.name, names, fields, (25, 600, NOW))
+        insert_for_each(Package, Package.name, [], fields, (1, 60, NOW))  # no keys: nothing written
+    stored = [(p.name, p.price, p.duration_seconds, p.created_at) for p in Package.select().order_by(Package.id)]
+    assert stored == [(name, 25, 600, NOW) for name in names]
+    assert all(package.active and package.name_sw == "" for package in Package.select()), "the model's defaults"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -54,3 +55,32 @@ def test_the_same_event_for_many_payments_is_one_event_on_each_timeline(services
     assert {json.loads(event.detail)["since"] for event in faults} == {"09:00"}
     assert {event.at for event in faults} == {services.clock.now()}
     assert not PaymentEvent.select().where(PaymentEvent.kind == "t_nobody").exists()
+
+
+def test_one_event_on_many_payments_goes_in_whole_and_keeps_each_timeline_in_order(
+    services, package, emulator, monkeypatch
+):
+    """A reboot's run of one event on thousands of payments is one statement over their ids;
+    runs between them stay where they were recorded on each payment's timeline."""
+    payments = [unconfirmed_grant(services, package, emulator, seconds=60).payment_id for _ in range(12)]
+    statements: list[str] = []
+    real = services.db.execute_sql
+
+    def traced(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
+        statements.append(sql)
+        return real(sql, params, *args, **kwargs)
+
+    monkeypatch.setattr(services.db, "execute_sql", traced)
+    with write_transaction(services.db), batched():
+        record_many(payments, "t_fault", services.clock, router="main", reason="reboot")
+        record(payments[0], "t_between", services.clock)
+        services.clock.advance(1)
+        record_many(payments, "t_credit", services.clock, seconds=30)
+    monkeypatch.undo()
+    assert len([sql for sql in statements if sql.startswith('INSERT INTO "payment_event"')]) == 2, "a statement a run"
+    assert kinds(payments[0]) == ["t_fault", "t_between", "t_credit"]
+    assert all(kinds(payment_id) == ["t_fault", "t_credit"] for payment_id in payments[1:])
+    credits = list(PaymentEvent.select().where(PaymentEvent.kind == "t_credit"))
+    assert sorted(event.payment_id for event in credits) == sorted(payments)
+    assert {event.at for event in credits} == {services.clock.now()}, "stored as UTC, read back as the same moment"
+    assert {json.loads(event.detail)["seconds"] for event in credits} == {30}
