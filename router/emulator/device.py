@@ -97,7 +97,8 @@ class RouterEmulator:
 
     @property
     def command_log(self) -> list[tuple[str, dict[str, str]]]:
-        """Every command received (the newest ``command_log_limit`` or more when limited):
+        """Every command received (the newest ``command_log_limit`` or more when limited, none
+        when it is 0):
         ``(command word, attributes)``; passwords left out, queries under ``"?"``."""
         return self.state.command_log
 

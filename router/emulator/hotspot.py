@@ -315,23 +315,28 @@ class HotspotModel:
         against the ip-bindings (all of them when the bindings changed)."""
         self.now = max(self.now, now)
         self._finish_boot(now)
-        for session_id in self._session_due.pop_due(now):
-            session = self.sessions.get(session_id)
-            due = None if session is None else self._deadline(session)
-            if due is not None and due[0] <= now:
-                self.end_session(session_id, due[0], due[1])
-            elif due is not None:
-                self._session_due.push(due[0], session_id)  # it moved later (traffic)
-        for cookie_id in self._cookie_due.pop_due(now):
-            cookie = self.cookies.get(cookie_id)
-            if cookie is not None and cookie.expires_at <= now:
-                del self.cookies[cookie_id]
+        if self._session_due.due(now):  # (the API ticks before and after every command: most find nothing)
+            for session_id in self._session_due.pop_due(now):
+                session = self.sessions.get(session_id)
+                due = None if session is None else self._deadline(session)
+                if due is not None and due[0] <= now:
+                    self.end_session(session_id, due[0], due[1])
+                elif due is not None:
+                    self._session_due.push(due[0], session_id)  # it moved later (traffic)
+        if self._cookie_due.due(now):
+            for cookie_id in self._cookie_due.pop_due(now):
+                cookie = self.cookies.get(cookie_id)
+                if cookie is not None and cookie.expires_at <= now:
+                    del self.cookies[cookie_id]
         self._session_due.compact(
             len(self.sessions),
             lambda: [(due[0], s.id) for s in self.sessions.values() if (due := self._deadline(s)) is not None],
         )
         self._cookie_due.compact(len(self.cookies), lambda: [(c.expires_at, c.id) for c in self.cookies.values()])
-        macs = self._bindings.to_check(self._binding_rules())
+        rules = self._binding_rules()
+        if self._bindings.settled(rules):
+            return
+        macs = self._bindings.to_check(rules)
         hosts = (
             list(self.hosts.values())
             if macs is None

@@ -46,6 +46,10 @@ class DueQueue:
     def push(self, at: float, key: int) -> None:
         heapq.heappush(self._heap, (at, key))
 
+    def due(self, now: float) -> bool:
+        """Whether an entry is at or before ``now`` (a tick with nothing due looks no further)."""
+        return bool(self._heap) and self._heap[0][0] <= now
+
     def pop_due(self, now: float) -> list[int]:
         """Keys (each once, ascending) with an entry at or before ``now``; entries removed."""
         keys: set[int] = set()
@@ -90,6 +94,10 @@ class BindingWatch:
 
     def mark(self, mac: str) -> None:
         self.dirty[mac] = None
+
+    def settled(self, rules: tuple[Rule, ...]) -> bool:
+        """No host to check again: none marked and the rules as last checked against."""
+        return not self.dirty and rules == self.rules
 
     def to_check(self, rules: tuple[Rule, ...]) -> list[str] | None:
         """MACs to re-check under ``rules``; None means all hosts (the rules changed)."""

@@ -62,8 +62,8 @@ class RouterState:
         for menu in build_hotspot_menus(self.hotspot) + build_system_menus(self.system):
             self.menus[menu.path] = menu
         self.command_log: list[tuple[str, dict[str, str]]] = []
-        #: Keep only about this many of the newest commands (None: all). A day of a soak
-        #: sends millions: kept whole they cost gigabytes the run never reads.
+        #: Keep only about this many of the newest commands (None: all, 0: none). A day of
+        #: a soak sends millions: kept whole they cost gigabytes the run never reads.
         self.command_log_limit: int | None = None
         self.hotspot.tick(self.now())
 
@@ -137,9 +137,11 @@ class RouterState:
 
     # ----- commands ---------------------------------------------------------------
     def log_command(self, command: Command) -> None:
+        limit = self.command_log_limit
+        if limit == 0:
+            return
         with self.lock:
             self.command_log.append(loggable(command))
-            limit = self.command_log_limit
             if limit is not None and len(self.command_log) > 2 * limit:
                 del self.command_log[:-limit]  # now and then, not per command
 

@@ -299,3 +299,10 @@ def test_a_limited_command_log_keeps_the_newest_commands_only() -> None:
         log = emulator.command_log
         assert 10 <= len(log) <= 20
         assert log[-1][1]["?"] == "?=name=probe-44"
+
+
+def test_a_command_log_limit_of_0_keeps_no_command() -> None:
+    """A soak day never reads the log: it keeps none of its millions."""
+    with RouterEmulator(command_log_limit=0) as emulator, opened_api(emulator) as api:
+        assert tuple(api.path("/system/identity").select("name"))
+        assert emulator.command_log == []
