@@ -18,6 +18,8 @@ from typing import Any
 import peewee
 from peewee import __exception_wrapper__ as driver_errors
 
+from portal.ledger.database import is_postgres
+
 
 class _Slot:
     """A stand-in value whose position among a composed query's parameters is looked up."""
@@ -44,23 +46,23 @@ def insert_for_each(
 ) -> None:
     """``INSERT INTO model (key, fields...)`` a row per value of ``keys``, every row with the
     same ``values`` for ``fields``: one statement, the keys bound as one array (SQLite's
-    ``json_each``, PostgreSQL's ``unnest``); the columns not given take the model's defaults,
-    as :func:`insert_each` gives them. Run it inside the transaction it belongs to."""
+    ``json_each``, PostgreSQL's ``unnest``); the columns not given take the model's plain
+    defaults. Run it inside the transaction it belongs to. A column whose default is made by
+    a call (a fresh token, say) must be given: one statement would give every row the same."""
     if not keys:
         return
     given = {key.name, *(field.name for field in fields)}
     defaults = [(field, default) for field, default in model._meta.defaults.items() if field.name not in given]
+    made = [field.name for field, default in defaults if callable(default)]
+    if made:
+        raise ValueError(f"insert_for_each: give {', '.join(made)}: a default made by a call would repeat on every row")
     fields = (*fields, *(field for field, _default in defaults))
-    values = (*values, *(default() if callable(default) else default for _field, default in defaults))
+    values = (*values, *(default for _field, default in defaults))
     database, sql, template, places = _composed("insert for each", model, (key, *fields))
     converted = [key.db_value(value) for value in keys]
-    array = converted if _is_postgres(database) else json.dumps(converted)
+    array = converted if is_postgres(database) else json.dumps(converted)
     cursor = database.execute_sql(sql, _bound(template, places, (array, *values)))
     cursor.close()
-
-
-def _is_postgres(database: peewee.Database) -> bool:
-    return isinstance(getattr(database, "obj", database), peewee.PostgresqlDatabase)
 
 
 _Composed = tuple[peewee.Database, str, list[Any], list[tuple[int, Callable[[Any], Any]]]]
@@ -110,7 +112,7 @@ def _each_of(database: peewee.Database, keys: _Slot, values: list[_Slot]) -> pee
     """``SELECT key, value... FROM`` the keys' array, each key on a row of its own."""
     alike = [peewee.Value(slot, converter=False) for slot in values]
     array = peewee.Value(keys, converter=False, unpack=False)
-    if _is_postgres(database):
+    if is_postgres(database):
         source = peewee.NodeList((peewee.SQL("unnest("), array, peewee.SQL(") AS each_key")), glue="")
         return peewee.Select(from_list=[source], columns=[peewee.SQL("each_key"), *alike])
     source = peewee.NodeList((peewee.SQL("json_each("), array, peewee.SQL(")")), glue="")

@@ -97,6 +97,12 @@ def close_connections(db: peewee.Database) -> None:
         db.close_idle()
 
 
+def is_postgres(db: peewee.Database) -> bool:
+    """Whether ``db`` (or the database behind the ledger's proxy) is PostgreSQL: where a list
+    of thousands is bound as an array, not as SQLite's JSON text."""
+    return isinstance(getattr(db, "obj", db), peewee.PostgresqlDatabase)
+
+
 def connection_outlives_request(db: peewee.Database) -> bool:
     """Whether a server thread keeps its connection from one request to the next.
 

@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 
 import peewee
 
+from portal.ledger.database import is_postgres
 from portal.ledger.models import Grant
 
 PER_PAGE = 50
@@ -27,7 +28,7 @@ def among(field: peewee.Field, values: Iterable[Any]) -> peewee.Node:
     """
     items = [field.db_value(value) for value in values]
     database = field.model._meta.database
-    if isinstance(getattr(database, "obj", database), peewee.PostgresqlDatabase):
+    if is_postgres(database):
         return peewee.NodeList(
             (field, peewee.SQL("= ANY("), peewee.Value(items, converter=False, unpack=False), peewee.SQL(")"))
         )

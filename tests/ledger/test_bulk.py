@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
 
 import peewee
+import pytest
 
 from portal.ledger.bulk import insert_each, insert_for_each, update_each
 from portal.ledger.models import Package, create_tables
@@ -54,3 +56,17 @@ def test_insert_for_each_writes_a_row_per_key_with_the_same_other_values(db: pee
     stored = [(p.name, p.price, p.duration_seconds, p.created_at) for p in Package.select().order_by(Package.id)]
     assert stored == [(name, 25, 600, NOW) for name in names]
     assert all(package.active and package.name_sw == "" for package in Package.select()), "the model's defaults"
+
+
+def test_insert_for_each_refuses_a_default_made_by_a_call(db: peewee.Database):
+    """One statement would give every row the one value the call made."""
+
+    class Ticket(peewee.Model):
+        name = peewee.CharField()
+        token = peewee.CharField(default=lambda: secrets.token_hex(4))
+
+        class Meta:
+            database = db
+
+    with pytest.raises(ValueError, match="token"):
+        insert_for_each(Ticket, Ticket.name, ["a", "b"], (), ())
