@@ -17,7 +17,7 @@ from typing import NamedTuple
 from portal.domain.context import Services
 from portal.domain.grant_clock import confirm_online, confirm_online_many, device_chains, moment, resume_clock
 from portal.domain.observe import record_first_logins
-from portal.domain.outbox import device_grants, device_has_time, device_lock, logins_done, queue, run_outbox_item
+from portal.domain.outbox import device_grants, device_lock, devices_with_time, logins_done, queue, run_outbox_item
 from portal.domain.router_watch import Watch, probe, recovery_window_over, remember_fault, stop_clocks_after_fault
 from portal.ledger.database import write_transaction
 from portal.ledger.models import Grant, Payment
@@ -45,15 +45,7 @@ def reconcile_router(services: Services, name: str, *, strangers: bool = True) -
     users = router.managed_users() if strangers else []
     online = router.session_uptimes()
     heads = _running_heads(name, now)
-    removed = 0
-    for user in users:
-        if user.mac and user.mac not in heads:
-            # Under the device's lock: a purchase logged in by the web process meanwhile is
-            # either seen here (kept) or logs in after this removal.
-            with services.live.try_locks([device_lock(name, user.mac)]) as locked:
-                if locked and not device_has_time(name, user.mac):
-                    router.revoke(user.mac)
-                    removed += 1
+    removed = _remove_strangers(services, name, {user.mac for user in users if user.mac and user.mac not in heads})
     grace_over = recovery_window_over(services, name, now)
     lost_macs: list[str] = []
     for mac, head in heads.items():
@@ -87,6 +79,27 @@ def reconcile_router(services: Services, name: str, *, strangers: bool = True) -
         if run_outbox_item(services, item):
             restored.add(mac)
     return {"removed": removed, "restored": len(restored)}
+
+
+def _remove_strangers(services: Services, name: str, macs: set[str]) -> int:
+    """Remove the router users of ours whose device has no time left, all in a few commands
+    (a grant that ended while its logout was on its way shows up here too); returns how many.
+
+    Under the devices' locks: a purchase logged in by the web process meanwhile is either
+    seen here (kept) or logs in after this removal; a device whose lock is busy waits for
+    the next pass.
+    """
+    router = services.router(name)
+    if router is None or not macs:
+        return 0
+    locks = {device_lock(name, mac): mac for mac in sorted(macs)}
+    with services.live.take_locks(locks) as taken:
+        mine = [mac for lock, mac in locks.items() if lock in taken]
+        kept = devices_with_time(name, mine)
+        gone = [mac for mac in mine if mac not in kept]
+        if gone:
+            router.revoke_many(gone)
+    return len(gone)
 
 
 def clocks_stopped(name: str) -> bool:

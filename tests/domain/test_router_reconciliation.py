@@ -117,9 +117,9 @@ def test_a_stranger_removed_as_its_device_pays_again_is_logged_in_after_the_remo
         def __getattr__(self, name: str) -> Any:
             return getattr(router, name)
 
-        def revoke(self, mac: str) -> None:
+        def revoke_many(self, macs: list[str]) -> None:
             bought.append(stacked_purchase(services, ended, seconds=600))  # paid and logged in, if it can
-            router.revoke(mac)
+            router.revoke_many(macs)
 
     services.routers["main"] = PurchaseLandsFirst()
     try:
@@ -166,3 +166,31 @@ def test_while_the_router_recovers_probes_put_devices_back_and_leave_strangers_t
     watch_and_reconcile(services, "main")  # the regular pass
 
     assert not any(user["name"] == stranger for user in emulator.users())
+
+
+def test_strangers_go_in_a_few_commands_and_a_device_being_logged_in_is_left_for_the_next_pass(
+    services, package, emulator
+):
+    """Thirty users of ours whose grants the ledger has ended (their logouts on their way):
+    one listing and a batch of removals, not six commands each; a device whose lock another
+    process holds is not touched by this pass."""
+    ended = [grant_now(services, package, emulator, seconds=600) for _ in range(30)]
+    kept = grant_now(services, package, emulator, seconds=600)
+    Grant.update(status="expired", ended_at=services.clock.now()).where(
+        Grant.id.in_([grant.id for grant in ended])
+    ).execute()
+    busy = ended[0]
+    logged = len(emulator.command_log)
+
+    with services.live.try_locks([device_lock("main", busy.mac)]) as locked:
+        assert locked
+        assert reconcile_router(services, "main")["removed"] == 29
+
+    ours = {grant.mac for grant in [*ended, kept]}
+    names = {user["name"] for user in emulator.users()} & ours
+    assert names == {busy.mac, kept.mac}, "every stranger gone but the busy one; the paying device kept"
+    assert emulator.is_online(kept.mac)
+    removals = [c for c in emulator.command_log[logged:] if c[0] == "/ip/hotspot/user/remove"]
+    assert 1 <= len(removals) <= 2, f"removed in batches, not one by one: {len(removals)} removals"
+    assert reconcile_router(services, "main")["removed"] == 1  # its lock free: the next pass
+    assert {user["name"] for user in emulator.users()} & ours == {kept.mac}
