@@ -83,6 +83,15 @@ end
 return freed
 """
 
+# KEYS: the sessions' hashes; ARGV: router, mac and end of each in turn (see LiveStore.put_sessions)
+_PUT_SESSIONS_SCRIPT = """
+for i, key in ipairs(KEYS) do
+  local at = 3 * i - 2
+  redis.call('HSET', key, 'router', ARGV[at], 'mac', ARGV[at + 1], 'expires_at', ARGV[at + 2])
+end
+return #KEYS
+"""
+
 
 class LiveStore:
     """Live grants, expiry index, sliding-window counters, short locks, the leader lock."""
@@ -143,13 +152,14 @@ class LiveStore:
             return
         ends = {grant_id: _ts(expires_at) for grant_id, _router, _mac, expires_at in sessions}
         pipe = self.redis.pipeline()
-        for grant_id, router, mac, _expires_at in sessions:
-            pipe.hset(
-                f"{PREFIX}session:{grant_id}",
-                mapping={"router": router, "mac": mac, "expires_at": str(ends[grant_id])},
-            )
-        # One MSET and one ZADD for all of them: a command per session each cost the
-        # client more than Redis takes to run them.
+        # The hashes written by one script call, one MSET and one ZADD for all of them: a
+        # command per session cost the client more than Redis takes to run them.
+        where = {grant_id: (router, mac) for grant_id, router, mac, _at in sessions}  # a repeat: the last, as ends
+        keys = [f"{PREFIX}session:{grant_id}" for grant_id in ends]
+        fields = [field for grant_id, end in ends.items() for field in (*where[grant_id], str(end))]
+        # EVAL, not a registered script: in a pipeline that asks SCRIPT EXISTS first, a
+        # second round trip on every callback's single session.
+        pipe.eval(_PUT_SESSIONS_SCRIPT, len(keys), *keys, *fields)
         pipe.mset({f"{PREFIX}device:{router}:{mac}": grant_id for grant_id, router, mac, _at in sessions})
         pipe.zadd(EXPIRY_INDEX, {str(grant_id): end for grant_id, end in ends.items()})
         pipe.publish(EXPIRY_CHANNEL, repr(min(ends.values())))

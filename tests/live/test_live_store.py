@@ -35,6 +35,23 @@ def test_sessions_are_indexed_by_device_and_expiry(redis_handle):
     assert live.session_count() == 1
 
 
+def test_many_sessions_go_in_together_and_a_repeated_grant_keeps_its_last_values(redis_handle):
+    live = LiveStore(redis_handle.client)
+    sessions = [
+        (n, "main", f"AA:00:00:00:{n // 256:02X}:{n % 256:02X}", NOW + timedelta(seconds=n)) for n in range(1, 3001)
+    ]
+    live.put_sessions([*sessions, (7, "north", "AA:00:00:00:99:07", NOW + timedelta(hours=1))])
+
+    assert live.session_count() == 3000
+    assert live.session_for_device("main", "AA:00:00:00:0B:B8") == LiveGrant(
+        3000, "main", "AA:00:00:00:0B:B8", NOW + timedelta(seconds=3000)
+    )
+    assert live.session_for_device("north", "AA:00:00:00:99:07") == LiveGrant(
+        7, "north", "AA:00:00:00:99:07", NOW + timedelta(hours=1)
+    )
+    assert live.due_grant_ids(NOW + timedelta(seconds=8)) == [1, 2, 3, 4, 5, 6, 8], "7 ends an hour on"
+
+
 def test_dropping_an_old_grant_keeps_the_device_on_its_newer_grant(redis_handle):
     live = LiveStore(redis_handle.client)
     live.put_session(1, "main", "AA:00:00:00:00:01", NOW + timedelta(minutes=5))
