@@ -85,12 +85,9 @@ class ConfigMenu(Menu):
 
     def renumber(self) -> None:
         """New ids for every row (after a reboot), keeping order; old ids are never reused."""
-        old_rows, old_protected = self.rows, self.protected
-        self.rows, self.protected = {}, set()
-        for old_id, values in old_rows.items():
-            new_id = self.insert(values)
-            if old_id in old_protected:
-                self.protected.add(new_id)
+        self._rows, new_ids = self._rows.renumbered(self.next_id)
+        self.next_id += len(new_ids)
+        self.protected = {new_ids[old_id] for old_id in self.protected if old_id in new_ids}
 
     def with_defaults(self, values: Values) -> Values:
         merged = {name: spec.default for name, spec in self.fields.items() if spec.default is not None}

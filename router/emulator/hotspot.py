@@ -282,14 +282,7 @@ class HotspotModel:
         """Logout bookkeeping: add uptime and bytes to the user, drop the host's authorized flag."""
         session = self.sessions.pop(session_id)
         logger.debug("session %s of %s ended: %s", session.mac, session.user, reason)
-        self.history.append(SessionRecord(session.mac, session.user, session.login_at, at, reason))
-        self.seconds_ended[session.mac] = self.seconds_ended.get(session.mac, 0.0) + (at - session.login_at)
-        account = self.find_user(session.user, session.server)
-        if account is not None and (reason != "reboot" or self.book_uptime_on_reboot):
-            account["uptime"] = account.get("uptime", 0) + round(at - session.login_at)
-            for kind, amount in (("in", session.bytes_in), ("out", session.bytes_out)):
-                account[f"bytes-{kind}"] = account.get(f"bytes-{kind}", 0) + amount
-                account[f"packets-{kind}"] = account.get(f"packets-{kind}", 0) + packets_for(amount)
+        self._book(session, at, reason)
         host = self.hosts.get(session.mac)
         if host is not None:
             host.authorized = False
@@ -358,14 +351,28 @@ class HotspotModel:
             self.end_session(session.id, now, reason)
         self.hosts.pop(host.mac, None)
 
+    def _book(self, session: Session, at: float, reason: str) -> None:
+        """What a session leaves behind when it ends: its record, and its uptime and bytes on its user."""
+        self.history.append(SessionRecord(session.mac, session.user, session.login_at, at, reason))
+        self.seconds_ended[session.mac] = self.seconds_ended.get(session.mac, 0.0) + (at - session.login_at)
+        account = self.find_user(session.user, session.server)
+        if account is not None and (reason != "reboot" or self.book_uptime_on_reboot):
+            account["uptime"] = account.get("uptime", 0) + round(at - session.login_at)
+            for kind, amount in (("in", session.bytes_in), ("out", session.bytes_out)):
+                account[f"bytes-{kind}"] = account.get(f"bytes-{kind}", 0) + amount
+                account[f"packets-{kind}"] = account.get(f"packets-{kind}", 0) + packets_for(amount)
+
     def reboot(self, now: float, boot_seconds: float = 0.0) -> None:
         """Power cycle: sessions end (counters booked), host and cookie tables start empty.
 
         The router is back ``boot_seconds`` later; then the devices still in range are seen
         again at once (they keep sending), unauthorized, as after any boot.
         """
+        # Every session goes and the hosts with them: each is booked, then the tables are
+        # emptied at once (ending them one by one kept indexes up to date that are cleared next).
         for session_id in sorted(self.sessions):
-            self.end_session(session_id, now, "reboot")
+            self._book(self.sessions[session_id], now, "reboot")
+        self.sessions.clear()
         self.hosts.clear()
         self.cookies.clear()
         self._session_due.clear()

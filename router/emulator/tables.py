@@ -223,6 +223,24 @@ class RowTable(_IndexedDict):
         for unkeyed in self._unkeyed.values():
             unkeyed.clear()
 
+    def renumbered(self, first_id: int) -> tuple[RowTable, dict[int, int]]:
+        """The same rows, in the same order, under new ids from ``first_id`` (a reboot's
+        renumbering), with their index entries carried over instead of worked out again;
+        and old id -> new id."""
+        table = RowTable(self.indexed, self._type_of)
+        new_ids = {old_id: new_id for new_id, old_id in enumerate(self, start=first_id)}
+        for old_id, row in self.items():
+            new_id = new_ids[old_id]
+            dict.__setitem__(table, new_id, Row(table, new_id, row))
+            keys = self._keys_of_entry.get(old_id, ())
+            table._keys_of_entry[new_id] = keys
+            for name, field_key in keys:
+                table._index[name].setdefault(field_key, {})[new_id] = None
+        for name, unkeyed in self._unkeyed.items():
+            table._unkeyed[name] = {new_ids[old_id] for old_id in unkeyed}
+        table._last_id = first_id + len(new_ids) - 1 if new_ids else None
+        return table, new_ids
+
     def row_changed(self, row_id: int, row: Row) -> None:
         """A stored row was written in place (a row no longer stored is ignored)."""
         if dict.get(self, row_id) is row:

@@ -53,6 +53,35 @@ def test_row_table_declines_when_it_cannot_answer_in_print_order() -> None:
     assert table.ids_with("name", "x") is None
 
 
+def test_a_renumbered_table_answers_by_its_new_ids_and_follows_writes_as_before() -> None:
+    class Picky:
+        """A type that has no key for one value (as a row holding an odd value has none)."""
+
+        @staticmethod
+        def order_key(value: object) -> object:
+            if value == "unreadable":
+                raise ValueError(value)
+            return str(value).upper()
+
+    table = RowTable(("name", "mac-address"), lambda _name: Picky())
+    table[7] = {"name": "a", "mac-address": "AA:AA:AA:AA:AA:01"}
+    table[9] = {"name": "b"}
+    table[12] = {"name": "a", "mac-address": "unreadable"}  # no key: lookups by MAC scan
+    assert table.ids_with("mac-address", "AA:AA:AA:AA:AA:01") is None
+    renumbered, new_ids = table.renumbered(20)
+
+    assert new_ids == {7: 20, 9: 21, 12: 22}
+    assert list(renumbered.items()) == [(20, table[7]), (21, table[9]), (22, table[12])]
+    assert renumbered.ids_with("name", "a") == [20, 22]
+    assert renumbered.ids_with("mac-address", "AA:AA:AA:AA:AA:01") is None, "the unkeyed row still forces a scan"
+    renumbered[21]["name"] = "a"  # a write in place reaches the new table's index
+    assert renumbered.ids_with("name", "a") == [20, 21, 22] and table.ids_with("name", "a") == [7, 12]
+    del renumbered[22]
+    assert renumbered.ids_with("mac-address", "aa:aa:aa:aa:aa:01") == [20]
+    renumbered[23] = {"name": "c"}
+    assert renumbered.ids_with("name", "c") == [23]
+
+
 def test_find_compares_exactly_with_or_without_an_index() -> None:
     users = build_config_menus()["/ip/hotspot/user"]
     users.seed({"name": "a", "mac-address": "aa:aa:aa:aa:aa:01", "comment": "p2c:1"})
