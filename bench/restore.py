@@ -44,6 +44,7 @@ PHASES = (
     ("portal.domain.router_reconciliation", "_running_heads", 2, "running grants read"),
     ("portal.domain.router_reconciliation", "device_chains", 2, "lost devices' chains read"),
     ("portal.domain.router_reconciliation", "_restore_in_one_pass", 2, "restore in one pass"),
+    ("portal.domain.router_reconciliation", "device_grants", 3, "what the router is told, per device"),
     ("router.mikrotik", "restore_devices", 3, "router: listings, logins, confirmation"),
     ("router.mikrotik_restore", "_plain_devices", 4, "the three listings"),
     ("portal.domain.router_reconciliation", "confirm_online_many", 3, "ledger: clocks run again, credits"),
