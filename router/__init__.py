@@ -8,7 +8,7 @@ RouterOS API emulator (``router.emulator``) that the demo and the tests start in
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -132,10 +132,14 @@ class Router(Protocol):
         """
         ...
 
-    def restore_many(self, grants: Sequence[DeviceGrant]) -> list[str]:
+    def restore_many(
+        self, grants: Sequence[DeviceGrant], on_restored: Callable[[list[str]], None] | None = None
+    ) -> list[str]:
         """Log back in, in one pass, devices that lost their session while their user of ours
         stayed (after a reboot), as :meth:`authorize` would; returns the MACs now online.
-        Anything less plain is left for :meth:`authorize`."""
+        Anything less plain is left for :meth:`authorize`. ``on_restored``, when given,
+        hears the MACs confirmed online part by part, in the caller's thread, while the
+        router logs the next part in (so the caller can record them meanwhile)."""
         ...
 
     def revoke(self, mac: str) -> None:

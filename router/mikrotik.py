@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 from router import ActiveSession, DeviceGrant, HostEntry, ManagedUser, RouterHealth, normalize_mac
@@ -186,15 +186,24 @@ class MikrotikRouter:
             ]
         )
 
-    def restore_many(self, grants: Sequence[DeviceGrant]) -> list[str]:
+    def restore_many(
+        self, grants: Sequence[DeviceGrant], on_restored: Callable[[list[str]], None] | None = None
+    ) -> list[str]:
         """Log back in, in one pass, the devices of ``grants`` that lost their session while
         their user of ours stayed (a reboot); returns the MACs confirmed online.
-        The others are left for :meth:`authorize` (see :mod:`router.mikrotik_restore`)."""
+        The others are left for :meth:`authorize` (see :mod:`router.mikrotik_restore`).
+        ``on_restored`` hears the confirmed MACs part by part, the first part while the
+        router works on the second part's logins (it must not use this router)."""
         if not grants:
             return []
         with self.connection.lock:
             restored = restore_devices(
-                self.connection, self.hotspot_server, grants, self._ensure_profile, login_secret=self.login_secret
+                self.connection,
+                self.hotspot_server,
+                grants,
+                self._ensure_profile,
+                login_secret=self.login_secret,
+                on_part=on_restored,
             )
         log.info("router %s: %d of %d device(s) logged back in", self.name, len(restored), len(grants))
         return restored

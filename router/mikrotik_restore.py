@@ -30,6 +30,7 @@ import ipaddress
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from router import DeviceGrant, normalize_mac
 from router.errors import RouterError, RouterNotPermitted
@@ -54,33 +55,70 @@ def restore_devices(
     ensure_profile: Callable[[DeviceGrant], None],
     *,
     login_secret: bytes | None = None,
+    on_part: Callable[[list[str]], None] | None = None,
 ) -> list[str]:
     """Log back in the plain cases among ``grants``; returns the MACs confirmed online.
 
     The caller holds the connection lock. A device the router refuses is skipped (left to
     ``authorize``); a router that goes away raises RouterUnreachable.
+
+    With ``on_part``, a pass of :data:`PART_SIZE` devices or more goes in two parts, and
+    ``on_part`` hears each part's confirmed MACs: the first part's while the router works
+    on the second part's commands, so the caller records it meanwhile.
     """
     wanted = _plain_devices(connection, hotspot_server, grants)
-    commands: list[tuple[str, dict[str, object]]] = []
-    counts: list[int] = []  # commands per device, in order
+    devices: list[_Device] = []
     for mac, (grant, ip, user) in wanted.items():
         ensure_profile(grant)
         password = login_password(login_secret, mac, grant.grant_id)
-        device = user_commands(mac, grant, user, password, hotspot_server, password_known=login_secret is not None)
-        device.append((f"{ACTIVE}/login", {"user": mac, "password": password, "mac-address": mac, "ip": ip}))
-        commands.extend(device)
-        counts.append(len(device))
-    answers = iter(connection.call_many(commands))  # each device's commands, in order
+        commands = user_commands(mac, grant, user, password, hotspot_server, password_known=login_secret is not None)
+        commands.append((f"{ACTIVE}/login", {"user": mac, "password": password, "mac-address": mac, "ip": ip}))
+        devices.append(_Device(mac, ip, commands))
+    if on_part is None or len(devices) < PART_SIZE:
+        restored = _log_in(connection, devices)
+        if on_part is not None and restored:
+            on_part(restored)
+        return restored
+    half = (len(devices) + 1) // 2
+    first = _log_in(connection, devices[:half])
+    second = _log_in(connection, devices[half:], meanwhile=(lambda: on_part(first)) if first else None)
+    if second:
+        on_part(second)
+    return first + second
+
+
+#: Devices in a pass from which :func:`restore_devices` goes in two parts (each part's
+#: confirmation lists every session: below this, a second listing costs more than it frees).
+PART_SIZE = 500
+
+
+class _Device(NamedTuple):
+    """One device of a pass: where it is, and its commands (the login last)."""
+
+    mac: str
+    ip: str
+    commands: list[tuple[str, dict[str, object]]]
+
+
+def _log_in(
+    connection: RouterConnection, devices: Sequence[_Device], meanwhile: Callable[[], None] | None = None
+) -> list[str]:
+    """Send ``devices``' commands in batches, then list the sessions: the MACs confirmed
+    online (``meanwhile`` as :meth:`RouterConnection.call_many` runs it)."""
+    commands = [command for device in devices for command in device.commands]
+    answers = iter(connection.call_many(commands, meanwhile=meanwhile))
     sent: dict[str, str] = {}
-    for (mac, (_grant, ip, _user)), count in zip(wanted.items(), counts, strict=True):
-        refused = [answer for answer in (next(answers) for _ in range(count)) if isinstance(answer, RouterError)]
+    for device in devices:
+        refused = [answer for answer in (next(answers) for _ in device.commands) if isinstance(answer, RouterError)]
         for error in refused:
             if isinstance(error, RouterNotPermitted):
                 raise error  # the API user's rights, not this device: authorize would fail alike
         if refused:
-            log.info("router: %s not restored in the batch (%s); it is logged in on its own", mac, refused[0].message)
+            log.info(
+                "router: %s not restored in the batch (%s); it is logged in on its own", device.mac, refused[0].message
+            )
             continue
-        sent[mac] = ip
+        sent[device.mac] = device.ip
     if not sent:
         return []
     rows = connection.call(f"{ACTIVE}/print", proplist=("user", "address"))

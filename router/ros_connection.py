@@ -25,7 +25,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import librouteros
@@ -200,10 +200,15 @@ class RouterConnection:
         self,
         commands: Sequence[tuple[str, Mapping[str, object]]],
         reads: Sequence[tuple[str, Sequence[str], Sequence[str]]] = (),
+        *,
+        meanwhile: Callable[[], None] | None = None,
     ) -> list[list[Row] | RouterError]:
         """Run many commands, sending them in batches before reading their answers (API tags).
         ``reads`` (prints as :meth:`read_many` takes them) go after them in the same batches,
         a listing that shows what the writes did; their answers follow the commands'.
+        ``meanwhile`` runs in this thread once the commands are on their way, while the
+        router works on them: it must not use this connection (if it raises, the connection
+        is dropped, its answers unread).
 
         On a real router a LAN round trip is paid once per batch instead of once per
         command, and the next batch is sent while the router answers this one, so neither
@@ -213,12 +218,14 @@ class RouterConnection:
         writes, some may have been applied).
         """
         if not commands and not reads:
+            if meanwhile is not None:
+                meanwhile()
             return []
         sentences: list[tuple[str, Sequence[str]]] = [
             (command, [compose_word(key, val) for key, val in attrs.items()]) for command, attrs in commands
         ]
         with self.lock:
-            return self._pipeline(sentences + _read_sentences(reads))
+            return self._pipeline(sentences + _read_sentences(reads), meanwhile)
 
     def read_many(self, reads: Sequence[tuple[str, Sequence[str], Sequence[str]]]) -> list[list[Row]]:
         """Run several ``print`` commands, ``(command, query words, proplist)``, in one round
@@ -243,29 +250,32 @@ class RouterConnection:
                 return [result for result in results if not isinstance(result, RouterError)]
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises
 
-    def _pipeline(self, commands: Sequence[tuple[str, Sequence[str]]]) -> list[list[Row] | RouterError]:
-        """Send ``(command, words)`` sentences in tagged batches and read every answer."""
+    def _pipeline(
+        self, commands: Sequence[tuple[str, Sequence[str]]], meanwhile: Callable[[], None] | None = None
+    ) -> list[list[Row] | RouterError]:
+        """Send ``(command, words)`` sentences in tagged batches and read every answer
+        (``meanwhile`` as :meth:`call_many` runs it)."""
         transport = _transport(self.ensure_connected())
         log.debug("router %s: %d command(s) in batches, first %s", self.name, len(commands), commands[0][0])
         rows: list[list[Row]] = [[] for _ in commands]
         traps: dict[int, list[TrapError]] = {}
         sent = 0  # commands written so far (their tags are their positions)
         waiting = 0  # written and not yet answered with !done
+        writer: _Writer | None = None
         try:
+            if meanwhile is not None:
+                if isinstance(transport.sock, ssl.SSLSocket):  # one thread at a time on a TLS socket:
+                    ahead = commands[:PIPELINE_DEPTH]  # one batch goes ahead
+                    transport.write(_encoded(ahead, 0))
+                else:  # all of them, from a thread of its own that waits while the router is busy
+                    ahead = commands
+                    writer = _Writer(transport, _encoded(ahead, 0))
+                sent = waiting = len(ahead)
+                meanwhile()
             while sent < len(commands) or waiting > 0:
                 if sent < len(commands) and waiting <= PIPELINE_DEPTH:  # at most two batches in flight
                     batch = commands[sent : sent + PIPELINE_DEPTH]
-                    transport.write(
-                        b"".join(
-                            encode_sentence(
-                                command,
-                                *words,
-                                f".tag={tag}",
-                                encoding="utf-8",  # as ensure_connected opens every session
-                            )
-                            for tag, (command, words) in enumerate(batch, start=sent)
-                        )
-                    )
+                    transport.write(_encoded(batch, sent))
                     sent += len(batch)
                     waiting += len(batch)
                     continue
@@ -279,6 +289,8 @@ class RouterConnection:
                 elif reply_word in ("!re", "!done") and attrs:
                     rows[tag].append(attrs)
                 waiting -= reply_word == "!done"
+            if writer is not None:
+                writer.finish()
         except (StopIteration, IndexError):  # a reply without its tag (or another's): out of step
             self._drop()
             raise RouterUnreachable(
@@ -395,3 +407,34 @@ def _read_sentences(reads: Sequence[tuple[str, Sequence[str], Sequence[str]]]) -
         (command, [*([f"=.proplist={','.join(proplist)}"] if proplist else []), *query])
         for command, query, proplist in reads
     ]
+
+
+def _encoded(batch: Sequence[tuple[str, Sequence[str]]], first_tag: int) -> bytes:
+    """Tagged sentences (a command's tag is its position in the whole pipeline)."""
+    return b"".join(
+        encode_sentence(command, *words, f".tag={tag}", encoding="utf-8")  # as ensure_connected opens every session
+        for tag, (command, words) in enumerate(batch, start=first_tag)
+    )
+
+
+class _Writer:
+    """Writes one payload from a thread of its own: while the router is busy with the first
+    commands and its answers wait unread, the rest still goes out as it reads them."""
+
+    def __init__(self, transport: BufferedTransport, payload: bytes) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write, args=(transport, payload), name="router-writer")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _write(self, transport: BufferedTransport, payload: bytes) -> None:
+        try:
+            transport.write(payload)
+        except BaseException as err:  # noqa: BLE001 - raised again by finish, in the caller's thread
+            self._error = err
+
+    def finish(self) -> None:
+        """Wait for the payload to be sent (every answer is in by now); raise what writing raised."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error

@@ -262,8 +262,10 @@ class ObservedRouter:
                 log.debug("payment-to-login not recorded: %s", err)
         return kept_uptime
 
-    def restore_many(self, grants: Sequence[DeviceGrant]) -> list[str]:
-        restored: list[str] = self._timed("restore", lambda: self.inner.restore_many(grants))
+    def restore_many(
+        self, grants: Sequence[DeviceGrant], on_restored: Callable[[list[str]], None] | None = None
+    ) -> list[str]:
+        restored: list[str] = self._timed("restore", lambda: self.inner.restore_many(grants, on_restored))
         return restored
 
     def revoke(self, mac: str) -> None:

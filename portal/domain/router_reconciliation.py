@@ -164,22 +164,29 @@ def _restore_in_one_pass(
     if router is None or not grants:
         return set()
     locks = {device_lock(name, grant.mac): grant for grant in grants}
-    with services.live.take_locks(locks) as taken:
-        mine = [grant for lock, grant in locks.items() if lock in taken]
-        restored = set(router.restore_many(device_grants(name, mine, now, chains)))
+    first_logins: list[int] = []  # payments logged in for the first time
+
+    def record(macs: list[str]) -> None:
+        """A part the router confirmed online, recorded while it logs the next part in."""
         online_at = services.clock.now()
-        back = [grant for grant in mine if grant.mac in restored]
-        first = {grant.id for grant in back if moment(grant.online_at) is None}  # first logins
+        confirmed = set(macs)
+        back = [grant for grant in mine if grant.mac in confirmed]
+        first = {grant.id for grant in back if moment(grant.online_at) is None}
         with write_transaction(services.db), batched():
             Grant.update(router_state="online").where(among(Grant.id, [grant.id for grant in back])).execute()
             logins_done(first, online_at)
-            confirm_online_many(services, name, dict.fromkeys(restored, online_at))
+            confirm_online_many(services, name, dict.fromkeys(macs, online_at))
             for after, payment_ids in (
                 ("login waiting", [grant.payment_id for grant in back if grant.id in first]),
                 ("session lost", [grant.payment_id for grant in back if grant.id not in first]),
             ):
                 record_many(payment_ids, "router_authorized", services.clock, router=name, restored_after=after)
-    record_first_logins(services, [grant.payment_id for grant in back if grant.id in first])
+        first_logins.extend(grant.payment_id for grant in back if grant.id in first)
+
+    with services.live.take_locks(locks) as taken:
+        mine = [grant for lock, grant in locks.items() if lock in taken]
+        restored = set(router.restore_many(device_grants(name, mine, now, chains), record))
+    record_first_logins(services, first_logins)
     return restored
 
 

@@ -194,3 +194,25 @@ def test_strangers_go_in_a_few_commands_and_a_device_being_logged_in_is_left_for
     assert 1 <= len(removals) <= 2, f"removed in batches, not one by one: {len(removals)} removals"
     assert reconcile_router(services, "main")["removed"] == 1  # its lock free: the next pass
     assert {user["name"] for user in emulator.users()} & ours == {kept.mac}
+
+
+def test_a_reboot_restored_in_two_parts_records_both_with_the_boot_time_credited(
+    services, package, emulator, monkeypatch
+):
+    import router.mikrotik_restore as restore
+
+    monkeypatch.setattr(restore, "PART_SIZE", 10)  # 30 devices: two parts of 15
+    grants = [grant_now(services, package, emulator, seconds=600) for _ in range(30)]
+    watch_and_reconcile(services, "main")
+    reboot_for_20_seconds(services, emulator)
+
+    watch_and_reconcile(services, "main")
+
+    assert all(emulator.is_online(grant.mac) for grant in grants)
+    after = [Grant.get_by_id(grant.id) for grant in grants]
+    assert {grant.credited_seconds for grant in after} == {20}
+    assert {grant.router_state for grant in after} == {"online"} and {g.offline_since for g in after} == {None}
+    restored = PaymentEvent.select().where(
+        PaymentEvent.kind == "router_authorized", PaymentEvent.detail.contains("session lost")
+    )
+    assert sorted(event.payment_id for event in restored) == sorted(grant.payment_id for grant in grants)

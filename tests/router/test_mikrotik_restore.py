@@ -174,3 +174,50 @@ def test_an_api_user_without_the_right_is_not_permitted_rather_than_left_device_
 
     with pytest.raises(RouterNotPermitted):
         router.restore_many([grant_for(mac, ip, "g-1")])
+
+
+def test_a_large_pass_hands_over_each_part_as_the_router_confirms_it(emulator, router, monkeypatch):
+    import router.mikrotik_restore as restore
+
+    monkeypatch.setattr(restore, "PART_SIZE", 10)
+    devices = forty_online_then_rebooted(emulator, router)
+    parts: list[list[str]] = []
+
+    def record(macs: list[str]) -> None:
+        assert all(emulator.is_online(mac) for mac in macs), "handed over once confirmed online"
+        parts.append(macs)
+
+    restored = router.restore_many(the_350_s_left(devices), record)
+
+    assert [len(part) for part in parts] == [20, 20]
+    assert parts[0] + parts[1] == restored and sorted(restored) == sorted(mac for mac, _ip in devices)
+    assert all(time_left(emulator, mac) == 350 + MARGIN for mac, _ip in devices)
+
+
+def test_a_part_that_cannot_be_recorded_stops_the_pass_and_the_router_is_usable_after(emulator, router, monkeypatch):
+    import router.mikrotik_restore as restore
+
+    monkeypatch.setattr(restore, "PART_SIZE", 10)
+    devices = forty_online_then_rebooted(emulator, router)
+
+    def ledger_down(macs: list[str]) -> None:
+        raise RuntimeError("database is locked")
+
+    with pytest.raises(RuntimeError, match="database is locked"):
+        router.restore_many(the_350_s_left(devices), ledger_down)
+
+    # The first half was confirmed before it failed to be recorded; what the router did of
+    # the second half is found by the next pass, as after a crash: it puts back the rest.
+    sessions_before = router.connection.connect_count
+    router.restore_many(the_350_s_left(devices))
+    assert router.connection.connect_count == sessions_before + 1, "a fresh session after the unread answers"
+    assert all(emulator.is_online(mac) for mac, _ip in devices)
+
+
+def test_a_small_pass_is_handed_over_whole(emulator, router):
+    devices = forty_online_then_rebooted(emulator, router)
+    parts: list[list[str]] = []
+
+    restored = router.restore_many(the_350_s_left(devices), parts.append)
+
+    assert parts == [restored] and len(restored) == len(devices), "below PART_SIZE: one part, one listing"

@@ -118,3 +118,53 @@ def test_a_refused_read_raises_its_error(emulator, connection):
 
     assert "no such item" in caught.value.message
     assert connection.call(f"{USERS}/print", query=["?=name=default-trial"]), "the connection is still in step"
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_meanwhile_runs_once_while_the_router_works_and_every_answer_still_comes_in_order(tls):
+    from portal.clock import ManualClock
+
+    with RouterEmulator(clock=ManualClock(), tls=tls) as router:
+        link = RouterConnection(
+            "main",
+            router.host,
+            router.port,
+            API_USER,
+            API_PASSWORD,
+            tls_context=router.tls_context_for_clients() if tls else None,
+            timeout=5.0,
+        )
+        try:
+            count = 3 * PIPELINE_DEPTH + 7
+            commands = [(f"{USERS}/add", {"name": f"ahead-{n}", "password": "x"}) for n in range(count)]
+            calls: list[int] = []
+
+            answers = link.call_many(commands, meanwhile=lambda: calls.append(len(calls)))
+
+            assert calls == [0], "called once"
+            ids = [answer[0]["ret"] for answer in answers if isinstance(answer, list)]
+            by_id = {row[".id"]: row["name"] for row in router.users()}
+            assert [by_id[ret] for ret in ids] == [f"ahead-{n}" for n in range(count)], "answers in command order"
+            assert link.call(f"{USERS}/print", query=["?=name=ahead-0"]), "the connection is still in step"
+            assert link.connect_count == 1
+        finally:
+            link.close()
+
+
+def test_a_meanwhile_that_fails_drops_the_connection_and_the_next_call_opens_a_new_one(emulator, connection):
+    def fails() -> None:
+        raise RuntimeError("the ledger is locked")
+
+    with pytest.raises(RuntimeError, match="ledger is locked"):
+        connection.call_many(
+            [(f"{USERS}/add", {"name": f"half-{n}", "password": "x"}) for n in range(50)], meanwhile=fails
+        )
+
+    assert connection.call(f"{USERS}/print", query=["?=name=half-0"]) is not None
+    assert connection.connect_count == 2, "answers left unread: a fresh session, not one out of step"
+
+
+def test_meanwhile_runs_even_with_nothing_to_send(connection):
+    calls: list[str] = []
+    assert connection.call_many([], meanwhile=lambda: calls.append("ran")) == []
+    assert calls == ["ran"]
