@@ -269,7 +269,8 @@ class RouterConnection:
                     transport.write(_encoded(ahead, 0))
                 else:  # all of them, from a thread of its own that waits while the router is busy
                     ahead = commands
-                    writer = _Writer(transport, _encoded(ahead, 0))
+                    starts = range(0, len(commands), PIPELINE_DEPTH)
+                    writer = _Writer(transport, [_encoded(commands[at : at + PIPELINE_DEPTH], at) for at in starts])
                 sent = waiting = len(ahead)
                 meanwhile()
             while sent < len(commands) or waiting > 0:
@@ -418,18 +419,21 @@ def _encoded(batch: Sequence[tuple[str, Sequence[str]]], first_tag: int) -> byte
 
 
 class _Writer:
-    """Writes one payload from a thread of its own: while the router is busy with the first
-    commands and its answers wait unread, the rest still goes out as it reads them."""
+    """Writes batches from a thread of its own: while the router is busy with the first
+    commands and its answers wait unread, the rest still goes out as it reads them. One
+    ``sendall`` per batch: the socket's timeout bounds each call's whole duration, and a
+    slow router takes far longer than that to read thousands of commands."""
 
-    def __init__(self, transport: BufferedTransport, payload: bytes) -> None:
+    def __init__(self, transport: BufferedTransport, batches: list[bytes]) -> None:
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._write, args=(transport, payload), name="router-writer")
+        self._thread = threading.Thread(target=self._write, args=(transport, batches), name="router-writer")
         self._thread.daemon = True
         self._thread.start()
 
-    def _write(self, transport: BufferedTransport, payload: bytes) -> None:
+    def _write(self, transport: BufferedTransport, batches: list[bytes]) -> None:
         try:
-            transport.write(payload)
+            for batch in batches:
+                transport.write(batch)
         except BaseException as err:  # noqa: BLE001 - raised again by finish, in the caller's thread
             self._error = err
 
