@@ -45,9 +45,9 @@ PHASES = (
     ("portal.domain.router_reconciliation", "device_chains", 2, "lost devices' chains read"),
     ("portal.domain.router_reconciliation", "_restore_in_one_pass", 2, "restore in one pass"),
     ("portal.domain.router_reconciliation", "device_grants", 3, "what the router is told, per device"),
-    ("router.mikrotik", "restore_devices", 3, "router: listings, logins, confirmation"),
+    ("router.mikrotik", "restore_devices", 3, "router: listings, logins, confirmation (and the 1st half's ledger)"),
     ("router.mikrotik_restore", "_plain_devices", 4, "the three listings"),
-    ("portal.domain.router_reconciliation", "confirm_online_many", 3, "ledger: clocks run again, credits"),
+    ("portal.domain.router_reconciliation", "confirm_online_many", 3, "ledger: clocks run again, credits (each half)"),
 )
 
 

@@ -150,19 +150,18 @@ class LiveStore:
         sessions = list(sessions)
         if not sessions:
             return
-        ends = {grant_id: _ts(expires_at) for grant_id, _router, _mac, expires_at in sessions}
+        latest = {grant_id: (router, mac, _ts(at)) for grant_id, router, mac, at in sessions}  # a repeat: the last
         pipe = self.redis.pipeline()
         # The hashes written by one script call, one MSET and one ZADD for all of them: a
-        # command per session cost the client more than Redis takes to run them.
-        where = {grant_id: (router, mac) for grant_id, router, mac, _at in sessions}  # a repeat: the last, as ends
-        keys = [f"{PREFIX}session:{grant_id}" for grant_id in ends]
-        fields = [field for grant_id, end in ends.items() for field in (*where[grant_id], str(end))]
-        # EVAL, not a registered script: in a pipeline that asks SCRIPT EXISTS first, a
-        # second round trip on every callback's single session.
+        # command per session cost the client more than Redis takes to run them. EVAL, not
+        # a registered script: in a pipeline that asks SCRIPT EXISTS first, a second round
+        # trip on every callback's single session.
+        keys = [f"{PREFIX}session:{grant_id}" for grant_id in latest]
+        fields = [str(field) for row in latest.values() for field in row]
         pipe.eval(_PUT_SESSIONS_SCRIPT, len(keys), *keys, *fields)
-        pipe.mset({f"{PREFIX}device:{router}:{mac}": grant_id for grant_id, router, mac, _at in sessions})
-        pipe.zadd(EXPIRY_INDEX, {str(grant_id): end for grant_id, end in ends.items()})
-        pipe.publish(EXPIRY_CHANNEL, repr(min(ends.values())))
+        pipe.mset({f"{PREFIX}device:{router}:{mac}": grant_id for grant_id, (router, mac, _end) in latest.items()})
+        pipe.zadd(EXPIRY_INDEX, {str(grant_id): end for grant_id, (_router, _mac, end) in latest.items()})
+        pipe.publish(EXPIRY_CHANNEL, repr(min(end for _router, _mac, end in latest.values())))
         pipe.execute()
 
     def drop_session(self, grant_id: int, router: str, mac: str) -> None:

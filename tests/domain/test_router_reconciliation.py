@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.domain.outbox import device_lock, process_outbox
+from portal.domain.outbox import device_grant, device_lock, process_outbox
 from portal.domain.router_reconciliation import reconcile_router, watch_and_reconcile
 from portal.ledger.models import Grant, OutboxItem, PaymentEvent
 from tests.grant_factory import grant_now, stacked_purchase, unconfirmed_grant
@@ -216,3 +216,28 @@ def test_a_reboot_restored_in_two_parts_records_both_with_the_boot_time_credited
         PaymentEvent.kind == "router_authorized", PaymentEvent.detail.contains("session lost")
     )
     assert sorted(event.payment_id for event in restored) == sorted(grant.payment_id for grant in grants)
+
+
+def test_the_router_restore_time_leaves_out_the_recording_of_its_parts(services, package, emulator, monkeypatch):
+    """The parts are recorded while the router works, inside its call: the router latency
+    metric must not count our ledger's time as the router's."""
+    import router.mikrotik_restore as restore
+    from portal.domain.observe import ROUTER_SECONDS, ObservedRouter
+
+    monkeypatch.setattr(restore, "PART_SIZE", 10)
+    grants = [grant_now(services, package, emulator, seconds=600) for _ in range(20)]
+    watch_and_reconcile(services, "main")
+    reboot_for_20_seconds(services, emulator)
+    clock = [0.0]  # the metric's timer: only the recording moves it, 50 s a part
+    observed = ObservedRouter(services.routers["main"].inner, services.meters, timer=lambda: clock[0])
+    parts: list[list[str]] = []
+
+    def record(macs: list[str]) -> None:
+        clock[0] += 50.0
+        parts.append(macs)
+
+    restored = observed.restore_many([device_grant(grant, services.clock.now()) for grant in grants], record)
+
+    assert len(parts) == 2 and sorted(restored) == sorted(grant.mac for grant in grants)
+    histogram = services.meters.histograms(ROUTER_SECONDS.name)[(("operation", "restore"), ("router", "main"))]
+    assert (histogram.count, histogram.total) == (1, 0.0), "100 s of recording, none of it the router's"
