@@ -13,8 +13,9 @@ STEPS = (
     "probe, stop the clocks, reconcile",
     "stop the clocks (sessions listed, ledger)",
     "restore in one pass",
-    "router: listings, logins, confirmation",
-    "ledger: clocks run again, credits",
+    "what the router is told, per device",
+    "router: listings, logins, confirmation (and the 1st half's ledger)",
+    "ledger: clocks run again, credits (each half)",
 )
 
 
