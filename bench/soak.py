@@ -232,6 +232,9 @@ def run(
     # clock moved on: its login at one tick, its confirmation 20 s later (free time that
     # real time never gives). So M-Pesa waits for the answer here.
     simulator.set("callback_timeout_seconds", 300.0)
+    # Installed, the web app sits behind the HTTPS proxy, which keeps its connections to the
+    # app open: the callbacks reach the app on kept connections, not one each as Daraja opens.
+    simulator.set("callback_keep_alive", True)
     emulator = ProcessHost(
         "router", clock, identity="main", username="pay2connect", password="secret", command_log_limit=0
     )

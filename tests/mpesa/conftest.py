@@ -87,6 +87,7 @@ class ReceivedCallback:
     path: str
     headers: dict[str, str]
     body: bytes
+    peer_port: int = 0  # the sender's port: one connection or several
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -115,7 +116,8 @@ class CallbackReceiver:
 
     def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
-        record = ReceivedCallback(request.path, dict(request.headers), request.get_data())
+        peer_port = int(environ.get("REMOTE_PORT") or 0)
+        record = ReceivedCallback(request.path, dict(request.headers), request.get_data(), peer_port)
         with self._lock:
             self._received.append(record)
         answer = Response(

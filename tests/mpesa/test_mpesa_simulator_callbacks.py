@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import threading
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -16,8 +18,8 @@ from portal.mpesa.callbacks import parse_stk_callback
 from portal.mpesa.client import DarajaClient
 from portal.mpesa.request_fields import DarajaCredentials
 from portal.mpesa.simulator import DarajaSimulator
-from portal.mpesa.simulator.callbacks import is_deliverable
-from tests.mpesa.conftest import PHONE, push
+from portal.mpesa.simulator.callbacks import KeptConnections, is_deliverable, post_json
+from tests.mpesa.conftest import PHONE, _read_request, push
 
 
 def items_by_name(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -301,3 +303,68 @@ def test_only_loopback_urls_are_deliverable(url: str, deliverable: bool) -> None
 def test_forged_callback_to_a_non_loopback_host_is_not_sent(sim: DarajaSimulator) -> None:
     attempt = sim.send_raw_callback("ftp://127.0.0.1/x", b"{}")
     assert attempt.status is None and "never contacted" in (attempt.error or "")
+
+
+def _push_three_and_deliver(sim: DarajaSimulator, client: DarajaClient, clock: ManualClock, receiver: Any) -> list[int]:
+    for n in range(3):
+        push(client, receiver.url, phone=f"25470000000{n}")
+    clock.advance(3)
+    sim.process_due()
+    assert [attempt.status for attempt in sim.callback_attempts] == [200, 200, 200]
+    return [callback.peer_port for callback in receiver.received]
+
+
+def test_each_callback_comes_on_a_connection_of_its_own_by_default(
+    sim: DarajaSimulator, client: DarajaClient, clock: ManualClock, receiver: Any
+) -> None:
+    assert len(set(_push_three_and_deliver(sim, client, clock, receiver))) == 3
+
+
+def test_kept_alive_callbacks_come_on_one_connection(
+    sim: DarajaSimulator, client: DarajaClient, clock: ManualClock, receiver: Any
+) -> None:
+    sim.callback_keep_alive = True
+    assert len(set(_push_three_and_deliver(sim, client, clock, receiver))) == 1
+
+
+class _HangUpAfterOne:
+    """Answers one request per connection with a keep-alive 200, then closes the connection
+    (as a receiver does with an idle one): counts connections and requests."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.connections = 0
+        self.requests = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}/cb"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                if _read_request(conn):
+                    self.requests += 1
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def test_a_kept_connection_the_receiver_closed_is_replaced_and_the_callback_sent_once() -> None:
+    receiver = _HangUpAfterOne()
+    kept = KeptConnections()
+    try:
+        assert post_json(receiver.url, b"{}", 5.0, kept) == 200
+        assert post_json(receiver.url, b"{}", 5.0, kept) == 200  # the kept one was closed: a new one
+        assert (receiver.connections, receiver.requests) == (2, 2)
+    finally:
+        kept.close()
+        receiver.close()

@@ -110,9 +110,12 @@ class CallbackNotDelivered(Exception):
         self.kind = kind
 
 
-def post_json(url: str, body: bytes, timeout: float) -> int:
+def post_json(url: str, body: bytes, timeout: float, kept: KeptConnections | None = None) -> int:
     """POST ``body`` as JSON on a connection of its own, as Daraja does; returns the status.
 
+    With ``kept``, on a connection kept open from an earlier callback to the same origin
+    when there is one (as the HTTPS proxy in front of the web app keeps its upstream ones);
+    one the receiver closed meanwhile is replaced once, before any answer came.
     Plain ``http.client``: a ``requests`` session per callback cost the simulator about
     0.5 ms of CPU more per callback. HTTPS trusts the CA bundle in
     ``PAY2CONNECT_SIMULATOR_CA_BUNDLE`` (a staging proxy's own CA), else the system's.
@@ -121,28 +124,94 @@ def post_json(url: str, body: bytes, timeout: float) -> int:
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
+    origin = (parts.scheme, parts.hostname or "", parts.port)
+    connection = kept.take(origin) if kept is not None else None
+    if connection is not None:
+        try:
+            return _post_on(connection, target, body, kept, origin, reused=True)
+        except _StaleConnection:
+            pass  # the receiver closed it while it was idle: once more on a new one
+    connection = _connect(parts.scheme, origin[1], origin[2], timeout)
+    return _post_on(connection, target, body, kept, origin, reused=False)
+
+
+class _StaleConnection(Exception):
+    """A kept connection the receiver had closed: no answer, nothing read."""
+
+
+def _connect(scheme: str, host: str, port: int | None, timeout: float) -> http.client.HTTPConnection:
     connection: http.client.HTTPConnection
-    if parts.scheme == "https":
+    if scheme == "https":
         context = ssl.create_default_context(cafile=os.environ.get("PAY2CONNECT_SIMULATOR_CA_BUNDLE") or None)
-        connection = http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=timeout, context=context)
+        connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
     else:
-        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
+        connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        connection.connect()
+    except TimeoutError as err:
+        raise CallbackNotDelivered("ConnectTimeout") from err
+    except OSError as err:
+        raise CallbackNotDelivered("ConnectionError") from err
+    return connection
+
+
+def _post_on(
+    connection: http.client.HTTPConnection,
+    target: str,
+    body: bytes,
+    kept: KeptConnections | None,
+    origin: tuple[str, str, int | None],
+    *,
+    reused: bool,
+) -> int:
+    """One POST on ``connection``; kept for the next callback when ``kept`` and the answer allow."""
+    keep = False
     try:
         try:
-            connection.connect()
-        except TimeoutError as err:
-            raise CallbackNotDelivered("ConnectTimeout") from err
-        except OSError as err:
-            raise CallbackNotDelivered("ConnectionError") from err
-        try:
             connection.request("POST", target, body=body, headers={"Content-Type": "application/json"})
-            return connection.getresponse().status
+            response = connection.getresponse()
+            response.read()
         except TimeoutError as err:
             raise CallbackNotDelivered("ReadTimeout") from err
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as err:
+            if reused:
+                raise _StaleConnection from err
+            raise CallbackNotDelivered("ConnectionError") from err
         except (OSError, http.client.HTTPException) as err:
             raise CallbackNotDelivered("ConnectionError") from err
+        keep = kept is not None and not response.will_close
+        return response.status
     finally:
-        connection.close()
+        if keep and kept is not None:
+            kept.give_back(origin, connection)
+        else:
+            connection.close()
+
+
+class KeptConnections:
+    """Callback connections kept open between callbacks, idle ones per origin (scheme,
+    host, port); any thread may take one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[tuple[str, str, int | None], list[http.client.HTTPConnection]] = {}
+
+    def take(self, origin: tuple[str, str, int | None]) -> http.client.HTTPConnection | None:
+        with self._lock:
+            idle = self._idle.get(origin)
+            return idle.pop() if idle else None
+
+    def give_back(self, origin: tuple[str, str, int | None], connection: http.client.HTTPConnection) -> None:
+        with self._lock:
+            self._idle.setdefault(origin, []).append(connection)
+
+    def close(self) -> None:
+        """Close every idle connection (the simulator stops, or the knob is turned off)."""
+        with self._lock:
+            idle = [connection for connections in self._idle.values() for connection in connections]
+            self._idle.clear()
+        for connection in idle:
+            connection.close()
 
 
 @dataclass(frozen=True)
@@ -204,6 +273,7 @@ class CallbackDispatcher:
         self._attempts: list[CallbackAttempt] = []
         self._dropped: list[str] = []
         self._sequence = 0
+        self._kept = KeptConnections()
 
     def schedule(self, transaction: TransactionSnapshot) -> None:
         """Queue the callback for a finished transaction, applying drop/duplicate/delay knobs."""
@@ -271,6 +341,10 @@ class CallbackDispatcher:
         with self._lock:
             return len(self._jobs)
 
+    def close(self) -> None:
+        """Close the connections kept open for callbacks (``callback_keep_alive``)."""
+        self._kept.close()
+
     def reset(self) -> None:
         with self._lock:
             self._jobs.clear()
@@ -302,7 +376,8 @@ class CallbackDispatcher:
             error = "undeliverable: not a loopback URL, never contacted"
         else:
             try:
-                status = post_json(url, body, self.knobs.callback_timeout_seconds)
+                kept = self._kept if self.knobs.callback_keep_alive else None
+                status = post_json(url, body, self.knobs.callback_timeout_seconds, kept)
             except CallbackNotDelivered as err:
                 error = err.kind
         attempt = CallbackAttempt(

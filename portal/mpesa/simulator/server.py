@@ -96,6 +96,9 @@ class DarajaSimulator(LoopbackServer):
     callback_retries = _knob("callback_retries", "Retries after a non-2xx answer (default 0).")
     callback_retry_delay_seconds = _knob("callback_retry_delay_seconds", "Seconds between retries.")
     callback_timeout_seconds = _knob("callback_timeout_seconds", "HTTP timeout for a callback.")
+    callback_keep_alive = _knob(
+        "callback_keep_alive", "Keep callback connections open between callbacks (False: one each, as Daraja)."
+    )
     include_balance_item = _knob("include_balance_item", "Add the Balance item with no Value.")
     callback_phone_style = _knob(
         "callback_phone_style", "PhoneNumber in success callbacks: number, text, star_masked, ..."
@@ -172,6 +175,7 @@ class DarajaSimulator(LoopbackServer):
         self._stopping.set()
         self.release_hung_requests()
         super().stop()
+        self._dispatcher.close()
         ticker, self._ticker = self._ticker, None
         if ticker is not None:
             ticker.join(timeout=5)

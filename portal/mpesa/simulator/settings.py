@@ -114,6 +114,7 @@ class SimulatorKnobs:
     callback_retries: int = 0
     callback_retry_delay_seconds: float = 10.0
     callback_timeout_seconds: float = 5.0
+    callback_keep_alive: bool = False  # reuse connections, as a proxy in front of the receiver does
     include_balance_item: bool = True
     callback_phone_style: str = "number"
 
