@@ -22,6 +22,7 @@ right after a write could miss it). Reading raises ``redis.RedisError``.
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import logging
 import math
@@ -68,7 +69,14 @@ os.register_at_fork(after_in_child=_fresh_locks_in_child)
 
 
 def _labels_field(labels: Mapping[str, str]) -> str:
-    return json.dumps(sorted((str(k), str(v)) for k, v in labels.items()), separators=(",", ":"))
+    return _labels_text(tuple(sorted((str(k), str(v)) for k, v in labels.items())))
+
+
+@functools.lru_cache(maxsize=4096)
+def _labels_text(pairs: tuple[tuple[str, str], ...]) -> str:
+    """The label set as its hash field: the same few sets come back on every observation,
+    so each is made JSON once (a JSON dump per observation was 1% of a callback's CPU)."""
+    return json.dumps(pairs, separators=(",", ":"))
 
 
 def _labels_from(text: str) -> Labels:
