@@ -9,6 +9,7 @@ prints ``disabled=false``.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from typing import Any, ClassVar
@@ -174,12 +175,20 @@ class MacType(ValueType):
         return mac
 
 
+@functools.lru_cache(maxsize=16_384)
+def _canonical_ip(text: str) -> str:
+    """``ipaddress``'s spelling of an address (ValueError if it is none), remembered: the same
+    few thousand devices' addresses come in every login and host query (parsing them anew
+    was a tenth of a login's CPU)."""
+    return str(ipaddress.ip_address(text.strip()))
+
+
 class IpType(ValueType):
     name = "ip"
 
     def parse(self, field: str, text: str) -> str:
         try:
-            return str(ipaddress.ip_address(text.strip()))
+            return _canonical_ip(text)
         except ValueError:
             raise self.invalid(field) from None
 
