@@ -673,7 +673,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--devices", type=int, help="how many devices buy (default: payments / 8, 50 to 4,000)")
     args = parser.parse_args(argv)
     settle_heap()  # this process runs the worker: the collector's settings `pay2connect worker` runs with
-    pace_before = machine_pace()
     with tempfile.TemporaryDirectory(prefix="p2c-soak-") as folder:
         figures = run(
             args.payments,
@@ -689,32 +688,12 @@ def main(argv: list[str] | None = None) -> int:
                 _log(line)
         for line in figures.off_devices:
             _log(line)
-    pace_after = machine_pace()
     for line in table(figures):
         print(line)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
-    print(
-        f"machine pace: {pace_before:.3f} s before the run, {pace_after:.3f} s after "
-        "(a fixed pure-Python loop on one core, the best of three; lower is faster)"
-    )
     print("reproduce: python bench/soak.py " + shlex.join(argv if argv is not None else sys.argv[1:]))
     print("RESULT: " + ("ok" if figures.ok else "FAILED (paid, taken and granted must agree; free and lost must be 0)"))
     return 0 if figures.ok else 1
-
-
-def machine_pace() -> float:
-    """Seconds a fixed pure-Python workload takes on one core, the best of three: how fast
-    the machine is at that moment, so that runs at different hours can be compared (the
-    two-hour slice of the same code took 65 s and 90 s within half an hour)."""
-    best = float("inf")
-    for _ in range(3):
-        started = time.perf_counter()
-        total, table = 0, {}
-        for n in range(2_000_000):
-            total += n * n
-            table[n % 4096] = total
-        best = min(best, time.perf_counter() - started)
-    return best
 
 
 def _log(*parts: Any, flush: bool = False) -> None:
