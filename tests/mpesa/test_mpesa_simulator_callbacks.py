@@ -7,6 +7,7 @@ import json
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -18,7 +19,7 @@ from portal.mpesa.callbacks import parse_stk_callback
 from portal.mpesa.client import DarajaClient
 from portal.mpesa.request_fields import DarajaCredentials
 from portal.mpesa.simulator import DarajaSimulator
-from portal.mpesa.simulator.callbacks import KeptConnections, is_deliverable, post_json
+from portal.mpesa.simulator.callbacks import CallbackNotDelivered, KeptConnections, is_deliverable, post_json
 from tests.mpesa.conftest import PHONE, _read_request, push
 
 
@@ -327,12 +328,15 @@ def test_kept_alive_callbacks_come_on_one_connection(
     assert len(set(_push_three_and_deliver(sim, client, clock, receiver))) == 1
 
 
-class _HangUpAfterOne:
-    """Answers one request per connection with a keep-alive 200, then closes the connection
-    (as a receiver does with an idle one): counts connections and requests."""
+class _OneAnswerAConnection:
+    """Answers the first request of each connection with a keep-alive 200; then closes the
+    connection (as a receiver does with an idle one) or, with ``stall``, holds it without
+    answering again. Counts connections and requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, stall: bool = False) -> None:
         self._listener = socket.create_server(("127.0.0.1", 0))
+        self._stall = stall
+        self._held: list[socket.socket] = []
         self.connections = 0
         self.requests = 0
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -349,22 +353,42 @@ class _HangUpAfterOne:
             except OSError:
                 return
             self.connections += 1
-            with conn:
-                if _read_request(conn):
-                    self.requests += 1
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+            if _read_request(conn):
+                self.requests += 1
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+            if self._stall:
+                self._held.append(conn)
+            else:
+                conn.close()
 
     def close(self) -> None:
         self._listener.close()
+        for conn in self._held:
+            conn.close()
 
 
 def test_a_kept_connection_the_receiver_closed_is_replaced_and_the_callback_sent_once() -> None:
-    receiver = _HangUpAfterOne()
+    receiver = _OneAnswerAConnection()
     kept = KeptConnections()
     try:
         assert post_json(receiver.url, b"{}", 5.0, kept) == 200
         assert post_json(receiver.url, b"{}", 5.0, kept) == 200  # the kept one was closed: a new one
         assert (receiver.connections, receiver.requests) == (2, 2)
+    finally:
+        kept.close()
+        receiver.close()
+
+
+def test_a_kept_connection_waits_by_this_callbacks_timeout() -> None:
+    receiver = _OneAnswerAConnection(stall=True)
+    kept = KeptConnections()
+    try:
+        assert post_json(receiver.url, b"{}", 30.0, kept) == 200
+        started = time.monotonic()
+        with pytest.raises(CallbackNotDelivered) as failed:
+            post_json(receiver.url, b"{}", 0.2, kept)  # on the kept connection, opened with 30 s
+        assert failed.value.kind == "ReadTimeout" and time.monotonic() - started < 5
+        assert receiver.connections == 1
     finally:
         kept.close()
         receiver.close()

@@ -126,7 +126,8 @@ def post_json(url: str, body: bytes, timeout: float, kept: KeptConnections | Non
         target += "?" + parts.query
     origin = (parts.scheme, parts.hostname or "", parts.port)
     connection = kept.take(origin) if kept is not None else None
-    if connection is not None:
+    if connection is not None and connection.sock is not None:
+        connection.sock.settimeout(timeout)  # this callback's timeout, not the one it was opened with
         try:
             return _post_on(connection, target, body, kept, origin, reused=True)
         except _StaleConnection:
@@ -206,7 +207,7 @@ class KeptConnections:
             self._idle.setdefault(origin, []).append(connection)
 
     def close(self) -> None:
-        """Close every idle connection (the simulator stops, or the knob is turned off)."""
+        """Close every idle connection (the simulator stops)."""
         with self._lock:
             idle = [connection for connections in self._idle.values() for connection in connections]
             self._idle.clear()
