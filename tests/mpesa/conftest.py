@@ -167,7 +167,7 @@ class BrokenDaraja:
                 conn, _ = self._listener.accept()
             except OSError:
                 return
-            head = _read_request(conn)
+            head = read_request(conn)
             if b"/oauth/" in head.split(b"\r\n", 1)[0]:
                 body = b'{"access_token":"brokenToken123","expires_in":"3599"}'
                 conn.sendall(
@@ -184,7 +184,7 @@ class BrokenDaraja:
                 conn.close()
 
 
-def _read_request(conn: socket.socket) -> bytes:
+def read_request(conn: socket.socket) -> bytes:
     conn.settimeout(5)
     data = b""
     while b"\r\n\r\n" not in data:

@@ -20,7 +20,7 @@ from portal.mpesa.client import DarajaClient
 from portal.mpesa.request_fields import DarajaCredentials
 from portal.mpesa.simulator import DarajaSimulator
 from portal.mpesa.simulator.callbacks import CallbackNotDelivered, KeptConnections, is_deliverable, post_json
-from tests.mpesa.conftest import PHONE, _read_request, push
+from tests.mpesa.conftest import PHONE, push, read_request
 
 
 def items_by_name(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -353,7 +353,7 @@ class _OneAnswerAConnection:
             except OSError:
                 return
             self.connections += 1
-            if _read_request(conn):
+            if read_request(conn):
                 self.requests += 1
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
             if self._stall:
