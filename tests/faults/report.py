@@ -31,11 +31,22 @@ def check_losses(emulator: Any, bought: dict[str, float], tolerance: float = FRE
     lost = losses(emulator, bought)
     short = [value for value in lost if value > 1e-6]
     free = [value for value in lost if value < -tolerance]
-    assert not short, f"{len(short)} customer(s) lost paid time: up to {max(short):.1f} s"
-    assert not free, f"{len(free)} customer(s) got free time: up to {-min(free):.1f} s"
+    assert not short, (
+        f"{len(short)} customer(s) lost paid time: up to {max(short):.1f} s{_sessions(emulator, bought, lost)}"
+    )
+    assert not free, (
+        f"{len(free)} customer(s) got free time: up to {-min(free):.1f} s{_sessions(emulator, bought, lost)}"
+    )
     worst_lost = max(0.0, *lost)
     worst_free = max(0.0, *(-value for value in lost))
     return f"paid seconds lost per customer {worst_lost:.0f} ({len(lost)} customers; free at most {worst_free:.1f} s)"
+
+
+def _sessions(emulator: Any, bought: dict[str, float], lost: list[float]) -> str:
+    """The worst customer's sessions on the emulator, for the failure message."""
+    mac = max(zip(bought, lost, strict=True), key=lambda pair: abs(pair[1]))[0]
+    sessions = [record for record in emulator.session_history() if record.mac == mac]
+    return f" ({mac}, bought {bought[mac]:.0f} s; its ended sessions: {sessions})"
 
 
 def seconds(moments: Iterable[datetime], since: datetime) -> float:
