@@ -32,19 +32,20 @@ def check_losses(emulator: Any, bought: dict[str, float], tolerance: float = FRE
     short = [value for value in lost if value > 1e-6]
     free = [value for value in lost if value < -tolerance]
     assert not short, (
-        f"{len(short)} customer(s) lost paid time: up to {max(short):.1f} s{_sessions(emulator, bought, lost)}"
+        f"{len(short)} customer(s) lost paid time: up to {max(short):.1f} s{_sessions(emulator, bought, lost, 1)}"
     )
     assert not free, (
-        f"{len(free)} customer(s) got free time: up to {-min(free):.1f} s{_sessions(emulator, bought, lost)}"
+        f"{len(free)} customer(s) got free time: up to {-min(free):.1f} s{_sessions(emulator, bought, lost, -1)}"
     )
     worst_lost = max(0.0, *lost)
     worst_free = max(0.0, *(-value for value in lost))
     return f"paid seconds lost per customer {worst_lost:.0f} ({len(lost)} customers; free at most {worst_free:.1f} s)"
 
 
-def _sessions(emulator: Any, bought: dict[str, float], lost: list[float]) -> str:
-    """The worst customer's sessions on the emulator, for the failure message."""
-    mac = max(zip(bought, lost, strict=True), key=lambda pair: abs(pair[1]))[0]
+def _sessions(emulator: Any, bought: dict[str, float], lost: list[float], sign: int) -> str:
+    """For the failure message, the sessions on the emulator of the customer who lost the most
+    paid time (``sign`` 1) or got the most free time (-1): the one the message's figure is."""
+    mac = max(zip(bought, lost, strict=True), key=lambda pair: sign * pair[1])[0]
     sessions = [record for record in emulator.session_history() if record.mac == mac]
     return f" ({mac}, bought {bought[mac]:.0f} s; its ended sessions: {sessions})"
 
