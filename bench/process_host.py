@@ -20,6 +20,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import platform
+import sys
 import threading
 import traceback
 from datetime import UTC, datetime, timedelta
@@ -51,6 +53,13 @@ class _TimeMemo:
         if last[0] != micros:
             last = self._last = (micros, EPOCH + timedelta(microseconds=micros))
         return last[1]
+
+
+def machine_line() -> str:
+    """The benches' ``machine:`` line: cores, and which interpreter ran them (a build of the
+    same version can be a tenth slower: Debian's is built with PGO and LTO, pyenv's usually not)."""
+    interpreter = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    return f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()} ({interpreter})"
 
 
 def process_cpu_seconds(pid: int | None) -> float | None:

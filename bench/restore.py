@@ -22,8 +22,6 @@ import argparse
 import functools
 import importlib
 import logging
-import os
-import platform
 import shlex
 import sys
 import tempfile
@@ -32,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from process_host import ProcessHost, SharedManualClock
+from process_host import ProcessHost, SharedManualClock, machine_line
 
 BOOT_SECONDS = 30
 #: The steps of a restore timed with --phases: (module, function as that module calls it,
@@ -221,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     if breakdowns:
         print()
         print("\n".join(breakdowns), end="")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(machine_line())
     print("reproduce: python bench/restore.py " + shlex.join(argv if argv is not None else sys.argv[1:]))
     print("RESULT: " + ("ok" if ok else "FAILED (everyone back online, each credited the boot time)"))
     return 0 if ok else 1

@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import random
 import resource
 import shlex
@@ -57,7 +56,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from process_host import ProcessHost, SharedManualClock, process_cpu_seconds
+from process_host import ProcessHost, SharedManualClock, machine_line, process_cpu_seconds
 
 from portal.cli.heap import settle_heap
 
@@ -690,7 +689,7 @@ def main(argv: list[str] | None = None) -> int:
             _log(line)
     for line in table(figures):
         print(line)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(machine_line())
     print("reproduce: python bench/soak.py " + shlex.join(argv if argv is not None else sys.argv[1:]))
     print("RESULT: " + ("ok" if figures.ok else "FAILED (paid, taken and granted must agree; free and lost must be 0)"))
     return 0 if figures.ok else 1
