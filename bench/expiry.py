@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import os
-import platform
 import random
 import shlex
 import statistics
@@ -29,6 +27,8 @@ from datetime import timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+from process_host import machine_line
 
 LEAD_SECONDS = 20.0  # after the worker starts, before the first end (its start-up reconcile)
 TIMEOUT = 2.0  # router API timeout (seconds)
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{med['early']:6.0f} {med['ended']:6.0f} {med['ledger_p99']:10.3f} {med['waiting']:8.0f}"
         )
     print("waiting = logouts for the dead/hanging router kept in the outbox, retried when it is back")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(machine_line())
     print("reproduce: python bench/expiry.py " + shlex.join(argv if argv is not None else sys.argv[1:]))
     return 0
 

@@ -57,7 +57,7 @@ class _TimeMemo:
 
 def machine_line() -> str:
     """The benches' ``machine:`` line: cores, and which interpreter ran them (a build of the
-    same version can be a tenth slower: Debian's is built with PGO and LTO, pyenv's usually not)."""
+    same version can be an eighth slower: Debian's is built with PGO and LTO, pyenv's usually not)."""
     interpreter = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
     return f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()} ({interpreter})"
 
